@@ -1,0 +1,152 @@
+# Portico - one Makefile for the whole tree.
+#
+#   make              build everything into build/ (binaries in build/bin/)
+#   make check        install dependencies, build, run every test
+#   make bench        install dependencies, build, run the benchmarks
+#   make demo         install dependencies, build, start Portico on loopback
+#   make deps         install the Debian packages that build, tests and benchmarks need
+#   make SAN=address,undefined check   the same tests under sanitizers
+#   make install PREFIX=/usr/local     (DESTDIR honoured)
+#   make format       clang-format every C file
+#
+# check, bench and demo run `deps` first and then call make again, so that
+# pkg-config is asked only once the packages are there.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+SAN     ?=
+CFLAGS  ?= -O2 -g
+
+# Debian packages: the build, the tests (real servers and clients) and the
+# benchmarks (the peers they are measured against).
+DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
+	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
+	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
+	libhttp-parser-dev libpam0g-dev \
+	haproxy nginx libnginx-mod-stream
+
+PKGS    := libuv openssl inih
+WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
+ifeq ($(MAKECMDGOALS),deps)
+PKG_CFLAGS :=
+PKG_LIBS :=
+else
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
+CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
+endif
+
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(LDFLAGS)
+ifneq ($(SAN),)
+ALL_CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SAN)
+endif
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIBPORTICO := $(BUILD)/lib/libportico.a
+
+# Daemons: <dir>/<binary>.c holds main(); everything else in <dir> goes into
+# a static library that the tests link too.
+DAEMONS := broker:portico-broker gateway:portico-gateway session:portico-sessiond \
+	client:portico client:portico-admin
+BINS :=
+define daemon_rules
+$(eval dir := $(word 1,$(subst :, ,$(1))))
+$(eval bin := $(word 2,$(subst :, ,$(1))))
+ifneq ($(wildcard $(dir)/$(bin).c),)
+BINS += $(BUILD)/bin/$(bin)
+$(BUILD)/bin/$(bin): $(BUILD)/obj/$(dir)/$(bin).o $(BUILD)/lib/lib$(dir).a $(LIBPORTICO)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(PKG_LIBS) $$(ALL_LDFLAGS)
+endif
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
+
+define part_lib
+$(BUILD)/lib/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(patsubst %,$(1)/%.c,portico-broker portico-gateway portico-sessiond portico portico-admin),$(wildcard $(1)/*.c)))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach d,broker gateway session client,$(eval $(call part_lib,$(d))))
+
+# Unit tests: one Criterion binary per folder of tests/unit/.
+UNIT_PARTS := $(notdir $(wildcard tests/unit/*))
+UNIT_BINS  := $(UNIT_PARTS:%=$(BUILD)/tests/unit-%)
+define unit_rules
+$(BUILD)/tests/unit-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/$(1)/*.c)) $(if $(filter lib,$(1)),,$(BUILD)/lib/lib$(1).a) $(LIBPORTICO)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(CRIT_LIBS) $$(PKG_LIBS) $$(ALL_LDFLAGS)
+endef
+$(foreach p,$(UNIT_PARTS),$(eval $(call unit_rules,$(p))))
+
+# Benchmarks and their tools: one program per tests/bench/*.c.
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBPORTICO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
+
+.PHONY: all check test bench bench-run demo deps install format clean FORCE
+all: $(LIBPORTICO) $(BINS) $(BENCH_BINS)
+
+# Rebuild everything when the flags change (a SAN build after a plain one).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPORTICO): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$(echo $$missing)"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install packages" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+test: all $(UNIT_BINS)
+	@BUILD=$(BUILD) SAN=$(SAN) tests/run-tests.sh $(UNIT_BINS)
+
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: all
+	@BUILD=$(BUILD) tests/bench/relay.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) etc/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/portico $(DESTDIR)$(PREFIX)/share/doc/portico
+	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
+	install -m 0644 etc/portico.conf $(DESTDIR)$(PREFIX)/etc/portico/portico.conf.sample
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/portico/
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

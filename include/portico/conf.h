@@ -1,0 +1,125 @@
+/*
+ * conf.h - the one INI configuration file of every Portico daemon.
+ *
+ * The file is parsed with libinih against one table of keys (section, key,
+ * type, default, bounds) kept in lib/conf.c.  Sections: [tls], [broker],
+ * [gateway], [sessiond] and one [pool NAME] per pool.  Unknown sections and
+ * keys, bad values, out-of-range numbers, duplicate keys and duplicate pools
+ * are errors that name the file and line.  A loaded configuration is
+ * immutable; every key is documented in etc/portico.conf.
+ */
+#ifndef PORTICO_CONF_H
+#define PORTICO_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PT_CONF_DEFAULT_PATH "/etc/portico/portico.conf"
+
+/* A comma-separated list value ("alice, bob"), blanks trimmed, empty items
+ * dropped.  v[n] is NULL. */
+struct pt_strlist {
+	char **v;
+	size_t n;
+};
+
+struct pt_tls_conf {
+	char *cert;            /* PEM certificate chain */
+	char *key;             /* PEM private key */
+	char *ca;              /* PEM CA bundle that verifies peers; NULL: none */
+	char *ciphers;         /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char *ciphersuites;    /* TLS 1.3 suites (OpenSSL syntax) */
+};
+
+struct pt_broker_conf {
+	char *listen;          /* host:port of the HTTPS API */
+	char *store;           /* sqlite:PATH or postgresql://... */
+	char *pam_service;
+	char *user;            /* the network side runs as this user */
+	char *admin_group;
+	char *gateway_secret;  /* NULL: gateways must present a client certificate */
+	int64_t token_ttl_ms;
+	int64_t ticket_ttl_ms;
+	int64_t fail_delay_ms;
+};
+
+struct pt_gateway_conf {
+	char *broker;          /* https://host:port of the broker */
+	char *rdp_listen;      /* host:port, or NULL/"" for no RDP listener */
+	char *vnc_listen;      /* host:port, or NULL/"" for no VNC listener */
+	char *public_host;     /* what clients and .rdp files dial */
+	char *user;            /* unprivileged user the gateway runs as */
+	int64_t idle_timeout_ms;      /* relay idle timeout; 0 = none */
+	int64_t handshake_timeout_ms; /* time a client has to log in */
+	int64_t max_connections;      /* open client connections in total */
+	int vnc_anon_tls;      /* offer VeNCrypt TLSPlain (anonymous TLS) */
+};
+
+struct pt_sessiond_conf {
+	char *broker;          /* https://host:port of the broker */
+	char *listen;          /* host:port the broker reaches this agent on */
+	char *name;            /* this host's name in pools' "hosts" */
+};
+
+enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
+enum pt_pool_protocol { PT_PROTO_VNC, PT_PROTO_RDP };
+enum pt_pool_driver { PT_DRIVER_XVNC, PT_DRIVER_QEMU, PT_DRIVER_STATIC };
+enum pt_pool_policy { PT_POLICY_LEAST_LOADED, PT_POLICY_ROUND_ROBIN, PT_POLICY_PERSISTENT };
+
+struct pt_pool_conf {
+	char *name;
+	int line;              /* line of the [pool NAME] header */
+	int kind;              /* enum pt_pool_kind */
+	int protocol;          /* enum pt_pool_protocol */
+	int driver;            /* enum pt_pool_driver */
+	struct pt_strlist hosts;  /* sessiond names, or host:port for static */
+	struct pt_strlist users;
+	struct pt_strlist groups;
+	int policy;            /* enum pt_pool_policy */
+	char *command;         /* app pools: the program */
+	char *image;           /* qemu pools: the golden qcow2 image */
+	char *geometry;        /* WIDTHxHEIGHT of new sessions */
+	int64_t max_sessions_per_host;
+	int64_t max_sessions_per_user;
+	int64_t min_spare;     /* qemu: VMs kept booted ahead of demand */
+	int64_t max_vms;       /* qemu: cap per host */
+	int64_t idle_timeout_ms;       /* 0 = never */
+	int64_t disconnect_timeout_ms; /* 0 = never */
+	int64_t max_duration_ms;       /* 0 = unlimited */
+	int sso;               /* pass the user's credentials to the backend */
+};
+
+struct pt_conf {
+	char *path;            /* the file it was loaded from, or NULL */
+	struct pt_tls_conf tls;
+	struct pt_broker_conf broker;
+	struct pt_gateway_conf gateway;
+	struct pt_sessiond_conf sessiond;
+	struct pt_pool_conf *pools;
+	size_t npools;
+};
+
+/* Load `path`.  On failure return NULL and write one line into err, of the
+ * form "FILE:LINE: what is wrong" (or "FILE: what is wrong" when no line is
+ * concerned, such as a missing file). */
+struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen);
+
+/* A configuration holding only the defaults (no file). */
+struct pt_conf *pt_conf_defaults(void);
+
+/* NULL-safe. */
+void pt_conf_free(struct pt_conf *conf);
+
+/* The pool named `name`, or NULL. */
+const struct pt_pool_conf *pt_conf_pool(const struct pt_conf *conf, const char *name);
+
+/* Value parsers, shared with the API and command-line options.
+ * Each returns 0 or -EINVAL (-ERANGE when out of bounds). */
+/* "250ms", "60s", "5m", "8h", "2d", or a bare number of seconds. */
+int pt_conf_parse_duration(const char *s, int64_t *ms);
+/* yes/no, true/false, on/off, 1/0 (any case). */
+int pt_conf_parse_bool(const char *s, int *out);
+/* A decimal integer within [min, max]. */
+int pt_conf_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
