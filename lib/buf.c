@@ -51,6 +51,16 @@ void pt_chunk_put(char *chunk)
 	free_count++;
 }
 
+void pt_chunk_release_thread(void)
+{
+	while (free_list) {
+		struct free_chunk *f = free_list;
+		free_list = f->next;
+		free(f);
+	}
+	free_count = 0;
+}
+
 int64_t pt_chunk_in_use(void)
 {
 	return atomic_load(&in_use);

@@ -200,8 +200,13 @@ static int ctx_load_pair(SSL_CTX *ctx, const struct pt_tls_conf *conf, char *err
 		return -EINVAL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, conf->key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "%s: cannot load key: %s", conf->key,
-			 pt_tls_error_string(e, sizeof(e)));
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			snprintf(err, errlen, "%s does not match %s", conf->key, conf->cert);
+		} else {
+			snprintf(err, errlen, "%s: cannot load key: %s", conf->key,
+				 pt_tls_error_string(e, sizeof(e)));
+		}
 		return -EINVAL;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -410,7 +415,7 @@ struct pt_tls *pt_tls_new(SSL_CTX *ctx, int server, const char *host)
 	if (!t->ssl || !t->bio)
 		goto fail;
 	BIO_set_data(t->bio, t);
-	BIO_up_ref(t->bio);
+	/* One BIO for both directions: SSL_set_bio takes the one reference. */
 	SSL_set_bio(t->ssl, t->bio, t->bio);
 	if (server) {
 		SSL_set_accept_state(t->ssl);
@@ -425,6 +430,8 @@ struct pt_tls *pt_tls_new(SSL_CTX *ctx, int server, const char *host)
 	}
 	return t;
 fail:
+	if (t->ssl && SSL_get_rbio(t->ssl) == t->bio)
+		t->bio = NULL; /* freed with the SSL */
 	SSL_free(t->ssl);
 	BIO_free(t->bio);
 	free(t);

@@ -20,6 +20,10 @@ char *pt_chunk_get(void);
 /* Give a chunk back (NULL-safe). */
 void pt_chunk_put(char *chunk);
 
+/* Free this thread's cache of spare chunks; a thread that used chunks
+ * calls it before it exits. */
+void pt_chunk_release_thread(void);
+
 /* Chunks handed out and not yet given back, by all threads. */
 int64_t pt_chunk_in_use(void);
 

@@ -1,0 +1,1149 @@
+/* conf.c - see include/portico/conf.h
+ *
+ * libinih splits the file into sections and key = value pairs; everything
+ * else is ours.  The Debian build of libinih (r55) has habits we must not
+ * inherit, so the reader function below looks at every raw line first:
+ *
+ *  - a line longer than inih's buffer is silently cut in two, the tail read
+ *    as the next line: the reader refuses such lines instead;
+ *  - section names are cut at 49 bytes and section headers are not reported
+ *    to the handler (so an empty [foo] would go unnoticed): the reader
+ *    parses headers itself and the handler ignores inih's section argument;
+ *  - continuation lines keep their inline comments: we strip them.
+ *
+ * The reader also counts lines, which is how errors get their line number
+ * (the Debian handler has no lineno argument).  Parsing stops at the first
+ * error: the reader returns end-of-file once one is recorded.
+ */
+#include "portico/conf.h"
+#include "portico/net.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+enum conf_type {
+	CONF_STRING,
+	CONF_INT,       /* int64_t within [min, max] */
+	CONF_BOOL,      /* int */
+	CONF_DURATION,  /* int64_t milliseconds within [min, max] */
+	CONF_ENUM,      /* int, index into names */
+	CONF_LIST,      /* struct pt_strlist */
+	CONF_ADDRESS,   /* char *, host:port */
+	CONF_URL,       /* char *, http:// or https:// */
+	CONF_GEOMETRY,  /* char *, WIDTHxHEIGHT, each side within [min, max] */
+};
+
+#define CONF_OPTIONAL 0x01 /* an empty value unsets the key (NULL) */
+#define CONF_SECRET   0x02 /* never echoed in messages, wiped when freed */
+#define CONF_HOSTNAME 0x04 /* the default is this host's name */
+
+struct conf_key {
+	const char *section;      /* NULL in the pool table */
+	const char *key;
+	enum conf_type type;
+	size_t offset;            /* into struct pt_conf or struct pt_pool_conf */
+	int64_t min, max;
+	const char *def;          /* in the file's own syntax; NULL: unset */
+	const char *const *names; /* CONF_ENUM: value -> name, NULL-terminated */
+	int flags;
+};
+
+#define SEC_MS  1000LL
+#define MIN_MS  (60 * SEC_MS)
+#define HOUR_MS (60 * MIN_MS)
+#define DAY_MS  (24 * HOUR_MS)
+
+static const char *const kind_names[] = {
+	[PT_POOL_DESKTOP] = "desktop",
+	[PT_POOL_APP] = "app",
+	NULL,
+};
+static const char *const protocol_names[] = {
+	[PT_PROTO_VNC] = "vnc",
+	[PT_PROTO_RDP] = "rdp",
+	NULL,
+};
+static const char *const driver_names[] = {
+	[PT_DRIVER_XVNC] = "xvnc",
+	[PT_DRIVER_QEMU] = "qemu",
+	[PT_DRIVER_STATIC] = "static",
+	NULL,
+};
+static const char *const policy_names[] = {
+	[PT_POLICY_LEAST_LOADED] = "least-loaded",
+	[PT_POLICY_ROUND_ROBIN] = "round-robin",
+	[PT_POLICY_PERSISTENT] = "persistent",
+	NULL,
+};
+
+/* section, key, type, field, min, max, default, enum names, flags */
+#define GKEY(s, k, t, f, lo, hi, d, e, fl) \
+	{ s, k, t, offsetof(struct pt_conf, f), lo, hi, d, e, fl }
+#define PKEY(k, t, f, lo, hi, d, e, fl) \
+	{ NULL, k, t, offsetof(struct pt_pool_conf, f), lo, hi, d, e, fl }
+
+/* Every key of [tls], [broker], [gateway] and [sessiond].  Keep
+ * etc/portico.conf in step with this table. */
+static const struct conf_key conf_keys[] = {
+	GKEY("tls", "cert", CONF_STRING, tls.cert, 0, 0, "/etc/portico/tls/server.pem", NULL, 0),
+	GKEY("tls", "key", CONF_STRING, tls.key, 0, 0, "/etc/portico/tls/server.key", NULL, 0),
+	GKEY("tls", "ca", CONF_STRING, tls.ca, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	GKEY("tls", "ciphers", CONF_STRING, tls.ciphers, 0, 0,
+	    "ECDHE+AESGCM:ECDHE+CHACHA20", NULL, 0),
+	GKEY("tls", "ciphersuites", CONF_STRING, tls.ciphersuites, 0, 0,
+	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", NULL, 0),
+
+	GKEY("broker", "listen", CONF_ADDRESS, broker.listen, 0, 0, "127.0.0.1:8443", NULL, 0),
+	GKEY("broker", "store", CONF_STRING, broker.store, 0, 0,
+	    "sqlite:/var/lib/portico/portico.db", NULL, 0),
+	GKEY("broker", "pam_service", CONF_STRING, broker.pam_service, 0, 0, "portico", NULL, 0),
+	GKEY("broker", "user", CONF_STRING, broker.user, 0, 0, "portico", NULL, 0),
+	GKEY("broker", "admin_group", CONF_STRING, broker.admin_group, 0, 0, "portico-admin", NULL, 0),
+	GKEY("broker", "gateway_secret", CONF_STRING, broker.gateway_secret, 0, 0, NULL, NULL,
+	    CONF_OPTIONAL | CONF_SECRET),
+	GKEY("broker", "token_ttl", CONF_DURATION, broker.token_ttl_ms, MIN_MS, 30 * DAY_MS, "8h",
+	    NULL, 0),
+	GKEY("broker", "ticket_ttl", CONF_DURATION, broker.ticket_ttl_ms, 5 * SEC_MS, HOUR_MS, "60s",
+	    NULL, 0),
+	GKEY("broker", "fail_delay", CONF_DURATION, broker.fail_delay_ms, 0, 30 * SEC_MS, "2s", NULL,
+	    0),
+
+	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL, 0),
+	GKEY("gateway", "rdp_listen", CONF_ADDRESS, gateway.rdp_listen, 0, 0, "0.0.0.0:3389", NULL,
+	    CONF_OPTIONAL),
+	GKEY("gateway", "vnc_listen", CONF_ADDRESS, gateway.vnc_listen, 0, 0, "0.0.0.0:5900", NULL,
+	    CONF_OPTIONAL),
+	GKEY("gateway", "public_host", CONF_STRING, gateway.public_host, 0, 0, "localhost", NULL, 0),
+	GKEY("gateway", "user", CONF_STRING, gateway.user, 0, 0, "portico", NULL, 0),
+	GKEY("gateway", "idle_timeout", CONF_DURATION, gateway.idle_timeout_ms, 0, 30 * DAY_MS, "0",
+	    NULL, 0),
+	GKEY("gateway", "handshake_timeout", CONF_DURATION, gateway.handshake_timeout_ms, SEC_MS,
+	    10 * MIN_MS, "30s", NULL, 0),
+	GKEY("gateway", "max_connections", CONF_INT, gateway.max_connections, 1, 1000000, "10000",
+	    NULL, 0),
+	GKEY("gateway", "vnc_anon_tls", CONF_BOOL, gateway.vnc_anon_tls, 0, 0, "no", NULL, 0),
+
+	GKEY("sessiond", "broker", CONF_URL, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL, 0),
+	GKEY("sessiond", "listen", CONF_ADDRESS, sessiond.listen, 0, 0, "127.0.0.1:8444", NULL, 0),
+	GKEY("sessiond", "name", CONF_STRING, sessiond.name, 0, 0, NULL, NULL, CONF_HOSTNAME),
+};
+
+/* Every key of a [pool NAME] section. */
+static const struct conf_key pool_keys[] = {
+	PKEY("kind", CONF_ENUM, kind, 0, 0, "desktop", kind_names, 0),
+	PKEY("protocol", CONF_ENUM, protocol, 0, 0, "vnc", protocol_names, 0),
+	PKEY("driver", CONF_ENUM, driver, 0, 0, "xvnc", driver_names, 0),
+	PKEY("hosts", CONF_LIST, hosts, 0, 0, "", NULL, 0),
+	PKEY("users", CONF_LIST, users, 0, 0, "", NULL, 0),
+	PKEY("groups", CONF_LIST, groups, 0, 0, "", NULL, 0),
+	PKEY("policy", CONF_ENUM, policy, 0, 0, "least-loaded", policy_names, 0),
+	PKEY("command", CONF_STRING, command, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	PKEY("image", CONF_STRING, image, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	PKEY("geometry", CONF_GEOMETRY, geometry, 64, 8192, "1280x800", NULL, 0),
+	PKEY("max_sessions_per_host", CONF_INT, max_sessions_per_host, 1, 100000, "50", NULL, 0),
+	PKEY("max_sessions_per_user", CONF_INT, max_sessions_per_user, 1, 1000, "1", NULL, 0),
+	PKEY("min_spare", CONF_INT, min_spare, 0, 1000, "0", NULL, 0),
+	PKEY("max_vms", CONF_INT, max_vms, 0, 10000, "10", NULL, 0),
+	PKEY("idle_timeout", CONF_DURATION, idle_timeout_ms, 0, 30 * DAY_MS, "0", NULL, 0),
+	PKEY("disconnect_timeout", CONF_DURATION, disconnect_timeout_ms, 0, 30 * DAY_MS, "1h", NULL,
+	    0),
+	PKEY("max_duration", CONF_DURATION, max_duration_ms, 0, 365 * DAY_MS, "0", NULL, 0),
+	PKEY("sso", CONF_BOOL, sso, 0, 0, "no", NULL, 0),
+};
+
+#define NKEYS      (sizeof(conf_keys) / sizeof(conf_keys[0]))
+#define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
+
+#define POOL_NAME_MAX 64
+
+enum conf_section { SEC_NONE, SEC_GLOBAL, SEC_POOL };
+
+/* State shared by the reader and the handler during one load. */
+struct conf_parse {
+	const char *path;
+	FILE *fp;
+	struct pt_conf *conf;
+	char *err;
+	size_t errlen;
+	bool failed;             /* first error wins: later ones are dropped */
+	int err_line;
+
+	int lineno;              /* the line last handed to inih */
+	enum conf_section sec;
+	const char *section;     /* SEC_GLOBAL: "tls", ... */
+	size_t pool;             /* SEC_POOL: index into conf->pools */
+	bool cont;               /* inih will treat this line as a continuation */
+	bool have_prev;          /* mirrors inih's prev_name being set */
+	const struct conf_key *prev; /* key of the last key = value line */
+	void *prev_base;             /* the structure that key lives in */
+
+	int seen[NKEYS];         /* line of each global key, 0: not yet */
+	int *pool_seen;          /* NPOOL_KEYS lines per pool */
+	size_t pool_cap;
+	size_t *hash;            /* pool index + 1 by name; 0: empty slot */
+	size_t hash_cap;         /* a power of two */
+};
+
+static void conf_fail(struct conf_parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void conf_fail(struct conf_parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	p->err_line = line;
+	if (!p->err || p->errlen == 0)
+		return;
+	if (line > 0)
+		n = snprintf(p->err, p->errlen, "%s:%d: ", p->path, line);
+	else
+		n = snprintf(p->err, p->errlen, "%s: ", p->path);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Copy n bytes of s for a message: control bytes become '?' so that a
+ * binary file cannot write escape sequences to the operator's terminal,
+ * and long strings are cut. */
+static const char *conf_quote(char *buf, size_t len, const char *s, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n && o + 4 < len; i++) {
+		unsigned char c = s[i];
+		buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (i < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *conf_q(char *buf, size_t len, const char *s)
+{
+	return conf_quote(buf, len, s, strlen(s));
+}
+
+static void fmt_duration(char *buf, size_t len, int64_t ms)
+{
+	if (ms == 0)
+		snprintf(buf, len, "0");
+	else if (ms % DAY_MS == 0)
+		snprintf(buf, len, "%lldd", (long long)(ms / DAY_MS));
+	else if (ms % HOUR_MS == 0)
+		snprintf(buf, len, "%lldh", (long long)(ms / HOUR_MS));
+	else if (ms % MIN_MS == 0)
+		snprintf(buf, len, "%lldm", (long long)(ms / MIN_MS));
+	else if (ms % SEC_MS == 0)
+		snprintf(buf, len, "%llds", (long long)(ms / SEC_MS));
+	else
+		snprintf(buf, len, "%lldms", (long long)ms);
+}
+
+int pt_conf_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {
+		{ "", SEC_MS }, { "ms", 1 }, { "s", SEC_MS }, { "m", MIN_MS },
+		{ "h", HOUR_MS }, { "d", DAY_MS },
+	};
+	int64_t v = 0;
+	bool overflow = false;
+	size_t i;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*s); s++) {
+		int d = *s - '0';
+		if (v > (INT64_MAX - d) / 10)
+			overflow = true;
+		else
+			v = v * 10 + d;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(s, units[i].unit))
+			break;
+	if (i == sizeof(units) / sizeof(units[0]))
+		return -EINVAL;
+	if (overflow || v > INT64_MAX / units[i].ms)
+		return -ERANGE;
+	*ms = v * units[i].ms;
+	return 0;
+}
+
+int pt_conf_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	if (!s)
+		return -EINVAL;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int pt_conf_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	const char *d;
+	char *end;
+	long long v;
+
+	if (!s)
+		return -EINVAL;
+	/* strtoll alone would take leading blanks, '+' and an empty string */
+	d = (*s == '-') ? s + 1 : s;
+	if (!isdigit((unsigned char)*d))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/* Lists keep room for a power of two of slots (at least 4) so that long
+ * continued lists do not realloc per item; v[n] is always NULL. */
+static size_t list_cap(size_t slots)
+{
+	size_t c = 4;
+
+	while (c < slots)
+		c *= 2;
+	return c;
+}
+
+static void list_free(struct pt_strlist *l)
+{
+	size_t i;
+
+	if (l->v) {
+		for (i = 0; i < l->n; i++)
+			free(l->v[i]);
+		free(l->v);
+	}
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int list_push(struct pt_strlist *l, const char *s, size_t n)
+{
+	char **v;
+	char *item;
+
+	if (!l->v || list_cap(l->n + 2) != list_cap(l->n + 1)) {
+		v = realloc(l->v, list_cap(l->n + 2) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		if (!l->v)
+			v[0] = NULL;
+		l->v = v;
+	}
+	if (!s)
+		return 0;
+	if (!(item = strndup(s, n)))
+		return -ENOMEM;
+	l->v[l->n++] = item;
+	l->v[l->n] = NULL;
+	return 0;
+}
+
+/* Append the items of the first n bytes of s, split at commas, blanks
+ * trimmed, empty items dropped. */
+static int list_add(struct pt_strlist *l, const char *s, size_t n)
+{
+	const char *end = s + n, *a, *b, *comma;
+	int rc;
+
+	if ((rc = list_push(l, NULL, 0)))
+		return rc;
+	for (a = s; a <= end; a = comma + 1) {
+		comma = memchr(a, ',', end - a);
+		if (!comma)
+			comma = end;
+		b = comma;
+		while (a < b && isspace((unsigned char)*a))
+			a++;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b > a && (rc = list_push(l, a, b - a)))
+			return rc;
+	}
+	return 0;
+}
+
+static int check_address(const char *s)
+{
+	char host[256];
+	int port;
+
+	return pt_net_split_hostport(s, -1, host, sizeof(host), &port) ? -EINVAL : 0;
+}
+
+static int check_url(const char *s)
+{
+	char auth[300], host[256];
+	const char *a, *p;
+	size_t n;
+	int port, defport;
+
+	for (p = s; *p; p++)
+		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+			return -EINVAL;
+	if (!strncmp(s, "https://", 8)) {
+		a = s + 8;
+		defport = 443;
+	} else if (!strncmp(s, "http://", 7)) {
+		a = s + 7;
+		defport = 80;
+	} else {
+		return -EINVAL;
+	}
+	n = strcspn(a, "/?#");
+	if (n == 0 || n >= sizeof(auth))
+		return -EINVAL;
+	memcpy(auth, a, n);
+	auth[n] = '\0';
+	return pt_net_split_hostport(auth, defport, host, sizeof(host), &port) ? -EINVAL : 0;
+}
+
+/* One side of a geometry: digits only, clamped so that huge numbers come
+ * out as out of range rather than as overflow. */
+static int geometry_side(const char *s, size_t n, int64_t *v)
+{
+	size_t i;
+
+	if (n == 0)
+		return -EINVAL;
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL;
+		if (*v < 1000000000)
+			*v = *v * 10 + (s[i] - '0');
+	}
+	return 0;
+}
+
+static int check_geometry(const struct conf_key *k, const char *s)
+{
+	const char *x = strchr(s, 'x');
+	int64_t w, h;
+
+	if (!x || geometry_side(s, x - s, &w) || geometry_side(x + 1, strlen(x + 1), &h))
+		return -EINVAL;
+	if (w < k->min || w > k->max || h < k->min || h > k->max)
+		return -ERANGE;
+	return 0;
+}
+
+static void str_free(const struct conf_key *k, char **sp)
+{
+	if (*sp && (k->flags & CONF_SECRET))
+		explicit_bzero(*sp, strlen(*sp));
+	free(*sp);
+	*sp = NULL;
+}
+
+/* Set key k of the structure at base from its text form.  append: a
+ * continuation line of a list.  Returns 0, -EINVAL for a malformed value,
+ * -ERANGE for one out of bounds, -ENOMEM. */
+static int conf_set(const struct conf_key *k, void *base, const char *val, bool append)
+{
+	void *field = (char *)base + k->offset;
+	struct pt_strlist list = { NULL, 0 };
+	int64_t v;
+	char *dup;
+	int rc, b, i;
+
+	switch (k->type) {
+	case CONF_LIST:
+		if (append)
+			return list_add(field, val, strlen(val));
+		if ((rc = list_add(&list, val, strlen(val)))) {
+			list_free(&list);
+			return rc;
+		}
+		list_free(field);
+		*(struct pt_strlist *)field = list;
+		return 0;
+	case CONF_INT:
+		if ((rc = pt_conf_parse_int(val, k->min, k->max, &v)))
+			return rc;
+		*(int64_t *)field = v;
+		return 0;
+	case CONF_DURATION:
+		if ((rc = pt_conf_parse_duration(val, &v)))
+			return rc;
+		if (v < k->min || v > k->max)
+			return -ERANGE;
+		*(int64_t *)field = v;
+		return 0;
+	case CONF_BOOL:
+		if ((rc = pt_conf_parse_bool(val, &b)))
+			return rc;
+		*(int *)field = b;
+		return 0;
+	case CONF_ENUM:
+		for (i = 0; k->names[i]; i++) {
+			if (!strcmp(val, k->names[i])) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		return -EINVAL;
+	case CONF_STRING:
+	case CONF_ADDRESS:
+	case CONF_URL:
+	case CONF_GEOMETRY:
+		break;
+	}
+
+	if (*val == '\0') {
+		if (!(k->flags & CONF_OPTIONAL))
+			return -EINVAL;
+		str_free(k, field);
+		return 0;
+	}
+	if (k->type == CONF_ADDRESS && (rc = check_address(val)))
+		return rc;
+	if (k->type == CONF_URL && (rc = check_url(val)))
+		return rc;
+	if (k->type == CONF_GEOMETRY && (rc = check_geometry(k, val)))
+		return rc;
+	if (!(dup = strdup(val)))
+		return -ENOMEM;
+	str_free(k, field);
+	*(char **)field = dup;
+	return 0;
+}
+
+static void conf_free_keys(const struct conf_key *tab, size_t n, void *base)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		void *field = (char *)base + tab[i].offset;
+		switch (tab[i].type) {
+		case CONF_STRING:
+		case CONF_ADDRESS:
+		case CONF_URL:
+		case CONF_GEOMETRY:
+			str_free(&tab[i], field);
+			break;
+		case CONF_LIST:
+			list_free(field);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static int conf_set_defaults(const struct conf_key *tab, size_t n, void *base)
+{
+	char host[HOST_NAME_MAX + 1];
+	const char *def;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		def = tab[i].def;
+		if (tab[i].flags & CONF_HOSTNAME) {
+			/* POSIX leaves truncation unterminated */
+			if (gethostname(host, sizeof(host)) == -1)
+				host[0] = '\0';
+			host[sizeof(host) - 1] = '\0';
+			def = host[0] ? host : "localhost";
+		}
+		if (def && (rc = conf_set(&tab[i], base, def, false)))
+			return rc;
+	}
+	return 0;
+}
+
+struct pt_conf *pt_conf_defaults(void)
+{
+	struct pt_conf *conf;
+
+	if (!(conf = calloc(1, sizeof(*conf))))
+		return NULL;
+	if (conf_set_defaults(conf_keys, NKEYS, conf)) {
+		pt_conf_free(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+void pt_conf_free(struct pt_conf *conf)
+{
+	size_t i;
+
+	if (!conf)
+		return;
+	for (i = 0; i < conf->npools; i++) {
+		conf_free_keys(pool_keys, NPOOL_KEYS, &conf->pools[i]);
+		free(conf->pools[i].name);
+	}
+	free(conf->pools);
+	conf_free_keys(conf_keys, NKEYS, conf);
+	free(conf->path);
+	free(conf);
+}
+
+const struct pt_pool_conf *pt_conf_pool(const struct pt_conf *conf, const char *name)
+{
+	size_t i;
+
+	if (!conf || !name)
+		return NULL;
+	for (i = 0; i < conf->npools; i++)
+		if (!strcmp(conf->pools[i].name, name))
+			return &conf->pools[i];
+	return NULL;
+}
+
+/* "[tls]" or "[pool office]", for messages. */
+static const char *conf_section_name(struct conf_parse *p, char *buf, size_t len)
+{
+	char q[POOL_NAME_MAX + 8];
+
+	if (p->sec == SEC_POOL)
+		snprintf(buf, len, "[pool %s]",
+		    conf_q(q, sizeof(q), p->conf->pools[p->pool].name));
+	else
+		snprintf(buf, len, "[%s]", p->section);
+	return buf;
+}
+
+/* The message for a value conf_set refused. */
+static void conf_value_error(struct conf_parse *p, const struct conf_key *k, const char *val,
+    int rc)
+{
+	char want[160], lo[32], hi[32], q[80];
+	size_t i, o;
+
+	if (rc == -ENOMEM) {
+		conf_fail(p, p->lineno, "out of memory");
+		return;
+	}
+	if (rc == -ERANGE) {
+		if (k->type == CONF_DURATION) {
+			fmt_duration(lo, sizeof(lo), k->min);
+			fmt_duration(hi, sizeof(hi), k->max);
+		} else {
+			snprintf(lo, sizeof(lo), "%lld", (long long)k->min);
+			snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
+		}
+		conf_fail(p, p->lineno, "'%s' = %s is out of range (%s..%s%s)", k->key,
+		    conf_q(q, sizeof(q), val), lo, hi,
+		    k->type == CONF_GEOMETRY ? " for width and height" : "");
+		return;
+	}
+
+	switch (k->type) {
+	case CONF_INT:
+		snprintf(want, sizeof(want), "an integer from %lld to %lld", (long long)k->min,
+		    (long long)k->max);
+		break;
+	case CONF_BOOL:
+		snprintf(want, sizeof(want), "yes or no (or true/false, on/off, 1/0)");
+		break;
+	case CONF_DURATION:
+		snprintf(want, sizeof(want), "a duration such as 2s or 500ms");
+		break;
+	case CONF_ENUM:
+		for (i = 0, o = 0; k->names[i] && o < sizeof(want); i++)
+			o += snprintf(want + o, sizeof(want) - o, "%s%s",
+			    i == 0 ? "" : k->names[i + 1] ? ", " : " or ", k->names[i]);
+		break;
+	case CONF_ADDRESS:
+		snprintf(want, sizeof(want), "host:port such as %s%s", k->def,
+		    (k->flags & CONF_OPTIONAL) ? ", or nothing to turn it off" : "");
+		break;
+	case CONF_URL:
+		snprintf(want, sizeof(want), "an http:// or https:// URL such as %s", k->def);
+		break;
+	case CONF_GEOMETRY:
+		snprintf(want, sizeof(want), "WIDTHxHEIGHT such as %s", k->def);
+		break;
+	case CONF_STRING:
+	case CONF_LIST:
+	default:
+		snprintf(want, sizeof(want), "a value");
+		break;
+	}
+	if (*val == '\0' && k->type == CONF_STRING)
+		conf_fail(p, p->lineno, "empty value for '%s': it cannot be unset", k->key);
+	else if (k->flags & CONF_SECRET)
+		conf_fail(p, p->lineno, "bad value for '%s': expected %s", k->key, want);
+	else
+		conf_fail(p, p->lineno, "bad value '%s' for '%s': expected %s",
+		    conf_q(q, sizeof(q), val), k->key, want);
+}
+
+/* A key = value line. */
+static int conf_assign(struct conf_parse *p, const char *name, const char *value)
+{
+	const struct conf_key *tab, *k = NULL;
+	char sec[POOL_NAME_MAX + 16], q[80];
+	size_t i, n;
+	void *base;
+	int *seen, rc;
+
+	if (p->sec == SEC_NONE) {
+		conf_fail(p, p->lineno,
+		    "key '%s' is outside any section (expected [tls], [broker], [gateway], "
+		    "[sessiond] or [pool NAME] first)", conf_q(q, sizeof(q), name));
+		return -EINVAL;
+	}
+	if (p->sec == SEC_POOL) {
+		tab = pool_keys;
+		n = NPOOL_KEYS;
+		base = &p->conf->pools[p->pool];
+		seen = &p->pool_seen[p->pool * NPOOL_KEYS];
+	} else {
+		tab = conf_keys;
+		n = NKEYS;
+		base = p->conf;
+		seen = p->seen;
+	}
+	for (i = 0; i < n; i++) {
+		if ((!tab[i].section || !strcmp(tab[i].section, p->section)) &&
+		    !strcmp(tab[i].key, name)) {
+			k = &tab[i];
+			break;
+		}
+	}
+	if (!k) {
+		conf_fail(p, p->lineno, "unknown key '%s' in %s", conf_q(q, sizeof(q), name),
+		    conf_section_name(p, sec, sizeof(sec)));
+		return -EINVAL;
+	}
+	if (seen[i]) {
+		conf_fail(p, p->lineno, "duplicate key '%s' in %s (first at line %d)", k->key,
+		    conf_section_name(p, sec, sizeof(sec)), seen[i]);
+		return -EINVAL;
+	}
+	seen[i] = p->lineno;
+	p->prev = k;
+	p->prev_base = base;
+	p->have_prev = true;
+
+	if ((rc = conf_set(k, base, value, false))) {
+		conf_value_error(p, k, value, rc);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* An indented line that inih hands us as more of the previous key. */
+static int conf_continue(struct conf_parse *p, const char *value)
+{
+	const struct conf_key *k = p->prev;
+	const char *s;
+	size_t n;
+	bool was_space = false;
+	int rc;
+
+	/* r55 leaves inline comments on continuation lines; later inih
+	 * versions strip them, which makes this a no-op */
+	for (s = value; *s && !(was_space && *s == ';'); s++)
+		was_space = isspace((unsigned char)*s);
+	n = s - value;
+	while (n > 0 && isspace((unsigned char)value[n - 1]))
+		n--;
+
+	/* An indented header or key after a list would otherwise become an
+	 * item of that list without a word said. */
+	if (value[0] == '[') {
+		conf_fail(p, p->lineno,
+		    "indented section header is read as more of '%s'; remove the indentation",
+		    k->key);
+		return -EINVAL;
+	}
+	if (memchr(value, '=', n)) {
+		conf_fail(p, p->lineno,
+		    "indented 'key = value' line is read as more of '%s'; remove the indentation",
+		    k->key);
+		return -EINVAL;
+	}
+	if (k->type != CONF_LIST) {
+		conf_fail(p, p->lineno,
+		    "'%s' takes a single line: only lists (hosts, users, groups) continue on "
+		    "indented lines", k->key);
+		return -EINVAL;
+	}
+	/* prev_base stays valid: only a new [pool] moves conf->pools, and a
+	 * section header ends continuation */
+	if ((rc = list_add((struct pt_strlist *)((char *)p->prev_base + k->offset), value, n))) {
+		conf_fail(p, p->lineno, "out of memory");
+		return rc;
+	}
+	return 0;
+}
+
+static int conf_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_parse *p = user;
+
+	/* section is ignored: inih cuts it at 49 bytes, the reader keeps the
+	 * whole header */
+	(void)section;
+	if (p->failed)
+		return 0;
+	if (p->cont)
+		return conf_continue(p, value) == 0;
+	return conf_assign(p, name, value) == 0;
+}
+
+static uint64_t pool_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot holding `name`, or the empty slot where it would go. */
+static size_t *pool_slot(struct conf_parse *p, const char *name)
+{
+	size_t i = pool_hash(name) & (p->hash_cap - 1);
+
+	while (p->hash[i] && strcmp(p->conf->pools[p->hash[i] - 1].name, name))
+		i = (i + 1) & (p->hash_cap - 1);
+	return &p->hash[i];
+}
+
+/* Make room for one more pool in conf->pools, pool_seen and the hash. */
+static int pool_reserve(struct conf_parse *p)
+{
+	struct pt_conf *conf = p->conf;
+	size_t cap, i, *hash, *old = p->hash, oldcap = p->hash_cap;
+	void *v;
+
+	if (conf->npools == p->pool_cap) {
+		cap = p->pool_cap ? p->pool_cap * 2 : 8;
+		if (!(v = reallocarray(conf->pools, cap, sizeof(*conf->pools))))
+			return -ENOMEM;
+		conf->pools = v;
+		if (!(v = reallocarray(p->pool_seen, cap * NPOOL_KEYS, sizeof(int))))
+			return -ENOMEM;
+		p->pool_seen = v;
+		p->pool_cap = cap;
+	}
+	/* linear probing stays short below half full */
+	if ((conf->npools + 1) * 2 > p->hash_cap) {
+		cap = p->hash_cap ? p->hash_cap * 2 : 64;
+		if (!(hash = calloc(cap, sizeof(*hash))))
+			return -ENOMEM;
+		p->hash = hash;
+		p->hash_cap = cap;
+		for (i = 0; i < oldcap; i++)
+			if (old[i])
+				*pool_slot(p, conf->pools[old[i] - 1].name) = old[i];
+		free(old);
+	}
+	return 0;
+}
+
+static int conf_pool_begin(struct conf_parse *p, const char *s, size_t n)
+{
+	char name[POOL_NAME_MAX + 1], q[80];
+	struct pt_pool_conf *pc;
+	size_t i, *slot;
+
+	if (n == 0) {
+		conf_fail(p, p->lineno, "[pool] needs a name, such as [pool office]");
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			break;
+	if (n > POOL_NAME_MAX || i < n) {
+		conf_fail(p, p->lineno,
+		    "bad pool name '%s': expected 1 to %d letters, digits, '_', '.' or '-'",
+		    conf_quote(q, sizeof(q), s, n), POOL_NAME_MAX);
+		return -EINVAL;
+	}
+	memcpy(name, s, n);
+	name[n] = '\0';
+
+	if (pool_reserve(p))
+		goto nomem;
+	slot = pool_slot(p, name);
+	if (*slot) {
+		conf_fail(p, p->lineno, "duplicate pool '%s' (first at line %d)", name,
+		    p->conf->pools[*slot - 1].line);
+		return -EINVAL;
+	}
+	pc = &p->conf->pools[p->conf->npools];
+	memset(pc, 0, sizeof(*pc));
+	memset(&p->pool_seen[p->conf->npools * NPOOL_KEYS], 0, NPOOL_KEYS * sizeof(int));
+	/* counted before it is filled so that pt_conf_free sees it */
+	p->conf->npools++;
+	pc->line = p->lineno;
+	if (!(pc->name = strdup(name)) || conf_set_defaults(pool_keys, NPOOL_KEYS, pc))
+		goto nomem;
+	*slot = p->conf->npools;
+	p->sec = SEC_POOL;
+	p->pool = p->conf->npools - 1;
+	return 0;
+nomem:
+	conf_fail(p, p->lineno, "out of memory");
+	return -ENOMEM;
+}
+
+/* A "[...]" line; s points at the '[', end past the last non-blank. */
+static int conf_section(struct conf_parse *p, const char *s, const char *end)
+{
+	static const char *const globals[] = { "tls", "broker", "gateway", "sessiond" };
+	const char *close, *name, *rest;
+	char q[80];
+	size_t i, n;
+
+	p->have_prev = false;
+	p->prev = NULL;
+	p->prev_base = NULL;
+	close = memchr(s, ']', end - s);
+	if (!close) {
+		conf_fail(p, p->lineno, "syntax error: section header without ']'");
+		return -EINVAL;
+	}
+	for (rest = close + 1; rest < end && isspace((unsigned char)*rest); rest++)
+		;
+	if (rest < end && *rest != ';') {
+		conf_fail(p, p->lineno, "syntax error: text after ']' of the section header");
+		return -EINVAL;
+	}
+	name = s + 1;
+	n = close - name;
+	for (i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
+		if (strlen(globals[i]) == n && !memcmp(name, globals[i], n)) {
+			/* a section may appear more than once; its keys may not */
+			p->sec = SEC_GLOBAL;
+			p->section = globals[i];
+			return 0;
+		}
+	}
+	if (n == 4 && !memcmp(name, "pool", 4))
+		return conf_pool_begin(p, name + 4, 0);
+	if (n > 5 && !memcmp(name, "pool ", 5))
+		return conf_pool_begin(p, name + 5, n - 5);
+	conf_fail(p, p->lineno,
+	    "unknown section [%s] (expected [tls], [broker], [gateway], [sessiond] or [pool NAME])",
+	    conf_quote(q, sizeof(q), name, n));
+	return -EINVAL;
+}
+
+/* Decide what inih will make of the line in buf, the same way it does, and
+ * deal with section headers and syntax errors here. */
+static int conf_classify(struct conf_parse *p, char *buf, size_t n)
+{
+	const char *start = buf, *end = buf + n, *s;
+	bool was_space = false;
+
+	p->cont = false;
+	while (start < end && isspace((unsigned char)*start))
+		start++;
+	while (end > start && isspace((unsigned char)end[-1]))
+		end--;
+	if (start == end || *start == ';' || *start == '#')
+		return 0;
+	if (start > buf && p->have_prev) {
+		p->cont = true;
+		return 0;
+	}
+	if (*start == '[')
+		return conf_section(p, start, end);
+	/* inih's find_chars_or_comment(start, "=:") */
+	for (s = start; s < end && *s != '=' && *s != ':' && !(was_space && *s == ';'); s++)
+		was_space = isspace((unsigned char)*s);
+	if (s == end || *s == ';') {
+		conf_fail(p, p->lineno, "syntax error: expected 'key = value', '[section]' or a comment");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The ini_reader: one whole line per call, or NULL at the end, on a read
+ * error and after the first error of any kind. */
+static char *conf_read_line(char *buf, int size, void *arg)
+{
+	struct conf_parse *p = arg;
+	size_t n = 0, max;
+	bool nul = false, overlong = false;
+	int c;
+
+	if (p->failed)
+		return NULL;
+	if (size < 3) {
+		conf_fail(p, p->lineno, "libinih line buffer too small (%d)", size);
+		return NULL;
+	}
+	/* content, '\n' and NUL must fit, or inih would split the line */
+	max = (size_t)size - 2;
+	for (;;) {
+		c = getc(p->fp);
+		if (c == EOF || c == '\n')
+			break;
+		if (c == '\0')
+			nul = true;
+		if (n == max + 1) {
+			overlong = true;
+			break;
+		}
+		buf[n++] = (char)c;
+	}
+	if (c == EOF && ferror(p->fp)) {
+		conf_fail(p, 0, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	if (c == EOF && n == 0)
+		return NULL;
+	p->lineno++;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (nul) {
+		conf_fail(p, p->lineno, "line contains a NUL byte (not a text file?)");
+		return NULL;
+	}
+	if (overlong || n > max) {
+		conf_fail(p, p->lineno, "line is longer than %zu characters", max);
+		return NULL;
+	}
+	if (p->lineno == 1 && n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
+		memmove(buf, buf + 3, n - 3);
+		n -= 3;
+	}
+	buf[n] = '\0';
+	if (conf_classify(p, buf, n))
+		return NULL;
+	buf[n] = '\n';
+	buf[n + 1] = '\0';
+	return buf;
+}
+
+/* Checks that concern a pool as a whole, reported at its header. */
+static int conf_check_pool(struct conf_parse *p, const struct pt_pool_conf *pc)
+{
+	char q[80];
+	size_t i;
+
+	if (pc->kind == PT_POOL_APP && !pc->command) {
+		conf_fail(p, pc->line, "pool '%s': kind = app needs 'command' (the program to run)",
+		    pc->name);
+		return -EINVAL;
+	}
+	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
+		conf_fail(p, pc->line, "pool '%s': driver = qemu needs 'image' (the golden image)",
+		    pc->name);
+		return -EINVAL;
+	}
+	if (pc->driver == PT_DRIVER_STATIC) {
+		if (pc->hosts.n == 0) {
+			conf_fail(p, pc->line,
+			    "pool '%s': driver = static needs 'hosts' (host:port backends)", pc->name);
+			return -EINVAL;
+		}
+		for (i = 0; i < pc->hosts.n; i++) {
+			if (check_address(pc->hosts.v[i])) {
+				conf_fail(p, pc->line,
+				    "pool '%s': 'hosts' entry '%s' is not host:port, which driver = "
+				    "static needs", pc->name, conf_q(q, sizeof(q), pc->hosts.v[i]));
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
+{
+	struct conf_parse p;
+	struct pt_conf *conf = NULL;
+	size_t i;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	if (!path)
+		path = PT_CONF_DEFAULT_PATH;
+	p.path = path;
+	p.err = err;
+	p.errlen = errlen;
+	if (err && errlen)
+		err[0] = '\0';
+
+	if (!(p.fp = fopen(path, "re"))) {
+		conf_fail(&p, 0, "cannot open: %s", strerror(errno));
+		goto fail;
+	}
+	if (!(conf = pt_conf_defaults()) || !(conf->path = strdup(path))) {
+		conf_fail(&p, 0, "out of memory");
+		goto fail;
+	}
+	p.conf = conf;
+
+	rc = ini_parse_stream(conf_read_line, &p, conf_handler, &p);
+	/* The reader finds inih's syntax errors before inih does; this is
+	 * the net for anything it misjudged.  An earlier line wins. */
+	if (rc > 0 && (!p.failed || (p.err_line > 0 && rc < p.err_line))) {
+		p.failed = false;
+		conf_fail(&p, rc, "syntax error");
+	} else if (rc < 0 && !p.failed) {
+		conf_fail(&p, 0, "cannot parse (libinih error %d)", rc);
+	}
+	if (p.failed)
+		goto fail;
+	for (i = 0; i < conf->npools; i++)
+		if (conf_check_pool(&p, &conf->pools[i]))
+			goto fail;
+
+	fclose(p.fp);
+	free(p.pool_seen);
+	free(p.hash);
+	return conf;
+
+fail:
+	if (p.fp)
+		fclose(p.fp);
+	free(p.pool_seen);
+	free(p.hash);
+	pt_conf_free(conf);
+	return NULL;
+}
