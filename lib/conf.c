@@ -804,8 +804,8 @@ static int conf_continue(struct conf_parse *p, const char *value)
 	}
 	if (k->type != CONF_LIST) {
 		conf_fail(p, p->lineno,
-		    "'%s' takes a single line: only lists (hosts, users, groups) continue on "
-		    "indented lines", k->key);
+		    "'%s' takes a single line: only list keys continue on indented lines",
+		    k->key);
 		return -EINVAL;
 	}
 	/* prev_base stays valid: only a new [pool] moves conf->pools, and a
@@ -963,7 +963,7 @@ static int conf_section(struct conf_parse *p, const char *s, const char *end)
 	}
 	if (n == 4 && !memcmp(name, "pool", 4))
 		return conf_pool_begin(p, name + 4, 0);
-	if (n > 5 && !memcmp(name, "pool ", 5))
+	if (n >= 5 && !memcmp(name, "pool ", 5))
 		return conf_pool_begin(p, name + 5, n - 5);
 	conf_fail(p, p->lineno,
 	    "unknown section [%s] (expected [tls], [broker], [gateway], [sessiond] or [pool NAME])",
@@ -975,7 +975,7 @@ static int conf_section(struct conf_parse *p, const char *s, const char *end)
  * deal with section headers and syntax errors here. */
 static int conf_classify(struct conf_parse *p, char *buf, size_t n)
 {
-	const char *start = buf, *end = buf + n, *s;
+	const char *start = buf, *end = buf + n, *s, *k, *key_end;
 	bool was_space = false;
 
 	p->cont = false;
@@ -991,10 +991,17 @@ static int conf_classify(struct conf_parse *p, char *buf, size_t n)
 	}
 	if (*start == '[')
 		return conf_section(p, start, end);
-	/* inih's find_chars_or_comment(start, "=:") */
+	/* inih's find_chars_or_comment(start, "=:"); inih also takes
+	 * "key: value", which we refuse so that the file has one syntax */
 	for (s = start; s < end && *s != '=' && *s != ':' && !(was_space && *s == ';'); s++)
 		was_space = isspace((unsigned char)*s);
-	if (s == end || *s == ';') {
+	key_end = s;
+	while (key_end > start && isspace((unsigned char)key_end[-1]))
+		key_end--;
+	/* a blank inside the key is a forgotten '=': "listen 0.0.0.0:80" */
+	for (k = start; k < key_end && !isspace((unsigned char)*k); k++)
+		;
+	if (s == end || *s != '=' || k < key_end) {
 		conf_fail(p, p->lineno, "syntax error: expected 'key = value', '[section]' or a comment");
 		return -EINVAL;
 	}
@@ -1006,7 +1013,7 @@ static int conf_classify(struct conf_parse *p, char *buf, size_t n)
 static char *conf_read_line(char *buf, int size, void *arg)
 {
 	struct conf_parse *p = arg;
-	size_t n = 0, max;
+	size_t n = 0, max, i;
 	bool nul = false, overlong = false;
 	int c;
 
@@ -1046,6 +1053,15 @@ static char *conf_read_line(char *buf, int size, void *arg)
 	if (overlong || n > max) {
 		conf_fail(p, p->lineno, "line is longer than %zu characters", max);
 		return NULL;
+	}
+	/* a value with an escape sequence or a stray CR in it would end up in
+	 * user names, paths and log lines */
+	for (i = 0; i < n; i++) {
+		unsigned char u = buf[i];
+		if ((u < 0x20 && u != '\t') || u == 0x7f) {
+			conf_fail(p, p->lineno, "line contains control character 0x%02x", u);
+			return NULL;
+		}
 	}
 	if (p->lineno == 1 && n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
 		memmove(buf, buf + 3, n - 3);
