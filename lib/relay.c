@@ -53,8 +53,12 @@ struct pt_relay {
 	int pending_closes;
 	unsigned ending : 1;
 	unsigned timer_on : 1;
-	/* splice path: dups of the client (0) and server (1) sockets */
-	int fd[2];
+	struct relay_splice *sp;  /* the splice path only */
+};
+
+/* Kept apart so that a TLS relay does not carry it. */
+struct relay_splice {
+	int fd[2];                /* dups of the client (0) and server (1) sockets */
 	uv_poll_t poll[2];
 	int polled;               /* how many poll handles were initialised */
 };
@@ -67,6 +71,7 @@ static void on_part_closed(struct pt_relay *r)
 		return;
 	r->st.end_ms = uv_now(r->loop);
 	r->cb(r, r->status);
+	free(r->sp);
 	free(r);
 }
 
@@ -93,12 +98,15 @@ static void relay_end(struct pt_relay *r, int status)
 			if (d->pipe[i] >= 0)
 				close(d->pipe[i]);
 	}
-	r->pending_closes = 3 + r->polled;
-	for (int i = 0; i < r->polled; i++)
-		uv_close((uv_handle_t *)&r->poll[i], on_handle_closed);
-	for (int i = 0; i < 2; i++)
-		if (r->fd[i] >= 0)
-			close(r->fd[i]);
+	r->pending_closes = 3;
+	if (r->sp) {
+		r->pending_closes += r->sp->polled;
+		for (int i = 0; i < r->sp->polled; i++)
+			uv_close((uv_handle_t *)&r->sp->poll[i], on_handle_closed);
+		for (int i = 0; i < 2; i++)
+			if (r->sp->fd[i] >= 0)
+				close(r->sp->fd[i]);
+	}
 	uv_close((uv_handle_t *)&r->timer, on_handle_closed);
 	pt_stream_close(r->client, on_stream_closed);
 	pt_stream_close(r->server, on_stream_closed);
@@ -234,7 +242,7 @@ static int splice_dir(struct relay_dir *d)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct pt_relay *r = h->data;
-	int side = h == &r->poll[0] ? 0 : 1;
+	int side = h == &r->sp->poll[0] ? 0 : 1;
 	/* client socket: up reads from it, down writes to it; server: the
 	 * reverse. */
 	struct relay_dir *rd = side == 0 ? &r->up : &r->down;
@@ -271,9 +279,9 @@ static void splice_poll_update(struct pt_relay *r)
 		ev[0] |= UV_WRITABLE;
 	for (int i = 0; i < 2; i++) {
 		if (ev[i])
-			uv_poll_start(&r->poll[i], ev[i], on_poll);
+			uv_poll_start(&r->sp->poll[i], ev[i], on_poll);
 		else
-			uv_poll_stop(&r->poll[i]);
+			uv_poll_stop(&r->sp->poll[i]);
 	}
 }
 
@@ -283,12 +291,16 @@ static int splice_setup(struct pt_relay *r)
 {
 	int cfd = pt_stream_fileno(r->client), sfd = pt_stream_fileno(r->server);
 	struct relay_dir *dirs[2] = { &r->up, &r->down };
+	struct relay_splice *sp;
 
 	if (cfd < 0 || sfd < 0)
 		return -ENOTSUP;
-	r->fd[0] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
-	r->fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
-	if (r->fd[0] == -1 || r->fd[1] == -1)
+	sp = r->sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return -ENOMEM;
+	sp->fd[0] = fcntl(cfd, F_DUPFD_CLOEXEC, 0);
+	sp->fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+	if (sp->fd[0] == -1 || sp->fd[1] == -1)
 		goto fail;
 	for (int i = 0; i < 2; i++) {
 		if (pipe2(dirs[i]->pipe, O_NONBLOCK | O_CLOEXEC) == -1)
@@ -296,26 +308,28 @@ static int splice_setup(struct pt_relay *r)
 		/* A larger pipe moves more per splice; the default works too. */
 		(void)fcntl(dirs[i]->pipe[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
 	}
-	r->up.fd_in = r->fd[0];
-	r->up.fd_out = r->fd[1];
-	r->down.fd_in = r->fd[1];
-	r->down.fd_out = r->fd[0];
+	r->up.fd_in = sp->fd[0];
+	r->up.fd_out = sp->fd[1];
+	r->down.fd_in = sp->fd[1];
+	r->down.fd_out = sp->fd[0];
 	for (int i = 0; i < 2; i++) {
-		if (uv_poll_init(r->loop, &r->poll[i], r->fd[i]) != 0)
+		if (uv_poll_init(r->loop, &sp->poll[i], sp->fd[i]) != 0)
 			goto fail;
-		r->poll[i].data = r;
-		r->polled++;
+		sp->poll[i].data = r;
+		sp->polled++;
 	}
 	r->st.spliced = 1;
 	return 0;
 fail:
-	for (int i = 0; i < r->polled; i++)
-		uv_close((uv_handle_t *)&r->poll[i], NULL);
-	r->polled = 0;
+	/* Nothing is polled yet, so the handles close without a loop turn
+	 * mattering; the struct goes when the relay does. */
+	for (int i = 0; i < sp->polled; i++)
+		uv_close((uv_handle_t *)&sp->poll[i], NULL);
+	sp->polled = 0;
 	for (int i = 0; i < 2; i++) {
-		if (r->fd[i] >= 0)
-			close(r->fd[i]);
-		r->fd[i] = -1;
+		if (sp->fd[i] >= 0)
+			close(sp->fd[i]);
+		sp->fd[i] = -1;
 		for (int j = 0; j < 2; j++) {
 			if (dirs[i]->pipe[j] >= 0)
 				close(dirs[i]->pipe[j]);
@@ -358,7 +372,6 @@ struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client,
 	r->cb = cb;
 	r->data = data;
 	r->idle_ms = idle_timeout_ms;
-	r->fd[0] = r->fd[1] = -1;
 	r->st.start_ms = uv_now(loop);
 	r->up = (struct relay_dir){ .r = r, .from = client, .to = server, .bytes = &r->st.bytes_up,
 				    .last_ms = &r->st.last_up_ms, .pipe = { -1, -1 } };

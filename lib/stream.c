@@ -24,8 +24,9 @@ struct plain {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} io;
-	uv_write_t wreq;
-	uv_shutdown_t sreq;
+	/* Requests exist only while a write waits for the socket, or while a
+	 * FIN is pending: an idle connection carries neither. */
+	uv_write_t *wreq;
 	pt_stream_read_cb read_cb;
 	pt_stream_write_cb write_cb;
 	pt_stream_close_cb close_cb;
@@ -80,6 +81,8 @@ static void plain_on_write(uv_write_t *req, int status)
 {
 	struct plain *p = req->data;
 
+	free(req);
+	p->wreq = NULL;
 	p->writing = 0;
 	if (!p->closing)
 		p->write_cb(&p->s, status);
@@ -103,17 +106,24 @@ static int plain_write(struct pt_stream *s, const char *data, size_t len, pt_str
 		buf.len -= n;
 	}
 	p->write_cb = cb;
-	p->wreq.data = p;
-	rc = uv_write(&p->wreq, &p->io.stream, &buf, 1, plain_on_write);
-	if (rc == 0)
+	p->wreq = malloc(sizeof(*p->wreq));
+	if (!p->wreq)
+		return UV_ENOMEM;
+	p->wreq->data = p;
+	rc = uv_write(p->wreq, &p->io.stream, &buf, 1, plain_on_write);
+	if (rc == 0) {
 		p->writing = 1;
+	} else {
+		free(p->wreq);
+		p->wreq = NULL;
+	}
 	return rc;
 }
 
 static void plain_on_shutdown(uv_shutdown_t *req, int status)
 {
-	(void)req;
 	(void)status; /* a failed FIN shows up as an error on the next read */
+	free(req);
 }
 
 static int plain_shutdown(struct pt_stream *s)
@@ -123,9 +133,13 @@ static int plain_shutdown(struct pt_stream *s)
 
 	if (p->shut || p->closing)
 		return 0;
+	uv_shutdown_t *req = malloc(sizeof(*req));
+	if (!req)
+		return UV_ENOMEM;
 	p->shut = 1;
-	p->sreq.data = p;
-	rc = uv_shutdown(&p->sreq, &p->io.stream, plain_on_shutdown);
+	rc = uv_shutdown(req, &p->io.stream, plain_on_shutdown);
+	if (rc)
+		free(req);
 	return rc == UV_ENOTCONN ? 0 : rc;
 }
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,7 +312,7 @@ struct pt_tls {
 	int nin;
 	int eof;
 	struct pt_buf out;
-	char err[256];
+	char *err;                /* set on failure only: idle connections stay small */
 };
 
 static BIO_METHOD *bio_meth;
@@ -446,7 +447,7 @@ void pt_tls_free(struct pt_tls *t)
 	for (int i = 0; i < t->nin; i++)
 		pt_buf_reset(&t->in[i]);
 	pt_buf_reset(&t->out);
-	explicit_bzero(t->err, sizeof(t->err));
+	free(t->err);
 	free(t);
 }
 
@@ -517,6 +518,18 @@ int pt_tls_in_full(const struct pt_tls *t)
 	return t->nin == IN_CHUNKS;
 }
 
+static void set_error(struct pt_tls *t, const char *fmt, ...) PT_PRINTF(2, 3);
+static void set_error(struct pt_tls *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(t->err);
+	va_start(ap, fmt);
+	if (vasprintf(&t->err, fmt, ap) == -1)
+		t->err = NULL;
+	va_end(ap);
+}
+
 /* Turn an OpenSSL failure into -EAGAIN or -EPROTO with a message. */
 static int engine_error(struct pt_tls *t, int ret)
 {
@@ -533,17 +546,16 @@ static int engine_error(struct pt_tls *t, int ret)
 		return 0;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
-		snprintf(t->err, sizeof(t->err), "%s",
-			 t->eof ? "connection closed during the TLS handshake" : "TLS transport error");
+		set_error(t, "%s",
+			  t->eof ? "connection closed during the TLS handshake" : "TLS transport error");
 		return -EPROTO;
 	default:
 		pt_tls_error_string(buf, sizeof(buf));
 		v = SSL_get_verify_result(t->ssl);
 		if (v != X509_V_OK)
-			snprintf(t->err, sizeof(t->err), "%s: %s", buf,
-				 X509_verify_cert_error_string(v));
+			set_error(t, "%s: %s", buf, X509_verify_cert_error_string(v));
 		else
-			snprintf(t->err, sizeof(t->err), "%s", buf);
+			set_error(t, "%s", buf);
 		return -EPROTO;
 	}
 }
@@ -559,7 +571,7 @@ int pt_tls_handshake(struct pt_tls *t)
 		return 0;
 	ret = engine_error(t, ret);
 	if (ret == 0) {
-		snprintf(t->err, sizeof(t->err), "peer closed during the TLS handshake");
+		set_error(t, "peer closed during the TLS handshake");
 		return -EPROTO;
 	}
 	return ret;
@@ -627,7 +639,7 @@ void pt_tls_release_buffers(struct pt_tls *t)
 
 const char *pt_tls_last_error(const struct pt_tls *t)
 {
-	return t->err[0] ? t->err : "no error";
+	return t->err ? t->err : "no error";
 }
 
 SSL *pt_tls_ssl(struct pt_tls *t)
