@@ -34,19 +34,21 @@
 
 const char *pt_tls_error_string(char *buf, size_t len)
 {
-	unsigned long e, last = 0;
+	/* The first error queued is the specific one ("no start line"); those
+	 * after it only say which layer gave up ("PEM lib"). */
+	unsigned long first = ERR_get_error();
+	const char *reason;
 
-	while ((e = ERR_get_error()) != 0)
-		last = e;
-	if (!last) {
+	ERR_clear_error();
+	if (!first) {
 		snprintf(buf, len, "unknown TLS error");
 		return buf;
 	}
-	const char *reason = ERR_reason_error_string(last);
+	reason = ERR_reason_error_string(first);
 	if (reason)
 		snprintf(buf, len, "%s", reason);
 	else
-		ERR_error_string_n(last, buf, len);
+		ERR_error_string_n(first, buf, len);
 	return buf;
 }
 

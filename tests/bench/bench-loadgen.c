@@ -436,23 +436,31 @@ static void hs_want(struct hs_run *r, struct hs_conn *c, uint32_t events)
 	c->events = events;
 }
 
+/* Start a non-blocking connect to the target, watched by epfd for
+ * writability with `ptr` as its cookie.  Returns the socket. */
+static int lg_connect_nb(int epfd, void *ptr)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = ptr };
+	int one = 1, fd;
+
+	fd = socket(lg_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		lg_die("socket: %s", strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, lg_addr->ai_addr, lg_addr->ai_addrlen) == -1 && errno != EINPROGRESS)
+		lg_die("connect: %s", strerror(errno));
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		lg_die("epoll_ctl: %s", strerror(errno));
+	return fd;
+}
+
 static void hs_start(struct hs_run *r, struct hs_conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
-	int one = 1;
-
-	c->fd = socket(lg_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd == -1)
-		lg_die("socket: %s", strerror(errno));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ssl = NULL;
 	c->state = HS_CONNECT;
 	c->events = EPOLLOUT;
 	c->started = lg_now();
-	if (connect(c->fd, lg_addr->ai_addr, lg_addr->ai_addrlen) == -1 && errno != EINPROGRESS)
-		lg_die("connect: %s", strerror(errno));
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
-		lg_die("epoll_ctl: %s", strerror(errno));
+	c->fd = lg_connect_nb(r->epfd, c);
 }
 
 static void hs_step(struct hs_run *r, struct hs_conn *c)
@@ -713,19 +721,9 @@ static int ic_step(int epfd, struct ic_conn *c, long i)
 
 static void ic_start(int epfd, struct ic_conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
-	int one = 1;
-
-	c->fd = socket(lg_addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd == -1)
-		lg_die("socket: %s", strerror(errno));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = IC_CONNECT;
 	c->events = EPOLLOUT;
-	if (connect(c->fd, lg_addr->ai_addr, lg_addr->ai_addrlen) == -1 && errno != EINPROGRESS)
-		lg_die("connect: %s", strerror(errno));
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1)
-		lg_die("epoll_ctl: %s", strerror(errno));
+	c->fd = lg_connect_nb(epfd, c);
 }
 
 static void lg_on_signal(int sig)
