@@ -91,6 +91,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBPORTICO)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 
 .PHONY: all check test bench bench-run demo deps install format clean FORCE
+# Keep objects of pattern-built programs, so a second make does nothing.
+.SECONDARY:
 all: $(LIBPORTICO) $(BINS) $(BENCH_BINS)
 
 # Rebuild everything when the flags change (a SAN build after a plain one).

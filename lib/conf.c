@@ -34,14 +34,14 @@
 
 enum conf_type {
 	CONF_STRING,
-	CONF_INT,       /* int64_t within [min, max] */
-	CONF_BOOL,      /* int */
-	CONF_DURATION,  /* int64_t milliseconds within [min, max] */
-	CONF_ENUM,      /* int, index into names */
-	CONF_LIST,      /* struct pt_strlist */
-	CONF_ADDRESS,   /* char *, host:port */
-	CONF_URL,       /* char *, http:// or https:// */
-	CONF_GEOMETRY,  /* char *, WIDTHxHEIGHT, each side within [min, max] */
+	CONF_INT,      /* int64_t within [min, max] */
+	CONF_BOOL,     /* int */
+	CONF_DURATION, /* int64_t milliseconds within [min, max] */
+	CONF_ENUM,     /* int, index into names */
+	CONF_LIST,     /* struct pt_strlist */
+	CONF_ADDRESS,  /* char *, host:port */
+	CONF_URL,      /* char *, http:// or https:// */
+	CONF_GEOMETRY, /* char *, WIDTHxHEIGHT, each side within [min, max] */
 };
 
 #define CONF_OPTIONAL 0x01 /* an empty value unsets the key (NULL) */
@@ -49,20 +49,20 @@ enum conf_type {
 #define CONF_HOSTNAME 0x04 /* the default is this host's name */
 
 struct conf_key {
-	const char *section;      /* NULL in the pool table */
+	const char *section; /* NULL in the pool table */
 	const char *key;
 	enum conf_type type;
-	size_t offset;            /* into struct pt_conf or struct pt_pool_conf */
+	size_t offset; /* into struct pt_conf or struct pt_pool_conf */
 	int64_t min, max;
-	const char *def;          /* in the file's own syntax; NULL: unset */
+	const char *def;	  /* in the file's own syntax; NULL: unset */
 	const char *const *names; /* CONF_ENUM: value -> name, NULL-terminated */
 	int flags;
 };
 
-#define SEC_MS  1000LL
-#define MIN_MS  (60 * SEC_MS)
+#define SEC_MS	1000LL
+#define MIN_MS	(60 * SEC_MS)
 #define HOUR_MS (60 * MIN_MS)
-#define DAY_MS  (24 * HOUR_MS)
+#define DAY_MS	(24 * HOUR_MS)
 
 static const char *const kind_names[] = {
 	[PT_POOL_DESKTOP] = "desktop",
@@ -88,10 +88,14 @@ static const char *const policy_names[] = {
 };
 
 /* section, key, type, field, min, max, default, enum names, flags */
-#define GKEY(s, k, t, f, lo, hi, d, e, fl) \
-	{ s, k, t, offsetof(struct pt_conf, f), lo, hi, d, e, fl }
-#define PKEY(k, t, f, lo, hi, d, e, fl) \
-	{ NULL, k, t, offsetof(struct pt_pool_conf, f), lo, hi, d, e, fl }
+#define GKEY(s, k, t, f, lo, hi, d, e, fl)                             \
+	{                                                              \
+		s, k, t, offsetof(struct pt_conf, f), lo, hi, d, e, fl \
+	}
+#define PKEY(k, t, f, lo, hi, d, e, fl)                                        \
+	{                                                                      \
+		NULL, k, t, offsetof(struct pt_pool_conf, f), lo, hi, d, e, fl \
+	}
 
 /* Every key of [tls], [broker], [gateway] and [sessiond].  Keep
  * etc/portico.conf in step with this table. */
@@ -99,42 +103,46 @@ static const struct conf_key conf_keys[] = {
 	GKEY("tls", "cert", CONF_STRING, tls.cert, 0, 0, "/etc/portico/tls/server.pem", NULL, 0),
 	GKEY("tls", "key", CONF_STRING, tls.key, 0, 0, "/etc/portico/tls/server.key", NULL, 0),
 	GKEY("tls", "ca", CONF_STRING, tls.ca, 0, 0, NULL, NULL, CONF_OPTIONAL),
-	GKEY("tls", "ciphers", CONF_STRING, tls.ciphers, 0, 0,
-	    "ECDHE+AESGCM:ECDHE+CHACHA20", NULL, 0),
+	GKEY("tls", "ciphers", CONF_STRING, tls.ciphers, 0, 0, "ECDHE+AESGCM:ECDHE+CHACHA20", NULL,
+	     0),
 	GKEY("tls", "ciphersuites", CONF_STRING, tls.ciphersuites, 0, 0,
-	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", NULL, 0),
+	     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", NULL, 0),
 
 	GKEY("broker", "listen", CONF_ADDRESS, broker.listen, 0, 0, "127.0.0.1:8443", NULL, 0),
 	GKEY("broker", "store", CONF_STRING, broker.store, 0, 0,
-	    "sqlite:/var/lib/portico/portico.db", NULL, 0),
+	     "sqlite:/var/lib/portico/portico.db", NULL, 0),
 	GKEY("broker", "pam_service", CONF_STRING, broker.pam_service, 0, 0, "portico", NULL, 0),
 	GKEY("broker", "user", CONF_STRING, broker.user, 0, 0, "portico", NULL, 0),
-	GKEY("broker", "admin_group", CONF_STRING, broker.admin_group, 0, 0, "portico-admin", NULL, 0),
+	GKEY("broker", "admin_group", CONF_STRING, broker.admin_group, 0, 0, "portico-admin", NULL,
+	     0),
 	GKEY("broker", "gateway_secret", CONF_STRING, broker.gateway_secret, 0, 0, NULL, NULL,
-	    CONF_OPTIONAL | CONF_SECRET),
+	     CONF_OPTIONAL | CONF_SECRET),
 	GKEY("broker", "token_ttl", CONF_DURATION, broker.token_ttl_ms, MIN_MS, 30 * DAY_MS, "8h",
-	    NULL, 0),
-	GKEY("broker", "ticket_ttl", CONF_DURATION, broker.ticket_ttl_ms, 5 * SEC_MS, HOUR_MS, "60s",
-	    NULL, 0),
-	GKEY("broker", "fail_delay", CONF_DURATION, broker.fail_delay_ms, 0, 30 * SEC_MS, "2s", NULL,
-	    0),
+	     NULL, 0),
+	GKEY("broker", "ticket_ttl", CONF_DURATION, broker.ticket_ttl_ms, 5 * SEC_MS, HOUR_MS,
+	     "60s", NULL, 0),
+	GKEY("broker", "fail_delay", CONF_DURATION, broker.fail_delay_ms, 0, 30 * SEC_MS, "2s",
+	     NULL, 0),
 
-	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL, 0),
+	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
+	     0),
 	GKEY("gateway", "rdp_listen", CONF_ADDRESS, gateway.rdp_listen, 0, 0, "0.0.0.0:3389", NULL,
-	    CONF_OPTIONAL),
+	     CONF_OPTIONAL),
 	GKEY("gateway", "vnc_listen", CONF_ADDRESS, gateway.vnc_listen, 0, 0, "0.0.0.0:5900", NULL,
-	    CONF_OPTIONAL),
-	GKEY("gateway", "public_host", CONF_STRING, gateway.public_host, 0, 0, "localhost", NULL, 0),
+	     CONF_OPTIONAL),
+	GKEY("gateway", "public_host", CONF_STRING, gateway.public_host, 0, 0, "localhost", NULL,
+	     0),
 	GKEY("gateway", "user", CONF_STRING, gateway.user, 0, 0, "portico", NULL, 0),
 	GKEY("gateway", "idle_timeout", CONF_DURATION, gateway.idle_timeout_ms, 0, 30 * DAY_MS, "0",
-	    NULL, 0),
+	     NULL, 0),
 	GKEY("gateway", "handshake_timeout", CONF_DURATION, gateway.handshake_timeout_ms, SEC_MS,
-	    10 * MIN_MS, "30s", NULL, 0),
+	     10 * MIN_MS, "30s", NULL, 0),
 	GKEY("gateway", "max_connections", CONF_INT, gateway.max_connections, 1, 1000000, "10000",
-	    NULL, 0),
+	     NULL, 0),
 	GKEY("gateway", "vnc_anon_tls", CONF_BOOL, gateway.vnc_anon_tls, 0, 0, "no", NULL, 0),
 
-	GKEY("sessiond", "broker", CONF_URL, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL, 0),
+	GKEY("sessiond", "broker", CONF_URL, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL,
+	     0),
 	GKEY("sessiond", "listen", CONF_ADDRESS, sessiond.listen, 0, 0, "127.0.0.1:8444", NULL, 0),
 	GKEY("sessiond", "name", CONF_STRING, sessiond.name, 0, 0, NULL, NULL, CONF_HOSTNAME),
 };
@@ -157,12 +165,12 @@ static const struct conf_key pool_keys[] = {
 	PKEY("max_vms", CONF_INT, max_vms, 0, 10000, "10", NULL, 0),
 	PKEY("idle_timeout", CONF_DURATION, idle_timeout_ms, 0, 30 * DAY_MS, "0", NULL, 0),
 	PKEY("disconnect_timeout", CONF_DURATION, disconnect_timeout_ms, 0, 30 * DAY_MS, "1h", NULL,
-	    0),
+	     0),
 	PKEY("max_duration", CONF_DURATION, max_duration_ms, 0, 365 * DAY_MS, "0", NULL, 0),
 	PKEY("sso", CONF_BOOL, sso, 0, 0, "no", NULL, 0),
 };
 
-#define NKEYS      (sizeof(conf_keys) / sizeof(conf_keys[0]))
+#define NKEYS	   (sizeof(conf_keys) / sizeof(conf_keys[0]))
 #define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
 
 #define POOL_NAME_MAX 64
@@ -176,27 +184,27 @@ struct conf_parse {
 	struct pt_conf *conf;
 	char *err;
 	size_t errlen;
-	bool failed;             /* first error wins: later ones are dropped */
+	bool failed; /* first error wins: later ones are dropped */
 	int err_line;
 
-	int lineno;              /* the line last handed to inih */
+	int lineno; /* the line last handed to inih */
 	enum conf_section sec;
-	const char *section;     /* SEC_GLOBAL: "tls", ... */
-	size_t pool;             /* SEC_POOL: index into conf->pools */
-	bool cont;               /* inih will treat this line as a continuation */
-	bool have_prev;          /* mirrors inih's prev_name being set */
+	const char *section;	     /* SEC_GLOBAL: "tls", ... */
+	size_t pool;		     /* SEC_POOL: index into conf->pools */
+	bool cont;		     /* inih will treat this line as a continuation */
+	bool have_prev;		     /* mirrors inih's prev_name being set */
 	const struct conf_key *prev; /* key of the last key = value line */
-	void *prev_base;             /* the structure that key lives in */
+	void *prev_base;	     /* the structure that key lives in */
 
-	int seen[NKEYS];         /* line of each global key, 0: not yet */
-	int *pool_seen;          /* NPOOL_KEYS lines per pool */
+	int seen[NKEYS]; /* line of each global key, 0: not yet */
+	int *pool_seen;	 /* NPOOL_KEYS lines per pool */
 	size_t pool_cap;
-	size_t *hash;            /* pool index + 1 by name; 0: empty slot */
-	size_t hash_cap;         /* a power of two */
+	size_t *hash;	 /* pool index + 1 by name; 0: empty slot */
+	size_t hash_cap; /* a power of two */
 };
 
 static void conf_fail(struct conf_parse *p, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void conf_fail(struct conf_parse *p, int line, const char *fmt, ...)
 {
@@ -266,8 +274,8 @@ int pt_conf_parse_duration(const char *s, int64_t *ms)
 		const char *unit;
 		int64_t ms;
 	} units[] = {
-		{ "", SEC_MS }, { "ms", 1 }, { "s", SEC_MS }, { "m", MIN_MS },
-		{ "h", HOUR_MS }, { "d", DAY_MS },
+		{ "", SEC_MS },	 { "ms", 1 },	   { "s", SEC_MS },
+		{ "m", MIN_MS }, { "h", HOUR_MS }, { "d", DAY_MS },
 	};
 	int64_t v = 0;
 	bool overflow = false;
@@ -643,8 +651,7 @@ static const char *conf_section_name(struct conf_parse *p, char *buf, size_t len
 	char q[POOL_NAME_MAX + 8];
 
 	if (p->sec == SEC_POOL)
-		snprintf(buf, len, "[pool %s]",
-		    conf_q(q, sizeof(q), p->conf->pools[p->pool].name));
+		snprintf(buf, len, "[pool %s]", conf_q(q, sizeof(q), p->conf->pools[p->pool].name));
 	else
 		snprintf(buf, len, "[%s]", p->section);
 	return buf;
@@ -652,7 +659,7 @@ static const char *conf_section_name(struct conf_parse *p, char *buf, size_t len
 
 /* The message for a value conf_set refused. */
 static void conf_value_error(struct conf_parse *p, const struct conf_key *k, const char *val,
-    int rc)
+			     int rc)
 {
 	char want[160], lo[32], hi[32], q[80];
 	size_t i, o;
@@ -670,15 +677,15 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 			snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
 		}
 		conf_fail(p, p->lineno, "'%s' = %s is out of range (%s..%s%s)", k->key,
-		    conf_q(q, sizeof(q), val), lo, hi,
-		    k->type == CONF_GEOMETRY ? " for width and height" : "");
+			  conf_q(q, sizeof(q), val), lo, hi,
+			  k->type == CONF_GEOMETRY ? " for width and height" : "");
 		return;
 	}
 
 	switch (k->type) {
 	case CONF_INT:
 		snprintf(want, sizeof(want), "an integer from %lld to %lld", (long long)k->min,
-		    (long long)k->max);
+			 (long long)k->max);
 		break;
 	case CONF_BOOL:
 		snprintf(want, sizeof(want), "yes or no (or true/false, on/off, 1/0)");
@@ -689,11 +696,14 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 	case CONF_ENUM:
 		for (i = 0, o = 0; k->names[i] && o < sizeof(want); i++)
 			o += snprintf(want + o, sizeof(want) - o, "%s%s",
-			    i == 0 ? "" : k->names[i + 1] ? ", " : " or ", k->names[i]);
+				      i == 0		? ""
+				      : k->names[i + 1] ? ", "
+							: " or ",
+				      k->names[i]);
 		break;
 	case CONF_ADDRESS:
 		snprintf(want, sizeof(want), "host:port such as %s%s", k->def,
-		    (k->flags & CONF_OPTIONAL) ? ", or nothing to turn it off" : "");
+			 (k->flags & CONF_OPTIONAL) ? ", or nothing to turn it off" : "");
 		break;
 	case CONF_URL:
 		snprintf(want, sizeof(want), "an http:// or https:// URL such as %s", k->def);
@@ -713,7 +723,7 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 		conf_fail(p, p->lineno, "bad value for '%s': expected %s", k->key, want);
 	else
 		conf_fail(p, p->lineno, "bad value '%s' for '%s': expected %s",
-		    conf_q(q, sizeof(q), val), k->key, want);
+			  conf_q(q, sizeof(q), val), k->key, want);
 }
 
 /* A key = value line. */
@@ -727,8 +737,9 @@ static int conf_assign(struct conf_parse *p, const char *name, const char *value
 
 	if (p->sec == SEC_NONE) {
 		conf_fail(p, p->lineno,
-		    "key '%s' is outside any section (expected [tls], [broker], [gateway], "
-		    "[sessiond] or [pool NAME] first)", conf_q(q, sizeof(q), name));
+			  "key '%s' is outside any section (expected [tls], [broker], [gateway], "
+			  "[sessiond] or [pool NAME] first)",
+			  conf_q(q, sizeof(q), name));
 		return -EINVAL;
 	}
 	if (p->sec == SEC_POOL) {
@@ -751,12 +762,12 @@ static int conf_assign(struct conf_parse *p, const char *name, const char *value
 	}
 	if (!k) {
 		conf_fail(p, p->lineno, "unknown key '%s' in %s", conf_q(q, sizeof(q), name),
-		    conf_section_name(p, sec, sizeof(sec)));
+			  conf_section_name(p, sec, sizeof(sec)));
 		return -EINVAL;
 	}
 	if (seen[i]) {
 		conf_fail(p, p->lineno, "duplicate key '%s' in %s (first at line %d)", k->key,
-		    conf_section_name(p, sec, sizeof(sec)), seen[i]);
+			  conf_section_name(p, sec, sizeof(sec)), seen[i]);
 		return -EINVAL;
 	}
 	seen[i] = p->lineno;
@@ -792,20 +803,21 @@ static int conf_continue(struct conf_parse *p, const char *value)
 	 * item of that list without a word said. */
 	if (value[0] == '[') {
 		conf_fail(p, p->lineno,
-		    "indented section header is read as more of '%s'; remove the indentation",
-		    k->key);
+			  "indented section header is read as more of '%s'; remove the indentation",
+			  k->key);
 		return -EINVAL;
 	}
 	if (memchr(value, '=', n)) {
 		conf_fail(p, p->lineno,
-		    "indented 'key = value' line is read as more of '%s'; remove the indentation",
-		    k->key);
+			  "indented 'key = value' line is read as more of '%s'; remove the "
+			  "indentation",
+			  k->key);
 		return -EINVAL;
 	}
 	if (k->type != CONF_LIST) {
 		conf_fail(p, p->lineno,
-		    "'%s' takes a single line: only list keys continue on indented lines",
-		    k->key);
+			  "'%s' takes a single line: only list keys continue on indented lines",
+			  k->key);
 		return -EINVAL;
 	}
 	/* prev_base stays valid: only a new [pool] moves conf->pools, and a
@@ -897,8 +909,8 @@ static int conf_pool_begin(struct conf_parse *p, const char *s, size_t n)
 			break;
 	if (n > POOL_NAME_MAX || i < n) {
 		conf_fail(p, p->lineno,
-		    "bad pool name '%s': expected 1 to %d letters, digits, '_', '.' or '-'",
-		    conf_quote(q, sizeof(q), s, n), POOL_NAME_MAX);
+			  "bad pool name '%s': expected 1 to %d letters, digits, '_', '.' or '-'",
+			  conf_quote(q, sizeof(q), s, n), POOL_NAME_MAX);
 		return -EINVAL;
 	}
 	memcpy(name, s, n);
@@ -909,7 +921,7 @@ static int conf_pool_begin(struct conf_parse *p, const char *s, size_t n)
 	slot = pool_slot(p, name);
 	if (*slot) {
 		conf_fail(p, p->lineno, "duplicate pool '%s' (first at line %d)", name,
-		    p->conf->pools[*slot - 1].line);
+			  p->conf->pools[*slot - 1].line);
 		return -EINVAL;
 	}
 	pc = &p->conf->pools[p->conf->npools];
@@ -966,8 +978,9 @@ static int conf_section(struct conf_parse *p, const char *s, const char *end)
 	if (n >= 5 && !memcmp(name, "pool ", 5))
 		return conf_pool_begin(p, name + 5, n - 5);
 	conf_fail(p, p->lineno,
-	    "unknown section [%s] (expected [tls], [broker], [gateway], [sessiond] or [pool NAME])",
-	    conf_quote(q, sizeof(q), name, n));
+		  "unknown section [%s] (expected [tls], [broker], [gateway], [sessiond] or [pool "
+		  "NAME])",
+		  conf_quote(q, sizeof(q), name, n));
 	return -EINVAL;
 }
 
@@ -1002,7 +1015,8 @@ static int conf_classify(struct conf_parse *p, char *buf, size_t n)
 	for (k = start; k < key_end && !isspace((unsigned char)*k); k++)
 		;
 	if (s == end || *s != '=' || k < key_end) {
-		conf_fail(p, p->lineno, "syntax error: expected 'key = value', '[section]' or a comment");
+		conf_fail(p, p->lineno,
+			  "syntax error: expected 'key = value', '[section]' or a comment");
 		return -EINVAL;
 	}
 	return 0;
@@ -1083,25 +1097,28 @@ static int conf_check_pool(struct conf_parse *p, const struct pt_pool_conf *pc)
 
 	if (pc->kind == PT_POOL_APP && !pc->command) {
 		conf_fail(p, pc->line, "pool '%s': kind = app needs 'command' (the program to run)",
-		    pc->name);
+			  pc->name);
 		return -EINVAL;
 	}
 	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
 		conf_fail(p, pc->line, "pool '%s': driver = qemu needs 'image' (the golden image)",
-		    pc->name);
+			  pc->name);
 		return -EINVAL;
 	}
 	if (pc->driver == PT_DRIVER_STATIC) {
 		if (pc->hosts.n == 0) {
 			conf_fail(p, pc->line,
-			    "pool '%s': driver = static needs 'hosts' (host:port backends)", pc->name);
+				  "pool '%s': driver = static needs 'hosts' (host:port backends)",
+				  pc->name);
 			return -EINVAL;
 		}
 		for (i = 0; i < pc->hosts.n; i++) {
 			if (check_address(pc->hosts.v[i])) {
 				conf_fail(p, pc->line,
-				    "pool '%s': 'hosts' entry '%s' is not host:port, which driver = "
-				    "static needs", pc->name, conf_q(q, sizeof(q), pc->hosts.v[i]));
+					  "pool '%s': 'hosts' entry '%s' is not host:port, which "
+					  "driver = "
+					  "static needs",
+					  pc->name, conf_q(q, sizeof(q), pc->hosts.v[i]));
 				return -EINVAL;
 			}
 		}

@@ -32,8 +32,8 @@ enum pt_log_level pt_log_level(void)
 
 /* The line is built in one buffer and written with one write(2) so that lines
  * from several threads or processes sharing stderr never interleave. */
-static void log_emit(enum pt_log_level level, uint64_t conn, const char *suffix,
-		     const char *fmt, va_list ap)
+static void log_emit(enum pt_log_level level, uint64_t conn, const char *suffix, const char *fmt,
+		     va_list ap)
 {
 	char line[2048], msg[1800];
 	struct timespec ts;
@@ -50,10 +50,10 @@ static void log_emit(enum pt_log_level level, uint64_t conn, const char *suffix,
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, log_role, (int)getpid(),
-		     level_names[level]);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, log_role, (int)getpid(), level_names[level]);
 	if (conn)
 		n += snprintf(line + n, sizeof(line) - n, "conn %llu: ", (unsigned long long)conn);
 	n += snprintf(line + n, sizeof(line) - n, "%s%s%s\n", msg, suffix ? ": " : "",
@@ -65,8 +65,8 @@ static void log_emit(enum pt_log_level level, uint64_t conn, const char *suffix,
 	(void)!write(STDERR_FILENO, line, n);
 	if (log_syslog) {
 		if (conn)
-			syslog(level_prio[level], "conn %llu: %s%s%s", (unsigned long long)conn, msg,
-			       suffix ? ": " : "", suffix ? suffix : "");
+			syslog(level_prio[level], "conn %llu: %s%s%s", (unsigned long long)conn,
+			       msg, suffix ? ": " : "", suffix ? suffix : "");
 		else
 			syslog(level_prio[level], "%s%s%s", msg, suffix ? ": " : "",
 			       suffix ? suffix : "");
@@ -87,15 +87,15 @@ void pt_log(enum pt_log_level level, uint64_t conn, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define LOG_FN(name, level, with_errno)                                        \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		int saved = errno;                                             \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
+#define LOG_FN(name, level, with_errno)                                           \
+	void name(const char *fmt, ...)                                           \
+	{                                                                         \
+		int saved = errno;                                                \
+		va_list ap;                                                       \
+		va_start(ap, fmt);                                                \
 		log_emit(level, 0, with_errno ? strerror(saved) : NULL, fmt, ap); \
-		va_end(ap);                                                    \
-		errno = saved;                                                 \
+		va_end(ap);                                                       \
+		errno = saved;                                                    \
 	}
 
 LOG_FN(pt_log_warn, PT_LOG_WARNING, 1)

@@ -27,16 +27,15 @@
 struct relay_dir {
 	struct pt_relay *r;
 	struct pt_stream *from, *to;
-	char *chunk;              /* in flight to `to` */
+	char *chunk; /* in flight to `to` */
 	uint64_t *bytes, *last_ms;
-	unsigned writing : 1;
-	unsigned done : 1;        /* EOF passed on */
+	unsigned done : 1; /* EOF passed on */
 	/* splice path */
 	int pipe[2];
-	size_t piped;             /* bytes in the pipe */
+	size_t piped; /* bytes in the pipe */
 	unsigned in_eof : 1;
-	unsigned want_read : 1;   /* waiting for `from` to be readable */
-	unsigned want_write : 1;  /* waiting for `to` to be writable */
+	unsigned want_read : 1;	 /* waiting for `from` to be readable */
+	unsigned want_write : 1; /* waiting for `to` to be writable */
 	int fd_in, fd_out;
 };
 
@@ -52,15 +51,14 @@ struct pt_relay {
 	int status;
 	int pending_closes;
 	unsigned ending : 1;
-	unsigned timer_on : 1;
-	struct relay_splice *sp;  /* the splice path only */
+	struct relay_splice *sp; /* the splice path only */
 };
 
 /* Kept apart so that a TLS relay does not carry it. */
 struct relay_splice {
-	int fd[2];                /* dups of the client (0) and server (1) sockets */
+	int fd[2]; /* dups of the client (0) and server (1) sockets */
 	uv_poll_t poll[2];
-	int polled;               /* how many poll handles were initialised */
+	int polled; /* how many poll handles were initialised */
 };
 
 static void relay_end(struct pt_relay *r, int status);
@@ -133,7 +131,6 @@ static void on_write(struct pt_stream *s, int status)
 	/* s->data is the direction that reads from s; the one writing to s
 	 * is the other. */
 	d = (d == &d->r->up) ? &d->r->down : &d->r->up;
-	d->writing = 0;
 	pt_chunk_put(d->chunk);
 	d->chunk = NULL;
 	if (status < 0) {
@@ -165,7 +162,6 @@ static void on_read(struct pt_stream *s, ssize_t nread, char *chunk)
 			return;
 		}
 		d->chunk = chunk;
-		d->writing = 1;
 		pt_stream_read_stop(d->from);
 		return;
 	}
@@ -357,9 +353,8 @@ static void on_timer(uv_timer_t *t)
 	uv_timer_start(&r->timer, on_timer, r->idle_ms - (now - last), 0);
 }
 
-struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client,
-				struct pt_stream *server, uint64_t idle_timeout_ms,
-				pt_relay_done_cb cb, void *data)
+struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client, struct pt_stream *server,
+				uint64_t idle_timeout_ms, pt_relay_done_cb cb, void *data)
 {
 	struct pt_relay *r = calloc(1, sizeof(*r));
 	int rc = 0;
@@ -373,10 +368,17 @@ struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client,
 	r->data = data;
 	r->idle_ms = idle_timeout_ms;
 	r->st.start_ms = uv_now(loop);
-	r->up = (struct relay_dir){ .r = r, .from = client, .to = server, .bytes = &r->st.bytes_up,
-				    .last_ms = &r->st.last_up_ms, .pipe = { -1, -1 } };
-	r->down = (struct relay_dir){ .r = r, .from = server, .to = client,
-				      .bytes = &r->st.bytes_down, .last_ms = &r->st.last_down_ms,
+	r->up = (struct relay_dir){ .r = r,
+				    .from = client,
+				    .to = server,
+				    .bytes = &r->st.bytes_up,
+				    .last_ms = &r->st.last_up_ms,
+				    .pipe = { -1, -1 } };
+	r->down = (struct relay_dir){ .r = r,
+				      .from = server,
+				      .to = client,
+				      .bytes = &r->st.bytes_down,
+				      .last_ms = &r->st.last_down_ms,
 				      .pipe = { -1, -1 } };
 	client->data = &r->up;
 	server->data = &r->down;

@@ -107,8 +107,8 @@ static int add_ext(X509 *x, int nid, const char *value)
 	return ok;
 }
 
-int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn,
-			    char *err, size_t errlen)
+int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, char *err,
+			    size_t errlen)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
@@ -133,7 +133,8 @@ int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const c
 	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
 	X509_set_pubkey(x, key);
 	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Portico", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Portico", -1,
+				   -1, 0);
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, name);
 	snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", cn);
@@ -224,7 +225,8 @@ static int ctx_load_ca(SSL_CTX *ctx, const char *ca, char *err, size_t errlen)
 	char e[256];
 
 	if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-		snprintf(err, errlen, "%s: cannot load CA: %s", ca, pt_tls_error_string(e, sizeof(e)));
+		snprintf(err, errlen, "%s: cannot load CA: %s", ca,
+			 pt_tls_error_string(e, sizeof(e)));
 		return -EINVAL;
 	}
 	return 0;
@@ -314,7 +316,7 @@ struct pt_tls {
 	int nin;
 	int eof;
 	struct pt_buf out;
-	char *err;                /* set on failure only: idle connections stay small */
+	char *err; /* set on failure only: idle connections stay small */
 };
 
 static BIO_METHOD *bio_meth;
@@ -549,7 +551,8 @@ static int engine_error(struct pt_tls *t, int ret)
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
 		set_error(t, "%s",
-			  t->eof ? "connection closed during the TLS handshake" : "TLS transport error");
+			  t->eof ? "connection closed during the TLS handshake"
+				 : "TLS transport error");
 		return -EPROTO;
 	default:
 		pt_tls_error_string(buf, sizeof(buf));

@@ -17,29 +17,29 @@
 
 /* Plaintext delivered per read: as much as a chunk holds with room for one
  * more record, so one delivery usually carries several records. */
-#define TLS_READ_MAX (PT_CHUNK_SIZE - 4096)
+#define TLS_READ_MAX   (PT_CHUNK_SIZE - 4096)
 #define TLS_RECORD_MAX 16384
 
 struct tls_stream {
 	struct pt_stream s;
 	struct pt_stream *inner;
 	struct pt_tls *tls;
-	uv_idle_t idle;           /* deferred pump (read_start, handshake) */
+	uv_idle_t idle; /* deferred pump (read_start, handshake) */
 
-	pt_stream_read_cb read_cb;       /* set while the owner reads */
+	pt_stream_read_cb read_cb; /* set while the owner reads */
 	pt_tls_handshake_cb hs_cb;
 	pt_stream_write_cb write_cb;
 	pt_stream_close_cb close_cb;
 
-	const char *wdata;        /* the owner's write being encrypted */
+	const char *wdata; /* the owner's write being encrypted */
 	size_t wlen, woff;
-	size_t inflight;          /* ciphertext bytes in the transport write */
-	char *rchunk;             /* plaintext being gathered for the reader */
+	size_t inflight; /* ciphertext bytes in the transport write */
+	char *rchunk;	 /* plaintext being gathered for the reader */
 	size_t rlen;
-	int err;                  /* first fatal error, reported once */
+	int err; /* first fatal error, reported once */
 	int pending_closes;
 
-	unsigned wpending : 1;    /* an owner write is not finished */
+	unsigned wpending : 1; /* an owner write is not finished */
 	unsigned in_write_call : 1;
 	unsigned inner_writing : 1;
 	unsigned inner_reading : 1;

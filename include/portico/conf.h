@@ -24,41 +24,41 @@ struct pt_strlist {
 };
 
 struct pt_tls_conf {
-	char *cert;            /* PEM certificate chain */
-	char *key;             /* PEM private key */
-	char *ca;              /* PEM CA bundle that verifies peers; NULL: none */
-	char *ciphers;         /* TLS 1.2 cipher list (OpenSSL syntax) */
-	char *ciphersuites;    /* TLS 1.3 suites (OpenSSL syntax) */
+	char *cert;	    /* PEM certificate chain */
+	char *key;	    /* PEM private key */
+	char *ca;	    /* PEM CA bundle that verifies peers; NULL: none */
+	char *ciphers;	    /* TLS 1.2 cipher list (OpenSSL syntax) */
+	char *ciphersuites; /* TLS 1.3 suites (OpenSSL syntax) */
 };
 
 struct pt_broker_conf {
-	char *listen;          /* host:port of the HTTPS API */
-	char *store;           /* sqlite:PATH or postgresql://... */
+	char *listen; /* host:port of the HTTPS API */
+	char *store;  /* sqlite:PATH or postgresql://... */
 	char *pam_service;
-	char *user;            /* the network side runs as this user */
+	char *user; /* the network side runs as this user */
 	char *admin_group;
-	char *gateway_secret;  /* NULL: gateways must present a client certificate */
+	char *gateway_secret; /* NULL: gateways must present a client certificate */
 	int64_t token_ttl_ms;
 	int64_t ticket_ttl_ms;
 	int64_t fail_delay_ms;
 };
 
 struct pt_gateway_conf {
-	char *broker;          /* https://host:port of the broker */
-	char *rdp_listen;      /* host:port, or NULL/"" for no RDP listener */
-	char *vnc_listen;      /* host:port, or NULL/"" for no VNC listener */
-	char *public_host;     /* what clients and .rdp files dial */
-	char *user;            /* unprivileged user the gateway runs as */
+	char *broker;		      /* https://host:port of the broker */
+	char *rdp_listen;	      /* host:port, or NULL/"" for no RDP listener */
+	char *vnc_listen;	      /* host:port, or NULL/"" for no VNC listener */
+	char *public_host;	      /* what clients and .rdp files dial */
+	char *user;		      /* unprivileged user the gateway runs as */
 	int64_t idle_timeout_ms;      /* relay idle timeout; 0 = none */
 	int64_t handshake_timeout_ms; /* time a client has to log in */
 	int64_t max_connections;      /* open client connections in total */
-	int vnc_anon_tls;      /* offer VeNCrypt TLSPlain (anonymous TLS) */
+	int vnc_anon_tls;	      /* offer VeNCrypt TLSPlain (anonymous TLS) */
 };
 
 struct pt_sessiond_conf {
-	char *broker;          /* https://host:port of the broker */
-	char *listen;          /* host:port the broker reaches this agent on */
-	char *name;            /* this host's name in pools' "hosts" */
+	char *broker; /* https://host:port of the broker */
+	char *listen; /* host:port the broker reaches this agent on */
+	char *name;   /* this host's name in pools' "hosts" */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
@@ -68,29 +68,29 @@ enum pt_pool_policy { PT_POLICY_LEAST_LOADED, PT_POLICY_ROUND_ROBIN, PT_POLICY_P
 
 struct pt_pool_conf {
 	char *name;
-	int line;              /* line of the [pool NAME] header */
-	int kind;              /* enum pt_pool_kind */
-	int protocol;          /* enum pt_pool_protocol */
-	int driver;            /* enum pt_pool_driver */
-	struct pt_strlist hosts;  /* sessiond names, or host:port for static */
+	int line;		 /* line of the [pool NAME] header */
+	int kind;		 /* enum pt_pool_kind */
+	int protocol;		 /* enum pt_pool_protocol */
+	int driver;		 /* enum pt_pool_driver */
+	struct pt_strlist hosts; /* sessiond names, or host:port for static */
 	struct pt_strlist users;
 	struct pt_strlist groups;
-	int policy;            /* enum pt_pool_policy */
-	char *command;         /* app pools: the program */
-	char *image;           /* qemu pools: the golden qcow2 image */
-	char *geometry;        /* WIDTHxHEIGHT of new sessions */
+	int policy;	/* enum pt_pool_policy */
+	char *command;	/* app pools: the program */
+	char *image;	/* qemu pools: the golden qcow2 image */
+	char *geometry; /* WIDTHxHEIGHT of new sessions */
 	int64_t max_sessions_per_host;
 	int64_t max_sessions_per_user;
-	int64_t min_spare;     /* qemu: VMs kept booted ahead of demand */
-	int64_t max_vms;       /* qemu: cap per host */
+	int64_t min_spare;	       /* qemu: VMs kept booted ahead of demand */
+	int64_t max_vms;	       /* qemu: cap per host */
 	int64_t idle_timeout_ms;       /* 0 = never */
 	int64_t disconnect_timeout_ms; /* 0 = never */
 	int64_t max_duration_ms;       /* 0 = unlimited */
-	int sso;               /* pass the user's credentials to the backend */
+	int sso;		       /* pass the user's credentials to the backend */
 };
 
 struct pt_conf {
-	char *path;            /* the file it was loaded from, or NULL */
+	char *path; /* the file it was loaded from, or NULL */
 	struct pt_tls_conf tls;
 	struct pt_broker_conf broker;
 	struct pt_gateway_conf gateway;

@@ -38,13 +38,13 @@ void pt_log(enum pt_log_level level, uint64_t conn, const char *fmt, ...) PT_PRI
 void pt_vlog(enum pt_log_level level, uint64_t conn, const char *fmt, va_list ap) PT_PRINTF(3, 0);
 
 /* Convenience forms without a connection id. */
-void pt_log_warn(const char *fmt, ...) PT_PRINTF(1, 2);  /* + ": " strerror(errno) */
+void pt_log_warn(const char *fmt, ...) PT_PRINTF(1, 2); /* + ": " strerror(errno) */
 void pt_log_warnx(const char *fmt, ...) PT_PRINTF(1, 2);
 void pt_log_info(const char *fmt, ...) PT_PRINTF(1, 2);
 void pt_log_debug(const char *fmt, ...) PT_PRINTF(1, 2);
 
 /* Log at PT_LOG_ERR and exit(1).  Start-up and IPC violations only. */
-_Noreturn void pt_fatal(const char *fmt, ...) PT_PRINTF(1, 2);   /* + strerror */
+_Noreturn void pt_fatal(const char *fmt, ...) PT_PRINTF(1, 2); /* + strerror */
 _Noreturn void pt_fatalx(const char *fmt, ...) PT_PRINTF(1, 2);
 
 #endif

@@ -23,13 +23,13 @@ struct pt_relay;
 
 /* What the session record needs. */
 struct pt_relay_stats {
-	uint64_t bytes_up;       /* client -> server */
-	uint64_t bytes_down;     /* server -> client */
-	uint64_t start_ms;       /* uv_now() at start */
-	uint64_t end_ms;         /* uv_now() at the end */
-	uint64_t last_up_ms;     /* last client -> server byte (last input) */
+	uint64_t bytes_up;   /* client -> server */
+	uint64_t bytes_down; /* server -> client */
+	uint64_t start_ms;   /* uv_now() at start */
+	uint64_t end_ms;     /* uv_now() at the end */
+	uint64_t last_up_ms; /* last client -> server byte (last input) */
 	uint64_t last_down_ms;
-	int spliced;             /* the splice path carried the bytes */
+	int spliced; /* the splice path carried the bytes */
 };
 
 /* The relay ended.  status: 0 when both sides finished, UV_ETIMEDOUT after
@@ -40,9 +40,8 @@ typedef void (*pt_relay_done_cb)(struct pt_relay *r, int status);
 /* Start relaying between client and server, which the relay now owns.
  * idle_timeout_ms 0 disables the timeout.  Returns NULL (and closes nothing)
  * on memory exhaustion. */
-struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client,
-				struct pt_stream *server, uint64_t idle_timeout_ms,
-				pt_relay_done_cb cb, void *data);
+struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client, struct pt_stream *server,
+				uint64_t idle_timeout_ms, pt_relay_done_cb cb, void *data);
 
 /* End the relay now (closing both sides); done_cb fires with UV_ECANCELED. */
 void pt_relay_stop(struct pt_relay *r);

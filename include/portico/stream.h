@@ -50,8 +50,8 @@ struct pt_stream_ops {
 struct pt_stream {
 	const struct pt_stream_ops *ops;
 	uv_loop_t *loop;
-	uint64_t id;    /* connection id for log lines */
-	void *data;     /* the owner's */
+	uint64_t id; /* connection id for log lines */
+	void *data;  /* the owner's */
 };
 
 static inline int pt_stream_read_start(struct pt_stream *s, pt_stream_read_cb cb)
@@ -62,7 +62,8 @@ static inline int pt_stream_read_stop(struct pt_stream *s)
 {
 	return s->ops->read_stop(s);
 }
-static inline int pt_stream_write(struct pt_stream *s, const char *d, size_t n, pt_stream_write_cb cb)
+static inline int pt_stream_write(struct pt_stream *s, const char *d, size_t n,
+				  pt_stream_write_cb cb)
 {
 	return s->ops->write(s, d, n, cb);
 }

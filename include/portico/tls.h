@@ -37,8 +37,8 @@ SSL_CTX *pt_tls_client_ctx(const struct pt_tls_conf *conf, char *err, size_t err
 
 /* Write a new self-signed ECDSA P-256 certificate for `cn` (also a DNS or IP
  * subjectAltName) and its key (mode 0600).  Returns 0 or -errno/-EPROTO. */
-int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn,
-			    char *err, size_t errlen);
+int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, char *err,
+			    size_t errlen);
 
 /* The most recent OpenSSL error of this thread as text, queue cleared. */
 const char *pt_tls_error_string(char *buf, size_t len);
@@ -49,7 +49,7 @@ struct pt_tls;
 
 /* host: the name to verify (and send as SNI) on a client; NULL on servers. */
 struct pt_tls *pt_tls_new(SSL_CTX *ctx, int server, const char *host);
-void pt_tls_free(struct pt_tls *t);   /* NULL-safe */
+void pt_tls_free(struct pt_tls *t); /* NULL-safe */
 
 /* Ciphertext in: space to receive into, then commit what arrived. */
 char *pt_tls_in_space(struct pt_tls *t, size_t *avail);

@@ -18,13 +18,13 @@
 
 /* Criterion's asserts may not run on the loop thread; a broken fixture
  * aborts, which the test reports as a crash. */
-#define CHECK(x)                                                                   \
-	do {                                                                       \
-		if (!(x)) {                                                        \
-			fprintf(stderr, "%s:%d: fixture check failed: %s\n", __FILE__, \
-				__LINE__, #x);                                     \
-			abort();                                                   \
-		}                                                                  \
+#define CHECK(x)                                                                                 \
+	do {                                                                                     \
+		if (!(x)) {                                                                      \
+			fprintf(stderr, "%s:%d: fixture check failed: %s\n", __FILE__, __LINE__, \
+				#x);                                                             \
+			abort();                                                                 \
+		}                                                                                \
 	} while (0)
 
 /* Ports below the ephemeral range, tried until one is free. */

@@ -14,20 +14,20 @@
 struct back_conn;
 
 enum backend_mode {
-	BACKEND_ECHO,         /* echo every byte, close after the client's EOF */
-	BACKEND_STALL,        /* accept and never read */
-	BACKEND_COUNT_REPLY,  /* read to EOF, then answer "got N\n" and close */
+	BACKEND_ECHO,	     /* echo every byte, close after the client's EOF */
+	BACKEND_STALL,	     /* accept and never read */
+	BACKEND_COUNT_REPLY, /* read to EOF, then answer "got N\n" and close */
 };
 
 struct relay_fixture {
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_async_t stop;
-	uv_timer_t drain;             /* waits for relays to end at stop */
-	struct back_conn *backs;      /* open backend connections */
+	uv_timer_t drain;	 /* waits for relays to end at stop */
+	struct back_conn *backs; /* open backend connections */
 	uv_tcp_t front, back;
 	int front_port, back_port;
-	SSL_CTX *server_ctx;          /* NULL: plain front end */
+	SSL_CTX *server_ctx; /* NULL: plain front end */
 	enum backend_mode mode;
 	uint64_t idle_ms;
 	struct sockaddr_storage back_addr;

@@ -69,7 +69,7 @@ static void expect_error(const char *text, int line, const char *what, const cha
 	}
 	snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
 	cr_assert_eq(strncmp(err, prefix, strlen(prefix)), 0, "want prefix \"%s\", got \"%s\"",
-	    prefix, err);
+		     prefix, err);
 	cr_assert_not_null(strstr(err, what), "\"%s\" does not name \"%s\"", err, what);
 	if (what2)
 		cr_assert_not_null(strstr(err, what2), "\"%s\" does not name \"%s\"", err, what2);
@@ -93,8 +93,9 @@ static void expect_defaults(const struct pt_conf *c)
 	cr_assert_str_eq(c->tls.key, "/etc/portico/tls/server.key");
 	cr_assert_null(c->tls.ca);
 	cr_assert_str_eq(c->tls.ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20");
-	cr_assert_str_eq(c->tls.ciphersuites,
-	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+	cr_assert_str_eq(
+		c->tls.ciphersuites,
+		"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
 
 	cr_assert_str_eq(c->broker.listen, "127.0.0.1:8443");
 	cr_assert_str_eq(c->broker.store, "sqlite:/var/lib/portico/portico.db");
@@ -171,8 +172,8 @@ Test(conf_parse, duration, .timeout = 10)
 	cr_assert_eq(ms, 7 * SEC);
 
 	ms = 42;
-	const char *bad[] = { "", "s", "ms", "-1s", "+1s", "1.5s", "1 s", " 1s", "1s ", "1sec",
-		"10S", "1h30m", "1y", "0x10", "1e3", "abc" };
+	const char *bad[] = { "",    "s",    "ms",  "-1s",   "+1s", "1.5s", "1 s", " 1s",
+			      "1s ", "1sec", "10S", "1h30m", "1y",  "0x10", "1e3", "abc" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(pt_conf_parse_duration(bad[i], &ms), -EINVAL, "'%s' accepted", bad[i]);
 	cr_assert_eq(pt_conf_parse_duration(NULL, &ms), -EINVAL);
@@ -223,7 +224,7 @@ Test(conf_parse, int, .timeout = 10)
 	const char *bad[] = { "", "-", "12a", "1 ", " 1", "+1", "0x10", "1.0", "1e3", "--1", "a" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		cr_assert_eq(pt_conf_parse_int(bad[i], INT64_MIN, INT64_MAX, &v), -EINVAL,
-		    "'%s' accepted", bad[i]);
+			     "'%s' accepted", bad[i]);
 	cr_assert_eq(pt_conf_parse_int(NULL, 0, 1, &v), -EINVAL);
 	cr_assert_eq(pt_conf_parse_int("11", 0, 10, &v), -ERANGE);
 	cr_assert_eq(pt_conf_parse_int("-1", 0, 10, &v), -ERANGE);
@@ -266,7 +267,7 @@ Test(conf, comments_and_blank_sections_are_defaults, .timeout = 10)
 	char err[256];
 	struct pt_conf *c = load_str("; comment\n# another\n\n   \n[tls]\n[broker]\n; x = y\n"
 				     "[gateway]\n[sessiond]\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	expect_defaults(c);
@@ -280,56 +281,55 @@ Test(conf, every_key, .timeout = 10)
 	char err[512];
 	struct pt_conf *c;
 
-	static const char good[] =
-	    "[tls]\n"
-	    "cert = /srv/tls/cert.pem\n"
-	    "key = /srv/tls/key.pem\n"
-	    "ca = /srv/tls/ca.pem\n"
-	    "ciphers = ECDHE+AESGCM\n"
-	    "ciphersuites = TLS_AES_256_GCM_SHA384\n"
-	    "[broker]\n"
-	    "listen = [::1]:9443\n"
-	    "store = postgresql://portico@db/portico\n"
-	    "pam_service = login\n"
-	    "user = nobody\n"
-	    "admin_group = wheel\n"
-	    "gateway_secret = s3cr3t;with;semicolons\n"
-	    "token_ttl = 1d\n"
-	    "ticket_ttl = 30\n"
-	    "fail_delay = 500ms\n"
-	    "[gateway]\n"
-	    "broker = http://broker.example.org:8080/base\n"
-	    "rdp_listen = 192.0.2.1:13389\n"
-	    "vnc_listen =\n"
-	    "public_host = gw.example.org\n"
-	    "user = gw\n"
-	    "idle_timeout = 5m\n"
-	    "handshake_timeout = 1s\n"
-	    "max_connections = 1000000\n"
-	    "vnc_anon_tls = On\n"
-	    "[sessiond]\n"
-	    "broker = https://[2001:db8::1]\n"
-	    "listen = 0.0.0.0:18444\n"
-	    "name = node-7\n"
-	    "[pool p]\n"
-	    "kind = app\n"
-	    "protocol = rdp\n"
-	    "driver = static\n"
-	    "hosts = a:1, b:65535\n"
-	    "users = alice\n"
-	    "groups = staff, ops\n"
-	    "policy = round-robin\n"
-	    "command = /usr/bin/xterm -e top\n"
-	    "image = /img/x.qcow2\n"
-	    "geometry = 64x8192\n"
-	    "max_sessions_per_host = 100000\n"
-	    "max_sessions_per_user = 1000\n"
-	    "min_spare = 1000\n"
-	    "max_vms = 0\n"
-	    "idle_timeout = 30d\n"
-	    "disconnect_timeout = 0\n"
-	    "max_duration = 365d\n"
-	    "sso = true\n";
+	static const char good[] = "[tls]\n"
+				   "cert = /srv/tls/cert.pem\n"
+				   "key = /srv/tls/key.pem\n"
+				   "ca = /srv/tls/ca.pem\n"
+				   "ciphers = ECDHE+AESGCM\n"
+				   "ciphersuites = TLS_AES_256_GCM_SHA384\n"
+				   "[broker]\n"
+				   "listen = [::1]:9443\n"
+				   "store = postgresql://portico@db/portico\n"
+				   "pam_service = login\n"
+				   "user = nobody\n"
+				   "admin_group = wheel\n"
+				   "gateway_secret = s3cr3t;with;semicolons\n"
+				   "token_ttl = 1d\n"
+				   "ticket_ttl = 30\n"
+				   "fail_delay = 500ms\n"
+				   "[gateway]\n"
+				   "broker = http://broker.example.org:8080/base\n"
+				   "rdp_listen = 192.0.2.1:13389\n"
+				   "vnc_listen =\n"
+				   "public_host = gw.example.org\n"
+				   "user = gw\n"
+				   "idle_timeout = 5m\n"
+				   "handshake_timeout = 1s\n"
+				   "max_connections = 1000000\n"
+				   "vnc_anon_tls = On\n"
+				   "[sessiond]\n"
+				   "broker = https://[2001:db8::1]\n"
+				   "listen = 0.0.0.0:18444\n"
+				   "name = node-7\n"
+				   "[pool p]\n"
+				   "kind = app\n"
+				   "protocol = rdp\n"
+				   "driver = static\n"
+				   "hosts = a:1, b:65535\n"
+				   "users = alice\n"
+				   "groups = staff, ops\n"
+				   "policy = round-robin\n"
+				   "command = /usr/bin/xterm -e top\n"
+				   "image = /img/x.qcow2\n"
+				   "geometry = 64x8192\n"
+				   "max_sessions_per_host = 100000\n"
+				   "max_sessions_per_user = 1000\n"
+				   "min_spare = 1000\n"
+				   "max_vms = 0\n"
+				   "idle_timeout = 30d\n"
+				   "disconnect_timeout = 0\n"
+				   "max_duration = 365d\n"
+				   "sso = true\n";
 	c = load_str(good, err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
 
@@ -396,7 +396,7 @@ Test(conf, enum_values, .timeout = 10)
 	struct pt_conf *c = load_str("[pool a]\npolicy = persistent\ndriver = qemu\nimage = /i\n"
 				     "[pool b]\nkind = desktop\nprotocol = vnc\ndriver = xvnc\n"
 				     "policy = least-loaded\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_eq(c->pools[0].policy, PT_POLICY_PERSISTENT);
@@ -425,7 +425,7 @@ Test(conf, empty_values, .timeout = 10)
 	struct pt_conf *c = load_str("[tls]\nca =\n[broker]\ngateway_secret =   \n"
 				     "[gateway]\nrdp_listen =\nvnc_listen = ; off\n"
 				     "[pool x]\ncommand =\nimage =\nusers =\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_null(c->tls.ca);
@@ -457,7 +457,7 @@ Test(conf, inline_comments_and_crlf_and_bom, .timeout = 10)
 				     "public_host = gw.example.org ; dialled by clients\r\n"
 				     "user=gw\r\n"
 				     "max_connections\t=\t7\r\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_str_eq(c->gateway.public_host, "gw.example.org");
@@ -469,8 +469,8 @@ Test(conf, inline_comments_and_crlf_and_bom, .timeout = 10)
 Test(conf, repeated_section_merges, .timeout = 10)
 {
 	char err[256];
-	struct pt_conf *c = load_str("[tls]\ncert = /a\n[broker]\n[tls]\nkey = /b\n", err,
-	    sizeof(err));
+	struct pt_conf *c =
+		load_str("[tls]\ncert = /a\n[broker]\n[tls]\nkey = /b\n", err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_str_eq(c->tls.cert, "/a");
@@ -478,7 +478,7 @@ Test(conf, repeated_section_merges, .timeout = 10)
 	pt_conf_free(c);
 
 	expect_error("[tls]\ncert = /a\n[broker]\n[tls]\ncert = /b\n", 5, "duplicate key 'cert'",
-	    "line 2");
+		     "line 2");
 }
 
 /* ---- lists and continuation lines ---- */
@@ -490,7 +490,7 @@ Test(conf, lists, .timeout = 10)
 				     "users = , alice ,, bob ,\t, \n"
 				     "groups = staff\n"
 				     "hosts = ,,,\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	expect_list(&c->pools[0].users, 2, (const char *[]){ "alice", "bob" });
@@ -517,11 +517,11 @@ Test(conf, list_continuation, .timeout = 10)
 				     "\th2:5900\n"
 				     "[pool b]\n"
 				     "users = zed\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	expect_list(&c->pools[0].users, 5,
-	    (const char *[]){ "alice", "bob", "carol", "dave", "eve" });
+		    (const char *[]){ "alice", "bob", "carol", "dave", "eve" });
 	expect_list(&c->pools[0].groups, 2, (const char *[]){ "staff", "ops" });
 	expect_list(&c->pools[0].hosts, 2, (const char *[]){ "h1:5900", "h2:5900" });
 	expect_list(&c->pools[1].users, 1, (const char *[]){ "zed" });
@@ -552,20 +552,20 @@ Test(conf, continuation_errors, .timeout = 10)
 	/* only lists continue */
 	expect_error("[broker]\nticket_ttl = 60s\n  30s\n", 3, "'ticket_ttl'", "only list keys");
 	expect_error("[pool a]\ncommand = /usr/bin/xterm\n  -fn fixed\n", 3, "'command'",
-	    "only list keys");
+		     "only list keys");
 	/* an indented key or header after a list would vanish into the list */
 	expect_error("[pool a]\nusers = alice\n  groups = staff\n", 3, "'users'", "indentation");
 	expect_error("[pool a]\nusers = alice\n  [pool b]\n", 3, "'users'", "indentation");
 	/* a continuation is not a duplicate key */
 	expect_error("[pool a]\nusers = alice\n  bob\nusers = carol\n", 4, "duplicate key 'users'",
-	    "line 2");
+		     "line 2");
 }
 
 Test(conf, indented_line_without_previous_key, .timeout = 10)
 {
 	char err[256];
-	struct pt_conf *c = load_str("[gateway]\n  user = gw\n[pool a]\n   users = x\n", err,
-	    sizeof(err));
+	struct pt_conf *c =
+		load_str("[gateway]\n  user = gw\n[pool a]\n   users = x\n", err, sizeof(err));
 
 	/* right after a header an indented line is an ordinary key */
 	cr_assert_not_null(c, "%s", err);
@@ -581,7 +581,7 @@ Test(conf, pools_in_file_order, .timeout = 10)
 	char err[256];
 	struct pt_conf *c = load_str("[pool zeta]\n[broker]\n[pool alpha]\nusers = a\n"
 				     "[pool m.i-d_1]\nusers = m\n",
-	    err, sizeof(err));
+				     err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_eq(c->npools, 3);
@@ -631,12 +631,13 @@ Test(conf, long_pool_names, .timeout = 10)
 Test(conf_errors, missing_file, .timeout = 10)
 {
 	char err[256];
-	struct pt_conf *c = pt_conf_load("/tmp/portico-conf-does-not-exist/x.conf", err,
-	    sizeof(err));
+	struct pt_conf *c =
+		pt_conf_load("/tmp/portico-conf-does-not-exist/x.conf", err, sizeof(err));
 
 	cr_assert_null(c);
-	cr_assert_str_eq(err,
-	    "/tmp/portico-conf-does-not-exist/x.conf: cannot open: No such file or directory");
+	cr_assert_str_eq(
+		err,
+		"/tmp/portico-conf-does-not-exist/x.conf: cannot open: No such file or directory");
 	/* no err buffer is fine too */
 	cr_assert_null(pt_conf_load("/tmp/portico-conf-does-not-exist/x.conf", NULL, 0));
 }
@@ -683,42 +684,45 @@ Test(conf_errors, unknown_key, .timeout = 10)
 {
 	expect_error("[tls]\ncert = /x\nbar = 1\n", 3, "unknown key 'bar' in [tls]", NULL);
 	expect_error("[broker]\nLISTEN = 127.0.0.1:1\n", 2, "unknown key 'LISTEN' in [broker]",
-	    NULL);
+		     NULL);
 	/* a key of another section */
 	expect_error("[gateway]\nticket_ttl = 60s\n", 2, "unknown key 'ticket_ttl' in [gateway]",
-	    NULL);
+		     NULL);
 	expect_error("[pool office]\nkind = desktop\nkinds = app\n", 3,
-	    "unknown key 'kinds' in [pool office]", NULL);
+		     "unknown key 'kinds' in [pool office]", NULL);
 	expect_error("[tls]\n= x\n", 2, "unknown key ''", NULL);
 }
 
 Test(conf_errors, key_before_section, .timeout = 10)
 {
 	expect_error("; header\n\nlisten = 127.0.0.1:1\n[broker]\n", 3, "'listen'",
-	    "outside any section");
+		     "outside any section");
 }
 
 Test(conf_errors, bad_number, .timeout = 10)
 {
 	expect_error("[gateway]\nmax_connections = 10k\n", 2,
-	    "bad value '10k' for 'max_connections': expected an integer from 1 to 1000000", NULL);
+		     "bad value '10k' for 'max_connections': expected an integer from 1 to 1000000",
+		     NULL);
 	expect_error("[pool a]\nmax_vms = -\n", 2, "'max_vms'", "integer");
 	expect_error("[pool a]\nmin_spare = 1.5\n", 2, "'min_spare'", "integer");
 	expect_error("[gateway]\nmax_connections = 99999999999999999999999\n", 2,
-	    "'max_connections' = 99999999999999999999999 is out of range (1..1000000)", NULL);
+		     "'max_connections' = 99999999999999999999999 is out of range (1..1000000)",
+		     NULL);
 }
 
 Test(conf_errors, bad_bool, .timeout = 10)
 {
 	expect_error("[gateway]\nvnc_anon_tls = maybe\n", 2,
-	    "bad value 'maybe' for 'vnc_anon_tls': expected yes or no", NULL);
+		     "bad value 'maybe' for 'vnc_anon_tls': expected yes or no", NULL);
 	expect_error("[pool a]\nsso = y\n", 2, "'sso'", "yes or no");
 }
 
 Test(conf_errors, bad_duration, .timeout = 10)
 {
 	expect_error("[broker]\nfail_delay = x\n", 2,
-	    "bad value 'x' for 'fail_delay': expected a duration such as 2s or 500ms", NULL);
+		     "bad value 'x' for 'fail_delay': expected a duration such as 2s or 500ms",
+		     NULL);
 	expect_error("[broker]\nfail_delay = 2 s\n", 2, "'2 s'", "'fail_delay'");
 	expect_error("[pool a]\nidle_timeout = 1h30m\n", 2, "'idle_timeout'", "duration");
 }
@@ -726,43 +730,42 @@ Test(conf_errors, bad_duration, .timeout = 10)
 Test(conf_errors, out_of_range, .timeout = 10)
 {
 	expect_error("[broker]\nticket_ttl = 2h\n", 2, "'ticket_ttl' = 2h is out of range (5s..1h)",
-	    NULL);
+		     NULL);
 	expect_error("[broker]\nticket_ttl = 4999ms\n", 2, "'ticket_ttl'", "(5s..1h)");
 	expect_error("[broker]\nfail_delay = 31s\n", 2, "'fail_delay'", "(0..30s)");
 	expect_error("[broker]\ntoken_ttl = 59s\n", 2, "'token_ttl'", "(1m..30d)");
 	expect_error("[gateway]\nhandshake_timeout = 0\n", 2, "'handshake_timeout'", "(1s..10m)");
 	expect_error("[gateway]\nidle_timeout = 31d\n", 2, "'idle_timeout'", "(0..30d)");
 	expect_error("[gateway]\nmax_connections = 0\n", 2, "'max_connections' = 0",
-	    "(1..1000000)");
+		     "(1..1000000)");
 	expect_error("[pool a]\nmax_sessions_per_host = 100001\n", 2, "'max_sessions_per_host'",
-	    "(1..100000)");
+		     "(1..100000)");
 	expect_error("[pool a]\nmax_sessions_per_user = 0\n", 2, "'max_sessions_per_user'",
-	    "(1..1000)");
+		     "(1..1000)");
 	expect_error("[pool a]\nmin_spare = 1001\n", 2, "'min_spare'", "(0..1000)");
 	expect_error("[pool a]\nmax_vms = 10001\n", 2, "'max_vms'", "(0..10000)");
-	expect_error("[pool a]\ndisconnect_timeout = 31d\n", 2, "'disconnect_timeout'",
-	    "(0..30d)");
+	expect_error("[pool a]\ndisconnect_timeout = 31d\n", 2, "'disconnect_timeout'", "(0..30d)");
 	expect_error("[pool a]\nmax_duration = 366d\n", 2, "'max_duration'", "(0..365d)");
 	expect_error("[pool a]\ngeometry = 63x800\n", 2, "'geometry' = 63x800", "64..8192");
 	expect_error("[pool a]\ngeometry = 1280x8193\n", 2, "'geometry'", "64..8192");
 	expect_error("[pool a]\ngeometry = 99999999999999999999x800\n", 2, "'geometry'",
-	    "out of range");
+		     "out of range");
 }
 
 Test(conf_errors, bad_enum, .timeout = 10)
 {
 	expect_error("[pool a]\nkind = Desktop\n", 2, "bad value 'Desktop' for 'kind'",
-	    "desktop or app");
+		     "desktop or app");
 	expect_error("[pool a]\nprotocol = spice\n", 2, "'protocol'", "vnc or rdp");
 	expect_error("[pool a]\ndriver = docker\n", 2, "'driver'", "xvnc, qemu or static");
 	expect_error("[pool a]\npolicy = random\n", 2, "'policy'",
-	    "least-loaded, round-robin or persistent");
+		     "least-loaded, round-robin or persistent");
 }
 
 Test(conf_errors, bad_address_url_geometry, .timeout = 10)
 {
 	expect_error("[broker]\nlisten = 127.0.0.1\n", 2, "bad value '127.0.0.1' for 'listen'",
-	    "host:port");
+		     "host:port");
 	expect_error("[broker]\nlisten = 127.0.0.1:0\n", 2, "'listen'", "host:port");
 	expect_error("[broker]\nlisten = 127.0.0.1:65536\n", 2, "'listen'", "host:port");
 	expect_error("[gateway]\nrdp_listen = ::1:3389\n", 2, "'rdp_listen'", "turn it off");
@@ -782,14 +785,15 @@ Test(conf_errors, bad_address_url_geometry, .timeout = 10)
 Test(conf_errors, duplicate_key, .timeout = 10)
 {
 	expect_error("[broker]\nlisten = 127.0.0.1:1\nuser = x\nlisten = 127.0.0.1:2\n", 4,
-	    "duplicate key 'listen' in [broker]", "first at line 2");
+		     "duplicate key 'listen' in [broker]", "first at line 2");
 	expect_error("[pool office]\nusers = a\n\nusers = b\n", 4,
-	    "duplicate key 'users' in [pool office]", "first at line 2");
+		     "duplicate key 'users' in [pool office]", "first at line 2");
 	/* the same key in two pools or two sections is no duplicate */
 	char err[256];
-	struct pt_conf *c = load_str("[pool a]\nusers = x\n[pool b]\nusers = y\n"
-				     "[gateway]\nbroker = https://a\n[sessiond]\nbroker = https://b\n",
-	    err, sizeof(err));
+	struct pt_conf *c =
+		load_str("[pool a]\nusers = x\n[pool b]\nusers = y\n"
+			 "[gateway]\nbroker = https://a\n[sessiond]\nbroker = https://b\n",
+			 err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
 	pt_conf_free(c);
 }
@@ -797,7 +801,7 @@ Test(conf_errors, duplicate_key, .timeout = 10)
 Test(conf_errors, duplicate_pool, .timeout = 10)
 {
 	expect_error("[pool office]\nusers = a\n[pool other]\n[pool office]\n", 4,
-	    "duplicate pool 'office'", "first at line 1");
+		     "duplicate pool 'office'", "first at line 1");
 }
 
 Test(conf_errors, overlong_line, .timeout = 10)
@@ -830,14 +834,14 @@ Test(conf_errors, overlong_line, .timeout = 10)
 Test(conf_errors, app_pool_without_command, .timeout = 10)
 {
 	expect_error("[broker]\n\n[pool editor]\nkind = app\nusers = a\n[pool b]\n", 3,
-	    "pool 'editor'", "'command'");
+		     "pool 'editor'", "'command'");
 }
 
 Test(conf_errors, static_pool_hosts, .timeout = 10)
 {
 	expect_error("[pool ok]\ndriver = static\nhosts = a:1\n[pool win]\ndriver = static\n"
 		     "hosts = 192.0.2.1:3389, winhost\n",
-	    4, "pool 'win'", "'winhost'");
+		     4, "pool 'win'", "'winhost'");
 	expect_error("[pool win]\nprotocol = rdp\ndriver = static\n", 1, "pool 'win'", "'hosts'");
 }
 
@@ -850,7 +854,7 @@ Test(conf_errors, first_error_wins, .timeout = 10)
 {
 	/* a syntax error before a bad value, a bad value before a pool check */
 	expect_error("[pool a]\nkind = app\nnonsense\n[broker]\nticket_ttl = 2h\n", 3,
-	    "syntax error", NULL);
+		     "syntax error", NULL);
 	expect_error("[pool a]\nkind = app\n[broker]\nticket_ttl = 2h\n", 4, "'ticket_ttl'", NULL);
 }
 
@@ -924,7 +928,8 @@ Test(conf_hostile, garbage, .timeout = 10)
 		size_t len = 1 + (size_t)(rand_r(&seed) % sizeof(buf));
 		for (size_t i = 0; i < len; i++) {
 			int r = rand_r(&seed);
-			buf[i] = (round % 2) ? (char)(r & 0xff) : alphabet[r % (sizeof(alphabet) - 1)];
+			buf[i] = (round % 2) ? (char)(r & 0xff)
+					     : alphabet[r % (sizeof(alphabet) - 1)];
 		}
 		write_tmp(path, buf, len);
 		err[0] = '\0';
@@ -934,11 +939,12 @@ Test(conf_hostile, garbage, .timeout = 10)
 		pt_conf_free(c);
 		if (!loaded) {
 			cr_assert_gt(strlen(err), strlen(path) + 2, "round %d: no message", round);
-			cr_assert_eq(strncmp(err, path, strlen(path)), 0, "round %d: %s", round, err);
+			cr_assert_eq(strncmp(err, path, strlen(path)), 0, "round %d: %s", round,
+				     err);
 			cr_assert_null(strchr(err, '\n'), "round %d: %s", round, err);
 			for (const char *e = err; *e; e++)
-				cr_assert_geq((unsigned char)*e, 0x20, "round %d: control byte in %s",
-				    round, err);
+				cr_assert_geq((unsigned char)*e, 0x20,
+					      "round %d: control byte in %s", round, err);
 		}
 	}
 }
@@ -1098,5 +1104,5 @@ Test(conf, sample_documents_every_key, .timeout = 10)
 	fclose(f);
 	for (size_t i = 0; i < n; i++)
 		cr_assert(keys[i].found, "[%s] %s is not documented in etc/portico.conf",
-		    keys[i].section, keys[i].key);
+			  keys[i].section, keys[i].key);
 }

@@ -85,8 +85,7 @@ static void set_nonblock(int fd, int on)
 
 /* Send `len` bytes, then end the sending side (close_notify and FIN),
  * while reading whatever comes back until EOF.  Returns bytes received. */
-static size_t client_exchange(struct client *c, const char *out, size_t len, char *in,
-			      size_t cap)
+static size_t client_exchange(struct client *c, const char *out, size_t len, char *in, size_t cap)
 {
 	size_t sent = 0, got = 0;
 	int shut = 0, eof = 0;
@@ -105,7 +104,8 @@ static size_t client_exchange(struct client *c, const char *out, size_t len, cha
 				n = r == 1 ? (ssize_t)w : -1;
 				if (r != 1) {
 					int e = SSL_get_error(c->ssl, r);
-					cr_assert(e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ,
+					cr_assert(e == SSL_ERROR_WANT_WRITE ||
+							  e == SSL_ERROR_WANT_READ,
 						  "SSL_write error %d", e);
 				}
 			} else {

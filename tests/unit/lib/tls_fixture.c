@@ -20,9 +20,9 @@ void tls_fixture_init(struct tls_fixture *f)
 	snprintf(f->other_key, sizeof(f->other_key), "%s/other.key", f->dir);
 	cr_assert_eq(pt_tls_make_self_signed(f->cert, f->key, "localhost", err, sizeof(err)), 0,
 		     "%s", err);
-	cr_assert_eq(pt_tls_make_self_signed(f->other_cert, f->other_key, "localhost", err,
-					     sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+		pt_tls_make_self_signed(f->other_cert, f->other_key, "localhost", err, sizeof(err)),
+		0, "%s", err);
 }
 
 void tls_fixture_fini(struct tls_fixture *f)

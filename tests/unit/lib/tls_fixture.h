@@ -8,7 +8,7 @@
 
 struct tls_fixture {
 	char dir[64];
-	char cert[96], key[96];         /* a self-signed pair for "localhost" */
+	char cert[96], key[96];		    /* a self-signed pair for "localhost" */
 	char other_cert[96], other_key[96]; /* an unrelated pair */
 };
 
