@@ -24,17 +24,19 @@ CFLAGS  ?= -O2 -g
 DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
 	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
-	libhttp-parser-dev libpam0g-dev \
+	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
 	haproxy nginx libnginx-mod-stream
 
-PKGS    := libuv openssl inih
+PKGS    := libuv openssl inih sqlite3 jansson
+# No .pc files in Debian for these two.
+EXTRA_LIBS := -lhttp_parser -lpam
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
 ifeq ($(MAKECMDGOALS),deps)
 PKG_CFLAGS :=
 PKG_LIBS :=
 else
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(EXTRA_LIBS)
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
 endif

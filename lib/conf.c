@@ -123,6 +123,9 @@ static const struct conf_key conf_keys[] = {
 	     "60s", NULL, 0),
 	GKEY("broker", "fail_delay", CONF_DURATION, broker.fail_delay_ms, 0, 30 * SEC_MS, "2s",
 	     NULL, 0),
+	GKEY("broker", "login_attempts", CONF_INT, broker.login_attempts, 1, 1000, "10", NULL, 0),
+	GKEY("broker", "login_window", CONF_DURATION, broker.login_window_ms, SEC_MS, DAY_MS, "15m",
+	     NULL, 0),
 
 	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
@@ -174,6 +177,8 @@ static const struct conf_key pool_keys[] = {
 #define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
 
 #define POOL_NAME_MAX 64
+#define POOL_NAME_CHARS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 enum conf_section { SEC_NONE, SEC_GLOBAL, SEC_POOL };
 
@@ -657,15 +662,15 @@ static const char *conf_section_name(struct conf_parse *p, char *buf, size_t len
 	return buf;
 }
 
-/* The message for a value conf_set refused. */
-static void conf_value_error(struct conf_parse *p, const struct conf_key *k, const char *val,
-			     int rc)
+/* The message for a value conf_set refused, without file and line. */
+static void value_error_text(const struct conf_key *k, const char *val, int rc, char *msg,
+			     size_t msglen)
 {
 	char want[160], lo[32], hi[32], q[80];
 	size_t i, o;
 
 	if (rc == -ENOMEM) {
-		conf_fail(p, p->lineno, "out of memory");
+		snprintf(msg, msglen, "out of memory");
 		return;
 	}
 	if (rc == -ERANGE) {
@@ -676,7 +681,7 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 			snprintf(lo, sizeof(lo), "%lld", (long long)k->min);
 			snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
 		}
-		conf_fail(p, p->lineno, "'%s' = %s is out of range (%s..%s%s)", k->key,
+		snprintf(msg, msglen, "'%s' = %s is out of range (%s..%s%s)", k->key,
 			  conf_q(q, sizeof(q), val), lo, hi,
 			  k->type == CONF_GEOMETRY ? " for width and height" : "");
 		return;
@@ -718,12 +723,21 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 		break;
 	}
 	if (*val == '\0' && k->type == CONF_STRING)
-		conf_fail(p, p->lineno, "empty value for '%s': it cannot be unset", k->key);
+		snprintf(msg, msglen, "empty value for '%s': it cannot be unset", k->key);
 	else if (k->flags & CONF_SECRET)
-		conf_fail(p, p->lineno, "bad value for '%s': expected %s", k->key, want);
+		snprintf(msg, msglen, "bad value for '%s': expected %s", k->key, want);
 	else
-		conf_fail(p, p->lineno, "bad value '%s' for '%s': expected %s",
-			  conf_q(q, sizeof(q), val), k->key, want);
+		snprintf(msg, msglen, "bad value '%s' for '%s': expected %s",
+			 conf_q(q, sizeof(q), val), k->key, want);
+}
+
+static void conf_value_error(struct conf_parse *p, const struct conf_key *k, const char *val,
+			     int rc)
+{
+	char msg[512];
+
+	value_error_text(k, val, rc, msg, sizeof(msg));
+	conf_fail(p, p->lineno, "%s", msg);
 }
 
 /* A key = value line. */
@@ -898,23 +912,23 @@ static int conf_pool_begin(struct conf_parse *p, const char *s, size_t n)
 {
 	char name[POOL_NAME_MAX + 1], q[80];
 	struct pt_pool_conf *pc;
-	size_t i, *slot;
+	size_t *slot;
 
 	if (n == 0) {
 		conf_fail(p, p->lineno, "[pool] needs a name, such as [pool office]");
 		return -EINVAL;
 	}
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
-			break;
-	if (n > POOL_NAME_MAX || i < n) {
+	if (n <= POOL_NAME_MAX) {
+		memcpy(name, s, n);
+		name[n] = '\0';
+	}
+	if (n > POOL_NAME_MAX || !pt_conf_pool_name_valid(name)) {
 		conf_fail(p, p->lineno,
-			  "bad pool name '%s': expected 1 to %d letters, digits, '_', '.' or '-'",
+			  "bad pool name '%s': expected 1 to %d letters, digits, '_', '.' or '-' "
+			  "(not . or ..)",
 			  conf_quote(q, sizeof(q), s, n), POOL_NAME_MAX);
 		return -EINVAL;
 	}
-	memcpy(name, s, n);
-	name[n] = '\0';
 
 	if (pool_reserve(p))
 		goto nomem;
@@ -1090,40 +1104,142 @@ static char *conf_read_line(char *buf, int size, void *arg)
 }
 
 /* Checks that concern a pool as a whole, reported at its header. */
-static int conf_check_pool(struct conf_parse *p, const struct pt_pool_conf *pc)
+/* What is wrong with a pool as a whole, without file and line. */
+static int pool_problem(const struct pt_pool_conf *pc, char *msg, size_t len)
 {
 	char q[80];
 	size_t i;
 
 	if (pc->kind == PT_POOL_APP && !pc->command) {
-		conf_fail(p, pc->line, "pool '%s': kind = app needs 'command' (the program to run)",
-			  pc->name);
+		snprintf(msg, len, "pool '%s': kind = app needs 'command' (the program to run)",
+			 pc->name);
 		return -EINVAL;
 	}
 	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
-		conf_fail(p, pc->line, "pool '%s': driver = qemu needs 'image' (the golden image)",
-			  pc->name);
+		snprintf(msg, len, "pool '%s': driver = qemu needs 'image' (the golden image)",
+			 pc->name);
 		return -EINVAL;
 	}
 	if (pc->driver == PT_DRIVER_STATIC) {
 		if (pc->hosts.n == 0) {
-			conf_fail(p, pc->line,
-				  "pool '%s': driver = static needs 'hosts' (host:port backends)",
-				  pc->name);
+			snprintf(msg, len,
+				 "pool '%s': driver = static needs 'hosts' (host:port backends)",
+				 pc->name);
 			return -EINVAL;
 		}
 		for (i = 0; i < pc->hosts.n; i++) {
 			if (check_address(pc->hosts.v[i])) {
-				conf_fail(p, pc->line,
-					  "pool '%s': 'hosts' entry '%s' is not host:port, which "
-					  "driver = "
-					  "static needs",
-					  pc->name, conf_q(q, sizeof(q), pc->hosts.v[i]));
+				snprintf(msg, len,
+					 "pool '%s': 'hosts' entry '%s' is not host:port, which "
+					 "driver = static needs",
+					 pc->name, conf_q(q, sizeof(q), pc->hosts.v[i]));
 				return -EINVAL;
 			}
 		}
 	}
 	return 0;
+}
+
+static int conf_check_pool(struct conf_parse *p, const struct pt_pool_conf *pc)
+{
+	char msg[512];
+	int rc = pool_problem(pc, msg, sizeof(msg));
+
+	if (rc)
+		conf_fail(p, pc->line, "%s", msg);
+	return rc;
+}
+
+/* --- pools outside a file (the admin API) --------------------------------- */
+
+int pt_conf_pool_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 64 && strspn(name, POOL_NAME_CHARS) == n && strcmp(name, ".") &&
+	       strcmp(name, "..");
+}
+
+int pt_conf_pool_init(struct pt_pool_conf *pc, const char *name)
+{
+	memset(pc, 0, sizeof(*pc));
+	pc->name = strdup(name);
+	if (!pc->name || conf_set_defaults(pool_keys, NPOOL_KEYS, pc)) {
+		pt_conf_pool_clear(pc);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void pt_conf_pool_clear(struct pt_pool_conf *pc)
+{
+	conf_free_keys(pool_keys, NPOOL_KEYS, pc);
+	free(pc->name);
+	memset(pc, 0, sizeof(*pc));
+}
+
+int pt_conf_pool_set(struct pt_pool_conf *pc, const char *key, const char *value, char *err,
+		     size_t errlen)
+{
+	for (size_t i = 0; i < NPOOL_KEYS; i++) {
+		if (strcmp(pool_keys[i].key, key))
+			continue;
+		int rc = conf_set(&pool_keys[i], pc, value, false);
+		if (rc)
+			value_error_text(&pool_keys[i], value, rc, err, errlen);
+		return rc;
+	}
+	snprintf(err, errlen, "unknown pool key '%s'", key);
+	return -ENOENT;
+}
+
+const struct pt_strlist *pt_conf_pool_list(const struct pt_pool_conf *pc, const char *key)
+{
+	for (size_t i = 0; i < NPOOL_KEYS; i++)
+		if (pool_keys[i].type == CONF_LIST && !strcmp(pool_keys[i].key, key))
+			return (const struct pt_strlist *)((const char *)pc + pool_keys[i].offset);
+	return NULL;
+}
+
+int pt_conf_pool_check(const struct pt_pool_conf *pc, char *err, size_t errlen)
+{
+	return pool_problem(pc, err, errlen);
+}
+
+int pt_conf_pool_value(const struct pt_pool_conf *pc, size_t i, const char **key, char *buf,
+		       size_t len)
+{
+	const struct conf_key *k;
+	const void *field;
+
+	if (i >= NPOOL_KEYS)
+		return -ENOENT;
+	k = &pool_keys[i];
+	field = (const char *)pc + k->offset;
+	*key = k->key;
+	switch (k->type) {
+	case CONF_LIST:
+		return PT_CONF_VALUE_LIST;
+	case CONF_INT:
+		snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+		return PT_CONF_VALUE_NUMBER;
+	case CONF_BOOL:
+		snprintf(buf, len, "%s", *(const int *)field ? "yes" : "no");
+		return PT_CONF_VALUE_BOOL;
+	case CONF_DURATION:
+		fmt_duration(buf, len, *(const int64_t *)field);
+		return PT_CONF_VALUE_TEXT;
+	case CONF_ENUM:
+		snprintf(buf, len, "%s", k->names[*(const int *)field]);
+		return PT_CONF_VALUE_TEXT;
+	default: {
+		const char *v = *(char *const *)field;
+		if (!v)
+			return PT_CONF_VALUE_UNSET;
+		snprintf(buf, len, "%s", v);
+		return PT_CONF_VALUE_TEXT;
+	}
+	}
 }
 
 struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)

@@ -41,6 +41,8 @@ struct pt_broker_conf {
 	int64_t token_ttl_ms;
 	int64_t ticket_ttl_ms;
 	int64_t fail_delay_ms;
+	int64_t login_attempts;  /* failures per source or user within login_window */
+	int64_t login_window_ms;
 };
 
 struct pt_gateway_conf {
@@ -112,6 +114,35 @@ void pt_conf_free(struct pt_conf *conf);
 
 /* The pool named `name`, or NULL. */
 const struct pt_pool_conf *pt_conf_pool(const struct pt_conf *conf, const char *name);
+
+/* --- pools outside a file (the admin API) ---------------------------- */
+
+/* 1 to 64 of [A-Za-z0-9_.-], and not "." or "..". */
+int pt_conf_pool_name_valid(const char *name);
+/* A pool named `name` with every key at its default.  0 or -ENOMEM. */
+int pt_conf_pool_init(struct pt_pool_conf *pc, const char *name);
+/* Free what pc owns (NULL-safe fields); pc is zeroed. */
+void pt_conf_pool_clear(struct pt_pool_conf *pc);
+/* Set one [pool] key from text exactly as the file would; on failure the
+ * message (without file and line) is in err.  -ENOENT for an unknown key. */
+int pt_conf_pool_set(struct pt_pool_conf *pc, const char *key, const char *value, char *err,
+		     size_t errlen);
+/* Checks across keys (an app pool needs a command, ...).  0 or -EINVAL. */
+int pt_conf_pool_check(const struct pt_pool_conf *pc, char *err, size_t errlen);
+
+enum {
+	PT_CONF_VALUE_TEXT = 1, /* buf holds it as the file would */
+	PT_CONF_VALUE_NUMBER,   /* buf holds a decimal integer */
+	PT_CONF_VALUE_BOOL,     /* buf holds yes or no */
+	PT_CONF_VALUE_LIST,     /* the list is the field of pc itself */
+	PT_CONF_VALUE_UNSET,
+};
+/* The i-th [pool] key: its name in *key, its value in buf; returns one of
+ * PT_CONF_VALUE_*, or -ENOENT past the last key. */
+int pt_conf_pool_value(const struct pt_pool_conf *pc, size_t i, const char **key, char *buf,
+		       size_t len);
+/* The list field of key in pc (for PT_CONF_VALUE_LIST). */
+const struct pt_strlist *pt_conf_pool_list(const struct pt_pool_conf *pc, const char *key);
 
 /* Value parsers, shared with the API and command-line options.
  * Each returns 0 or -EINVAL (-ERANGE when out of bounds). */

@@ -1106,3 +1106,72 @@ Test(conf, sample_documents_every_key, .timeout = 10)
 		cr_assert(keys[i].found, "[%s] %s is not documented in etc/portico.conf",
 			  keys[i].section, keys[i].key);
 }
+
+/* --- pools outside a file (the admin API) ------------------------------- */
+
+Test(conf_pool_api, set_check_and_read_back_like_the_file, .timeout = 10)
+{
+	struct pt_pool_conf pc;
+	char err[512], buf[256];
+	const char *key;
+	int kind, seen = 0;
+
+	cr_assert_eq(pt_conf_pool_init(&pc, "calc"), 0);
+	cr_assert_eq(pc.max_sessions_per_host, 50);
+	cr_assert_eq(pt_conf_pool_set(&pc, "kind", "app", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_check(&pc, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "needs 'command'") != NULL, "got '%s'", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "command", "/usr/bin/galculator", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_set(&pc, "users", "alice, bob", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_set(&pc, "idle_timeout", "90m", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_check(&pc, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "max_sessions_per_user", "lots", err, sizeof(err)),
+		     -EINVAL);
+	cr_assert(strstr(err, "max_sessions_per_user") != NULL, "got '%s'", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "ticket_ttl", "5s", err, sizeof(err)), -ENOENT);
+	cr_assert_eq(pt_conf_pool_set(&pc, "geometry", "10x10", err, sizeof(err)), -ERANGE);
+
+	for (size_t i = 0; (kind = pt_conf_pool_value(&pc, i, &key, buf, sizeof(buf))) > 0; i++) {
+		if (!strcmp(key, "idle_timeout")) {
+			cr_assert_eq(kind, PT_CONF_VALUE_TEXT);
+			cr_assert_str_eq(buf, "90m");
+			seen++;
+		} else if (!strcmp(key, "users")) {
+			cr_assert_eq(kind, PT_CONF_VALUE_LIST);
+			const struct pt_strlist *l = pt_conf_pool_list(&pc, key);
+			cr_assert_eq(l->n, 2);
+			cr_assert_str_eq(l->v[1], "bob");
+			seen++;
+		} else if (!strcmp(key, "image")) {
+			cr_assert_eq(kind, PT_CONF_VALUE_UNSET);
+			seen++;
+		} else if (!strcmp(key, "sso")) {
+			cr_assert_eq(kind, PT_CONF_VALUE_BOOL);
+			cr_assert_str_eq(buf, "no");
+			seen++;
+		}
+	}
+	cr_assert_eq(seen, 4);
+	pt_conf_pool_clear(&pc);
+}
+
+Test(conf_pool_api, names, .timeout = 10)
+{
+	cr_assert(pt_conf_pool_name_valid("office-2.b_c"));
+	cr_assert_not(pt_conf_pool_name_valid(""));
+	cr_assert_not(pt_conf_pool_name_valid("."));
+	cr_assert_not(pt_conf_pool_name_valid(".."));
+	cr_assert_not(pt_conf_pool_name_valid("a/b"));
+	cr_assert_not(pt_conf_pool_name_valid("a%2Fb"));
+	cr_assert_not(pt_conf_pool_name_valid(
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+Test(conf_pool_api, dotdot_pool_in_a_file_is_refused, .timeout = 10)
+{
+	char err[512];
+	struct pt_conf *c = load_str("[pool ..]\n", err, sizeof(err));
+
+	cr_assert_null(c);
+	cr_assert(strstr(err, ":1: bad pool name") != NULL, "got '%s'", err);
+}
