@@ -1,0 +1,26 @@
+/*
+ * authd.h - the broker's PAM process.
+ *
+ * It stays root and does PAM and nothing else: no network, no libuv, no
+ * OpenSSL.  It answers the network side's struct pt_ipc_auth_req one at a
+ * time with a struct pt_ipc_auth_rep (include/portico/ipc.h).
+ */
+#ifndef BROKER_AUTHD_H
+#define BROKER_AUTHD_H
+
+/* Serve requests on fd until the network side closes it (returns 0) or
+ * sends a malformed message (logs it and returns 1; the caller then kills
+ * the network side, which is broken or compromised).  Each request gets its
+ * own PAM handle: pam_authenticate, then pam_acct_mgmt, and the reply
+ * carries the name PAM settled on (PAM_USER).  PAM's failure delay is
+ * reported in the reply, never slept here. */
+int brk_authd_run(int fd);
+
+/* The same, but a request for any PAM service other than `service` is
+ * malformed too.  Pinning the service in the root process means a
+ * compromised network side cannot ask for a service such as su, whose
+ * pam_rootok would accept it without a password because we are root.
+ * service NULL: any service (brk_authd_run). */
+int brk_authd_run_service(int fd, const char *service);
+
+#endif

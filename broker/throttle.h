@@ -1,0 +1,30 @@
+/*
+ * throttle.h - failed-login penalties per source address (per /64 for IPv6)
+ * and per user name, in a table of bounded size.
+ *
+ * Each key's score rises by one per failure and falls by one every
+ * window/limit, so `limit` failures within `window` lock the key until its
+ * score has decayed below the limit again.  When the table is full the entry
+ * with the lowest score in the neighbourhood is replaced, so an attacker
+ * filling the table evicts the least suspicious keys first.
+ */
+#ifndef BROKER_THROTTLE_H
+#define BROKER_THROTTLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct brk_throttle;
+
+struct brk_throttle *brk_throttle_new(int slots, int limit, int64_t window_ms);
+void brk_throttle_free(struct brk_throttle *t);
+
+/* The key for an address: IPv6 addresses count per /64, IPv4 as they are. */
+void brk_throttle_addr_key(const char *addr, char *key, size_t len);
+
+/* True when key is over its limit at now_ms. */
+int brk_throttle_blocked(struct brk_throttle *t, const char *key, int64_t now_ms);
+/* Record a failure for key. */
+void brk_throttle_fail(struct brk_throttle *t, const char *key, int64_t now_ms);
+
+#endif

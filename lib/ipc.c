@@ -1,0 +1,126 @@
+/* ipc.c - see include/portico/ipc.h */
+#include "portico/ipc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define IPC_MAX_STRINGS 4
+
+/* What the receiver checks for each type: its size and where its strings
+ * are.  A new message type is one more row here. */
+#define IPC_STR(t, f)                                             \
+	{                                                         \
+		offsetof(struct t, f), sizeof(((struct t *)0)->f) \
+	}
+
+static const struct ipc_layout {
+	uint32_t type;
+	size_t size;
+	struct {
+		size_t off, len;
+	} str[IPC_MAX_STRINGS];
+} ipc_layouts[] = {
+	{ PT_IPC_AUTH_REQ,
+	  sizeof(struct pt_ipc_auth_req),
+	  { IPC_STR(pt_ipc_auth_req, service), IPC_STR(pt_ipc_auth_req, user),
+	    IPC_STR(pt_ipc_auth_req, password), IPC_STR(pt_ipc_auth_req, rhost) } },
+	{ PT_IPC_AUTH_REP, sizeof(struct pt_ipc_auth_rep), { IPC_STR(pt_ipc_auth_rep, user) } },
+};
+
+static _Thread_local char ipc_why[96] = "no error";
+
+static const struct ipc_layout *ipc_layout(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(ipc_layouts) / sizeof(ipc_layouts[0]); i++)
+		if (ipc_layouts[i].type == type)
+			return &ipc_layouts[i];
+	return NULL;
+}
+
+const char *pt_ipc_error(void)
+{
+	return ipc_why;
+}
+
+int pt_ipc_send(int fd, const void *msg, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(fd, msg, len, MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -errno;
+	/* SOCK_SEQPACKET sends whole records or fails; anything else means
+	 * the fd is not the socket we think it is. */
+	if ((size_t)n != len)
+		return -EPROTO;
+	return 0;
+}
+
+/* recv() gives 0 both for a zero-length datagram and for the end of the
+ * conversation.  Only a hang-up is the end: an empty datagram is malformed,
+ * or a compromised peer could make its PAM process quit quietly. */
+static int ipc_peer_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	return (p.revents & (POLLHUP | POLLRDHUP)) != 0;
+}
+
+static ssize_t ipc_malformed(void *msg, size_t len)
+{
+	explicit_bzero(msg, len);
+	return -EPROTO;
+}
+
+ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type)
+{
+	const struct ipc_layout *l = ipc_layout(type);
+	const unsigned char *p = msg;
+	uint32_t got;
+	ssize_t n;
+	int err;
+
+	if (!l || l->size != len) {
+		explicit_bzero(msg, len);
+		return -EINVAL;
+	}
+	/* MSG_TRUNC makes recv() return the datagram's real length, so an
+	 * oversized one is seen as such instead of silently cut to fit. */
+	do
+		n = recv(fd, msg, len, MSG_TRUNC);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		err = errno;
+		explicit_bzero(msg, len);
+		return -err;
+	}
+	if (n == 0 && ipc_peer_closed(fd)) {
+		explicit_bzero(msg, len);
+		return 0;
+	}
+	if ((size_t)n != len) {
+		snprintf(ipc_why, sizeof(ipc_why), "datagram of %zd bytes, expected %zu", n, len);
+		return ipc_malformed(msg, len);
+	}
+	memcpy(&got, p, sizeof(got));
+	if (got != type) {
+		snprintf(ipc_why, sizeof(ipc_why), "message type 0x%08x, expected 0x%08x", got,
+			 type);
+		return ipc_malformed(msg, len);
+	}
+	for (int i = 0; i < IPC_MAX_STRINGS && l->str[i].len; i++) {
+		if (!memchr(p + l->str[i].off, '\0', l->str[i].len)) {
+			snprintf(ipc_why, sizeof(ipc_why), "string at offset %zu is not terminated",
+				 l->str[i].off);
+			return ipc_malformed(msg, len);
+		}
+	}
+	return n;
+}
