@@ -102,9 +102,10 @@ $(BUILD)/.flags: FORCE
 	@mkdir -p $(@D)
 	@echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
 
+# A part's tests include its private headers (tests/unit/broker -> broker/).
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CRIT_CFLAGS) -I$(firstword $(subst /, ,$*)) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(@D)
