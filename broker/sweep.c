@@ -1,0 +1,67 @@
+/* sweep.c - what happens by the clock: session timeouts, and expired
+ * tickets and tokens deleted. */
+#include <stdlib.h>
+
+#include "broker.h"
+#include "portico/log.h"
+
+struct sweep {
+	uv_work_t work;
+	struct brk *b;
+	struct brk_session *ended;
+	const char **reasons;
+	size_t n;
+	int rc;
+};
+
+static void sweep_work(uv_work_t *w)
+{
+	struct sweep *s = w->data;
+	int64_t now = brk_now_ms();
+
+	s->rc = brk_store_session_expired(s->b->store, now, &s->ended, &s->reasons, &s->n);
+	for (size_t i = 0; s->rc == 0 && i < s->n; i++)
+		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now);
+	brk_store_purge(s->b->store, now);
+}
+
+static void sweep_done(uv_work_t *w, int status)
+{
+	struct sweep *s = w->data;
+
+	for (size_t i = 0; s->rc == 0 && i < s->n; i++)
+		pt_log_info("session %lld of %s in pool %s ended: %s", (long long)s->ended[i].id,
+			    s->ended[i].user, s->ended[i].pool, s->reasons[i]);
+	if (s->rc)
+		pt_log_warnx("sweep: %s", brk_store_error(s->b->store));
+	s->b->sweeping = 0;
+	free(s->ended);
+	free(s->reasons);
+	free(s);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct brk *b = t->data;
+	struct sweep *s;
+
+	if (b->sweeping)
+		return; /* the last one is still running */
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return;
+	s->b = b;
+	s->work.data = s;
+	b->sweeping = 1;
+	if (uv_queue_work(b->loop, &s->work, sweep_work, sweep_done) != 0) {
+		b->sweeping = 0;
+		free(s);
+	}
+}
+
+void brk_sweep_start(struct brk *b, uint64_t every_ms)
+{
+	uv_timer_init(b->loop, &b->sweep);
+	b->sweep.data = b;
+	uv_timer_start(&b->sweep, on_sweep, every_ms, every_ms);
+}
