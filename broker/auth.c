@@ -69,6 +69,11 @@ struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending)
 	return a;
 }
 
+static void on_poll_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void brk_auth_free(struct brk_auth *a)
 {
 	if (!a)
@@ -78,7 +83,7 @@ void brk_auth_free(struct brk_auth *a)
 		a->head = q->next;
 		free(q);
 	}
-	uv_close((uv_handle_t *)&a->poll, (uv_close_cb)free);
+	uv_close((uv_handle_t *)&a->poll, on_poll_closed);
 }
 
 static int copy(char *dst, size_t cap, const char *src)

@@ -219,12 +219,12 @@ static int on_headers_complete(http_parser *p)
 
 	if (p->content_length != ULLONG_MAX && p->content_length > BRK_HTTP_BODY_MAX) {
 		c->err_status = 413;
-		return 1;
+		return -1; /* 1 would mean "no body" to http-parser */
 	}
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
 		c->err_status = 400;
-		return 1;
+		return -1;
 	}
 	snprintf(r->path, sizeof(r->path), "%.*s", (int)u.field_data[UF_PATH].len,
 		 c->url + u.field_data[UF_PATH].off);
@@ -361,11 +361,16 @@ static void on_read(struct pt_stream *s, ssize_t nread, char *chunk)
 	pt_chunk_put(chunk);
 }
 
+static void free_owner(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 static void on_closed(struct pt_stream *s)
 {
 	struct conn *c = s->data;
 
-	uv_close((uv_handle_t *)&c->timer, (uv_close_cb)free);
+	uv_close((uv_handle_t *)&c->timer, free_owner);
 }
 
 static void conn_close(struct conn *c)
@@ -613,7 +618,7 @@ struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const cha
 	rc = pt_net_listen(&srv->tcp, addr, 511, on_connection);
 	if (rc) {
 		pt_log_warnx("listen on %s: %s", addr, rc == -EINVAL ? "bad address" : uv_strerror(rc));
-		uv_close((uv_handle_t *)&srv->tcp, (uv_close_cb)free);
+		uv_close((uv_handle_t *)&srv->tcp, free_owner);
 		return NULL;
 	}
 	return srv;
@@ -623,5 +628,5 @@ void brk_http_close(struct brk_http_server *srv)
 {
 	while (srv->conns)
 		conn_close(srv->conns);
-	uv_close((uv_handle_t *)&srv->tcp, (uv_close_cb)free);
+	uv_close((uv_handle_t *)&srv->tcp, free_owner);
 }

@@ -11,15 +11,15 @@
 
 struct slot {
 	char key[KEY_MAX];
-	double score;
-	int64_t at_ms;
+	int count;        /* failures since start */
+	int64_t start_ms; /* the window's start; a lock-out restarts it */
 };
 
 struct brk_throttle {
 	struct slot *slots;
 	int nslots;
 	int limit;
-	double decay_per_ms; /* score lost per millisecond */
+	int64_t window_ms;
 };
 
 struct brk_throttle *brk_throttle_new(int slots, int limit, int64_t window_ms)
@@ -35,7 +35,7 @@ struct brk_throttle *brk_throttle_new(int slots, int limit, int64_t window_ms)
 	}
 	t->nslots = slots;
 	t->limit = limit;
-	t->decay_per_ms = window_ms > 0 ? (double)limit / (double)window_ms : 1e9;
+	t->window_ms = window_ms;
 	return t;
 }
 
@@ -70,35 +70,35 @@ static uint32_t hash(const char *s)
 	return h;
 }
 
-static double decayed(const struct brk_throttle *t, const struct slot *s, int64_t now_ms)
+/* Failures that still count at now_ms (0 once the window has passed). */
+static int live_count(const struct brk_throttle *t, const struct slot *s, int64_t now_ms)
 {
-	double v = s->score - (double)(now_ms - s->at_ms) * t->decay_per_ms;
-
-	return v > 0 ? v : 0;
+	return s->key[0] && now_ms - s->start_ms <= t->window_ms ? s->count : 0;
 }
 
-/* The slot holding key, or (when create) the one to put it in. */
+/* The slot holding key, or (when create) the one to put it in: a free or
+ * expired one, else the one with the fewest failures. */
 static struct slot *find(struct brk_throttle *t, const char *key, int64_t now_ms, int create)
 {
 	uint32_t h = hash(key);
 	struct slot *victim = NULL;
-	double lowest = 0;
+	int lowest = 0;
 
 	for (int i = 0; i < PROBE; i++) {
 		struct slot *s = &t->slots[(h + i) % t->nslots];
 		if (!strncmp(s->key, key, KEY_MAX - 1))
 			return s;
-		double v = s->key[0] ? decayed(t, s, now_ms) : -1;
-		if (!victim || v < lowest) {
+		int c = live_count(t, s, now_ms);
+		if (!victim || c < lowest) {
 			victim = s;
-			lowest = v;
+			lowest = c;
 		}
 	}
 	if (!create)
 		return NULL;
 	snprintf(victim->key, KEY_MAX, "%s", key);
-	victim->score = 0;
-	victim->at_ms = now_ms;
+	victim->count = 0;
+	victim->start_ms = now_ms;
 	return victim;
 }
 
@@ -106,13 +106,18 @@ int brk_throttle_blocked(struct brk_throttle *t, const char *key, int64_t now_ms
 {
 	struct slot *s = find(t, key, now_ms, 0);
 
-	return s && decayed(t, s, now_ms) >= t->limit;
+	return s && live_count(t, s, now_ms) >= t->limit;
 }
 
 void brk_throttle_fail(struct brk_throttle *t, const char *key, int64_t now_ms)
 {
 	struct slot *s = find(t, key, now_ms, 1);
 
-	s->score = decayed(t, s, now_ms) + 1;
-	s->at_ms = now_ms;
+	if (now_ms - s->start_ms > t->window_ms) {
+		s->count = 0;
+		s->start_ms = now_ms;
+	}
+	/* Reaching the limit locks the key out for one whole window. */
+	if (++s->count == t->limit)
+		s->start_ms = now_ms;
 }

@@ -2,11 +2,11 @@
  * throttle.h - failed-login penalties per source address (per /64 for IPv6)
  * and per user name, in a table of bounded size.
  *
- * Each key's score rises by one per failure and falls by one every
- * window/limit, so `limit` failures within `window` lock the key until its
- * score has decayed below the limit again.  When the table is full the entry
- * with the lowest score in the neighbourhood is replaced, so an attacker
- * filling the table evicts the least suspicious keys first.
+ * `limit` failures of one key within `window` lock it out for one whole
+ * window from the last of them (the fail2ban maxretry/findtime model).
+ * When the table is full, the entry with the fewest live failures in the
+ * neighbourhood is replaced, so a flood of one-off keys evicts the least
+ * suspicious ones first.
  */
 #ifndef BROKER_THROTTLE_H
 #define BROKER_THROTTLE_H

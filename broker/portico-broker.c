@@ -1,0 +1,204 @@
+/*
+ * portico-broker - authenticates users and assigns them sessions.
+ *
+ *   portico-broker [-c FILE] [-v] [-t]
+ *
+ * Two processes (the OpenSMTPD/OpenSSH privilege separation): the parent
+ * stays root and does PAM only (authd.c: no network, no libuv, no OpenSSL),
+ * answering fixed-size messages over a socketpair; the child drops to
+ * [broker] user and does everything else.  Either one's death ends both.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "authd.h"
+#include "broker.h"
+#include "portico/log.h"
+#include "portico/tls.h"
+
+#define PAM_QUEUE_MAX 64
+#define SWEEP_MS 1000
+
+static volatile sig_atomic_t child_pid;
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: portico-broker [-c FILE] [-v] [-t]\n");
+	exit(2);
+}
+
+static void forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
+/* The root parent: PAM until the network side goes away. */
+static _Noreturn void run_authd(int fd, pid_t child, const char *service)
+{
+	struct sigaction sa = { .sa_handler = forward_signal };
+	int status = 0, rc;
+
+	child_pid = child;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Pinned: a compromised network side cannot ask root for another
+	 * service (one with pam_rootok would let anybody in). */
+	rc = brk_authd_run_service(fd, service);
+	if (rc != 0) {
+		pt_log_warnx("stopping the network side after a malformed message");
+		kill(child, SIGKILL);
+	}
+	close(fd);
+	while (waitpid(child, &status, 0) == -1 && errno == EINTR)
+		;
+	if (rc != 0)
+		exit(1);
+	if (WIFSIGNALED(status)) {
+		pt_log_warnx("the network side died of signal %d", WTERMSIG(status));
+		exit(1);
+	}
+	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* The network side never runs as root. */
+static void drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return;
+	pw = getpwnam(user);
+	if (!pw)
+		pt_fatalx("[broker] user '%s' does not exist: create it (adduser --system %s) or "
+			  "name another",
+			  user, user);
+	if (pw->pw_uid == 0)
+		pt_fatalx("[broker] user '%s' is root: the network side must not run as root", user);
+	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		pt_fatal("cannot become %s", user);
+	if (setuid(0) != -1 || geteuid() == 0)
+		pt_fatalx("could regain root after dropping to %s: refusing to run", user);
+}
+
+static struct brk broker;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	pt_log_info("stopping (signal %d)", signum);
+	uv_stop(s->loop);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = PT_CONF_DEFAULT_PATH;
+	int verbose = 0, test_only = 0, opt, sv[2];
+	struct pt_conf *conf;
+	char err[1024];
+	pid_t pid;
+
+	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
+	conf = pt_conf_load(path, err, sizeof(err));
+	if (!conf)
+		pt_fatalx("%s", err);
+	if (test_only) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	if (!conf->broker.gateway_secret)
+		pt_log_warnx("[broker] gateway_secret is not set: gateways and session hosts "
+			     "cannot authenticate");
+	if (geteuid() != 0)
+		pt_log_warnx("not started as root: PAM modules that need root (pam_unix) will "
+			     "refuse every login");
+
+	/* TLS before the privileges go: the key may be readable by root only,
+	 * and a first start writes a self-signed pair. */
+	SSL_CTX *ctx = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	if (!ctx)
+		pt_fatalx("%s", err);
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		pt_fatal("socketpair");
+	pid = fork();
+	if (pid == -1)
+		pt_fatal("fork");
+	if (pid > 0) {
+		char service[64];
+		close(sv[1]);
+		SSL_CTX_free(ctx);
+		snprintf(service, sizeof(service), "%s", conf->broker.pam_service);
+		pt_conf_free(conf);
+		run_authd(sv[0], pid, service);
+	}
+	close(sv[0]);
+	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
+	drop_privileges(conf->broker.user);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct brk *b = &broker;
+	b->conf = conf;
+	b->loop = uv_default_loop();
+	b->store = brk_store_open(conf->broker.store, err, sizeof(err));
+	if (!b->store)
+		pt_fatalx("%s", err);
+	if (brk_load_pools(b))
+		pt_fatalx("cannot load the pools into the store");
+	b->throttle = brk_throttle_new(65536, (int)conf->broker.login_attempts,
+				       conf->broker.login_window_ms);
+	b->auth = brk_auth_new(b->loop, sv[1], PAM_QUEUE_MAX);
+	if (!b->throttle || !b->auth)
+		pt_fatalx("out of memory");
+	struct brk_http_limits lim = {
+		.handshake_ms = 10000,
+		.request_ms = 10000,
+		.keepalive_ms = 30000,
+		.max_conns = 4096,
+	};
+	b->http = brk_http_listen(b->loop, ctx, conf->broker.listen, &lim, brk_api_handle, b);
+	if (!b->http)
+		pt_fatalx("cannot listen on %s", conf->broker.listen);
+	brk_sweep_start(b, SWEEP_MS);
+
+	uv_signal_t sigterm, sigint;
+	uv_signal_init(b->loop, &sigterm);
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_init(b->loop, &sigint);
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	pt_log_info("listening on %s (store %s)", conf->broker.listen, conf->broker.store);
+	uv_run(b->loop, UV_RUN_DEFAULT);
+
+	brk_http_close(b->http);
+	brk_store_close(b->store);
+	pt_log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,946 @@
+/*
+ * store_sqlite.c - the SQLite back-end of store.h.
+ *
+ * One connection, one mutex: every call is short, and the assignment must
+ * be one serialised transaction anyway (BEGIN IMMEDIATE), so a pool of
+ * connections would buy nothing but SQLITE_BUSY.  WAL with synchronous =
+ * NORMAL: a committed transaction survives the process being killed (the
+ * issue's kill -9 test); only a power cut can lose the last commits.
+ *
+ * A pool's [pool] keys are kept as the configuration file's own text
+ * ("key = value" lines, through conf.c's table), so the schema does not
+ * change when a key is added, and a PostgreSQL back-end can store the same
+ * text.  SQL is kept to what PostgreSQL also accepts, but for BEGIN
+ * IMMEDIATE and last_insert_rowid, each marked.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+#define SCHEMA_VERSION 1
+#define HOST_ALIVE_MS 60000
+
+struct brk_store {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+};
+
+static _Thread_local char store_err[512];
+
+const char *brk_store_error(struct brk_store *st)
+{
+	(void)st;
+	return store_err[0] ? store_err : "no error";
+}
+
+static int db_fail(struct brk_store *st, const char *what)
+{
+	snprintf(store_err, sizeof(store_err), "%s: %s", what, sqlite3_errmsg(st->db));
+	return -EIO;
+}
+
+static const char *const schema[] = {
+	/* version 1 */
+	"CREATE TABLE pools (name TEXT PRIMARY KEY, conf TEXT NOT NULL,"
+	" drained INTEGER NOT NULL DEFAULT 0, from_config INTEGER NOT NULL DEFAULT 0,"
+	" rr_cursor BIGINT NOT NULL DEFAULT -1);"
+	"CREATE TABLE hosts (name TEXT PRIMARY KEY, address TEXT NOT NULL DEFAULT '',"
+	" sessiond INTEGER NOT NULL DEFAULT 0, drained INTEGER NOT NULL DEFAULT 0,"
+	" last_seen_ms BIGINT NOT NULL DEFAULT 0, load DOUBLE PRECISION NOT NULL DEFAULT 0,"
+	" mem_free_kb BIGINT NOT NULL DEFAULT 0);"
+	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, pool TEXT NOT NULL,"
+	" user_name TEXT NOT NULL, host TEXT NOT NULL, backend TEXT NOT NULL DEFAULT '',"
+	" secret TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
+	" state INTEGER NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
+	" connected_ms BIGINT NOT NULL DEFAULT 0, disconnected_ms BIGINT NOT NULL DEFAULT 0,"
+	" last_input_ms BIGINT NOT NULL DEFAULT 0, ended_ms BIGINT NOT NULL DEFAULT 0,"
+	" end_reason TEXT NOT NULL DEFAULT '', bytes_up BIGINT NOT NULL DEFAULT 0,"
+	" bytes_down BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX sessions_pool_user ON sessions (pool, user_name, state);"
+	"CREATE INDEX sessions_host_state ON sessions (host, state);"
+	"CREATE INDEX sessions_state ON sessions (state);"
+	"CREATE TABLE tickets (hash TEXT PRIMARY KEY, session_id BIGINT NOT NULL,"
+	" user_name TEXT NOT NULL, client_addr TEXT NOT NULL, expires_ms BIGINT NOT NULL);"
+	"CREATE TABLE tokens (hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,"
+	" admin INTEGER NOT NULL, expires_ms BIGINT NOT NULL);",
+};
+
+/* --- statements --------------------------------------------------------- */
+
+/* Prepare sql and bind the arguments: 'i' int64, 's' text, 'd' double. */
+static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *s = NULL;
+	va_list ap;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		db_fail(st, "prepare");
+		return NULL;
+	}
+	va_start(ap, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 'i')
+			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+		else if (types[i] == 'd')
+			sqlite3_bind_double(s, i + 1, va_arg(ap, double));
+		else
+			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+	}
+	va_end(ap);
+	return s;
+}
+
+/* Run a statement that returns no rows; 0, or -EIO. */
+static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
+{
+	int rc;
+
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return db_fail(st, "step");
+	return 0;
+}
+
+static int exec_sql(struct brk_store *st, const char *sql)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(st, "exec");
+	return 0;
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+/* --- open ----------------------------------------------------------------- */
+
+struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
+{
+	struct brk_store *st;
+	sqlite3_stmt *s;
+	int version = 0;
+
+	if (strncmp(uri, "sqlite:", 7) || !uri[7]) {
+		snprintf(err, errlen, "[broker] store '%s': expected sqlite:/path/to/file.db", uri);
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	if (sqlite3_open_v2(uri + 7, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+						    SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(st->db, 5000);
+	if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") ||
+	    exec_sql(st, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"))
+		goto fail;
+	s = q(st, "SELECT value FROM meta WHERE key = 'schema_version'", "");
+	if (!s)
+		goto fail;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "%s: schema version %d is newer than this broker's (%d): run the newer "
+			 "broker, or restore a backup",
+			 uri + 7, version, SCHEMA_VERSION);
+		brk_store_close(st);
+		return NULL;
+	}
+	if (version < SCHEMA_VERSION) {
+		if (exec_sql(st, "BEGIN IMMEDIATE")) /* SQLite: take the write lock now */
+			goto fail;
+		for (int v = version; v < SCHEMA_VERSION; v++)
+			if (exec_sql(st, schema[v])) {
+				exec_sql(st, "ROLLBACK");
+				goto fail;
+			}
+		if (exec_stmt(st, q(st, "INSERT OR REPLACE INTO meta (key, value) VALUES"
+					" ('schema_version', ?)",
+				    "i", (int64_t)SCHEMA_VERSION)) ||
+		    exec_sql(st, "COMMIT")) {
+			exec_sql(st, "ROLLBACK");
+			goto fail;
+		}
+	}
+	return st;
+fail:
+	snprintf(err, errlen, "%s: %s", uri + 7,
+		 st->db ? sqlite3_errmsg(st->db) : "cannot open the database");
+	brk_store_close(st);
+	return NULL;
+}
+
+void brk_store_close(struct brk_store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+#define LOCK(st) pthread_mutex_lock(&(st)->mu)
+#define UNLOCK(st) pthread_mutex_unlock(&(st)->mu)
+
+/* --- pools ----------------------------------------------------------------- */
+
+/* The pool's keys as "key = value" lines. */
+static char *pool_text(const struct pt_pool_conf *pc)
+{
+	size_t cap = 4096, len = 0;
+	char *out = malloc(cap), buf[1024];
+	const char *key;
+	int kind;
+
+	if (!out)
+		return NULL;
+	out[0] = '\0';
+	for (size_t i = 0; (kind = pt_conf_pool_value(pc, i, &key, buf, sizeof(buf))) > 0; i++) {
+		if (kind == PT_CONF_VALUE_UNSET)
+			continue;
+		if (kind == PT_CONF_VALUE_LIST) {
+			const struct pt_strlist *l = pt_conf_pool_list(pc, key);
+			size_t o = 0;
+			buf[0] = '\0';
+			for (size_t k = 0; l && k < l->n && o < sizeof(buf); k++)
+				o += snprintf(buf + o, sizeof(buf) - o, "%s%s", k ? "," : "", l->v[k]);
+		}
+		size_t need = strlen(key) + strlen(buf) + 5;
+		if (len + need >= cap) {
+			char *n = realloc(out, cap = (cap + need) * 2);
+			if (!n) {
+				free(out);
+				return NULL;
+			}
+			out = n;
+		}
+		len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", key, buf);
+	}
+	return out;
+}
+
+static int pool_parse(const char *name, const char *text, struct pt_pool_conf *pc)
+{
+	char err[512], *copy, *line, *save = NULL;
+	int rc = pt_conf_pool_init(pc, name);
+
+	if (rc)
+		return rc;
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strstr(line, " = ");
+		if (!eq)
+			continue;
+		*eq = '\0';
+		if (pt_conf_pool_set(pc, line, eq + 3, err, sizeof(err)) == -EINVAL) {
+			snprintf(store_err, sizeof(store_err), "pool %.64s: %.400s", name, err);
+			rc = -EIO;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int pool_row(sqlite3_stmt *s, struct brk_pool *p)
+{
+	char name[80];
+
+	memset(p, 0, sizeof(*p));
+	col_text(s, 0, name, sizeof(name));
+	p->drained = sqlite3_column_int(s, 2);
+	p->from_config = sqlite3_column_int(s, 3);
+	return pool_parse(name, (const char *)sqlite3_column_text(s, 1), &p->c);
+}
+
+int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int create_only)
+{
+	char *text = pool_text(&p->c);
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	LOCK(st);
+	sqlite3_stmt *s = q(st, "SELECT 1 FROM pools WHERE name = ?", "s", p->c.name);
+	int exists = s && sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	if (exists && create_only)
+		rc = -EEXIST;
+	else if (exists)
+		rc = exec_stmt(st, q(st, "UPDATE pools SET conf = ?, drained = ?, from_config = ?"
+					 " WHERE name = ?",
+				     "siis", text, (int64_t)p->drained, (int64_t)p->from_config,
+				     p->c.name));
+	else
+		rc = exec_stmt(st, q(st, "INSERT INTO pools (name, conf, drained, from_config)"
+					 " VALUES (?, ?, ?, ?)",
+				     "ssii", p->c.name, text, (int64_t)p->drained,
+				     (int64_t)p->from_config));
+	UNLOCK(st);
+	free(text);
+	return rc;
+}
+
+static int pool_get_locked(struct brk_store *st, const char *name, struct brk_pool *out,
+			   int64_t *cursor)
+{
+	sqlite3_stmt *s = q(st, "SELECT name, conf, drained, from_config, rr_cursor FROM pools"
+				" WHERE name = ?",
+			    "s", name);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return -ENOENT;
+	}
+	rc = pool_row(s, out);
+	if (cursor)
+		*cursor = sqlite3_column_int64(s, 4);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int brk_store_pool_get(struct brk_store *st, const char *name, struct brk_pool *out)
+{
+	int rc;
+
+	LOCK(st);
+	rc = pool_get_locked(st, name, out, NULL);
+	UNLOCK(st);
+	return rc;
+}
+
+static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t *n)
+{
+	sqlite3_stmt *s = q(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name",
+			    "");
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!s)
+		return -EIO;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct brk_pool *np = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			if (!np) {
+				sqlite3_finalize(s);
+				return -ENOMEM;
+			}
+			*out = np;
+		}
+		pool_row(s, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int brk_store_pool_list(struct brk_store *st, struct brk_pool **out, size_t *n)
+{
+	int rc;
+
+	LOCK(st);
+	rc = pool_list_locked(st, out, n);
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_pool_delete(struct brk_store *st, const char *name)
+{
+	int rc;
+
+	LOCK(st);
+	sqlite3_stmt *s = q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND state < 4", "s",
+			    name);
+	int64_t live = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (live > 0) {
+		rc = -EBUSY;
+	} else {
+		rc = exec_stmt(st, q(st, "DELETE FROM pools WHERE name = ?", "s", name));
+		if (rc == 0 && sqlite3_changes(st->db) == 0)
+			rc = -ENOENT;
+	}
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_pool_set_drained(struct brk_store *st, const char *name, int drained)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "UPDATE pools SET drained = ? WHERE name = ?", "is",
+			     (int64_t)drained, name));
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	UNLOCK(st);
+	return rc;
+}
+
+void brk_pool_clear(struct brk_pool *p)
+{
+	pt_conf_pool_clear(&p->c);
+}
+
+void brk_pools_free(struct brk_pool *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		brk_pool_clear(&p[i]);
+	free(p);
+}
+
+/* --- hosts ------------------------------------------------------------------ */
+
+int brk_store_host_register(struct brk_store *st, const char *name, const char *address,
+			    int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond, last_seen_ms)"
+				 " VALUES (?, ?, 1, ?) ON CONFLICT (name) DO UPDATE SET"
+				 " address = excluded.address, sessiond = 1,"
+				 " last_seen_ms = excluded.last_seen_ms",
+			     "ssi", name, address, now_ms));
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load,
+			     int64_t mem_free_kb, int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
+				 " WHERE name = ? AND sessiond = 1",
+			     "diis", load, mem_free_kb, now_ms, name));
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
+{
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(st);
+	sqlite3_stmt *s = q(st, "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
+				" h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
+				" WHERE s.host = h.name AND s.state < 4) FROM hosts h ORDER BY h.name",
+			    "");
+	if (!s) {
+		UNLOCK(st);
+		return -EIO;
+	}
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct brk_host *nh = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			if (!nh)
+				break;
+			*out = nh;
+		}
+		struct brk_host *h = &(*out)[(*n)++];
+		memset(h, 0, sizeof(*h));
+		col_text(s, 0, h->name, sizeof(h->name));
+		col_text(s, 1, h->address, sizeof(h->address));
+		h->sessiond = sqlite3_column_int(s, 2);
+		h->drained = sqlite3_column_int(s, 3);
+		h->last_seen_ms = sqlite3_column_int64(s, 4);
+		h->load = sqlite3_column_double(s, 5);
+		h->mem_free_kb = sqlite3_column_int64(s, 6);
+		h->sessions = sqlite3_column_int64(s, 7);
+	}
+	sqlite3_finalize(s);
+	UNLOCK(st);
+	return 0;
+}
+
+int brk_store_host_set_drained(struct brk_store *st, const char *name, int drained)
+{
+	int rc;
+
+	LOCK(st);
+	/* A static backend has a row only once a session used it. */
+	rc = exec_stmt(st, q(st, "UPDATE hosts SET drained = ? WHERE name = ?", "is",
+			     (int64_t)drained, name));
+	if (rc == 0 && sqlite3_changes(st->db) == 0) {
+		sqlite3_stmt *s = q(st, "SELECT conf FROM pools", "");
+		int known = 0;
+		while (s && !known && sqlite3_step(s) == SQLITE_ROW) {
+			const char *t = (const char *)sqlite3_column_text(s, 0);
+			const char *h = t ? strstr(t, "hosts = ") : NULL;
+			if (h) {
+				char line[1200];
+				snprintf(line, sizeof(line), "%.*s", (int)strcspn(h + 8, "\n"), h + 8);
+				for (char *sv, *tok = strtok_r(line, ",", &sv); tok;
+				     tok = strtok_r(NULL, ",", &sv))
+					if (!strcmp(tok, name))
+						known = 1;
+			}
+		}
+		sqlite3_finalize(s);
+		rc = known ? exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond, drained)"
+						 " VALUES (?, ?, 0, ?)",
+					     "ssi", name, name, (int64_t)drained))
+			   : -ENOENT;
+	}
+	UNLOCK(st);
+	return rc;
+}
+
+/* --- sessions ---------------------------------------------------------------- */
+
+#define SESSION_COLS                                                                  \
+	"id, pool, user_name, host, backend, secret, client_addr, state, created_ms,"   \
+	" updated_ms, connected_ms, disconnected_ms, last_input_ms, ended_ms, end_reason," \
+	" bytes_up, bytes_down"
+
+static void session_row(sqlite3_stmt *s, struct brk_session *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(s, 0);
+	col_text(s, 1, o->pool, sizeof(o->pool));
+	col_text(s, 2, o->user, sizeof(o->user));
+	col_text(s, 3, o->host, sizeof(o->host));
+	col_text(s, 4, o->backend, sizeof(o->backend));
+	col_text(s, 5, o->secret, sizeof(o->secret));
+	col_text(s, 6, o->client_addr, sizeof(o->client_addr));
+	o->state = sqlite3_column_int(s, 7);
+	o->created_ms = sqlite3_column_int64(s, 8);
+	o->updated_ms = sqlite3_column_int64(s, 9);
+	o->connected_ms = sqlite3_column_int64(s, 10);
+	o->disconnected_ms = sqlite3_column_int64(s, 11);
+	o->last_input_ms = sqlite3_column_int64(s, 12);
+	o->ended_ms = sqlite3_column_int64(s, 13);
+	col_text(s, 14, o->end_reason, sizeof(o->end_reason));
+	o->bytes_up = sqlite3_column_int64(s, 15);
+	o->bytes_down = sqlite3_column_int64(s, 16);
+}
+
+static int session_get_locked(struct brk_store *st, int64_t id, struct brk_session *out)
+{
+	sqlite3_stmt *s = q(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?", "i", id);
+	int rc = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		session_row(s, out);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *out)
+{
+	int rc;
+
+	LOCK(st);
+	rc = session_get_locked(st, id, out);
+	UNLOCK(st);
+	return rc;
+}
+
+static int64_t count(struct brk_store *st, sqlite3_stmt *s)
+{
+	int64_t v = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
+			 struct brk_session *out, int *reconnect)
+{
+	struct brk_pool p = { 0 };
+	struct brk_candidate *c = NULL;
+	char previous[128] = "";
+	int64_t cursor = -1;
+	size_t n = 0;
+	sqlite3_stmt *s;
+	int rc, pick, sessiond;
+
+	rc = pool_get_locked(st, req->pool, &p, &cursor);
+	if (rc)
+		return rc;
+	*reconnect = 0;
+	s = q(st, "SELECT " SESSION_COLS " FROM sessions WHERE pool = ? AND user_name = ?"
+		  " AND state < 4 ORDER BY id DESC LIMIT 1",
+	      "ss", req->pool, req->user);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		session_row(s, out);
+		sqlite3_finalize(s);
+		*reconnect = 1;
+		goto out;
+	}
+	sqlite3_finalize(s);
+	if (count(st, q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND user_name = ?"
+			    " AND state < 4",
+			"ss", req->pool, req->user)) >= p.c.max_sessions_per_user) {
+		rc = -EDQUOT;
+		goto out;
+	}
+	if (p.drained || p.c.hosts.n == 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	sessiond = p.c.driver != PT_DRIVER_STATIC;
+	c = calloc(p.c.hosts.n, sizeof(*c));
+	if (!c) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p.c.hosts.n; i++) {
+		const char *h = p.c.hosts.v[i];
+		if (!sessiond)
+			exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond) VALUES"
+					    " (?, ?, 0) ON CONFLICT (name) DO NOTHING",
+					"ss", h, h));
+		s = q(st, "SELECT drained, sessiond, last_seen_ms FROM hosts WHERE name = ?", "s", h);
+		int usable = s && sqlite3_step(s) == SQLITE_ROW && !sqlite3_column_int(s, 0) &&
+			     (!sessiond || (sqlite3_column_int(s, 1) &&
+					    sqlite3_column_int64(s, 2) >= req->now_ms - HOST_ALIVE_MS));
+		sqlite3_finalize(s);
+		if (!usable)
+			continue;
+		c[n].host = h;
+		c[n].capacity = p.c.max_sessions_per_host;
+		c[n].sessions = count(st, q(st, "SELECT COUNT(*) FROM sessions WHERE host = ? AND"
+						" state < 4",
+					    "s", h));
+		n++;
+	}
+	if (p.c.policy == PT_POLICY_PERSISTENT) {
+		s = q(st, "SELECT host FROM sessions WHERE pool = ? AND user_name = ?"
+			  " ORDER BY id DESC LIMIT 1",
+		      "ss", req->pool, req->user);
+		if (s && sqlite3_step(s) == SQLITE_ROW)
+			col_text(s, 0, previous, sizeof(previous));
+		sqlite3_finalize(s);
+	}
+	pick = brk_assign_pick(p.c.policy, c, n, &cursor, previous[0] ? previous : NULL);
+	if (pick < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	if (p.c.policy == PT_POLICY_ROUND_ROBIN &&
+	    (rc = exec_stmt(st, q(st, "UPDATE pools SET rr_cursor = ? WHERE name = ?", "is", cursor,
+				  req->pool))))
+		goto out;
+	rc = exec_stmt(st, q(st, "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
+				 " state, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			     "sssssiii", req->pool, req->user, c[pick].host,
+			     sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
+			     (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms,
+			     req->now_ms));
+	if (rc == 0) /* SQLite: RETURNING would do in both, but 3.40 + PG differ */
+		rc = session_get_locked(st, sqlite3_last_insert_rowid(st->db), out);
+out:
+	free(c);
+	brk_pool_clear(&p);
+	return rc;
+}
+
+int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
+		     struct brk_session *out, int *reconnect)
+{
+	int rc;
+
+	LOCK(st);
+	/* The choice and the insert in one write transaction: no two
+	 * launches can see the same free seat. */
+	if (exec_sql(st, "BEGIN IMMEDIATE")) {
+		UNLOCK(st);
+		return -EIO;
+	}
+	rc = assign_locked(st, req, out, reconnect);
+	if (rc == 0 || rc == -ENOSPC || rc == -EDQUOT || rc == -ENOENT) {
+		if (exec_sql(st, "COMMIT")) {
+			exec_sql(st, "ROLLBACK");
+			rc = -EIO;
+		}
+	} else {
+		exec_sql(st, "ROLLBACK");
+	}
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_session_list(struct brk_store *st, const struct brk_session_filter *f,
+			   struct brk_session **out, size_t *n)
+{
+	char sql[512];
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	/* Fixed SQL with optional filters: a NULL parameter matches all. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT " SESSION_COLS " FROM sessions WHERE (? IS NULL OR pool = ?)"
+		 " AND (? IS NULL OR user_name = ?) AND (? = -1 OR (? = -2 AND state < 4)"
+		 " OR state = ?) ORDER BY id DESC%s",
+		 f->limit > 0 ? " LIMIT ?" : "");
+	LOCK(st);
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		UNLOCK(st);
+		return db_fail(st, "prepare");
+	}
+	if (f->pool) {
+		sqlite3_bind_text(s, 1, f->pool, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 2, f->pool, -1, SQLITE_TRANSIENT);
+	}
+	if (f->user) {
+		sqlite3_bind_text(s, 3, f->user, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 4, f->user, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int(s, 5, f->state);
+	sqlite3_bind_int(s, 6, f->state);
+	sqlite3_bind_int(s, 7, f->state);
+	if (f->limit > 0)
+		sqlite3_bind_int(s, 8, f->limit);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct brk_session *ns = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			if (!ns)
+				break;
+			*out = ns;
+		}
+		session_row(s, &(*out)[(*n)++]);
+	}
+	sqlite3_finalize(s);
+	UNLOCK(st);
+	return 0;
+}
+
+int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend,
+			    const char *secret, int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "UPDATE sessions SET backend = ?, secret = ?, state = 1,"
+				 " updated_ms = ? WHERE id = ? AND state = 0",
+			     "ssii", backend, secret ? secret : "", now_ms, id));
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
+			    int64_t bytes_up, int64_t bytes_down)
+{
+	const char *sql;
+	int rc;
+
+	if (!strcmp(event, "connect"))
+		sql = "UPDATE sessions SET state = 2, connected_ms = ?, updated_ms = ?,"
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+	else if (!strcmp(event, "disconnect"))
+		sql = "UPDATE sessions SET state = 3, disconnected_ms = ?, updated_ms = ?,"
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+	else if (!strcmp(event, "input"))
+		sql = "UPDATE sessions SET last_input_ms = ?, updated_ms = ?,"
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+	else
+		return -EINVAL;
+	LOCK(st);
+	rc = exec_stmt(st, q(st, sql, "iiiii", at_ms, at_ms, bytes_up, bytes_down, id));
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "UPDATE sessions SET state = 4, ended_ms = ?, updated_ms = ?,"
+				 " end_reason = ? WHERE id = ? AND state < 4",
+			     "iisi", now_ms, now_ms, reason, id));
+	if (rc == 0 && sqlite3_changes(st->db) == 0) {
+		struct brk_session s;
+		rc = session_get_locked(st, id, &s); /* ended already: 0 */
+	}
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_session **out,
+			      const char ***reasons, size_t *n)
+{
+	struct brk_pool *pools = NULL;
+	struct brk_session *live = NULL;
+	size_t np = 0, nl = 0, k = 0;
+	struct brk_session_filter f = { .state = -2 };
+	int rc;
+
+	*out = NULL;
+	*reasons = NULL;
+	*n = 0;
+	if ((rc = brk_store_pool_list(st, &pools, &np)) ||
+	    (rc = brk_store_session_list(st, &f, &live, &nl))) {
+		brk_pools_free(pools, np);
+		return rc;
+	}
+	*reasons = calloc(nl ? nl : 1, sizeof(**reasons));
+	if (!*reasons) {
+		brk_pools_free(pools, np);
+		free(live);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		const struct brk_session *s = &live[i];
+		const struct pt_pool_conf *pc = NULL;
+		const char *why = NULL;
+		for (size_t j = 0; j < np; j++)
+			if (!strcmp(pools[j].c.name, s->pool))
+				pc = &pools[j].c;
+		if (!pc)
+			continue;
+		int64_t last = s->last_input_ms > s->created_ms ? s->last_input_ms : s->created_ms;
+		if (pc->max_duration_ms && now_ms - s->created_ms >= pc->max_duration_ms)
+			why = "maximum duration";
+		else if (pc->disconnect_timeout_ms && s->state == BRK_DISCONNECTED &&
+			 now_ms - s->disconnected_ms >= pc->disconnect_timeout_ms)
+			why = "disconnect timeout";
+		else if (pc->idle_timeout_ms && s->state != BRK_STARTING &&
+			 now_ms - last >= pc->idle_timeout_ms)
+			why = "idle timeout";
+		if (why) {
+			live[k] = *s;
+			(*reasons)[k++] = why;
+		}
+	}
+	brk_pools_free(pools, np);
+	*out = live;
+	*n = k;
+	return 0;
+}
+
+/* --- tickets and tokens -------------------------------------------------------- */
+
+int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "INSERT INTO tickets (hash, session_id, user_name, client_addr,"
+				 " expires_ms) VALUES (?, ?, ?, ?, ?)",
+			     "sissi", hash, t->session_id, t->user, t->client_addr, t->expires_ms));
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
+			  struct brk_ticket *out)
+{
+	sqlite3_stmt *s;
+	int rc = -ENOENT;
+
+	LOCK(st);
+	s = q(st, "SELECT session_id, user_name, client_addr, expires_ms FROM tickets WHERE hash = ?",
+	      "s", hash);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->session_id = sqlite3_column_int64(s, 0);
+		col_text(s, 1, out->user, sizeof(out->user));
+		col_text(s, 2, out->client_addr, sizeof(out->client_addr));
+		out->expires_ms = sqlite3_column_int64(s, 3);
+		rc = out->expires_ms > now_ms ? 0 : -ENOENT;
+	}
+	sqlite3_finalize(s);
+	/* Single use: whatever the outcome, the ticket is gone. */
+	if (exec_stmt(st, q(st, "DELETE FROM tickets WHERE hash = ?", "s", hash)) == 0 && rc == 0 &&
+	    sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk_token *t)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "INSERT INTO tokens (hash, user_name, admin, expires_ms)"
+				 " VALUES (?, ?, ?, ?)",
+			     "ssii", hash, t->user, (int64_t)t->admin, t->expires_ms));
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
+			struct brk_token *out)
+{
+	sqlite3_stmt *s;
+	int rc = -ENOENT;
+
+	LOCK(st);
+	s = q(st, "SELECT user_name, admin, expires_ms FROM tokens WHERE hash = ? AND expires_ms > ?",
+	      "si", hash, now_ms);
+	if (!s) {
+		rc = -EIO;
+	} else if (sqlite3_step(s) == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		col_text(s, 0, out->user, sizeof(out->user));
+		out->admin = sqlite3_column_int(s, 1);
+		out->expires_ms = sqlite3_column_int64(s, 2);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_token_delete(struct brk_store *st, const char *hash)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "DELETE FROM tokens WHERE hash = ?", "s", hash));
+	UNLOCK(st);
+	return rc;
+}
+
+int brk_store_purge(struct brk_store *st, int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st, "DELETE FROM tickets WHERE expires_ms <= ?", "i", now_ms));
+	if (rc == 0)
+		rc = exec_stmt(st, q(st, "DELETE FROM tokens WHERE expires_ms <= ?", "i", now_ms));
+	UNLOCK(st);
+	return rc;
+}

@@ -1,0 +1,195 @@
+# broker_env.sh - sourced by broker tests: a private world for one broker.
+#
+# Users and groups come from nss_wrapper files and passwords from a
+# pam_matrix database, both in a temporary directory, so nothing in /etc
+# changes.  The broker runs from $BUILD/bin with a generated configuration
+# on a port picked free below 32768, as root when the test is (it then drops
+# to the nss_wrapper user "portico", as in production).
+#
+#   be_setup                  make the directory, users, PAM service, config
+#   be_conf_append TEXT       more configuration before be_start
+#   be_start / be_stop        run or stop the broker (SIGTERM, waits)
+#   be_kill9                  SIGKILL both broker processes
+#   api METHOD PATH [BODY] [TOKEN]   curl; sets $STATUS, prints the body
+#   login USER PASSWORD       prints a token (empty on failure)
+#   fail MESSAGE              ends the test
+
+BUILD=${BUILD:-build}
+BE_BIN=$BUILD/bin/portico-broker
+PAM_WRAPPER_LIB=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
+NSS_WRAPPER_LIB=/usr/lib/x86_64-linux-gnu/libnss_wrapper.so
+PAM_MATRIX=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
+GW_SECRET=gw-secret-0123456789abcdef
+
+fail() {
+	echo "FAIL: $*"
+	[ -n "${T:-}" ] && [ -f "$T/broker.log" ] && tail -n 20 "$T/broker.log" | sed 's/^/  broker: /'
+	exit 1
+}
+
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	fail "no free port"
+}
+
+# be_user NAME PASSWORD UID [GROUP...]: a user with a primary group of its own
+be_user() {
+	local name=$1 pw=$2 uid=$3
+	shift 3
+	echo "$name:x:$uid:$uid:$name:/nonexistent:/bin/sh" >>"$T/passwd"
+	echo "$name:x:$uid:" >>"$T/group.primary"
+	echo "$name:$pw:portico" >>"$T/passdb"
+	for g in "$@"; do echo "$g $name" >>"$T/members"; done
+}
+
+be_groups() {
+	cp "$T/group.primary" "$T/group"
+	local gid=3000
+	for g in $(cut -d' ' -f1 "$T/members" 2>/dev/null | sort -u); do
+		gid=$((gid + 1))
+		echo "$g:x:$gid:$(awk -v g="$g" '$1 == g { printf "%s%s", s, $2; s = "," }' "$T/members")" >>"$T/group"
+	done
+}
+
+be_setup() {
+	T=$(mktemp -d /tmp/portico-broker-test.XXXXXX)
+	chmod 755 "$T"
+	mkdir -p "$T/pam" "$T/tls" "$T/db"
+	: >"$T/passwd"
+	: >"$T/group.primary"
+	: >"$T/passdb"
+	: >"$T/members"
+	echo "root:x:0:0:root:/root:/bin/sh" >>"$T/passwd"
+	echo "root:x:0:" >>"$T/group.primary"
+	echo "portico:x:64990:64990:Portico:/nonexistent:/usr/sbin/nologin" >>"$T/passwd"
+	echo "portico:x:64990:" >>"$T/group.primary"
+	# The net side writes the database as "portico".
+	chown 64990:64990 "$T/db" 2>/dev/null || chmod 777 "$T/db"
+	be_user alice alice-pw 2001 staff
+	be_user bob bob-pw 2002 staff
+	be_user carol carol-pw 2003 portico-admin
+	be_user dave dave-pw 2004
+	cat >"$T/pam/portico" <<PAM
+auth    required $PAM_MATRIX passdb=$T/passdb
+account required $PAM_MATRIX passdb=$T/passdb
+PAM
+	printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$T/pam/other"
+	PORT=$(free_port)
+	BACKEND_A=127.0.0.1:$(free_port)
+	BACKEND_B=127.0.0.1:$(free_port)
+	cat >"$T/portico.conf" <<CONF
+[tls]
+cert = $T/tls/server.pem
+key  = $T/tls/server.key
+
+[broker]
+listen = 127.0.0.1:$PORT
+store = sqlite:$T/db/portico.db
+pam_service = portico
+user = portico
+admin_group = portico-admin
+gateway_secret = $GW_SECRET
+fail_delay = 300ms
+ticket_ttl = 5s
+login_attempts = 1000
+login_window = 1m
+
+[gateway]
+public_host = gateway.test
+rdp_listen = 0.0.0.0:13389
+vnc_listen = 0.0.0.0:15900
+
+[pool office]
+kind = desktop
+protocol = vnc
+driver = static
+hosts = $BACKEND_A, $BACKEND_B
+groups = staff
+max_sessions_per_host = 2
+
+[pool apps]
+kind = app
+protocol = rdp
+driver = static
+command = /usr/bin/xterm
+hosts = $BACKEND_A
+users = alice, dave
+CONF
+	B="https://127.0.0.1:$PORT/api/v1"
+	trap be_cleanup EXIT
+}
+
+be_conf_append() {
+	printf '%s\n' "$1" >>"$T/portico.conf"
+}
+
+be_start() {
+	be_groups
+	: >"$T/broker.log.new"
+	cat "$T/broker.log.new" >>"$T/broker.log" 2>/dev/null
+	local preload="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
+	env LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam" \
+		PAM_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
+		NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		"$BE_BIN" -c "$T/portico.conf" >>"$T/broker.log" 2>&1 &
+	BE_PID=$!
+	for _ in $(seq 1 100); do
+		if curl -s -o /dev/null --cacert "$T/tls/server.pem" "$B/resources" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$BE_PID" 2>/dev/null || fail "the broker exited at start"
+		sleep 0.1
+	done
+	fail "the broker did not start listening"
+}
+
+be_stop() {
+	[ -n "${BE_PID:-}" ] || return 0
+	kill -TERM "$BE_PID" 2>/dev/null
+	wait "$BE_PID" 2>/dev/null
+	BE_RC=$?
+	BE_PID=
+}
+
+be_kill9() {
+	pkill -KILL -P "$BE_PID" 2>/dev/null
+	kill -KILL "$BE_PID" 2>/dev/null
+	wait "$BE_PID" 2>/dev/null
+	BE_PID=
+}
+
+be_cleanup() {
+	be_stop
+	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
+}
+
+# api METHOD PATH [BODY] [AUTH]; AUTH is a token or the gateway secret.
+api() {
+	local method=$1 path=$2 body=${3:-} auth=${4:-}
+	local args=(-s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$method")
+	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	[ -n "$auth" ] && args+=(-H "Authorization: Bearer $auth")
+	STATUS=$(curl "${args[@]}" "$B$path")
+	cat "$T/out"
+}
+
+login() {
+	api POST /login "{\"username\":\"$1\",\"password\":\"$2\"}" | jq -r '.token // empty'
+}
+
+# expect STATUS CODE: the last api call's status and error code
+expect() {
+	local want=$1 code=${2:-}
+	[ "$STATUS" = "$want" ] || fail "expected HTTP $want, got $STATUS: $(cat "$T/out")"
+	if [ -n "$code" ]; then
+		[ "$(jq -r .error "$T/out")" = "$code" ] || fail "expected error $code: $(cat "$T/out")"
+	fi
+}

@@ -1,0 +1,187 @@
+/* test_store.c - the SQLite store on a real file: what the API tests
+ * cannot reach (schema versions, files that are not databases, reopening). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char dir[64], uri[160], path[128];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/portico-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/portico.db", dir);
+	snprintf(uri, sizeof(uri), "sqlite:%s", path);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	(void)!system(cmd);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct brk_store *open_ok(void)
+{
+	char err[512];
+	struct brk_store *st = brk_store_open(uri, err, sizeof(err));
+
+	cr_assert_not_null(st, "%s", err);
+	return st;
+}
+
+static void put_static_pool(struct brk_store *st, const char *name, int per_host)
+{
+	struct brk_pool p = { 0 };
+	char err[256], n[16];
+
+	cr_assert_eq(pt_conf_pool_init(&p.c, name), 0);
+	cr_assert_eq(pt_conf_pool_set(&p.c, "driver", "static", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_set(&p.c, "hosts", "10.0.0.1:5901, 10.0.0.2:5901", err,
+				      sizeof(err)), 0);
+	snprintf(n, sizeof(n), "%d", per_host);
+	cr_assert_eq(pt_conf_pool_set(&p.c, "max_sessions_per_host", n, err, sizeof(err)), 0);
+	cr_assert_eq(brk_store_pool_put(st, &p, 1), 0);
+	cr_assert_eq(brk_store_pool_put(st, &p, 1), -EEXIST);
+	brk_pool_clear(&p);
+}
+
+Test(store, everything_survives_reopening)
+{
+	struct brk_store *st = open_ok();
+	struct brk_assign_req req = { .pool = "office", .user = "alice", .client_addr = "", .now_ms = 1000 };
+	struct brk_session s, again;
+	struct brk_ticket t = { .session_id = 0, .user = "alice", .expires_ms = 5000 };
+	struct brk_token k = { .user = "alice", .admin = 1, .expires_ms = 5000 };
+	struct brk_pool p;
+	int reconnect;
+
+	put_static_pool(st, "office", 1);
+	cr_assert_eq(brk_store_assign(st, &req, &s, &reconnect), 0);
+	cr_assert_eq(reconnect, 0);
+	cr_assert_eq(s.state, BRK_READY);
+	t.session_id = s.id;
+	cr_assert_eq(brk_store_ticket_put(st, "aa", &t), 0);
+	cr_assert_eq(brk_store_token_put(st, "bb", &k), 0);
+	brk_store_close(st);
+
+	st = open_ok();
+	cr_assert_eq(brk_store_pool_get(st, "office", &p), 0);
+	cr_assert_eq(p.c.driver, PT_DRIVER_STATIC);
+	cr_assert_eq(p.c.hosts.n, 2);
+	cr_assert_eq(p.c.max_sessions_per_host, 1);
+	brk_pool_clear(&p);
+	cr_assert_eq(brk_store_assign(st, &req, &again, &reconnect), 0);
+	cr_assert_eq(reconnect, 1);
+	cr_assert_eq(again.id, s.id);
+	cr_assert_eq(brk_store_token_get(st, "bb", 2000, &k), 0);
+	cr_assert_eq(k.admin, 1);
+	cr_assert_eq(brk_store_token_get(st, "bb", 6000, &k), -ENOENT, "expired token accepted");
+	cr_assert_eq(brk_store_ticket_take(st, "aa", 2000, &t), 0);
+	cr_assert_eq(t.session_id, s.id);
+	cr_assert_eq(brk_store_ticket_take(st, "aa", 2000, &t), -ENOENT, "ticket used twice");
+	brk_store_close(st);
+}
+
+Test(store, capacity_user_limit_and_drain)
+{
+	struct brk_store *st = open_ok();
+	struct brk_session s;
+	char user[16];
+	int reconnect;
+
+	put_static_pool(st, "office", 1);
+	for (int i = 0; i < 3; i++) {
+		struct brk_assign_req req = { .pool = "office", .user = user, .now_ms = 1000 };
+		snprintf(user, sizeof(user), "u%d", i);
+		cr_assert_eq(brk_store_assign(st, &req, &s, &reconnect), i < 2 ? 0 : -ENOSPC,
+			     "user %d", i);
+	}
+	struct brk_assign_req gone = { .pool = "nosuch", .user = "u0", .now_ms = 1000 };
+	cr_assert_eq(brk_store_assign(st, &gone, &s, &reconnect), -ENOENT);
+	/* A drained host takes reconnects, never new sessions. */
+	cr_assert_eq(brk_store_session_end(st, 2, "logoff", 2000), 0);
+	cr_assert_eq(brk_store_host_set_drained(st, "10.0.0.2:5901", 1), 0);
+	struct brk_assign_req u5 = { .pool = "office", .user = "u5", .now_ms = 3000 };
+	cr_assert_eq(brk_store_assign(st, &u5, &s, &reconnect), -ENOSPC);
+	struct brk_assign_req u0 = { .pool = "office", .user = "u0", .now_ms = 3000 };
+	cr_assert_eq(brk_store_assign(st, &u0, &s, &reconnect), 0);
+	cr_assert_eq(reconnect, 1);
+	cr_assert_eq(brk_store_host_set_drained(st, "no-such-host", 1), -ENOENT);
+	brk_store_close(st);
+}
+
+Test(store, timeouts_end_sessions_with_their_reason)
+{
+	struct brk_store *st = open_ok();
+	struct brk_pool p;
+	struct brk_session s, *ended;
+	const char **why;
+	size_t n;
+	int reconnect;
+	char err[128];
+
+	put_static_pool(st, "office", 5);
+	cr_assert_eq(brk_store_pool_get(st, "office", &p), 0);
+	cr_assert_eq(pt_conf_pool_set(&p.c, "disconnect_timeout", "10s", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_set(&p.c, "idle_timeout", "1m", err, sizeof(err)), 0);
+	cr_assert_eq(brk_store_pool_put(st, &p, 0), 0);
+	brk_pool_clear(&p);
+	struct brk_assign_req a = { .pool = "office", .user = "a", .now_ms = 0 };
+	struct brk_assign_req b = { .pool = "office", .user = "b", .now_ms = 0 };
+	cr_assert_eq(brk_store_assign(st, &a, &s, &reconnect), 0);
+	cr_assert_eq(brk_store_session_event(st, s.id, "disconnect", 1000, 0, 0), 0);
+	cr_assert_eq(brk_store_assign(st, &b, &s, &reconnect), 0);
+	cr_assert_eq(brk_store_session_event(st, s.id, "input", 30000, 0, 0), 0);
+
+	cr_assert_eq(brk_store_session_expired(st, 5000, &ended, &why, &n), 0);
+	cr_assert_eq(n, 0);
+	free(ended);
+	free(why);
+	cr_assert_eq(brk_store_session_expired(st, 12000, &ended, &why, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(ended[0].user, "a");
+	cr_assert_str_eq(why[0], "disconnect timeout");
+	free(ended);
+	free(why);
+	cr_assert_eq(brk_store_session_expired(st, 91000, &ended, &why, &n), 0);
+	cr_assert_eq(n, 2);
+	free(ended);
+	free(why);
+	brk_store_close(st);
+}
+
+Test(store, newer_schema_and_foreign_files_are_refused)
+{
+	char err[512];
+	sqlite3 *db;
+	FILE *f;
+
+	brk_store_close(open_ok());
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+				  NULL, NULL, NULL),
+		     SQLITE_OK);
+	sqlite3_close(db);
+	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
+	cr_assert(strstr(err, "schema version 99 is newer") != NULL, "got '%s'", err);
+
+	unlink(path);
+	f = fopen(path, "w");
+	fputs("this is not a database, it is a long enough line of text to look like a file\n", f);
+	fclose(f);
+	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
+	cr_assert(strstr(err, path) != NULL, "got '%s'", err);
+
+	cr_assert_null(brk_store_open("postgresql://x/y", err, sizeof(err)));
+	cr_assert(strstr(err, "expected sqlite:") != NULL, "got '%s'", err);
+}
