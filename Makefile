@@ -92,6 +92,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBPORTICO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 
+# The broker's benchmark links the broker's library too.
+$(BUILD)/bench/bench-broker: $(BUILD)/obj/tests/bench/bench-broker.o $(BUILD)/lib/libbroker.a $(LIBPORTICO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
+$(BUILD)/obj/tests/bench/bench-broker.o: ALL_CFLAGS += -Ibroker
+
 .PHONY: all check test bench bench-run demo deps install format clean FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
 .SECONDARY:
@@ -137,6 +143,7 @@ bench: deps
 
 bench-run: all
 	@BUILD=$(BUILD) tests/bench/relay.sh
+	@BUILD=$(BUILD) tests/bench/broker.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -22,7 +22,7 @@
 #include "portico/log.h"
 #include "portico/ticket.h"
 
-#define USER_MAX 255
+#define USER_MAX     255
 #define PASSWORD_MAX 511
 
 struct job;
@@ -30,26 +30,26 @@ typedef void (*job_fn)(struct job *j);
 
 struct job {
 	uv_work_t work;
-	uv_timer_t delay;          /* failed logins answer at a fixed time */
+	uv_timer_t delay; /* failed logins answer at a fixed time */
 	struct brk *b;
 	struct brk_http_req *req;
-	job_fn fn;                 /* runs on the pool */
+	job_fn fn; /* runs on the pool */
 	/* inputs */
-	json_t *in;                /* the request body, when JSON */
-	char name[80];             /* pool or host name from the path */
-	int64_t id;                /* session id from the path */
-	char action[24];           /* drain, undrain, logoff, ... */
-	char user[264];            /* authenticated user */
+	json_t *in;	 /* the request body, when JSON */
+	char name[80];	 /* pool or host name from the path */
+	int64_t id;	 /* session id from the path */
+	char action[24]; /* drain, undrain, logoff, ... */
+	char user[264];	 /* authenticated user */
 	int admin;
-	char rhost[64];            /* client address for tickets and throttling */
-	int gateway;               /* a gateway (or session host) is asking */
-	int want_rdp;              /* launch.rdp */
+	char rhost[64]; /* client address for tickets and throttling */
+	int gateway;	/* a gateway (or session host) is asking */
+	int want_rdp;	/* launch.rdp */
 	/* output */
 	int status;
 	json_t *out;
-	char *text;                /* non-JSON body (.rdp) */
+	char *text; /* non-JSON body (.rdp) */
 	const char *ctype;
-	int64_t answer_at_ms;      /* respond not before (uv_now clock), 0: now */
+	int64_t answer_at_ms; /* respond not before (uv_now clock), 0: now */
 };
 
 int64_t brk_now_ms(void)
@@ -122,7 +122,8 @@ static void after_work_cb(uv_work_t *w, int status)
 
 	if (status < 0 && !j->status) {
 		j->status = 503;
-		j->out = json_pack("{s:s,s:s}", "error", "busy", "message", "the broker is stopping");
+		j->out = json_pack("{s:s,s:s}", "error", "busy", "message",
+				   "the broker is stopping");
 	}
 	job_finish(j);
 }
@@ -290,12 +291,11 @@ static const char *state_names[] = { "starting", "ready", "active", "disconnecte
 
 static json_t *session_json(const struct brk_session *s, int with_secret)
 {
-	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)s->id,
-			      "pool", s->pool, "user", s->user, "host", s->host, "state",
-			      state_names[s->state < 5 ? s->state : 4], "created_ms",
-			      (json_int_t)s->created_ms, "updated_ms", (json_int_t)s->updated_ms,
-			      "bytes_up", (json_int_t)s->bytes_up, "bytes_down",
-			      (json_int_t)s->bytes_down);
+	json_t *o = json_pack(
+		"{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)s->id, "pool", s->pool,
+		"user", s->user, "host", s->host, "state", state_names[s->state < 5 ? s->state : 4],
+		"created_ms", (json_int_t)s->created_ms, "updated_ms", (json_int_t)s->updated_ms,
+		"bytes_up", (json_int_t)s->bytes_up, "bytes_down", (json_int_t)s->bytes_down);
 
 	if (!o)
 		return NULL;
@@ -355,7 +355,8 @@ static int pool_from_json(json_t *in, struct pt_pool_conf *pc, char *err, size_t
 	json_t *v;
 	char buf[4096];
 
-	json_object_foreach(in, key, v) {
+	json_object_foreach(in, key, v)
+	{
 		if (!strcmp(key, "name") || !strcmp(key, "drained") || !strcmp(key, "source"))
 			continue;
 		if (json_is_string(v)) {
@@ -370,9 +371,11 @@ static int pool_from_json(json_t *in, struct pt_pool_conf *pc, char *err, size_t
 			size_t i, o = 0;
 			json_t *e;
 			buf[0] = '\0';
-			json_array_foreach(v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				if (!json_is_string(e)) {
-					snprintf(err, errlen, "'%s' must be a list of strings", key);
+					snprintf(err, errlen, "'%s' must be a list of strings",
+						 key);
 					return -EINVAL;
 				}
 				o += snprintf(buf + o, sizeof(buf) - o, "%s%s", i ? "," : "",
@@ -508,15 +511,15 @@ static void launch_answer(struct job *j, const struct brk_session *s, const char
 	public_address(j->b, pool->c.protocol, addr, sizeof(addr));
 	if (j->want_rdp) {
 		char *rdp = NULL;
-		int n = asprintf(&rdp,
-				 "full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n"
-				 "username:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
-				 "prompt for credentials:i:0\r\n%s%s%s",
-				 addr, ticket, j->user,
-				 pool->c.kind == PT_POOL_APP && pool->c.command ? "alternate shell:s:"
-										: "",
-				 pool->c.kind == PT_POOL_APP && pool->c.command ? pool->c.command : "",
-				 pool->c.kind == PT_POOL_APP && pool->c.command ? "\r\n" : "");
+		int n = asprintf(
+			&rdp,
+			"full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n"
+			"username:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
+			"prompt for credentials:i:0\r\n%s%s%s",
+			addr, ticket, j->user,
+			pool->c.kind == PT_POOL_APP && pool->c.command ? "alternate shell:s:" : "",
+			pool->c.kind == PT_POOL_APP && pool->c.command ? pool->c.command : "",
+			pool->c.kind == PT_POOL_APP && pool->c.command ? "\r\n" : "");
 		if (n < 0) {
 			set_error(j, 500, "internal", "out of memory");
 			return;
@@ -553,7 +556,7 @@ static void job_launch(struct job *j)
 
 struct login {
 	struct job *j;
-	int authorize;             /* gateway/authorize: launch after PAM */
+	int authorize; /* gateway/authorize: launch after PAM */
 };
 
 static void job_login_ok(struct job *j)
@@ -654,7 +657,8 @@ static void start_login(struct job *j, int authorize)
 	snprintf(key, sizeof(key), "user:%s", user);
 	blocked = blocked || brk_throttle_blocked(j->b->throttle, key, now);
 	if (blocked) {
-		pt_log(PT_LOG_WARNING, j->req->id, "auth throttled user=%s rhost=%s", user, j->rhost);
+		pt_log(PT_LOG_WARNING, j->req->id, "auth throttled user=%s rhost=%s", user,
+		       j->rhost);
 		set_error(j, 429, "throttled", "too many failed logins: try again later");
 		job_finish(j);
 		return;
@@ -685,9 +689,10 @@ static void start_login(struct job *j, int authorize)
 static void redeem_answer(struct job *j, const struct brk_session *s, const struct brk_pool *pool,
 			  const char *ticket)
 {
-	json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:s,s:s}", "user", s->user, "session_id",
-			      (json_int_t)s->id, "pool", s->pool, "backend", s->backend, "protocol",
-			      pool->c.protocol == PT_PROTO_RDP ? "rdp" : "vnc", "secret", s->secret);
+	json_t *o =
+		json_pack("{s:s,s:I,s:s,s:s,s:s,s:s}", "user", s->user, "session_id",
+			  (json_int_t)s->id, "pool", s->pool, "backend", s->backend, "protocol",
+			  pool->c.protocol == PT_PROTO_RDP ? "rdp" : "vnc", "secret", s->secret);
 
 	if (pool->c.kind == PT_POOL_APP && pool->c.command)
 		json_object_set_new(o, "command", json_string(pool->c.command));
@@ -801,7 +806,8 @@ static void job_event(struct job *j)
 			  "session_id and event (connect, disconnect or input) are required");
 		return;
 	}
-	rc = brk_store_session_event(j->b->store, json_integer_value(id), ev, at ? at : brk_now_ms(),
+	rc = brk_store_session_event(j->b->store, json_integer_value(id), ev,
+				     at ? at : brk_now_ms(),
 				     json_integer_value(json_object_get(in, "bytes_up")),
 				     json_integer_value(json_object_get(in, "bytes_down")));
 	if (rc == -ENOENT) {
@@ -834,10 +840,9 @@ static void job_host(struct job *j)
 		}
 		rc = brk_store_host_register(j->b->store, name, address, brk_now_ms());
 	} else {
-		rc = brk_store_host_heartbeat(j->b->store, name,
-					      json_number_value(json_object_get(j->in, "load")),
-					      json_integer_value(json_object_get(j->in, "mem_free_kb")),
-					      brk_now_ms());
+		rc = brk_store_host_heartbeat(
+			j->b->store, name, json_number_value(json_object_get(j->in, "load")),
+			json_integer_value(json_object_get(j->in, "mem_free_kb")), brk_now_ms());
 	}
 	if (rc == -ENOENT) {
 		set_error(j, 404, "no_such_host", "host %s has not registered", name);
@@ -886,10 +891,11 @@ static void job_resources(struct job *j)
 				sess = session_json(&ss[k], 0);
 				break;
 			}
-		json_array_append_new(
-			a, json_pack("{s:s,s:s,s:s,s:o}", "name", pc->name, "kind",
-				     pc->kind == PT_POOL_APP ? "app" : "desktop", "protocol",
-				     pc->protocol == PT_PROTO_RDP ? "rdp" : "vnc", "session", sess));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:o}", "name", pc->name, "kind",
+						   pc->kind == PT_POOL_APP ? "app" : "desktop",
+						   "protocol",
+						   pc->protocol == PT_PROTO_RDP ? "rdp" : "vnc",
+						   "session", sess));
 	}
 	groups_free(groups);
 	brk_pools_free(pools, n);
@@ -1007,7 +1013,8 @@ static void job_admin_pools(struct job *j)
 			const char *name = in_str(j, "name");
 			if (!name || !pt_conf_pool_name_valid(name)) {
 				set_error(j, 400, "bad_request",
-					  "name: 1 to 64 letters, digits, '_', '.' or '-' (not . or ..)");
+					  "name: 1 to 64 letters, digits, '_', '.' or '-' (not . "
+					  "or ..)");
 				return;
 			}
 			snprintf(j->name, sizeof(j->name), "%s", name);
@@ -1049,7 +1056,8 @@ static void job_admin_pools(struct job *j)
 		rc = brk_store_pool_delete(j->b->store, j->name);
 		if (rc == -EBUSY) {
 			set_error(j, 409, "in_use",
-				  "pool %s has live sessions: drain it and end them first", j->name);
+				  "pool %s has live sessions: drain it and end them first",
+				  j->name);
 			return;
 		}
 		if (rc == 0) {
@@ -1103,13 +1111,13 @@ static void job_admin_hosts(struct job *j)
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(j->action, "list") && strcmp(h[i].name, j->name))
 			continue;
-		json_array_append_new(
-			a, json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:f,s:I}", "name", h[i].name,
-				     "address", h[i].address, "kind",
-				     h[i].sessiond ? "sessiond" : "static", "drained", h[i].drained,
-				     "sessions", (json_int_t)h[i].sessions, "last_seen_ms",
-				     (json_int_t)h[i].last_seen_ms, "load", h[i].load, "mem_free_kb",
-				     (json_int_t)h[i].mem_free_kb));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:f,s:I}", "name",
+						   h[i].name, "address", h[i].address, "kind",
+						   h[i].sessiond ? "sessiond" : "static", "drained",
+						   h[i].drained, "sessions",
+						   (json_int_t)h[i].sessions, "last_seen_ms",
+						   (json_int_t)h[i].last_seen_ms, "load", h[i].load,
+						   "mem_free_kb", (json_int_t)h[i].mem_free_kb));
 	}
 	free(h);
 	if (strcmp(j->action, "list"))
@@ -1147,8 +1155,9 @@ static void job_admin_sessions(struct job *j)
 			if (!strcmp(state, state_names[i]))
 				f.state = i;
 		if (f.state == -3) {
-			set_error(j, 400, "bad_request",
-				  "state: starting, ready, active, disconnected, ended, live or all");
+			set_error(
+				j, 400, "bad_request",
+				"state: starting, ready, active, disconnected, ended, live or all");
 			return;
 		}
 	}
@@ -1255,7 +1264,7 @@ static void not_found(struct job *j)
 	job_finish(j);
 }
 
-#define ALLOW_GET "Allow: GET\r\n"
+#define ALLOW_GET  "Allow: GET\r\n"
 #define ALLOW_POST "Allow: POST\r\n"
 
 static void route_admin(struct job *j, char seg[8][80], int n)

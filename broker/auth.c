@@ -96,8 +96,8 @@ static int copy(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
-int brk_auth_start(struct brk_auth *a, const char *service, const char *user,
-		   const char *password, const char *rhost, brk_auth_cb cb, void *arg)
+int brk_auth_start(struct brk_auth *a, const char *service, const char *user, const char *password,
+		   const char *rhost, brk_auth_cb cb, void *arg)
 {
 	struct pt_ipc_auth_req req;
 	struct pending *q;

@@ -26,7 +26,7 @@ void brk_auth_free(struct brk_auth *a);
 
 /* Queue one authentication.  -EBUSY when max_pending are waiting, -EINVAL
  * when a field does not fit its message slot. */
-int brk_auth_start(struct brk_auth *a, const char *service, const char *user,
-		   const char *password, const char *rhost, brk_auth_cb cb, void *arg);
+int brk_auth_start(struct brk_auth *a, const char *service, const char *user, const char *password,
+		   const char *rhost, brk_auth_cb cb, void *arg);
 
 #endif

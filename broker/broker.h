@@ -20,11 +20,11 @@ struct brk {
 	struct brk_http_server *http;
 	struct brk_throttle *throttle;
 	struct brk_auth *auth;
-	SSL_CTX *client_ctx;       /* to reach session hosts */
-	uv_timer_t sweep;          /* session timeouts, expired tickets */
+	SSL_CTX *client_ctx; /* to reach session hosts */
+	uv_timer_t sweep;    /* session timeouts, expired tickets */
 	int sweeping;
-	char gw_rdp[300];          /* host:port clients dial for RDP, "" when none */
-	char gw_vnc[300];          /* ... for VNC */
+	char gw_rdp[300]; /* host:port clients dial for RDP, "" when none */
+	char gw_vnc[300]; /* ... for VNC */
 };
 
 /* Load the pools of the configuration file into the store (insert or

@@ -31,20 +31,20 @@ struct conn {
 	uint64_t id;
 	char peer[80];
 	enum conn_state state;
-	struct brk_http_req *req;   /* being read or handled */
+	struct brk_http_req *req; /* being read or handled */
 	size_t header_bytes;
 	size_t url_len;
 	char url[BRK_HTTP_PATH_MAX * 2];
 	char hname[64];
 	size_t hname_len;
-	char *hvalue;               /* the request field the value goes to */
+	char *hvalue; /* the request field the value goes to */
 	size_t hvalue_cap, hvalue_len;
 	int in_value;
-	int err_status;             /* a limit was hit: answer this */
+	int err_status; /* a limit was hit: answer this */
 	int keepalive;
-	char *pending;              /* bytes after a complete request */
+	char *pending; /* bytes after a complete request */
 	size_t pending_len;
-	char *wbuf;                 /* the response being written */
+	char *wbuf; /* the response being written */
 	struct conn *next, **prevp;
 };
 
@@ -66,25 +66,44 @@ static void conn_feed(struct conn *c, const char *data, size_t len);
 static const char *status_text(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
@@ -222,7 +241,8 @@ static int on_headers_complete(http_parser *p)
 		return -1; /* 1 would mean "no body" to http-parser */
 	}
 	http_parser_url_init(&u);
-	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
+	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH))) {
 		c->err_status = 400;
 		return -1;
 	}
@@ -327,7 +347,8 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		c->keepalive = 0;
 		if (!c->req) {
 			/* Garbage before any request line: nothing to answer. */
-			pt_log(PT_LOG_INFO, c->id, "%s: not HTTP (%s)", c->peer, http_errno_name(e));
+			pt_log(PT_LOG_INFO, c->id, "%s: not HTTP (%s)", c->peer,
+			       http_errno_name(e));
 			conn_close(c);
 			return;
 		}
@@ -461,8 +482,8 @@ void brk_http_respond(struct brk_http_req *req, int status, const char *content_
 	n = snprintf(c->wbuf, hlen,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
-		     status, status_text(status), content_type ? content_type : "text/plain",
-		     len, c->keepalive ? "keep-alive" : "close", extra_headers ? extra_headers : "");
+		     status, status_text(status), content_type ? content_type : "text/plain", len,
+		     c->keepalive ? "keep-alive" : "close", extra_headers ? extra_headers : "");
 	memcpy(c->wbuf + n, body, len);
 	c->state = C_WRITING;
 	rc = pt_stream_write(c->s, c->wbuf, (size_t)n + len, on_written);
@@ -600,8 +621,8 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct brk_http_limits *lim,
-					brk_http_handler handler, void *data)
+					const struct brk_http_limits *lim, brk_http_handler handler,
+					void *data)
 {
 	struct brk_http_server *srv = calloc(1, sizeof(*srv));
 	int rc;
@@ -617,7 +638,8 @@ struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const cha
 	srv->tcp.data = srv;
 	rc = pt_net_listen(&srv->tcp, addr, 511, on_connection);
 	if (rc) {
-		pt_log_warnx("listen on %s: %s", addr, rc == -EINVAL ? "bad address" : uv_strerror(rc));
+		pt_log_warnx("listen on %s: %s", addr,
+			     rc == -EINVAL ? "bad address" : uv_strerror(rc));
 		uv_close((uv_handle_t *)&srv->tcp, free_owner);
 		return NULL;
 	}

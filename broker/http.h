@@ -17,39 +17,39 @@
 
 #include "portico/log.h"
 
-#define BRK_HTTP_PATH_MAX 1024
+#define BRK_HTTP_PATH_MAX    1024
 #define BRK_HTTP_HEADERS_MAX (16 * 1024) /* all header bytes of a request */
-#define BRK_HTTP_BODY_MAX (64 * 1024)
+#define BRK_HTTP_BODY_MAX    (64 * 1024)
 
 struct brk_http_server;
 
 struct brk_http_req {
-	uint64_t id;               /* connection id for log lines */
-	int method;                /* enum http_method */
-	char path[BRK_HTTP_PATH_MAX];   /* decoded? no: raw path, without the query */
-	char query[BRK_HTTP_PATH_MAX];  /* raw, without '?' */
-	char authorization[1024];  /* the Authorization header, or "" */
+	uint64_t id;		       /* connection id for log lines */
+	int method;		       /* enum http_method */
+	char path[BRK_HTTP_PATH_MAX];  /* decoded? no: raw path, without the query */
+	char query[BRK_HTTP_PATH_MAX]; /* raw, without '?' */
+	char authorization[1024];      /* the Authorization header, or "" */
 	char content_type[128];
-	char peer[80];             /* client address, without port */
-	char *body;                /* NUL-terminated, body_len bytes */
+	char peer[80]; /* client address, without port */
+	char *body;    /* NUL-terminated, body_len bytes */
 	size_t body_len;
-	uint64_t start_ms;         /* uv_now when the request began */
-	void *conn;                /* private */
+	uint64_t start_ms; /* uv_now when the request began */
+	void *conn;	   /* private */
 };
 
 typedef void (*brk_http_handler)(struct brk_http_req *req, void *data);
 
 struct brk_http_limits {
-	uint64_t handshake_ms;     /* TLS handshake */
-	uint64_t request_ms;       /* from the first byte to the full request */
-	uint64_t keepalive_ms;     /* idle between requests */
+	uint64_t handshake_ms; /* TLS handshake */
+	uint64_t request_ms;   /* from the first byte to the full request */
+	uint64_t keepalive_ms; /* idle between requests */
 	int max_conns;
 };
 
 /* Listen on addr ("host:port") with TLS.  NULL with a log line on failure. */
 struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct brk_http_limits *lim,
-					brk_http_handler handler, void *data);
+					const struct brk_http_limits *lim, brk_http_handler handler,
+					void *data);
 /* Stop accepting and close every connection. */
 void brk_http_close(struct brk_http_server *srv);
 

@@ -24,7 +24,8 @@ int brk_load_pools(struct brk *b)
 		}
 		rc = brk_store_pool_put(b->store, &p, 0);
 		if (rc) {
-			pt_log_warnx("cannot store pool %s: %s", p.c.name, brk_store_error(b->store));
+			pt_log_warnx("cannot store pool %s: %s", p.c.name,
+				     brk_store_error(b->store));
 			return rc;
 		}
 	}

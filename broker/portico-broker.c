@@ -27,7 +27,7 @@
 #include "portico/tls.h"
 
 #define PAM_QUEUE_MAX 64
-#define SWEEP_MS 1000
+#define SWEEP_MS      1000
 
 static volatile sig_atomic_t child_pid;
 
@@ -86,7 +86,8 @@ static void drop_privileges(const char *user)
 			  "name another",
 			  user, user);
 	if (pw->pw_uid == 0)
-		pt_fatalx("[broker] user '%s' is root: the network side must not run as root", user);
+		pt_fatalx("[broker] user '%s' is root: the network side must not run as root",
+			  user);
 	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
 		pt_fatal("cannot become %s", user);
 	if (setuid(0) != -1 || geteuid() == 0)

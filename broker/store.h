@@ -34,7 +34,7 @@ const char *brk_store_error(struct brk_store *st);
 /* A pool row: the [pool] keys plus what only the store knows. */
 struct brk_pool {
 	struct pt_pool_conf c; /* c.name, c.line unused (0) */
-	int drained;           /* takes reconnects only */
+	int drained;	       /* takes reconnects only */
 	int from_config;       /* loaded from the file (1) or made by the API (0) */
 };
 
@@ -46,7 +46,7 @@ int brk_store_pool_list(struct brk_store *st, struct brk_pool **out, size_t *n);
 /* -EBUSY while it has live sessions. */
 int brk_store_pool_delete(struct brk_store *st, const char *name);
 int brk_store_pool_set_drained(struct brk_store *st, const char *name, int drained);
-void brk_pool_clear(struct brk_pool *p);          /* frees what the strings own */
+void brk_pool_clear(struct brk_pool *p); /* frees what the strings own */
 void brk_pools_free(struct brk_pool *p, size_t n);
 
 /* --- hosts -------------------------------------------------------------- */
@@ -54,13 +54,13 @@ void brk_pools_free(struct brk_pool *p, size_t n);
 /* A session host (portico-sessiond) or a static backend (name = address). */
 struct brk_host {
 	char name[128];
-	char address[256];     /* where the broker reaches its sessiond (https://h:p) */
-	int sessiond;          /* 1: a registered sessiond, 0: a static backend */
+	char address[256]; /* where the broker reaches its sessiond (https://h:p) */
+	int sessiond;	   /* 1: a registered sessiond, 0: a static backend */
 	int drained;
-	int64_t last_seen_ms;  /* last register or heartbeat */
-	int64_t sessions;      /* live sessions the store counts on it */
-	int64_t mem_free_kb;   /* from heartbeats */
-	double load;           /* from heartbeats (1-minute load average) */
+	int64_t last_seen_ms; /* last register or heartbeat */
+	int64_t sessions;     /* live sessions the store counts on it */
+	int64_t mem_free_kb;  /* from heartbeats */
+	double load;	      /* from heartbeats (1-minute load average) */
 };
 
 /* A sessiond registers (insert or update address, last_seen). */
@@ -77,8 +77,8 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 
 enum brk_state {
 	BRK_STARTING = 0, /* assigned, sessiond still starting it */
-	BRK_READY,        /* running, nobody connected yet */
-	BRK_ACTIVE,       /* a gateway reports a client connected */
+	BRK_READY,	  /* running, nobody connected yet */
+	BRK_ACTIVE,	  /* a gateway reports a client connected */
 	BRK_DISCONNECTED, /* running, client gone */
 	BRK_ENDED,
 };
@@ -87,14 +87,14 @@ struct brk_session {
 	int64_t id;
 	char pool[72];
 	char user[264];
-	char host[128];        /* host name (sessiond) or backend address (static) */
-	char backend[256];     /* host:port or unix:/path the gateway connects to */
-	char secret[128];      /* backend VNC password etc.; empty when none */
+	char host[128];	   /* host name (sessiond) or backend address (static) */
+	char backend[256]; /* host:port or unix:/path the gateway connects to */
+	char secret[128];  /* backend VNC password etc.; empty when none */
 	char client_addr[64];
-	int state;             /* enum brk_state */
+	int state; /* enum brk_state */
 	int64_t created_ms, updated_ms;
 	int64_t connected_ms, disconnected_ms, last_input_ms, ended_ms;
-	char end_reason[64];   /* "logoff", "idle timeout", "disconnect timeout", ... */
+	char end_reason[64]; /* "logoff", "idle timeout", "disconnect timeout", ... */
 	int64_t bytes_up, bytes_down;
 };
 
@@ -119,10 +119,10 @@ int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
 int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *out);
 
 struct brk_session_filter {
-	const char *pool;      /* NULL: any */
-	const char *user;      /* NULL: any */
-	int state;             /* -1: any; -2: any live (not ENDED) */
-	int limit;             /* 0: no limit */
+	const char *pool; /* NULL: any */
+	const char *user; /* NULL: any */
+	int state;	  /* -1: any; -2: any live (not ENDED) */
+	int limit;	  /* 0: no limit */
 };
 /* Newest first; free with free(). */
 int brk_store_session_list(struct brk_store *st, const struct brk_session_filter *f,
@@ -135,8 +135,8 @@ int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backen
  * (-> DISCONNECTED, disconnected_ms), "input" (last_input_ms); bytes are the
  * connection's running totals, added to the session's.  -ENOENT for an
  * ended or unknown session. */
-int brk_store_session_event(struct brk_store *st, int64_t id, const char *event,
-			    int64_t at_ms, int64_t bytes_up, int64_t bytes_down);
+int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
+			    int64_t bytes_up, int64_t bytes_down);
 /* -> ENDED with a reason; ending an ended session is 0 and changes nothing. */
 int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms);
 
@@ -151,7 +151,7 @@ int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_s
 struct brk_ticket {
 	int64_t session_id;
 	char user[264];
-	char client_addr[64];  /* empty: not bound */
+	char client_addr[64]; /* empty: not bound */
 	int64_t expires_ms;
 };
 
@@ -179,8 +179,8 @@ int brk_store_purge(struct brk_store *st, int64_t now_ms);
 
 struct brk_candidate {
 	const char *host;
-	int64_t sessions;      /* live sessions on it now */
-	int64_t capacity;      /* max_sessions_per_host */
+	int64_t sessions; /* live sessions on it now */
+	int64_t capacity; /* max_sessions_per_host */
 };
 
 /* Index into c[0..n) of the host to use, or -1 when none has room.

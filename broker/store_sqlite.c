@@ -24,7 +24,7 @@
 #include "store.h"
 
 #define SCHEMA_VERSION 1
-#define HOST_ALIVE_MS 60000
+#define HOST_ALIVE_MS  60000
 
 struct brk_store {
 	sqlite3 *db;
@@ -142,8 +142,8 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&st->mu, NULL);
-	if (sqlite3_open_v2(uri + 7, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-						    SQLITE_OPEN_FULLMUTEX,
+	if (sqlite3_open_v2(uri + 7, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(st->db, 5000);
@@ -172,8 +172,9 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 				exec_sql(st, "ROLLBACK");
 				goto fail;
 			}
-		if (exec_stmt(st, q(st, "INSERT OR REPLACE INTO meta (key, value) VALUES"
-					" ('schema_version', ?)",
+		if (exec_stmt(st, q(st,
+				    "INSERT OR REPLACE INTO meta (key, value) VALUES"
+				    " ('schema_version', ?)",
 				    "i", (int64_t)SCHEMA_VERSION)) ||
 		    exec_sql(st, "COMMIT")) {
 			exec_sql(st, "ROLLBACK");
@@ -197,42 +198,54 @@ void brk_store_close(struct brk_store *st)
 	free(st);
 }
 
-#define LOCK(st) pthread_mutex_lock(&(st)->mu)
+#define LOCK(st)   pthread_mutex_lock(&(st)->mu)
 #define UNLOCK(st) pthread_mutex_unlock(&(st)->mu)
 
 /* --- pools ----------------------------------------------------------------- */
 
-/* The pool's keys as "key = value" lines. */
+/* Append to a growing string; 0 or -ENOMEM. */
+static int append(char **out, size_t *len, size_t *cap, const char *a, const char *b)
+{
+	size_t need = strlen(a) + strlen(b) + 1;
+
+	if (*len + need > *cap) {
+		size_t ncap = (*cap + need) * 2;
+		char *n = realloc(*out, ncap);
+		if (!n)
+			return -ENOMEM;
+		*out = n;
+		*cap = ncap;
+	}
+	*len += (size_t)snprintf(*out + *len, *cap - *len, "%s%s", a, b);
+	return 0;
+}
+
+/* The pool's keys as "key = value" lines (lists of any length). */
 static char *pool_text(const struct pt_pool_conf *pc)
 {
-	size_t cap = 4096, len = 0;
-	char *out = malloc(cap), buf[1024];
+	size_t cap = 0, len = 0;
+	char *out = NULL, buf[1024];
 	const char *key;
-	int kind;
+	int kind, rc = append(&out, &len, &cap, "", "");
 
-	if (!out)
-		return NULL;
-	out[0] = '\0';
-	for (size_t i = 0; (kind = pt_conf_pool_value(pc, i, &key, buf, sizeof(buf))) > 0; i++) {
+	for (size_t i = 0;
+	     rc == 0 && (kind = pt_conf_pool_value(pc, i, &key, buf, sizeof(buf))) > 0; i++) {
 		if (kind == PT_CONF_VALUE_UNSET)
 			continue;
+		rc = append(&out, &len, &cap, key, " = ");
 		if (kind == PT_CONF_VALUE_LIST) {
 			const struct pt_strlist *l = pt_conf_pool_list(pc, key);
-			size_t o = 0;
-			buf[0] = '\0';
-			for (size_t k = 0; l && k < l->n && o < sizeof(buf); k++)
-				o += snprintf(buf + o, sizeof(buf) - o, "%s%s", k ? "," : "", l->v[k]);
+			for (size_t k = 0; rc == 0 && l && k < l->n; k++)
+				rc = append(&out, &len, &cap, k ? "," : "", l->v[k]);
+		} else if (rc == 0) {
+			rc = append(&out, &len, &cap, buf, "");
 		}
-		size_t need = strlen(key) + strlen(buf) + 5;
-		if (len + need >= cap) {
-			char *n = realloc(out, cap = (cap + need) * 2);
-			if (!n) {
-				free(out);
-				return NULL;
-			}
-			out = n;
-		}
-		len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", key, buf);
+		if (rc == 0)
+			rc = append(&out, &len, &cap, "\n", "");
+	}
+	if (rc) {
+		free(out);
+		return NULL;
 	}
 	return out;
 }
@@ -286,13 +299,15 @@ int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int creat
 	if (exists && create_only)
 		rc = -EEXIST;
 	else if (exists)
-		rc = exec_stmt(st, q(st, "UPDATE pools SET conf = ?, drained = ?, from_config = ?"
-					 " WHERE name = ?",
+		rc = exec_stmt(st, q(st,
+				     "UPDATE pools SET conf = ?, drained = ?, from_config = ?"
+				     " WHERE name = ?",
 				     "siis", text, (int64_t)p->drained, (int64_t)p->from_config,
 				     p->c.name));
 	else
-		rc = exec_stmt(st, q(st, "INSERT INTO pools (name, conf, drained, from_config)"
-					 " VALUES (?, ?, ?, ?)",
+		rc = exec_stmt(st, q(st,
+				     "INSERT INTO pools (name, conf, drained, from_config)"
+				     " VALUES (?, ?, ?, ?)",
 				     "ssii", p->c.name, text, (int64_t)p->drained,
 				     (int64_t)p->from_config));
 	UNLOCK(st);
@@ -303,8 +318,9 @@ int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int creat
 static int pool_get_locked(struct brk_store *st, const char *name, struct brk_pool *out,
 			   int64_t *cursor)
 {
-	sqlite3_stmt *s = q(st, "SELECT name, conf, drained, from_config, rr_cursor FROM pools"
-				" WHERE name = ?",
+	sqlite3_stmt *s = q(st,
+			    "SELECT name, conf, drained, from_config, rr_cursor FROM pools"
+			    " WHERE name = ?",
 			    "s", name);
 	int rc;
 
@@ -333,8 +349,8 @@ int brk_store_pool_get(struct brk_store *st, const char *name, struct brk_pool *
 
 static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t *n)
 {
-	sqlite3_stmt *s = q(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name",
-			    "");
+	sqlite3_stmt *s =
+		q(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name", "");
 	size_t cap = 0;
 
 	*out = NULL;
@@ -343,7 +359,8 @@ static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t 
 		return -EIO;
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct brk_pool *np = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			struct brk_pool *np =
+				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
 			if (!np) {
 				sqlite3_finalize(s);
 				return -ENOMEM;
@@ -371,8 +388,8 @@ int brk_store_pool_delete(struct brk_store *st, const char *name)
 	int rc;
 
 	LOCK(st);
-	sqlite3_stmt *s = q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND state < 4", "s",
-			    name);
+	sqlite3_stmt *s =
+		q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND state < 4", "s", name);
 	int64_t live = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_finalize(s);
 	if (live > 0) {
@@ -419,10 +436,11 @@ int brk_store_host_register(struct brk_store *st, const char *name, const char *
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond, last_seen_ms)"
-				 " VALUES (?, ?, 1, ?) ON CONFLICT (name) DO UPDATE SET"
-				 " address = excluded.address, sessiond = 1,"
-				 " last_seen_ms = excluded.last_seen_ms",
+	rc = exec_stmt(st, q(st,
+			     "INSERT INTO hosts (name, address, sessiond, last_seen_ms)"
+			     " VALUES (?, ?, 1, ?) ON CONFLICT (name) DO UPDATE SET"
+			     " address = excluded.address, sessiond = 1,"
+			     " last_seen_ms = excluded.last_seen_ms",
 			     "ssi", name, address, now_ms));
 	UNLOCK(st);
 	return rc;
@@ -434,8 +452,9 @@ int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
-				 " WHERE name = ? AND sessiond = 1",
+	rc = exec_stmt(st, q(st,
+			     "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
+			     " WHERE name = ? AND sessiond = 1",
 			     "diis", load, mem_free_kb, now_ms, name));
 	if (rc == 0 && sqlite3_changes(st->db) == 0)
 		rc = -ENOENT;
@@ -450,9 +469,10 @@ int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	LOCK(st);
-	sqlite3_stmt *s = q(st, "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
-				" h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
-				" WHERE s.host = h.name AND s.state < 4) FROM hosts h ORDER BY h.name",
+	sqlite3_stmt *s = q(st,
+			    "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
+			    " h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
+			    " WHERE s.host = h.name AND s.state < 4) FROM hosts h ORDER BY h.name",
 			    "");
 	if (!s) {
 		UNLOCK(st);
@@ -460,7 +480,8 @@ int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
 	}
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct brk_host *nh = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			struct brk_host *nh =
+				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
 			if (!nh)
 				break;
 			*out = nh;
@@ -495,18 +516,17 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 		while (s && !known && sqlite3_step(s) == SQLITE_ROW) {
 			const char *t = (const char *)sqlite3_column_text(s, 0);
 			const char *h = t ? strstr(t, "hosts = ") : NULL;
-			if (h) {
-				char line[1200];
-				snprintf(line, sizeof(line), "%.*s", (int)strcspn(h + 8, "\n"), h + 8);
-				for (char *sv, *tok = strtok_r(line, ",", &sv); tok;
-				     tok = strtok_r(NULL, ",", &sv))
-					if (!strcmp(tok, name))
-						known = 1;
-			}
+			char *line = h ? strndup(h + 8, strcspn(h + 8, "\n")) : NULL;
+			for (char *sv, *tok = line ? strtok_r(line, ",", &sv) : NULL; tok;
+			     tok = strtok_r(NULL, ",", &sv))
+				if (!strcmp(tok, name))
+					known = 1;
+			free(line);
 		}
 		sqlite3_finalize(s);
-		rc = known ? exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond, drained)"
-						 " VALUES (?, ?, 0, ?)",
+		rc = known ? exec_stmt(st, q(st,
+					     "INSERT INTO hosts (name, address, sessiond, drained)"
+					     " VALUES (?, ?, 0, ?)",
 					     "ssi", name, name, (int64_t)drained))
 			   : -ENOENT;
 	}
@@ -516,8 +536,8 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 
 /* --- sessions ---------------------------------------------------------------- */
 
-#define SESSION_COLS                                                                  \
-	"id, pool, user_name, host, backend, secret, client_addr, state, created_ms,"   \
+#define SESSION_COLS                                                                       \
+	"id, pool, user_name, host, backend, secret, client_addr, state, created_ms,"      \
 	" updated_ms, connected_ms, disconnected_ms, last_input_ms, ended_ms, end_reason," \
 	" bytes_up, bytes_down"
 
@@ -576,6 +596,13 @@ static int64_t count(struct brk_store *st, sqlite3_stmt *s)
 	return v;
 }
 
+/* bsearch over host rows sorted by name (struct hostinfo starts with it);
+ * SQLite's ORDER BY on TEXT is memcmp, as strcmp. */
+static int host_cmp(const void *key, const void *row)
+{
+	return strcmp(key, row);
+}
+
 static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 			 struct brk_session *out, int *reconnect)
 {
@@ -591,8 +618,9 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	if (rc)
 		return rc;
 	*reconnect = 0;
-	s = q(st, "SELECT " SESSION_COLS " FROM sessions WHERE pool = ? AND user_name = ?"
-		  " AND state < 4 ORDER BY id DESC LIMIT 1",
+	s = q(st,
+	      "SELECT " SESSION_COLS " FROM sessions WHERE pool = ? AND user_name = ?"
+	      " AND state < 4 ORDER BY id DESC LIMIT 1",
 	      "ss", req->pool, req->user);
 	if (s && sqlite3_step(s) == SQLITE_ROW) {
 		session_row(s, out);
@@ -601,8 +629,9 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		goto out;
 	}
 	sqlite3_finalize(s);
-	if (count(st, q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND user_name = ?"
-			    " AND state < 4",
+	if (count(st, q(st,
+			"SELECT COUNT(*) FROM sessions WHERE pool = ? AND user_name = ?"
+			" AND state < 4",
 			"ss", req->pool, req->user)) >= p.c.max_sessions_per_user) {
 		rc = -EDQUOT;
 		goto out;
@@ -617,29 +646,59 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* Two reads whatever the number of hosts: the host rows, and the live
+	 * sessions per host.  A per-host query costs milliseconds at 1,000. */
+	struct hostinfo {
+		char name[128];
+		int drained, sessiond;
+		int64_t seen, live;
+	} *hi = NULL;
+	size_t nhi = 0, caphi = 0;
+	s = q(st,
+	      "SELECT h.name, h.drained, h.sessiond, h.last_seen_ms, COALESCE(c.n, 0)"
+	      " FROM hosts h LEFT JOIN (SELECT host, COUNT(*) AS n FROM sessions"
+	      " WHERE state < 4 GROUP BY host) c ON c.host = h.name",
+	      "");
+	while (s && sqlite3_step(s) == SQLITE_ROW) {
+		if (nhi == caphi) {
+			struct hostinfo *nh =
+				realloc(hi, (caphi = caphi ? caphi * 2 : 64) * sizeof(*hi));
+			if (!nh)
+				break;
+			hi = nh;
+		}
+		col_text(s, 0, hi[nhi].name, sizeof(hi[nhi].name));
+		hi[nhi].drained = sqlite3_column_int(s, 1);
+		hi[nhi].sessiond = sqlite3_column_int(s, 2);
+		hi[nhi].seen = sqlite3_column_int64(s, 3);
+		hi[nhi].live = sqlite3_column_int64(s, 4);
+		nhi++;
+	}
+	sqlite3_finalize(s);
 	for (size_t i = 0; i < p.c.hosts.n; i++) {
 		const char *h = p.c.hosts.v[i];
-		if (!sessiond)
-			exec_stmt(st, q(st, "INSERT INTO hosts (name, address, sessiond) VALUES"
-					    " (?, ?, 0) ON CONFLICT (name) DO NOTHING",
+		struct hostinfo *row = hi ? bsearch(h, hi, nhi, sizeof(*hi), host_cmp) : NULL;
+		if (!row && !sessiond) {
+			/* A static backend gets its row when first used. */
+			exec_stmt(st, q(st,
+					"INSERT INTO hosts (name, address, sessiond) VALUES"
+					" (?, ?, 0)",
 					"ss", h, h));
-		s = q(st, "SELECT drained, sessiond, last_seen_ms FROM hosts WHERE name = ?", "s", h);
-		int usable = s && sqlite3_step(s) == SQLITE_ROW && !sqlite3_column_int(s, 0) &&
-			     (!sessiond || (sqlite3_column_int(s, 1) &&
-					    sqlite3_column_int64(s, 2) >= req->now_ms - HOST_ALIVE_MS));
-		sqlite3_finalize(s);
-		if (!usable)
+		} else if (!row || row->drained ||
+			   (sessiond &&
+			    (!row->sessiond || row->seen < req->now_ms - HOST_ALIVE_MS))) {
 			continue;
+		}
 		c[n].host = h;
 		c[n].capacity = p.c.max_sessions_per_host;
-		c[n].sessions = count(st, q(st, "SELECT COUNT(*) FROM sessions WHERE host = ? AND"
-						" state < 4",
-					    "s", h));
+		c[n].sessions = row ? row->live : 0;
 		n++;
 	}
+	free(hi);
 	if (p.c.policy == PT_POLICY_PERSISTENT) {
-		s = q(st, "SELECT host FROM sessions WHERE pool = ? AND user_name = ?"
-			  " ORDER BY id DESC LIMIT 1",
+		s = q(st,
+		      "SELECT host FROM sessions WHERE pool = ? AND user_name = ?"
+		      " ORDER BY id DESC LIMIT 1",
 		      "ss", req->pool, req->user);
 		if (s && sqlite3_step(s) == SQLITE_ROW)
 			col_text(s, 0, previous, sizeof(previous));
@@ -654,12 +713,13 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	    (rc = exec_stmt(st, q(st, "UPDATE pools SET rr_cursor = ? WHERE name = ?", "is", cursor,
 				  req->pool))))
 		goto out;
-	rc = exec_stmt(st, q(st, "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
-				 " state, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			     "sssssiii", req->pool, req->user, c[pick].host,
-			     sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
-			     (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms,
-			     req->now_ms));
+	rc = exec_stmt(st,
+		       q(st,
+			 "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
+			 " state, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sssssiii", req->pool, req->user, c[pick].host,
+			 sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
+			 (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms, req->now_ms));
 	if (rc == 0) /* SQLite: RETURNING would do in both, but 3.40 + PG differ */
 		rc = session_get_locked(st, sqlite3_last_insert_rowid(st->db), out);
 out:
@@ -728,7 +788,8 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 		sqlite3_bind_int(s, 8, f->limit);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
-			struct brk_session *ns = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
+			struct brk_session *ns =
+				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
 			if (!ns)
 				break;
 			*out = ns;
@@ -746,8 +807,9 @@ int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backen
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "UPDATE sessions SET backend = ?, secret = ?, state = 1,"
-				 " updated_ms = ? WHERE id = ? AND state = 0",
+	rc = exec_stmt(st, q(st,
+			     "UPDATE sessions SET backend = ?, secret = ?, state = 1,"
+			     " updated_ms = ? WHERE id = ? AND state = 0",
 			     "ssii", backend, secret ? secret : "", now_ms, id));
 	if (rc == 0 && sqlite3_changes(st->db) == 0)
 		rc = -ENOENT;
@@ -763,13 +825,16 @@ int brk_store_session_event(struct brk_store *st, int64_t id, const char *event,
 
 	if (!strcmp(event, "connect"))
 		sql = "UPDATE sessions SET state = 2, connected_ms = ?, updated_ms = ?,"
-		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND "
+		      "state < 4";
 	else if (!strcmp(event, "disconnect"))
 		sql = "UPDATE sessions SET state = 3, disconnected_ms = ?, updated_ms = ?,"
-		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND "
+		      "state < 4";
 	else if (!strcmp(event, "input"))
 		sql = "UPDATE sessions SET last_input_ms = ?, updated_ms = ?,"
-		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND state < 4";
+		      " bytes_up = bytes_up + ?, bytes_down = bytes_down + ? WHERE id = ? AND "
+		      "state < 4";
 	else
 		return -EINVAL;
 	LOCK(st);
@@ -785,8 +850,9 @@ int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, 
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "UPDATE sessions SET state = 4, ended_ms = ?, updated_ms = ?,"
-				 " end_reason = ? WHERE id = ? AND state < 4",
+	rc = exec_stmt(st, q(st,
+			     "UPDATE sessions SET state = 4, ended_ms = ?, updated_ms = ?,"
+			     " end_reason = ? WHERE id = ? AND state < 4",
 			     "iisi", now_ms, now_ms, reason, id));
 	if (rc == 0 && sqlite3_changes(st->db) == 0) {
 		struct brk_session s;
@@ -855,8 +921,9 @@ int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct br
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "INSERT INTO tickets (hash, session_id, user_name, client_addr,"
-				 " expires_ms) VALUES (?, ?, ?, ?, ?)",
+	rc = exec_stmt(st, q(st,
+			     "INSERT INTO tickets (hash, session_id, user_name, client_addr,"
+			     " expires_ms) VALUES (?, ?, ?, ?, ?)",
 			     "sissi", hash, t->session_id, t->user, t->client_addr, t->expires_ms));
 	UNLOCK(st);
 	return rc;
@@ -869,7 +936,8 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 	int rc = -ENOENT;
 
 	LOCK(st);
-	s = q(st, "SELECT session_id, user_name, client_addr, expires_ms FROM tickets WHERE hash = ?",
+	s = q(st,
+	      "SELECT session_id, user_name, client_addr, expires_ms FROM tickets WHERE hash = ?",
 	      "s", hash);
 	if (s && sqlite3_step(s) == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
@@ -893,8 +961,9 @@ int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk
 	int rc;
 
 	LOCK(st);
-	rc = exec_stmt(st, q(st, "INSERT INTO tokens (hash, user_name, admin, expires_ms)"
-				 " VALUES (?, ?, ?, ?)",
+	rc = exec_stmt(st, q(st,
+			     "INSERT INTO tokens (hash, user_name, admin, expires_ms)"
+			     " VALUES (?, ?, ?, ?)",
 			     "ssii", hash, t->user, (int64_t)t->admin, t->expires_ms));
 	UNLOCK(st);
 	return rc;
@@ -907,7 +976,8 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 	int rc = -ENOENT;
 
 	LOCK(st);
-	s = q(st, "SELECT user_name, admin, expires_ms FROM tokens WHERE hash = ? AND expires_ms > ?",
+	s = q(st,
+	      "SELECT user_name, admin, expires_ms FROM tokens WHERE hash = ? AND expires_ms > ?",
 	      "si", hash, now_ms);
 	if (!s) {
 		rc = -EIO;

@@ -7,11 +7,11 @@
 #include <string.h>
 
 #define KEY_MAX 96
-#define PROBE 8
+#define PROBE	8
 
 struct slot {
 	char key[KEY_MAX];
-	int count;        /* failures since start */
+	int count;	  /* failures since start */
 	int64_t start_ms; /* the window's start; a lock-out restarts it */
 };
 

@@ -46,8 +46,9 @@ static void put_static_pool(struct brk_store *st, const char *name, int per_host
 
 	cr_assert_eq(pt_conf_pool_init(&p.c, name), 0);
 	cr_assert_eq(pt_conf_pool_set(&p.c, "driver", "static", err, sizeof(err)), 0);
-	cr_assert_eq(pt_conf_pool_set(&p.c, "hosts", "10.0.0.1:5901, 10.0.0.2:5901", err,
-				      sizeof(err)), 0);
+	cr_assert_eq(
+		pt_conf_pool_set(&p.c, "hosts", "10.0.0.1:5901, 10.0.0.2:5901", err, sizeof(err)),
+		0);
 	snprintf(n, sizeof(n), "%d", per_host);
 	cr_assert_eq(pt_conf_pool_set(&p.c, "max_sessions_per_host", n, err, sizeof(err)), 0);
 	cr_assert_eq(brk_store_pool_put(st, &p, 1), 0);
@@ -58,7 +59,9 @@ static void put_static_pool(struct brk_store *st, const char *name, int per_host
 Test(store, everything_survives_reopening)
 {
 	struct brk_store *st = open_ok();
-	struct brk_assign_req req = { .pool = "office", .user = "alice", .client_addr = "", .now_ms = 1000 };
+	struct brk_assign_req req = {
+		.pool = "office", .user = "alice", .client_addr = "", .now_ms = 1000
+	};
 	struct brk_session s, again;
 	struct brk_ticket t = { .session_id = 0, .user = "alice", .expires_ms = 5000 };
 	struct brk_token k = { .user = "alice", .admin = 1, .expires_ms = 5000 };

@@ -39,8 +39,8 @@ Test(log, line_has_role_pid_level_and_connection, .timeout = 10)
 {
 	char *out = capture(one_conn_line), expect[128];
 
-	snprintf(expect, sizeof(expect), " gateway[%d]: warning: conn 17: backend 10.0.0.5:5901 refused\n",
-		 (int)getpid());
+	snprintf(expect, sizeof(expect),
+		 " gateway[%d]: warning: conn 17: backend 10.0.0.5:5901 refused\n", (int)getpid());
 	cr_assert(strstr(out, expect) != NULL, "got '%s'", out);
 	/* ISO 8601 UTC timestamp first: 2026-11-23T22:11:29.123Z */
 	cr_assert_eq(out[4], '-');
@@ -88,7 +88,8 @@ Test(log, peer_text_cannot_forge_lines_and_long_lines_stay_one, .timeout = 10)
 	for (char *p = out; *p; p++)
 		lines += *p == '\n';
 	cr_assert_eq(lines, 2, "got %d lines: %s", lines, out);
-	cr_assert_not_null(strstr(out, "user=eve?fake: info: admin logged in??[2J\n"), "got '%s'", out);
+	cr_assert_not_null(strstr(out, "user=eve?fake: info: admin logged in??[2J\n"), "got '%s'",
+			   out);
 	free(out);
 }
 
@@ -103,8 +104,9 @@ Test(log, warn_appends_strerror_and_keeps_errno, .timeout = 10)
 {
 	char *out = capture(with_errno);
 
-	cr_assert_not_null(strstr(out, "warning: open /etc/portico/xsession: No such file or directory\n"),
-			   "got '%s'", out);
+	cr_assert_not_null(
+		strstr(out, "warning: open /etc/portico/xsession: No such file or directory\n"),
+		"got '%s'", out);
 	cr_assert_eq(errno, ENOENT);
 	free(out);
 }
