@@ -176,9 +176,8 @@ static const struct conf_key pool_keys[] = {
 #define NKEYS	   (sizeof(conf_keys) / sizeof(conf_keys[0]))
 #define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
 
-#define POOL_NAME_MAX 64
-#define POOL_NAME_CHARS \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#define POOL_NAME_MAX	64
+#define POOL_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 enum conf_section { SEC_NONE, SEC_GLOBAL, SEC_POOL };
 
@@ -682,8 +681,8 @@ static void value_error_text(const struct conf_key *k, const char *val, int rc, 
 			snprintf(hi, sizeof(hi), "%lld", (long long)k->max);
 		}
 		snprintf(msg, msglen, "'%s' = %s is out of range (%s..%s%s)", k->key,
-			  conf_q(q, sizeof(q), val), lo, hi,
-			  k->type == CONF_GEOMETRY ? " for width and height" : "");
+			 conf_q(q, sizeof(q), val), lo, hi,
+			 k->type == CONF_GEOMETRY ? " for width and height" : "");
 		return;
 	}
 

@@ -41,7 +41,7 @@ struct pt_broker_conf {
 	int64_t token_ttl_ms;
 	int64_t ticket_ttl_ms;
 	int64_t fail_delay_ms;
-	int64_t login_attempts;  /* failures per source or user within login_window */
+	int64_t login_attempts; /* failures per source or user within login_window */
 	int64_t login_window_ms;
 };
 
@@ -132,9 +132,9 @@ int pt_conf_pool_check(const struct pt_pool_conf *pc, char *err, size_t errlen);
 
 enum {
 	PT_CONF_VALUE_TEXT = 1, /* buf holds it as the file would */
-	PT_CONF_VALUE_NUMBER,   /* buf holds a decimal integer */
-	PT_CONF_VALUE_BOOL,     /* buf holds yes or no */
-	PT_CONF_VALUE_LIST,     /* the list is the field of pc itself */
+	PT_CONF_VALUE_NUMBER,	/* buf holds a decimal integer */
+	PT_CONF_VALUE_BOOL,	/* buf holds yes or no */
+	PT_CONF_VALUE_LIST,	/* the list is the field of pc itself */
 	PT_CONF_VALUE_UNSET,
 };
 /* The i-th [pool] key: its name in *key, its value in buf; returns one of

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#define PT_TICKET_LEN 43     /* characters, without the NUL */
+#define PT_TICKET_LEN	   43 /* characters, without the NUL */
 #define PT_TICKET_HASH_LEN 64 /* hex digits, without the NUL */
 
 /* A fresh random ticket into out[PT_TICKET_LEN + 1].  0 or -EIO when the
