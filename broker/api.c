@@ -11,6 +11,7 @@
 #include <http_parser.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,8 +235,13 @@ static int gateway_ok(struct brk *b, const struct brk_http_req *req)
 	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
 }
 
-/* On the pool (NSS may block): the user's groups by name, NULL-terminated. */
-static char **user_groups(const char *user)
+/* On the pool (NSS may block): the user's groups by name, NULL-terminated.
+ * One look-up at a time: getgrouplist walks the group database with shared
+ * iteration state in some NSS back-ends (nss_wrapper, some LDAP modules),
+ * and a login is not hot enough for the lock to matter. */
+static pthread_mutex_t nss_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char **user_groups_locked(const char *user)
 {
 	struct passwd pw, *pwp = NULL;
 	char buf[4096];
@@ -257,6 +263,16 @@ static char **user_groups(const char *user)
 			names[k++] = strdup(grp->gr_name);
 	}
 	return names;
+}
+
+static char **user_groups(const char *user)
+{
+	char **g;
+
+	pthread_mutex_lock(&nss_lock);
+	g = user_groups_locked(user);
+	pthread_mutex_unlock(&nss_lock);
+	return g;
 }
 
 static void groups_free(char **g)

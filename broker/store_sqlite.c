@@ -657,7 +657,7 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	s = q(st,
 	      "SELECT h.name, h.drained, h.sessiond, h.last_seen_ms, COALESCE(c.n, 0)"
 	      " FROM hosts h LEFT JOIN (SELECT host, COUNT(*) AS n FROM sessions"
-	      " WHERE state < 4 GROUP BY host) c ON c.host = h.name",
+	      " WHERE state < 4 GROUP BY host) c ON c.host = h.name ORDER BY h.name",
 	      "");
 	while (s && sqlite3_step(s) == SQLITE_ROW) {
 		if (nhi == caphi) {
