@@ -21,7 +21,13 @@
 #include "portico/stream.h"
 #include "portico/tls.h"
 
-enum conn_state { C_READING, C_HANDLING, C_WRITING, C_CLOSING };
+enum conn_state { C_READING, C_HANDLING, C_WRITING, C_LINGERING, C_CLOSING };
+
+/* After an answer that closes the connection, what the client still sends
+ * is read and dropped for this long: closing with unread data makes the
+ * kernel reset the connection, and the client could lose the answer (a
+ * 413 sent while it is still uploading the body). */
+#define LINGER_MS 2000
 
 struct conn {
 	struct brk_http_server *srv;
@@ -113,6 +119,10 @@ static void on_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
+	if (c->state == C_LINGERING) {
+		conn_close(c);
+		return;
+	}
 	if (c->state != C_READING)
 		return;
 	if (c->req) {
@@ -420,13 +430,25 @@ static void conn_close(struct conn *c)
 	pt_stream_close(c->s, on_closed);
 }
 
+static void on_linger_read(struct pt_stream *s, ssize_t nread, char *chunk)
+{
+	struct conn *c = s->data;
+
+	pt_chunk_put(chunk);
+	if (nread < 0)
+		conn_close(c);
+}
+
 static void after_response(struct conn *c)
 {
 	free(c->wbuf);
 	c->wbuf = NULL;
 	if (!c->keepalive) {
 		pt_stream_shutdown(c->s);
-		conn_close(c);
+		c->state = C_LINGERING;
+		arm(c, LINGER_MS);
+		if (pt_stream_read_start(c->s, on_linger_read) < 0)
+			conn_close(c);
 		return;
 	}
 	c->state = C_READING;
