@@ -74,16 +74,14 @@ static const char *const schema[] = {
 /* --- statements --------------------------------------------------------- */
 
 /* Prepare sql and bind the arguments: 'i' int64, 's' text, 'd' double. */
-static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types, ...)
+static sqlite3_stmt *vq(struct brk_store *st, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *s = NULL;
-	va_list ap;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		db_fail(st, "prepare");
 		return NULL;
 	}
-	va_start(ap, types);
 	for (int i = 0; types[i]; i++) {
 		if (types[i] == 'i')
 			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
@@ -92,6 +90,16 @@ static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types,
 		else
 			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
 	}
+	return s;
+}
+
+static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *s;
+
+	va_start(ap, types);
+	s = vq(st, sql, types, ap);
 	va_end(ap);
 	return s;
 }
@@ -108,6 +116,23 @@ static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return db_fail(st, "step");
 	return 0;
+}
+
+/* One write under the lock: 0, -EIO, or (must_change) -ENOENT when no
+ * row was changed. */
+static int write1(struct brk_store *st, int must_change, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	va_start(ap, types);
+	rc = exec_stmt(st, vq(st, sql, types, ap));
+	va_end(ap);
+	if (rc == 0 && must_change && sqlite3_changes(st->db) == 0)
+		rc = -ENOENT;
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }
 
 static int exec_sql(struct brk_store *st, const char *sql)
@@ -405,15 +430,8 @@ int brk_store_pool_delete(struct brk_store *st, const char *name)
 
 int brk_store_pool_set_drained(struct brk_store *st, const char *name, int drained)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st, "UPDATE pools SET drained = ? WHERE name = ?", "is",
-			     (int64_t)drained, name));
-	if (rc == 0 && sqlite3_changes(st->db) == 0)
-		rc = -ENOENT;
-	UNLOCK(st);
-	return rc;
+	return write1(st, 1, "UPDATE pools SET drained = ? WHERE name = ?", "is", (int64_t)drained,
+		      name);
 }
 
 void brk_pool_clear(struct brk_pool *p)
@@ -433,33 +451,21 @@ void brk_pools_free(struct brk_pool *p, size_t n)
 int brk_store_host_register(struct brk_store *st, const char *name, const char *address,
 			    int64_t now_ms)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st,
-			     "INSERT INTO hosts (name, address, sessiond, last_seen_ms)"
-			     " VALUES (?, ?, 1, ?) ON CONFLICT (name) DO UPDATE SET"
-			     " address = excluded.address, sessiond = 1,"
-			     " last_seen_ms = excluded.last_seen_ms",
-			     "ssi", name, address, now_ms));
-	UNLOCK(st);
-	return rc;
+	return write1(
+		st, 0,
+		"INSERT INTO hosts (name, address, sessiond, last_seen_ms) VALUES (?, ?, 1, ?)"
+		" ON CONFLICT (name) DO UPDATE SET address = excluded.address, sessiond = 1,"
+		" last_seen_ms = excluded.last_seen_ms",
+		"ssi", name, address, now_ms);
 }
 
 int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load,
 			     int64_t mem_free_kb, int64_t now_ms)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st,
-			     "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
-			     " WHERE name = ? AND sessiond = 1",
-			     "diis", load, mem_free_kb, now_ms, name));
-	if (rc == 0 && sqlite3_changes(st->db) == 0)
-		rc = -ENOENT;
-	UNLOCK(st);
-	return rc;
+	return write1(st, 1,
+		      "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
+		      " WHERE name = ? AND sessiond = 1",
+		      "diis", load, mem_free_kb, now_ms, name);
 }
 
 int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
@@ -804,24 +810,16 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend,
 			    const char *secret, int64_t now_ms)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st,
-			     "UPDATE sessions SET backend = ?, secret = ?, state = 1,"
-			     " updated_ms = ? WHERE id = ? AND state = 0",
-			     "ssii", backend, secret ? secret : "", now_ms, id));
-	if (rc == 0 && sqlite3_changes(st->db) == 0)
-		rc = -ENOENT;
-	UNLOCK(st);
-	return rc;
+	return write1(st, 1,
+		      "UPDATE sessions SET backend = ?, secret = ?, state = 1, updated_ms = ?"
+		      " WHERE id = ? AND state = 0",
+		      "ssii", backend, secret ? secret : "", now_ms, id);
 }
 
 int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
 			    int64_t bytes_up, int64_t bytes_down)
 {
 	const char *sql;
-	int rc;
 
 	if (!strcmp(event, "connect"))
 		sql = "UPDATE sessions SET state = 2, connected_ms = ?, updated_ms = ?,"
@@ -837,12 +835,7 @@ int brk_store_session_event(struct brk_store *st, int64_t id, const char *event,
 		      "state < 4";
 	else
 		return -EINVAL;
-	LOCK(st);
-	rc = exec_stmt(st, q(st, sql, "iiiii", at_ms, at_ms, bytes_up, bytes_down, id));
-	if (rc == 0 && sqlite3_changes(st->db) == 0)
-		rc = -ENOENT;
-	UNLOCK(st);
-	return rc;
+	return write1(st, 1, sql, "iiiii", at_ms, at_ms, bytes_up, bytes_down, id);
 }
 
 int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms)
@@ -918,15 +911,10 @@ int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_s
 
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st,
-			     "INSERT INTO tickets (hash, session_id, user_name, client_addr,"
-			     " expires_ms) VALUES (?, ?, ?, ?, ?)",
-			     "sissi", hash, t->session_id, t->user, t->client_addr, t->expires_ms));
-	UNLOCK(st);
-	return rc;
+	return write1(st, 0,
+		      "INSERT INTO tickets (hash, session_id, user_name, client_addr, expires_ms)"
+		      " VALUES (?, ?, ?, ?, ?)",
+		      "sissi", hash, t->session_id, t->user, t->client_addr, t->expires_ms);
 }
 
 int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
@@ -958,15 +946,9 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 
 int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk_token *t)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st,
-			     "INSERT INTO tokens (hash, user_name, admin, expires_ms)"
-			     " VALUES (?, ?, ?, ?)",
-			     "ssii", hash, t->user, (int64_t)t->admin, t->expires_ms));
-	UNLOCK(st);
-	return rc;
+	return write1(st, 0,
+		      "INSERT INTO tokens (hash, user_name, admin, expires_ms) VALUES (?, ?, ?, ?)",
+		      "ssii", hash, t->user, (int64_t)t->admin, t->expires_ms);
 }
 
 int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
@@ -995,12 +977,7 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 
 int brk_store_token_delete(struct brk_store *st, const char *hash)
 {
-	int rc;
-
-	LOCK(st);
-	rc = exec_stmt(st, q(st, "DELETE FROM tokens WHERE hash = ?", "s", hash));
-	UNLOCK(st);
-	return rc;
+	return write1(st, 0, "DELETE FROM tokens WHERE hash = ?", "s", hash);
 }
 
 int brk_store_purge(struct brk_store *st, int64_t now_ms)
