@@ -17,7 +17,7 @@
 
 #include "store.h"
 
-#define HOSTS 1000
+#define HOSTS	 1000
 #define SESSIONS 10000
 #define LAUNCHES 1000
 
@@ -67,7 +67,8 @@ int main(void)
 	}
 	hosts = malloc(HOSTS * 32);
 	for (int i = 0; i < HOSTS; i++) {
-		snprintf(names[i], sizeof(names[i]), "10.%d.%d.%d:5901", i / 65536, i / 256 % 256, i % 256);
+		snprintf(names[i], sizeof(names[i]), "10.%d.%d.%d:5901", i / 65536, i / 256 % 256,
+			 i % 256);
 		o += (size_t)snprintf(hosts + o, HOSTS * 32 - o, "%s%.23s", i ? "," : "", names[i]);
 	}
 	pt_conf_pool_init(&p.c, "big");
@@ -83,8 +84,9 @@ int main(void)
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	for (int i = 0; i < HOSTS; i++) {
 		char sql[200];
-		snprintf(sql, sizeof(sql), "INSERT INTO hosts (name, address) VALUES ('%.23s', '%.23s')",
-			 names[i], names[i]);
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO hosts (name, address) VALUES ('%.23s', '%.23s')", names[i],
+			 names[i]);
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 	}
 	for (int i = 0; i < SESSIONS; i++) {
@@ -100,8 +102,9 @@ int main(void)
 
 	for (int i = 0; i < LAUNCHES; i++) {
 		char user[32];
-		struct brk_assign_req req = { .pool = "big", .user = user, .client_addr = "",
-					      .now_ms = 1000 };
+		struct brk_assign_req req = {
+			.pool = "big", .user = user, .client_addr = "", .now_ms = 1000
+		};
 		snprintf(user, sizeof(user), "new%d", i);
 		double t0 = now_us();
 		int rc = brk_store_assign(st, &req, &s, &reconnect);
