@@ -154,6 +154,8 @@ install: all
 	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
 	install -m 0644 etc/portico.conf $(DESTDIR)$(PREFIX)/etc/portico/portico.conf.sample
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/portico/
+	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
+	install -m 0644 etc/pam.d/portico $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
