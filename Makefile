@@ -27,7 +27,7 @@ DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
 	haproxy nginx libnginx-mod-stream
 
-PKGS    := libuv openssl inih sqlite3 jansson
+PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.
 EXTRA_LIBS := -lhttp_parser -lpam
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
