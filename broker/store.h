@@ -69,6 +69,8 @@ int brk_store_host_register(struct brk_store *st, const char *name, const char *
 int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load,
 			     int64_t mem_free_kb, int64_t now_ms);
 int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n);
+/* One host by name; -ENOENT when it has no row. */
+int brk_store_host_get(struct brk_store *st, const char *name, struct brk_host *out);
 /* Works for sessiond hosts and static backends alike (a static backend row
  * is created on demand). */
 int brk_store_host_set_drained(struct brk_store *st, const char *name, int drained);
@@ -121,6 +123,7 @@ int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *
 struct brk_session_filter {
 	const char *pool; /* NULL: any */
 	const char *user; /* NULL: any */
+	const char *host; /* NULL: any */
 	int state;	  /* -1: any; -2: any live (not ENDED) */
 	int limit;	  /* 0: no limit */
 };
@@ -148,11 +151,17 @@ int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_s
 
 /* --- tickets and tokens (stored by their SHA-256, hex) ------------------- */
 
+/* sealed: the user's password encrypted under a key derived from the ticket
+ * or token itself (broker/seal.h), "" when none; the store alone cannot
+ * open it. */
+#define BRK_SEALED_MAX 1024
+
 struct brk_ticket {
 	int64_t session_id;
 	char user[264];
 	char client_addr[64]; /* empty: not bound */
 	int64_t expires_ms;
+	char sealed[BRK_SEALED_MAX];
 };
 
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t);
@@ -165,6 +174,7 @@ struct brk_token {
 	char user[264];
 	int admin;
 	int64_t expires_ms;
+	char sealed[BRK_SEALED_MAX];
 };
 
 int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk_token *t);

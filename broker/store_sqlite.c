@@ -23,7 +23,7 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define HOST_ALIVE_MS  60000
 
 struct brk_store {
@@ -69,6 +69,10 @@ static const char *const schema[] = {
 	" user_name TEXT NOT NULL, client_addr TEXT NOT NULL, expires_ms BIGINT NOT NULL);"
 	"CREATE TABLE tokens (hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,"
 	" admin INTEGER NOT NULL, expires_ms BIGINT NOT NULL);",
+	/* version 2: the user's password sealed under the token or ticket
+	 * itself, for single sign-on (broker/seal.c) */
+	"ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';",
 };
 
 /* --- statements --------------------------------------------------------- */
@@ -468,7 +472,7 @@ int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load
 		      "diis", load, mem_free_kb, now_ms, name);
 }
 
-int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
+static int host_list(struct brk_store *st, const char *name, struct brk_host **out, size_t *n)
 {
 	size_t cap = 0;
 
@@ -478,8 +482,9 @@ int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
 	sqlite3_stmt *s = q(st,
 			    "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
 			    " h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
-			    " WHERE s.host = h.name AND s.state < 4) FROM hosts h ORDER BY h.name",
-			    "");
+			    " WHERE s.host = h.name AND s.state < 4) FROM hosts h"
+			    " WHERE ? IS NULL OR h.name = ? ORDER BY h.name",
+			    "ss", name, name);
 	if (!s) {
 		UNLOCK(st);
 		return -EIO;
@@ -506,6 +511,25 @@ int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
 	sqlite3_finalize(s);
 	UNLOCK(st);
 	return 0;
+}
+
+int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
+{
+	return host_list(st, NULL, out, n);
+}
+
+int brk_store_host_get(struct brk_store *st, const char *name, struct brk_host *out)
+{
+	struct brk_host *h;
+	size_t n;
+	int rc = host_list(st, name, &h, &n);
+
+	if (rc == 0 && n == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		*out = h[0];
+	free(h);
+	return rc;
 }
 
 int brk_store_host_set_drained(struct brk_store *st, const char *name, int drained)
@@ -771,7 +795,7 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 	snprintf(sql, sizeof(sql),
 		 "SELECT " SESSION_COLS " FROM sessions WHERE (? IS NULL OR pool = ?)"
 		 " AND (? IS NULL OR user_name = ?) AND (? = -1 OR (? = -2 AND state < 4)"
-		 " OR state = ?) ORDER BY id DESC%s",
+		 " OR state = ?) AND (? IS NULL OR host = ?) ORDER BY id DESC%s",
 		 f->limit > 0 ? " LIMIT ?" : "");
 	LOCK(st);
 	sqlite3_stmt *s = NULL;
@@ -790,8 +814,12 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 	sqlite3_bind_int(s, 5, f->state);
 	sqlite3_bind_int(s, 6, f->state);
 	sqlite3_bind_int(s, 7, f->state);
+	if (f->host) {
+		sqlite3_bind_text(s, 8, f->host, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 9, f->host, -1, SQLITE_TRANSIENT);
+	}
 	if (f->limit > 0)
-		sqlite3_bind_int(s, 8, f->limit);
+		sqlite3_bind_int(s, 10, f->limit);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
 			struct brk_session *ns =
@@ -912,9 +940,10 @@ int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_s
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)
 {
 	return write1(st, 0,
-		      "INSERT INTO tickets (hash, session_id, user_name, client_addr, expires_ms)"
-		      " VALUES (?, ?, ?, ?, ?)",
-		      "sissi", hash, t->session_id, t->user, t->client_addr, t->expires_ms);
+		      "INSERT INTO tickets (hash, session_id, user_name, client_addr, expires_ms,"
+		      " sealed) VALUES (?, ?, ?, ?, ?, ?)",
+		      "sissis", hash, t->session_id, t->user, t->client_addr, t->expires_ms,
+		      t->sealed);
 }
 
 int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
@@ -925,7 +954,8 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 
 	LOCK(st);
 	s = q(st,
-	      "SELECT session_id, user_name, client_addr, expires_ms FROM tickets WHERE hash = ?",
+	      "SELECT session_id, user_name, client_addr, expires_ms, sealed FROM tickets"
+	      " WHERE hash = ?",
 	      "s", hash);
 	if (s && sqlite3_step(s) == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
@@ -933,6 +963,7 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 		col_text(s, 1, out->user, sizeof(out->user));
 		col_text(s, 2, out->client_addr, sizeof(out->client_addr));
 		out->expires_ms = sqlite3_column_int64(s, 3);
+		col_text(s, 4, out->sealed, sizeof(out->sealed));
 		rc = out->expires_ms > now_ms ? 0 : -ENOENT;
 	}
 	sqlite3_finalize(s);
@@ -947,8 +978,9 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk_token *t)
 {
 	return write1(st, 0,
-		      "INSERT INTO tokens (hash, user_name, admin, expires_ms) VALUES (?, ?, ?, ?)",
-		      "ssii", hash, t->user, (int64_t)t->admin, t->expires_ms);
+		      "INSERT INTO tokens (hash, user_name, admin, expires_ms, sealed)"
+		      " VALUES (?, ?, ?, ?, ?)",
+		      "ssiis", hash, t->user, (int64_t)t->admin, t->expires_ms, t->sealed);
 }
 
 int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
@@ -959,7 +991,8 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 
 	LOCK(st);
 	s = q(st,
-	      "SELECT user_name, admin, expires_ms FROM tokens WHERE hash = ? AND expires_ms > ?",
+	      "SELECT user_name, admin, expires_ms, sealed FROM tokens"
+	      " WHERE hash = ? AND expires_ms > ?",
 	      "si", hash, now_ms);
 	if (!s) {
 		rc = -EIO;
@@ -968,6 +1001,7 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 		col_text(s, 0, out->user, sizeof(out->user));
 		out->admin = sqlite3_column_int(s, 1);
 		out->expires_ms = sqlite3_column_int64(s, 2);
+		col_text(s, 3, out->sealed, sizeof(out->sealed));
 		rc = 0;
 	}
 	sqlite3_finalize(s);
