@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
+#include "seal.h"
 
 #define USER_MAX     255
 #define PASSWORD_MAX 511
@@ -45,6 +46,8 @@ struct job {
 	char rhost[64]; /* client address for tickets and throttling */
 	int gateway;	/* a gateway (or session host) is asking */
 	int want_rdp;	/* launch.rdp */
+	char geometry[24];		  /* launch: the client's screen, WxH */
+	char sealed[BRK_SEALED_MAX];	  /* the token's sealed password (sso) */
 	/* output */
 	int status;
 	json_t *out;
@@ -208,6 +211,7 @@ static int job_auth_user(struct job *j)
 	}
 	snprintf(j->user, sizeof(j->user), "%s", t.user);
 	j->admin = t.admin;
+	memcpy(j->sealed, t.sealed, sizeof(j->sealed));
 	return 0;
 }
 
@@ -223,12 +227,15 @@ static int job_auth_admin(struct job *j)
 	return 0;
 }
 
-/* On the loop: a gateway or session host presents [broker] gateway_secret. */
+/* On the loop: a gateway or session host presents a client certificate that
+ * [tls] ca verified, or [broker] gateway_secret. */
 static int gateway_ok(struct brk *b, const struct brk_http_req *req)
 {
 	const char *tok = bearer(req), *secret = b->conf->broker.gateway_secret;
 	size_t n;
 
+	if (req->peer_verified)
+		return 1;
 	if (!tok || !secret || !*secret)
 		return 0;
 	n = strlen(secret);
@@ -328,7 +335,7 @@ static json_t *session_json(const struct brk_session *s, int with_secret)
 	return o;
 }
 
-static json_t *pool_json(const struct brk_pool *p)
+json_t *brk_pool_json(const struct brk_pool *p)
 {
 	json_t *o = json_object();
 	char buf[512];
@@ -454,6 +461,41 @@ static void public_address(struct brk *b, int protocol, char *buf, size_t len)
 	snprintf(buf, len, "%s:%d", g->public_host, gateway_port(listen));
 }
 
+/* The user's password for a single sign-on pool: the one the request
+ * carries (gateway/authorize), else the one sealed under the bearer token
+ * at login.  0, or -1 when there is none. */
+static int sso_password(struct job *j, char *pw, size_t len)
+{
+	const char *given = j->gateway ? in_str(j, "password") : NULL;
+	const char *tok = bearer(j->req);
+
+	if (given && strlen(given) < len) {
+		snprintf(pw, len, "%s", given);
+		return 0;
+	}
+	if (!j->gateway && tok && j->sealed[0] && brk_unseal(tok, j->sealed, pw, len) == 0)
+		return 0;
+	return -1;
+}
+
+/* Seal the password for whoever redeems `ticket` (out "" when none). */
+static void seal_for_ticket(struct job *j, const char *ticket, char *out, size_t len)
+{
+	char pw[PASSWORD_MAX + 1];
+
+	out[0] = '\0';
+	if (sso_password(j, pw, sizeof(pw)) == 0) {
+		if (brk_seal(ticket, pw, out, len))
+			out[0] = '\0';
+	} else {
+		pt_log(PT_LOG_INFO, j->req ? j->req->id : 0,
+		       "pool %s has sso but the password of %s is not known (a login from "
+		       "before); the backend will ask for it",
+		       j->name, j->user);
+	}
+	OPENSSL_cleanse(pw, sizeof(pw));
+}
+
 /* On the pool: reconnect or assign j->user in pool j->name and mint a
  * ticket.  Sets the answer; returns 0 on success. */
 static int do_launch(struct job *j, struct brk_session *s, char ticket[PT_TICKET_LEN + 1],
@@ -500,6 +542,21 @@ static int do_launch(struct job *j, struct brk_session *s, char ticket[PT_TICKET
 		set_store_error(j, rc);
 		return -1;
 	}
+	if (s->state == BRK_STARTING && reconnect) {
+		set_error(j, 503, "starting",
+			  "your session in pool %s is still starting: try again in a moment",
+			  j->name);
+		return -1;
+	}
+	if (s->state == BRK_STARTING) {
+		char msg[300];
+		rc = brk_host_start(j->b, s, pool, j->geometry, msg, sizeof(msg));
+		if (rc) {
+			set_error(j, rc, rc == 503 ? "host_unavailable" : "start_failed",
+				  "cannot start your session in pool %s: %s", j->name, msg);
+			return -1;
+		}
+	}
 	if (pt_ticket_new(ticket)) {
 		set_error(j, 500, "internal", "no randomness for a ticket");
 		return -1;
@@ -509,7 +566,10 @@ static int do_launch(struct job *j, struct brk_session *s, char ticket[PT_TICKET
 	snprintf(t.user, sizeof(t.user), "%s", j->user);
 	snprintf(t.client_addr, sizeof(t.client_addr), "%s", j->rhost);
 	t.expires_ms = ar.now_ms + j->b->conf->broker.ticket_ttl_ms;
+	if (pool->c.sso)
+		seal_for_ticket(j, ticket, t.sealed, sizeof(t.sealed));
 	rc = brk_store_ticket_put(j->b->store, hash, &t);
+	OPENSSL_cleanse(t.sealed, sizeof(t.sealed));
 	if (rc) {
 		set_store_error(j, rc);
 		return -1;
@@ -593,7 +653,12 @@ static void job_login_ok(struct job *j)
 		return;
 	}
 	pt_ticket_hash(token, hash);
+	/* Kept for pools with sso, openable only with the token. */
+	if (in_str(j, "password") && brk_seal(token, in_str(j, "password"), t.sealed,
+					      sizeof(t.sealed)))
+		t.sealed[0] = '\0';
 	rc = brk_store_token_put(j->b->store, hash, &t);
+	OPENSSL_cleanse(t.sealed, sizeof(t.sealed));
 	if (rc) {
 		set_store_error(j, rc);
 		return;
@@ -703,7 +768,7 @@ static void start_login(struct job *j, int authorize)
 /* --- gateway ------------------------------------------------------------------ */
 
 static void redeem_answer(struct job *j, const struct brk_session *s, const struct brk_pool *pool,
-			  const char *ticket)
+			  const char *ticket, const char *password)
 {
 	json_t *o =
 		json_pack("{s:s,s:I,s:s,s:s,s:s,s:s}", "user", s->user, "session_id",
@@ -714,6 +779,10 @@ static void redeem_answer(struct job *j, const struct brk_session *s, const stru
 		json_object_set_new(o, "command", json_string(pool->c.command));
 	if (ticket)
 		json_object_set_new(o, "ticket", json_string(ticket));
+	if (pool->c.sso && password)
+		json_object_set_new(o, "credentials",
+				    json_pack("{s:s,s:s}", "username", s->user, "password",
+					      password));
 	set_ok(j, 200, o);
 }
 
@@ -754,7 +823,11 @@ static void job_redeem(struct job *j)
 		set_store_error(j, rc);
 		return;
 	}
-	redeem_answer(j, &s, &pool, NULL);
+	char pw[PASSWORD_MAX + 1];
+	int have_pw = pool.c.sso && t.sealed[0] && brk_unseal(ticket, t.sealed, pw, sizeof(pw)) == 0;
+	redeem_answer(j, &s, &pool, NULL, have_pw ? pw : NULL);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	OPENSSL_cleanse(t.sealed, sizeof(t.sealed));
 	brk_pool_clear(&pool);
 	return;
 refuse:
@@ -798,12 +871,8 @@ static void job_authorize_ok(struct job *j)
 	if (!j->name[0] && default_pool(j))
 		return;
 	rc = do_launch(j, &s, ticket, &pool);
-	if (rc >= 0) {
-		if (s.state == BRK_STARTING)
-			set_error(j, 503, "starting", "the session is still starting: try again");
-		else
-			redeem_answer(j, &s, &pool, ticket);
-	}
+	if (rc >= 0)
+		redeem_answer(j, &s, &pool, ticket, in_str(j, "password"));
 	brk_pool_clear(&pool);
 	OPENSSL_cleanse(ticket, sizeof(ticket));
 }
@@ -843,18 +912,29 @@ static void job_event(struct job *j)
 static void job_host(struct job *j)
 {
 	const char *name = in_str(j, "name"), *address = in_str(j, "address");
-	int rc;
+	json_t *sessions = json_object_get(j->in, "sessions"), *out;
+	char msg[300];
+	int rc, status = 500;
 
 	if (!name || !name_ok(name, 127)) {
 		set_error(j, 400, "bad_request", "name is required");
 		return;
 	}
+	if (sessions && !json_is_array(sessions)) {
+		set_error(j, 400, "bad_request", "sessions must be a list");
+		return;
+	}
 	if (!strcmp(j->action, "register")) {
-		if (!address || strlen(address) > 255) {
-			set_error(j, 400, "bad_request", "address is required");
+		if (!address || strlen(address) > 255 ||
+		    (strncmp(address, "https://", 8) && strncmp(address, "http://", 7))) {
+			set_error(j, 400, "bad_request",
+				  "address is required (https://host:port of the agent)");
 			return;
 		}
 		rc = brk_store_host_register(j->b->store, name, address, brk_now_ms());
+		if (rc == 0)
+			pt_log(PT_LOG_INFO, j->req->id, "session host %s registered at %s", name,
+			       address);
 	} else {
 		rc = brk_store_host_heartbeat(
 			j->b->store, name, json_number_value(json_object_get(j->in, "load")),
@@ -868,6 +948,54 @@ static void job_host(struct job *j)
 		set_store_error(j, rc);
 		return;
 	}
+	json_t *none = sessions ? NULL : json_array();
+	out = brk_host_reconcile(j->b, name, sessions ? sessions : none, &status, msg, sizeof(msg));
+	json_decref(none);
+	if (!out) {
+		set_error(j, status, status == 400 ? "bad_request" : "internal", "%s", msg);
+		return;
+	}
+	set_ok(j, 200, out);
+}
+
+/* POST /hosts/events: a session ended on its own (the app exited, the user
+ * logged out of the desktop, the VM powered off). */
+static void job_host_event(struct job *j)
+{
+	const char *name = in_str(j, "name"), *ev = in_str(j, "event");
+	const char *reason = in_str(j, "reason");
+	json_t *id = json_object_get(j->in, "session_id");
+	struct brk_session s;
+	char why[64];
+	int rc;
+
+	if (!name || !json_is_integer(id) || !ev || strcmp(ev, "ended")) {
+		set_error(j, 400, "bad_request", "name, session_id and event (ended) are required");
+		return;
+	}
+	rc = brk_store_session_get(j->b->store, json_integer_value(id), &s);
+	if (rc == -ENOENT || (rc == 0 && strcmp(s.host, name))) {
+		set_error(j, 404, "no_such_session", "no session %lld on %s",
+			  (long long)json_integer_value(id), name);
+		return;
+	}
+	if (rc) {
+		set_store_error(j, rc);
+		return;
+	}
+	/* Printable only: it is shown to admins and users. */
+	snprintf(why, sizeof(why), "%s", reason && *reason ? reason : "ended on the session host");
+	for (char *c = why; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	rc = brk_store_session_end(j->b->store, s.id, why, brk_now_ms());
+	if (rc) {
+		set_store_error(j, rc);
+		return;
+	}
+	if (s.state != BRK_ENDED)
+		pt_log(PT_LOG_INFO, j->req->id, "session %lld of %s on %s ended: %s",
+		       (long long)s.id, s.user, name, why);
 	set_ok(j, 200, NULL);
 }
 
@@ -972,6 +1100,8 @@ static void session_action(struct job *j, int own)
 		set_store_error(j, rc);
 		return;
 	}
+	if (strcmp(j->action, "disconnect"))
+		brk_host_stop(j->b, &s, own ? "logoff" : "logoff by admin");
 	pt_log(PT_LOG_INFO, j->req->id, "%s session %lld of %s (by %s)", j->action,
 	       (long long)j->id, s.user, j->user);
 	if (brk_store_session_get(j->b->store, j->id, &s) == 0)
@@ -1018,7 +1148,7 @@ static void job_admin_pools(struct job *j)
 		}
 		json_t *a = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, pool_json(&pools[i]));
+			json_array_append_new(a, brk_pool_json(&pools[i]));
 		brk_pools_free(pools, n);
 		set_ok(j, 200, json_pack("{s:o}", "pools", a));
 		return;
@@ -1061,7 +1191,7 @@ static void job_admin_pools(struct job *j)
 		} else {
 			pt_log(PT_LOG_INFO, j->req->id, "pool %s %s by %s", j->name,
 			       create ? "created" : "updated", j->user);
-			set_ok(j, create ? 201 : 200, pool_json(&p));
+			set_ok(j, create ? 201 : 200, brk_pool_json(&p));
 		}
 		brk_pool_clear(&p);
 		return;
@@ -1094,7 +1224,7 @@ static void job_admin_pools(struct job *j)
 		set_store_error(j, rc);
 		return;
 	}
-	set_ok(j, 200, pool_json(&p));
+	set_ok(j, 200, brk_pool_json(&p));
 	brk_pool_clear(&p);
 }
 
@@ -1274,6 +1404,26 @@ static int id_arg(struct job *j, const char *s)
 	return 1;
 }
 
+/* launch {"geometry": "1920x1080"}: the size of the client's screen. */
+static int geometry_arg(struct job *j)
+{
+	const char *g = in_str(j, "geometry");
+	unsigned w, h;
+	char end;
+
+	if (!g)
+		return 1;
+	if (sscanf(g, "%4ux%4u%c", &w, &h, &end) != 2 || w < 200 || h < 200 || w > 8192 ||
+	    h > 8192) {
+		set_error(j, 400, "bad_geometry",
+			  "geometry must be WIDTHxHEIGHT, each from 200 to 8192");
+		job_finish(j);
+		return 0;
+	}
+	snprintf(j->geometry, sizeof(j->geometry), "%ux%u", w, h);
+	return 1;
+}
+
 static void not_found(struct job *j)
 {
 	set_error(j, 404, "not_found", "no such API path: %.200s", j->req->path);
@@ -1395,7 +1545,8 @@ void brk_api_handle(struct brk_http_req *req, void *data)
 		if (want_method(j, HTTP_GET, ALLOW_GET))
 			job_run(j, job_resources);
 	} else if (!strcmp(seg[0], "resources") && n == 3 && !strcmp(seg[2], "launch")) {
-		if (name_arg(j, seg[1]) && want_method(j, HTTP_POST, ALLOW_POST))
+		if (name_arg(j, seg[1]) && want_method(j, HTTP_POST, ALLOW_POST) &&
+		    (req->body_len == 0 || need_json(j)) && geometry_arg(j))
 			job_run(j, job_launch);
 	} else if (!strcmp(seg[0], "resources") && n == 3 && !strcmp(seg[2], "launch.rdp")) {
 		j->want_rdp = 1;
@@ -1417,7 +1568,8 @@ void brk_api_handle(struct brk_http_req *req, void *data)
 			return;
 		if (!gateway_ok(b, req)) {
 			set_error(j, 401, "unauthenticated",
-				  "gateways and session hosts present [broker] gateway_secret");
+				  "gateways and session hosts present a certificate from [tls] "
+				  "ca or [broker] gateway_secret");
 			job_finish(j);
 			return;
 		}
@@ -1428,6 +1580,8 @@ void brk_api_handle(struct brk_http_req *req, void *data)
 		    (!strcmp(seg[1], "register") || !strcmp(seg[1], "heartbeat"))) {
 			snprintf(j->action, sizeof(j->action), "%.23s", seg[1]);
 			job_run(j, job_host);
+		} else if (!strcmp(seg[0], "hosts") && !strcmp(seg[1], "events")) {
+			job_run(j, job_host_event);
 		} else if (!strcmp(seg[0], "gateway") && !strcmp(seg[1], "redeem")) {
 			job_run(j, job_redeem);
 		} else if (!strcmp(seg[0], "gateway") && !strcmp(seg[1], "events")) {

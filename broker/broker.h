@@ -37,6 +37,31 @@ void brk_api_handle(struct brk_http_req *req, void *data);
 /* Start the periodic sweep (timeouts, expired tickets and tokens). */
 void brk_sweep_start(struct brk *b, uint64_t every_ms);
 
+/* A pool as the API shows it (docs/api.md). */
+json_t *brk_pool_json(const struct brk_pool *p);
+
+/* --- session hosts (hosts.c): blocking, thread pool only ----------------- */
+
+/* Ask the sessiond of s->host to start session s (a STARTING row) of pool
+ * p.  On success the row is READY and *s has its backend and secret.  On
+ * failure the row is ENDED, msg says why in words for the user, and the
+ * return value is the HTTP status to answer with (502 the host refused,
+ * 503 it could not be reached). */
+int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *p,
+		   const char *geometry, char *msg, size_t msglen);
+
+/* Tell the sessiond of an ended session's host to stop it (nothing for
+ * static backends).  A host that cannot be reached learns it from the
+ * answer to its next heartbeat. */
+void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason);
+
+/* A register or heartbeat from sessiond `name` reporting `sessions` (its
+ * running sessions): bring the store in line and build the answer, {"pools":
+ * [the pools this host serves], "stop": [ids it must stop]}.  NULL with
+ * *status and msg set on failure. */
+json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, int *status,
+			   char *msg, size_t msglen);
+
 /* Milliseconds since the epoch. */
 int64_t brk_now_ms(void);
 

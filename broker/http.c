@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,22 @@ static void arm(struct conn *c, uint64_t ms)
 
 /* --- parser callbacks ------------------------------------------------------ */
 
+/* A client certificate that [tls] ca verified: a gateway or session host
+ * (users present none).  The handshake already refused one that failed. */
+static void peer_cert(struct conn *c)
+{
+	struct pt_tls *t = pt_tls_stream_engine(c->s);
+	SSL *ssl = t ? pt_tls_ssl(t) : NULL;
+	X509 *x = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+
+	if (!x || SSL_get_verify_result(ssl) != X509_V_OK)
+		return;
+	c->req->peer_verified = 1;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->req->peer_cn,
+				      sizeof(c->req->peer_cn)) < 0)
+		snprintf(c->req->peer_cn, sizeof(c->req->peer_cn), "?");
+}
+
 static int on_message_begin(http_parser *p)
 {
 	struct conn *c = p->data;
@@ -155,6 +172,7 @@ static int on_message_begin(http_parser *p)
 	c->req->conn = c;
 	c->req->start_ms = uv_now(c->srv->loop);
 	snprintf(c->req->peer, sizeof(c->req->peer), "%s", c->peer);
+	peer_cert(c);
 	c->header_bytes = c->url_len = 0;
 	c->hname_len = 0;
 	c->hvalue = NULL;

@@ -31,6 +31,8 @@ struct brk_http_req {
 	char authorization[1024];      /* the Authorization header, or "" */
 	char content_type[128];
 	char peer[80]; /* client address, without port */
+	int peer_verified; /* presented a certificate that [tls] ca verified */
+	char peer_cn[128]; /* its subject's common name */
 	char *body;    /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	uint64_t start_ms; /* uv_now when the request began */

@@ -23,6 +23,7 @@
 
 #include "authd.h"
 #include "broker.h"
+#include "portico/api.h"
 #include "portico/log.h"
 #include "portico/tls.h"
 
@@ -165,6 +166,11 @@ int main(int argc, char **argv)
 	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
 	drop_privileges(conf->broker.user);
 	signal(SIGPIPE, SIG_IGN);
+	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds
+	 * for a VM): more threads than libuv's default 4. */
+	setenv("UV_THREADPOOL_SIZE", "32", 0);
+	if (pt_api_global_init())
+		pt_fatalx("cannot initialise libcurl");
 
 	struct brk *b = &broker;
 	b->conf = conf;

@@ -20,8 +20,10 @@ static void sweep_work(uv_work_t *w)
 	int64_t now = brk_now_ms();
 
 	s->rc = brk_store_session_expired(s->b->store, now, &s->ended, &s->reasons, &s->n);
-	for (size_t i = 0; s->rc == 0 && i < s->n; i++)
+	for (size_t i = 0; s->rc == 0 && i < s->n; i++) {
 		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now);
+		brk_host_stop(s->b, &s->ended[i], s->reasons[i]);
+	}
 	brk_store_purge(s->b->store, now);
 }
 

@@ -1,0 +1,237 @@
+/*
+ * hosts.c - the broker's side of the session agent protocol (docs/api.md,
+ * "Session hosts"): start and stop sessions on portico-sessiond over HTTPS,
+ * and reconcile what a sessiond reports with the store.
+ *
+ * The broker authenticates to a sessiond as a gateway does to the broker:
+ * its [tls] certificate as a client certificate, and [broker]
+ * gateway_secret as a bearer token; it verifies the sessiond's certificate
+ * with [tls] ca.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "portico/api.h"
+#include "portico/log.h"
+
+/* A QEMU VM may take a while to come up: sessiond answers once the
+ * backend listens. */
+#define START_TIMEOUT_MS 90000
+#define STOP_TIMEOUT_MS	 15000
+/* A live session a sessiond does not report is gone, unless it was made
+ * this recently (the report may predate it). */
+#define RECONCILE_GRACE_MS 30000
+
+static void host_api(struct brk *b, const struct brk_host *h, long timeout_ms,
+		     struct pt_api_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->base = h->address;
+	pt_api_conf_tls(c, &b->conf->tls);
+	c->bearer = b->conf->broker.gateway_secret;
+	c->timeout_ms = timeout_ms;
+}
+
+static void end_session(struct brk *b, struct brk_session *s, const char *reason)
+{
+	brk_store_session_end(b->store, s->id, reason, brk_now_ms());
+	s->state = BRK_ENDED;
+	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
+}
+
+int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *p,
+		   const char *geometry, char *msg, size_t msglen)
+{
+	struct pt_api_resp r;
+	struct pt_api_conf c;
+	struct brk_host h;
+	char err[512], why[300];
+	const char *backend, *secret;
+	json_t *body;
+	int rc;
+
+	if (brk_store_host_get(b->store, s->host, &h) || !h.sessiond || !h.address[0]) {
+		snprintf(msg, msglen, "session host unavailable");
+		end_session(b, s, "session host unknown");
+		return 503;
+	}
+	body = json_pack("{s:I,s:s,s:o}", "id", (json_int_t)s->id, "user", s->user, "pool",
+			 brk_pool_json(p));
+	if (!body) {
+		snprintf(msg, msglen, "out of memory");
+		end_session(b, s, "start failed");
+		return 503;
+	}
+	if (geometry && *geometry)
+		json_object_set_new(body, "geometry", json_string(geometry));
+	host_api(b, &h, START_TIMEOUT_MS, &c);
+	rc = pt_api_call(&c, "POST", "/api/v1/sessions", body, &r, err, sizeof(err));
+	json_decref(body);
+	if (rc) {
+		pt_log_warnx("session %lld: session host %s unreachable: %s", (long long)s->id,
+			     h.name, err);
+		snprintf(msg, msglen, "session host unavailable");
+		end_session(b, s, "session host unavailable");
+		pt_api_resp_free(&r);
+		return 503;
+	}
+	backend = json_string_value(json_object_get(r.json, "backend"));
+	secret = json_string_value(json_object_get(r.json, "secret"));
+	if (r.status != 200 && r.status != 201) {
+		pt_api_message(&r, why, sizeof(why));
+		pt_log_warnx("session %lld of %s: %s could not start it: %s", (long long)s->id,
+			     s->user, h.name, why);
+		snprintf(msg, msglen, "%s", why);
+		end_session(b, s, "start failed");
+		rc = r.status == 503 ? 503 : 502;
+		pt_api_resp_free(&r);
+		return rc;
+	}
+	if (!backend || !*backend || strlen(backend) >= sizeof(s->backend) ||
+	    (secret && strlen(secret) >= sizeof(s->secret))) {
+		pt_log_warnx("session %lld: %s answered without a usable backend", (long long)s->id,
+			     h.name);
+		snprintf(msg, msglen, "session host unavailable");
+		brk_host_stop(b, s, "start failed");
+		end_session(b, s, "start failed");
+		pt_api_resp_free(&r);
+		return 502;
+	}
+	rc = brk_store_session_ready(b->store, s->id, backend, secret ? secret : "", brk_now_ms());
+	if (rc) {
+		/* Ended meanwhile (an admin's logoff, a timeout): undo. */
+		snprintf(msg, msglen, "the session ended while it was starting");
+		brk_host_stop(b, s, "ended while starting");
+		pt_api_resp_free(&r);
+		return 409;
+	}
+	snprintf(s->backend, sizeof(s->backend), "%s", backend);
+	snprintf(s->secret, sizeof(s->secret), "%s", secret ? secret : "");
+	s->state = BRK_READY;
+	pt_log_info("session %lld of %s started on %s at %s", (long long)s->id, s->user, h.name,
+		    backend);
+	pt_api_resp_free(&r);
+	return 0;
+}
+
+void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason)
+{
+	struct pt_api_resp r;
+	struct pt_api_conf c;
+	struct brk_host h;
+	char path[64], err[512], why[300];
+	json_t *body;
+
+	if (brk_store_host_get(b->store, s->host, &h) || !h.sessiond || !h.address[0])
+		return; /* a static backend: nothing runs on our behalf */
+	snprintf(path, sizeof(path), "/api/v1/sessions/%lld", (long long)s->id);
+	body = json_pack("{s:s}", "reason", reason);
+	host_api(b, &h, STOP_TIMEOUT_MS, &c);
+	if (pt_api_call(&c, "DELETE", path, body, &r, err, sizeof(err)))
+		pt_log_warnx("session %lld: cannot reach %s to stop it (%s); its next heartbeat "
+			     "will",
+			     (long long)s->id, h.name, err);
+	else if (r.status != 200 && r.status != 404)
+		pt_log_warnx("session %lld: %s did not stop it: %s", (long long)s->id, h.name,
+			     pt_api_message(&r, why, sizeof(why)));
+	pt_api_resp_free(&r);
+	json_decref(body);
+}
+
+static int reported(json_t *sessions, int64_t id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(sessions, i, v)
+	{
+		if (json_integer_value(json_object_get(v, "id")) == id)
+			return 1;
+	}
+	return 0;
+}
+
+static int serves(const struct pt_pool_conf *pc, const char *host)
+{
+	if (pc->driver == PT_DRIVER_STATIC)
+		return 0;
+	for (size_t i = 0; i < pc->hosts.n; i++)
+		if (!strcmp(pc->hosts.v[i], host))
+			return 1;
+	return 0;
+}
+
+json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, int *status,
+			   char *msg, size_t msglen)
+{
+	struct brk_session_filter f = { .host = name, .state = -2 };
+	struct brk_session *live = NULL, s;
+	struct brk_pool *pools = NULL;
+	size_t nl = 0, np = 0, i;
+	int64_t now = brk_now_ms();
+	json_t *stop = json_array(), *pl = json_array(), *v;
+	int rc;
+
+	if (!stop || !pl)
+		goto oom;
+	/* What the host runs: known and live here, or to be stopped. */
+	json_array_foreach(sessions, i, v)
+	{
+		json_t *jid = json_object_get(v, "id");
+		const char *backend = json_string_value(json_object_get(v, "backend"));
+		const char *secret = json_string_value(json_object_get(v, "secret"));
+		if (!json_is_integer(jid)) {
+			*status = 400;
+			snprintf(msg, msglen, "sessions[%zu] has no id", i);
+			goto fail;
+		}
+		rc = brk_store_session_get(b->store, json_integer_value(jid), &s);
+		if (rc && rc != -ENOENT)
+			goto store;
+		if (rc == -ENOENT || s.state == BRK_ENDED || strcmp(s.host, name)) {
+			json_array_append(stop, jid);
+			continue;
+		}
+		/* Started while the broker was away, or its answer was lost. */
+		if (s.state == BRK_STARTING && backend && *backend &&
+		    strlen(backend) < sizeof(s.backend) &&
+		    (!secret || strlen(secret) < sizeof(s.secret)) &&
+		    brk_store_session_ready(b->store, s.id, backend, secret ? secret : "", now) == 0)
+			pt_log_info("session %lld of %s on %s is running (reported by the host)",
+				    (long long)s.id, s.user, name);
+	}
+	/* What the store believes runs there and the host no longer has. */
+	rc = brk_store_session_list(b->store, &f, &live, &nl);
+	if (rc)
+		goto store;
+	for (i = 0; i < nl; i++) {
+		if (reported(sessions, live[i].id) || now - live[i].created_ms < RECONCILE_GRACE_MS)
+			continue;
+		brk_store_session_end(b->store, live[i].id, "ended on the session host", now);
+		pt_log_info("session %lld of %s ended: %s no longer runs it", (long long)live[i].id,
+			    live[i].user, name);
+	}
+	free(live);
+	rc = brk_store_pool_list(b->store, &pools, &np);
+	if (rc)
+		goto store;
+	for (i = 0; i < np; i++)
+		if (serves(&pools[i].c, name))
+			json_array_append_new(pl, brk_pool_json(&pools[i]));
+	brk_pools_free(pools, np);
+	return json_pack("{s:o,s:o}", "pools", pl, "stop", stop);
+store:
+	*status = 500;
+	snprintf(msg, msglen, "store: %s", brk_store_error(b->store));
+	goto fail;
+oom:
+	*status = 503;
+	snprintf(msg, msglen, "out of memory");
+fail:
+	json_decref(stop);
+	json_decref(pl);
+	return NULL;
+}
