@@ -98,6 +98,12 @@ $(BUILD)/bench/bench-broker: $(BUILD)/obj/tests/bench/bench-broker.o $(BUILD)/li
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 $(BUILD)/obj/tests/bench/bench-broker.o: ALL_CFLAGS += -Ibroker
 
+# Test tools: one program per tests/tools/*.c, run by integration tests.
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
+
 .PHONY: all check test bench bench-run demo deps install format clean FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
 .SECONDARY:
@@ -135,7 +141,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(TOOL_BINS)
 	@BUILD=$(BUILD) SAN=$(SAN) tests/run-tests.sh $(UNIT_BINS)
 
 bench: deps

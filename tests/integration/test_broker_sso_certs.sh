@@ -1,0 +1,117 @@
+#!/bin/bash
+# portico-broker: single sign-on credentials through tickets, gateways
+# authenticated by client certificate, a schema migrated at start, and a
+# malformed message to the PAM process ending the pair.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+
+be_setup
+# A private CA for Portico's own components, a gateway certificate from it,
+# and one from a CA nobody configured.
+pki() { openssl "$@" 2>/dev/null || fail "openssl $1 failed"; }
+for ca in ca rogue; do
+	pki req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=$ca" -keyout "$T/tls/$ca.key" -out "$T/tls/$ca.pem"
+	pki req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=gw-$ca" \
+		-keyout "$T/tls/gw-$ca.key" -out "$T/tls/gw-$ca.csr"
+	pki x509 -req -in "$T/tls/gw-$ca.csr" -CA "$T/tls/$ca.pem" -CAkey "$T/tls/$ca.key" \
+		-CAcreateserial -days 2 -out "$T/tls/gw-$ca.pem"
+done
+sed -i "s|^key  = .*|&\nca   = $T/tls/ca.pem|" "$T/portico.conf"
+be_conf_append "
+[pool secure]
+driver = static
+hosts = $BACKEND_A
+users = alice
+sso = yes"
+be_start
+
+# --- single sign-on -------------------------------------------------------------
+ALICE=$(login alice alice-pw)
+[ ${#ALICE} = 43 ] || fail "alice could not log in"
+T1=$(api POST /resources/secure/launch "" "$ALICE" | jq -r .ticket)
+api POST /gateway/redeem "{\"ticket\":\"$T1\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
+expect 200
+[ "$(jq -r .credentials.username "$T/out")" = alice ] || fail "sso redeem: $(cat "$T/out")"
+[ "$(jq -r .credentials.password "$T/out")" = alice-pw ] || fail "sso password not carried"
+T2=$(api POST /resources/office/launch "" "$ALICE" | jq -r .ticket)
+api POST /gateway/redeem "{\"ticket\":\"$T2\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
+expect 200
+[ "$(jq -r 'has("credentials")' "$T/out")" = false ] || fail "a pool without sso got credentials"
+api POST /gateway/authorize '{"username":"alice#secure","password":"alice-pw","client_addr":"127.0.0.1"}' "$GW_SECRET" >/dev/null
+expect 200
+[ "$(jq -r .credentials.password "$T/out")" = alice-pw ] || fail "authorize: $(cat "$T/out")"
+T3=$(jq -r .ticket "$T/out")
+api POST /gateway/redeem "{\"ticket\":\"$T3\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
+[ "$(jq -r .credentials.password "$T/out")" = alice-pw ] || fail "the redirection ticket lost the credentials"
+# The database (and its write-ahead log) never holds the password in clear.
+if grep -rqa alice-pw "$T/db"; then fail "the password is in the database in clear"; fi
+echo "ok: sso"
+
+# --- gateways by client certificate --------------------------------------------------
+redeem_cert() { # CERT-NAME TICKET
+	curl -s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" \
+		--cert "$T/tls/$1.pem" --key "$T/tls/$1.key" \
+		-d "{\"ticket\":\"$2\",\"client_addr\":\"127.0.0.1\"}" "$B/gateway/redeem"
+}
+T4=$(api POST /resources/office/launch "" "$ALICE" | jq -r .ticket)
+STATUS=$(redeem_cert gw-ca "$T4")
+expect 200
+[ "$(jq -r .user "$T/out")" = alice ] || fail "redeem by certificate: $(cat "$T/out")"
+T5=$(api POST /resources/office/launch "" "$ALICE" | jq -r .ticket)
+STATUS=$(redeem_cert gw-rogue "$T5")
+[ "$STATUS" = 000 ] || fail "a certificate from another CA got HTTP $STATUS"
+api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" >/dev/null
+expect 401 unauthenticated
+# A user's token is not a gateway credential.
+api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$ALICE" >/dev/null
+expect 401 unauthenticated
+echo "ok: client certificates"
+
+# --- schema v1 migrated at start, rows kept ------------------------------------------
+be_stop
+sqlite3_() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2]).fetchall(); c.commit(); print("\n".join("|".join(map(str,x)) for x in r))' "$@"; }
+# Put the file back to version 1 as an older broker left it.
+sqlite3_ "$T/db/portico.db" "ALTER TABLE tokens DROP COLUMN sealed" >/dev/null
+sqlite3_ "$T/db/portico.db" "ALTER TABLE tickets DROP COLUMN sealed" >/dev/null
+sqlite3_ "$T/db/portico.db" "UPDATE meta SET value = '1' WHERE key = 'schema_version'" >/dev/null
+be_start
+[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 2 ] ||
+	fail "schema not migrated"
+api GET /sessions "" "$ALICE" >/dev/null
+expect 200
+[ "$(jq '.sessions | length' "$T/out")" -ge 2 ] || fail "sessions lost in the migration"
+echo "ok: migration"
+
+# --- a malformed message to the PAM process ends both processes ------------------------
+if [ "$(id -u)" = 0 ]; then
+	for kind in short type unterminated valid; do
+		[ -n "${BE_PID:-}" ] || be_start
+		net=$(pgrep -P "$BE_PID")
+		[ -n "$net" ] || fail "no network side under $BE_PID"
+		n0=$(wc -l <"$T/broker.log")
+		"$BUILD/tests/tools/ipc-inject" "$net" "$kind" || fail "ipc-inject $kind"
+		for _ in $(seq 1 50); do kill -0 "$BE_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$BE_PID" 2>/dev/null && fail "the broker survived a '$kind' message"
+		wait "$BE_PID"
+		rc=$?
+		BE_PID=
+		[ "$rc" != 0 ] || fail "the broker exited 0 after a '$kind' message"
+		kill -0 "$net" 2>/dev/null && fail "the network side outlived its PAM process"
+		log=$(tail -n +"$((n0 + 1))" "$T/broker.log")
+		if [ "$kind" = valid ]; then
+			# Delivered to the PAM process and answered; the network side
+			# refuses an answer to a question it never asked.
+			grep -q 'answered request 1, which was never asked' <<<"$log" ||
+				fail "valid message: $log"
+		else
+			grep -q 'authd: malformed message from the net side' <<<"$log" ||
+				fail "no log line for a '$kind' message: $log"
+		fi
+	done
+	echo "ok: malformed IPC ends the pair"
+else
+	fail "the malformed-IPC test needs root (pidfd_getfd into the broker); CI runs as root"
+fi
+echo "ok: broker sso and certificates"
