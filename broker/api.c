@@ -34,7 +34,7 @@ struct job {
 	uv_work_t work;
 	uv_timer_t delay; /* failed logins answer at a fixed time */
 	struct brk *b;
-	struct brk_http_req *req;
+	struct pt_http_req *req;
 	job_fn fn; /* runs on the pool */
 	/* inputs */
 	json_t *in;	 /* the request body, when JSON */
@@ -77,9 +77,9 @@ static void job_free(struct job *j)
 static void job_answer(struct job *j)
 {
 	if (j->text)
-		brk_http_respond(j->req, j->status, j->ctype, j->text, strlen(j->text), NULL);
+		pt_http_respond(j->req, j->status, j->ctype, j->text, strlen(j->text), NULL);
 	else {
-		brk_http_json(j->req, j->status, j->out);
+		pt_http_json(j->req, j->status, j->out);
 		j->out = NULL;
 	}
 	j->req = NULL;
@@ -175,7 +175,7 @@ static void set_ok(struct job *j, int status, json_t *doc)
 /* --- who is asking --------------------------------------------------------- */
 
 /* The bearer token of the request, or NULL. */
-static const char *bearer(const struct brk_http_req *req)
+static const char *bearer(const struct pt_http_req *req)
 {
 	const char *a = req->authorization;
 
@@ -229,7 +229,7 @@ static int job_auth_admin(struct job *j)
 
 /* On the loop: a gateway or session host presents a client certificate that
  * [tls] ca verified, or [broker] gateway_secret. */
-static int gateway_ok(struct brk *b, const struct brk_http_req *req)
+static int gateway_ok(struct brk *b, const struct pt_http_req *req)
 {
 	const char *tok = bearer(req), *secret = b->conf->broker.gateway_secret;
 	size_t n;
@@ -1287,11 +1287,11 @@ static void job_admin_sessions(struct job *j)
 		session_action(j, 0);
 		return;
 	}
-	if (brk_http_query(j->req, "pool", pool, sizeof(pool)) == 0)
+	if (pt_http_query(j->req, "pool", pool, sizeof(pool)) == 0)
 		f.pool = pool;
-	if (brk_http_query(j->req, "user", user, sizeof(user)) == 0)
+	if (pt_http_query(j->req, "user", user, sizeof(user)) == 0)
 		f.user = user;
-	if (brk_http_query(j->req, "state", state, sizeof(state)) == 0) {
+	if (pt_http_query(j->req, "state", state, sizeof(state)) == 0) {
 		f.state = -3;
 		if (!strcmp(state, "all"))
 			f.state = -1;
@@ -1363,7 +1363,7 @@ static int want_method(struct job *j, int method, const char *allow)
 	static const char body[] =
 		"{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}";
 
-	brk_http_respond(j->req, 405, "application/json", body, sizeof(body) - 1, allow);
+	pt_http_respond(j->req, 405, "application/json", body, sizeof(body) - 1, allow);
 	j->req = NULL;
 	job_free(j);
 	return 0;
@@ -1516,7 +1516,7 @@ static void route_admin(struct job *j, char seg[8][80], int n)
 	not_found(j);
 }
 
-void brk_api_handle(struct brk_http_req *req, void *data)
+void brk_api_handle(struct pt_http_req *req, void *data)
 {
 	struct brk *b = data;
 	struct job *j = calloc(1, sizeof(*j));
@@ -1524,7 +1524,7 @@ void brk_api_handle(struct brk_http_req *req, void *data)
 	int n;
 
 	if (!j) {
-		brk_http_error(req, 503, "busy", "out of memory");
+		pt_http_error(req, 503, "busy", "out of memory");
 		return;
 	}
 	j->b = b;

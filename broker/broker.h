@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "auth.h"
-#include "http.h"
+#include "portico/httpd.h"
 #include "portico/conf.h"
 #include "store.h"
 #include "throttle.h"
@@ -17,7 +17,7 @@ struct brk {
 	uv_loop_t *loop;
 	const struct pt_conf *conf;
 	struct brk_store *store;
-	struct brk_http_server *http;
+	struct pt_httpd *http;
 	struct brk_throttle *throttle;
 	struct brk_auth *auth;
 	SSL_CTX *client_ctx; /* to reach session hosts */
@@ -32,7 +32,7 @@ struct brk {
 int brk_load_pools(struct brk *b);
 
 /* The HTTP handler: every /api/v1 route. */
-void brk_api_handle(struct brk_http_req *req, void *data);
+void brk_api_handle(struct pt_http_req *req, void *data);
 
 /* Start the periodic sweep (timeouts, expired tickets and tokens). */
 void brk_sweep_start(struct brk *b, uint64_t every_ms);

@@ -185,13 +185,13 @@ int main(int argc, char **argv)
 	b->auth = brk_auth_new(b->loop, sv[1], PAM_QUEUE_MAX);
 	if (!b->throttle || !b->auth)
 		pt_fatalx("out of memory");
-	struct brk_http_limits lim = {
+	struct pt_httpd_limits lim = {
 		.handshake_ms = 10000,
 		.request_ms = 10000,
 		.keepalive_ms = 30000,
 		.max_conns = 4096,
 	};
-	b->http = brk_http_listen(b->loop, ctx, conf->broker.listen, &lim, brk_api_handle, b);
+	b->http = pt_httpd_listen(b->loop, ctx, conf->broker.listen, &lim, brk_api_handle, b);
 	if (!b->http)
 		pt_fatalx("cannot listen on %s", conf->broker.listen);
 	brk_sweep_start(b, SWEEP_MS);
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 	pt_log_info("listening on %s (store %s)", conf->broker.listen, conf->broker.store);
 	uv_run(b->loop, UV_RUN_DEFAULT);
 
-	brk_http_close(b->http);
+	pt_httpd_close(b->http);
 	brk_store_close(b->store);
 	pt_log_info("stopped");
 	return 0;

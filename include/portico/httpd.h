@@ -1,13 +1,13 @@
 /*
- * http.h - the broker's HTTPS server: TLS streams from libportico, requests
+ * httpd.h - the HTTPS server of the broker and the session agent: TLS streams from libportico, requests
  * parsed with http-parser, one request at a time per connection (keep-alive,
  * no pipelining), answered by a handler that may take its time (PAM, SQL):
- * it calls brk_http_respond() exactly once, from the loop thread, whenever it
+ * it calls pt_http_respond() exactly once, from the loop thread, whenever it
  * is done.  A client that goes away meanwhile costs nothing more than the
  * request's memory until then.
  */
-#ifndef BROKER_HTTP_H
-#define BROKER_HTTP_H
+#ifndef PORTICO_HTTPD_H
+#define PORTICO_HTTPD_H
 
 #include <jansson.h>
 #include <openssl/ssl.h>
@@ -17,17 +17,17 @@
 
 #include "portico/log.h"
 
-#define BRK_HTTP_PATH_MAX    1024
-#define BRK_HTTP_HEADERS_MAX (16 * 1024) /* all header bytes of a request */
-#define BRK_HTTP_BODY_MAX    (64 * 1024)
+#define PT_HTTP_PATH_MAX    1024
+#define PT_HTTP_HEADERS_MAX (16 * 1024) /* all header bytes of a request */
+#define PT_HTTP_BODY_MAX    (64 * 1024)
 
-struct brk_http_server;
+struct pt_httpd;
 
-struct brk_http_req {
+struct pt_http_req {
 	uint64_t id;		       /* connection id for log lines */
 	int method;		       /* enum http_method */
-	char path[BRK_HTTP_PATH_MAX];  /* decoded? no: raw path, without the query */
-	char query[BRK_HTTP_PATH_MAX]; /* raw, without '?' */
+	char path[PT_HTTP_PATH_MAX];  /* decoded? no: raw path, without the query */
+	char query[PT_HTTP_PATH_MAX]; /* raw, without '?' */
 	char authorization[1024];      /* the Authorization header, or "" */
 	char content_type[128];
 	char peer[80]; /* client address, without port */
@@ -39,9 +39,9 @@ struct brk_http_req {
 	void *conn;	   /* private */
 };
 
-typedef void (*brk_http_handler)(struct brk_http_req *req, void *data);
+typedef void (*pt_http_handler)(struct pt_http_req *req, void *data);
 
-struct brk_http_limits {
+struct pt_httpd_limits {
 	uint64_t handshake_ms; /* TLS handshake */
 	uint64_t request_ms;   /* from the first byte to the full request */
 	uint64_t keepalive_ms; /* idle between requests */
@@ -49,23 +49,23 @@ struct brk_http_limits {
 };
 
 /* Listen on addr ("host:port") with TLS.  NULL with a log line on failure. */
-struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct brk_http_limits *lim, brk_http_handler handler,
+struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
+					const struct pt_httpd_limits *lim, pt_http_handler handler,
 					void *data);
 /* Stop accepting and close every connection. */
-void brk_http_close(struct brk_http_server *srv);
+void pt_httpd_close(struct pt_httpd *srv);
 
 /* Answer the request (exactly once).  extra_headers: "Name: value\r\n"... or
  * NULL.  The request is freed here. */
-void brk_http_respond(struct brk_http_req *req, int status, const char *content_type,
+void pt_http_respond(struct pt_http_req *req, int status, const char *content_type,
 		      const char *body, size_t len, const char *extra_headers);
 /* Answer with a JSON document (taken, decref'd here). */
-void brk_http_json(struct brk_http_req *req, int status, json_t *doc);
+void pt_http_json(struct pt_http_req *req, int status, json_t *doc);
 /* Answer {"error": code, "message": text}. */
-void brk_http_error(struct brk_http_req *req, int status, const char *code, const char *fmt, ...)
+void pt_http_error(struct pt_http_req *req, int status, const char *code, const char *fmt, ...)
 	PT_PRINTF(4, 5);
 
 /* The value of query parameter `name` (URL-decoded) into buf; 0 or -ENOENT. */
-int brk_http_query(const struct brk_http_req *req, const char *name, char *buf, size_t len);
+int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len);
 
 #endif

@@ -1,11 +1,11 @@
 /*
- * http.c - the broker's HTTPS server; see http.h.
+ * httpd.c - the HTTPS server of the broker and the session agent; see httpd.h.
  *
  * http-parser does the parsing; this file keeps each request within its
  * limits (URL, header bytes, body, time) and answers what goes wrong with the
  * status a client can act on: 400, 408, 413, 414, 431, 503.
  */
-#include "http.h"
+#include "portico/httpd.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,17 +31,17 @@ enum conn_state { C_READING, C_HANDLING, C_WRITING, C_LINGERING, C_CLOSING };
 #define LINGER_MS 2000
 
 struct conn {
-	struct brk_http_server *srv;
+	struct pt_httpd *srv;
 	struct pt_stream *s;
 	http_parser parser;
 	uv_timer_t timer;
 	uint64_t id;
 	char peer[80];
 	enum conn_state state;
-	struct brk_http_req *req; /* being read or handled */
+	struct pt_http_req *req; /* being read or handled */
 	size_t header_bytes;
 	size_t url_len;
-	char url[BRK_HTTP_PATH_MAX * 2];
+	char url[PT_HTTP_PATH_MAX * 2];
 	char hname[64];
 	size_t hname_len;
 	char *hvalue; /* the request field the value goes to */
@@ -55,12 +55,12 @@ struct conn {
 	struct conn *next, **prevp;
 };
 
-struct brk_http_server {
+struct pt_httpd {
 	uv_loop_t *loop;
 	uv_tcp_t tcp;
 	SSL_CTX *ctx;
-	struct brk_http_limits lim;
-	brk_http_handler handler;
+	struct pt_httpd_limits lim;
+	pt_http_handler handler;
 	void *data;
 	struct conn *conns;
 	int nconns;
@@ -128,11 +128,11 @@ static void on_timeout(uv_timer_t *t)
 		return;
 	if (c->req) {
 		/* Part of a request came, the rest did not: say so, then close. */
-		struct brk_http_req *r = c->req;
+		struct pt_http_req *r = c->req;
 		pt_log(PT_LOG_INFO, c->id, "request from %s timed out", c->peer);
 		c->keepalive = 0;
 		c->state = C_HANDLING;
-		brk_http_error(r, 408, "timeout", "the request did not arrive in time");
+		pt_http_error(r, 408, "timeout", "the request did not arrive in time");
 		return;
 	}
 	conn_close(c);
@@ -198,7 +198,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int count_header(struct conn *c, size_t len)
 {
 	c->header_bytes += len;
-	if (c->header_bytes > BRK_HTTP_HEADERS_MAX) {
+	if (c->header_bytes > PT_HTTP_HEADERS_MAX) {
 		c->err_status = 431;
 		return 1;
 	}
@@ -227,7 +227,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
-	struct brk_http_req *r = c->req;
+	struct pt_http_req *r = c->req;
 
 	if (count_header(c, len))
 		return 1;
@@ -261,10 +261,10 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static int on_headers_complete(http_parser *p)
 {
 	struct conn *c = p->data;
-	struct brk_http_req *r = c->req;
+	struct pt_http_req *r = c->req;
 	struct http_parser_url u;
 
-	if (p->content_length != ULLONG_MAX && p->content_length > BRK_HTTP_BODY_MAX) {
+	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
 		c->err_status = 413;
 		return -1; /* 1 would mean "no body" to http-parser */
 	}
@@ -287,10 +287,10 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct conn *c = p->data;
-	struct brk_http_req *r = c->req;
+	struct pt_http_req *r = c->req;
 	char *nb;
 
-	if (r->body_len + len > BRK_HTTP_BODY_MAX) {
+	if (r->body_len + len > PT_HTTP_BODY_MAX) {
 		c->err_status = 413;
 		return 1;
 	}
@@ -333,7 +333,7 @@ static void on_read(struct pt_stream *s, ssize_t nread, char *chunk);
 
 static void dispatch(struct conn *c)
 {
-	struct brk_http_req *r = c->req;
+	struct pt_http_req *r = c->req;
 
 	uv_timer_stop(&c->timer);
 	pt_stream_read_stop(c->s);
@@ -341,7 +341,7 @@ static void dispatch(struct conn *c)
 	if (!r->body) {
 		r->body = strdup("");
 		if (!r->body) {
-			brk_http_error(r, 503, "busy", "out of memory");
+			pt_http_error(r, 503, "busy", "out of memory");
 			return;
 		}
 	}
@@ -385,7 +385,7 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		pt_stream_read_stop(c->s);
 		uv_timer_stop(&c->timer);
 		c->state = C_HANDLING;
-		brk_http_error(c->req, status, status == 400 ? "bad_request" : "too_large", "%s",
+		pt_http_error(c->req, status, status == 400 ? "bad_request" : "too_large", "%s",
 			       status == 413   ? "request body too large"
 			       : status == 414 ? "URL too long"
 			       : status == 431 ? "request headers too large"
@@ -499,7 +499,7 @@ static void on_written(struct pt_stream *s, int status)
 	after_response(c);
 }
 
-void brk_http_respond(struct brk_http_req *req, int status, const char *content_type,
+void pt_http_respond(struct pt_http_req *req, int status, const char *content_type,
 		      const char *body, size_t len, const char *extra_headers)
 {
 	struct conn *c = req->conn;
@@ -533,21 +533,21 @@ void brk_http_respond(struct brk_http_req *req, int status, const char *content_
 		conn_close(c);
 }
 
-void brk_http_json(struct brk_http_req *req, int status, json_t *doc)
+void pt_http_json(struct pt_http_req *req, int status, json_t *doc)
 {
 	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 
 	json_decref(doc);
 	if (!s) {
 		static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
-		brk_http_respond(req, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+		pt_http_respond(req, 500, "application/json", oom, sizeof(oom) - 1, NULL);
 		return;
 	}
-	brk_http_respond(req, status, "application/json", s, strlen(s), NULL);
+	pt_http_respond(req, status, "application/json", s, strlen(s), NULL);
 	free(s);
 }
 
-void brk_http_error(struct brk_http_req *req, int status, const char *code, const char *fmt, ...)
+void pt_http_error(struct pt_http_req *req, int status, const char *code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -555,7 +555,7 @@ void brk_http_error(struct brk_http_req *req, int status, const char *code, cons
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	brk_http_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+	pt_http_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
 }
 
 static int hexval(int ch)
@@ -568,7 +568,7 @@ static int hexval(int ch)
 	return -1;
 }
 
-int brk_http_query(const struct brk_http_req *req, const char *name, char *buf, size_t len)
+int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len)
 {
 	size_t nl = strlen(name);
 	const char *p = req->query;
@@ -599,7 +599,7 @@ int brk_http_query(const struct brk_http_req *req, const char *name, char *buf, 
 
 static void on_connection(uv_stream_t *server, int status)
 {
-	struct brk_http_server *srv = server->data;
+	struct pt_httpd *srv = server->data;
 	struct pt_stream *plain, *tls;
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
@@ -660,11 +660,11 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c);
 }
 
-struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct brk_http_limits *lim, brk_http_handler handler,
+struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
+					const struct pt_httpd_limits *lim, pt_http_handler handler,
 					void *data)
 {
-	struct brk_http_server *srv = calloc(1, sizeof(*srv));
+	struct pt_httpd *srv = calloc(1, sizeof(*srv));
 	int rc;
 
 	if (!srv)
@@ -686,7 +686,7 @@ struct brk_http_server *brk_http_listen(uv_loop_t *loop, SSL_CTX *ctx, const cha
 	return srv;
 }
 
-void brk_http_close(struct brk_http_server *srv)
+void pt_httpd_close(struct pt_httpd *srv)
 {
 	while (srv->conns)
 		conn_close(srv->conns);
