@@ -58,9 +58,21 @@ struct pt_gateway_conf {
 };
 
 struct pt_sessiond_conf {
-	char *broker; /* https://host:port of the broker */
-	char *listen; /* host:port the broker reaches this agent on */
-	char *name;   /* this host's name in pools' "hosts" */
+	char *broker;	    /* https://host:port of the broker */
+	char *listen;	    /* host:port this agent's API listens on */
+	char *name;	    /* this host's name in pools' "hosts" */
+	char *address;	    /* https://host:port the broker dials; NULL: from listen */
+	char *user;	    /* the network side runs as this user */
+	char *run_dir;	    /* sockets and session state (tmpfs) */
+	char *state_dir;    /* VM overlays that outlive a session */
+	char *pam_service;  /* PAM service of user sessions */
+	char *xsession;	    /* what a desktop session runs */
+	char *vnc_listen;   /* "unix" (gateway on this host) or an IP address */
+	char *gateway_user; /* owns the unix sockets the gateway connects to */
+	int64_t heartbeat_ms;
+	char *xvnc;	     /* the Xvnc binary */
+	char *qemu;	     /* the QEMU binary */
+	int64_t vm_memory_mb; /* memory of each VM */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
