@@ -174,23 +174,10 @@ static void set_ok(struct job *j, int status, json_t *doc)
 
 /* --- who is asking --------------------------------------------------------- */
 
-/* The bearer token of the request, or NULL. */
-static const char *bearer(const struct pt_http_req *req)
-{
-	const char *a = req->authorization;
-
-	if (strncasecmp(a, "Bearer ", 7))
-		return NULL;
-	a += 7;
-	while (*a == ' ')
-		a++;
-	return *a ? a : NULL;
-}
-
 /* On the pool: find the user behind the token; 0 or an answer set. */
 static int job_auth_user(struct job *j)
 {
-	const char *tok = bearer(j->req);
+	const char *tok = pt_http_bearer(j->req);
 	char hash[PT_TICKET_HASH_LEN + 1];
 	struct brk_token t;
 	int rc;
@@ -225,21 +212,6 @@ static int job_auth_admin(struct job *j)
 		return -1;
 	}
 	return 0;
-}
-
-/* On the loop: a gateway or session host presents a client certificate that
- * [tls] ca verified, or [broker] gateway_secret. */
-static int gateway_ok(struct brk *b, const struct pt_http_req *req)
-{
-	const char *tok = bearer(req), *secret = b->conf->broker.gateway_secret;
-	size_t n;
-
-	if (req->peer_verified)
-		return 1;
-	if (!tok || !secret || !*secret)
-		return 0;
-	n = strlen(secret);
-	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
 }
 
 /* On the pool (NSS may block): the user's groups by name, NULL-terminated.
@@ -467,7 +439,7 @@ static void public_address(struct brk *b, int protocol, char *buf, size_t len)
 static int sso_password(struct job *j, char *pw, size_t len)
 {
 	const char *given = j->gateway ? in_str(j, "password") : NULL;
-	const char *tok = bearer(j->req);
+	const char *tok = pt_http_bearer(j->req);
 
 	if (given && strlen(given) < len) {
 		snprintf(pw, len, "%s", given);
@@ -1120,7 +1092,7 @@ static void job_logoff_own(struct job *j)
 static void job_logout(struct job *j)
 {
 	char hash[PT_TICKET_HASH_LEN + 1];
-	const char *tok = bearer(j->req);
+	const char *tok = pt_http_bearer(j->req);
 
 	if (job_auth_user(j))
 		return;
@@ -1566,7 +1538,7 @@ void brk_api_handle(struct pt_http_req *req, void *data)
 		}
 		if (!want_method(j, HTTP_POST, ALLOW_POST))
 			return;
-		if (!gateway_ok(b, req)) {
+		if (!pt_http_component(req, b->conf->broker.gateway_secret)) {
 			set_error(j, 401, "unauthenticated",
 				  "gateways and session hosts present a certificate from [tls] "
 				  "ca or [broker] gateway_secret");

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -531,6 +532,31 @@ void pt_http_respond(struct pt_http_req *req, int status, const char *content_ty
 		after_response(c);
 	else if (rc < 0)
 		conn_close(c);
+}
+
+const char *pt_http_bearer(const struct pt_http_req *req)
+{
+	const char *a = req->authorization;
+
+	if (strncasecmp(a, "Bearer ", 7))
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return *a ? a : NULL;
+}
+
+int pt_http_component(const struct pt_http_req *req, const char *secret)
+{
+	const char *tok = pt_http_bearer(req);
+	size_t n;
+
+	if (req->peer_verified)
+		return 1;
+	if (!tok || !secret || !*secret)
+		return 0;
+	n = strlen(secret);
+	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
 }
 
 void pt_http_json(struct pt_http_req *req, int status, json_t *doc)

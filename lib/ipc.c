@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define IPC_MAX_STRINGS 4
+#define IPC_MAX_STRINGS 8
 
 /* What the receiver checks for each type: its size and where its strings
  * are.  A new message type is one more row here. */
@@ -28,6 +28,16 @@ static const struct ipc_layout {
 	  { IPC_STR(pt_ipc_auth_req, service), IPC_STR(pt_ipc_auth_req, user),
 	    IPC_STR(pt_ipc_auth_req, password), IPC_STR(pt_ipc_auth_req, rhost) } },
 	{ PT_IPC_AUTH_REP, sizeof(struct pt_ipc_auth_rep), { IPC_STR(pt_ipc_auth_rep, user) } },
+	{ PT_IPC_SESS_REQ,
+	  sizeof(struct pt_ipc_sess_req),
+	  { IPC_STR(pt_ipc_sess_req, user), IPC_STR(pt_ipc_sess_req, pool),
+	    IPC_STR(pt_ipc_sess_req, command), IPC_STR(pt_ipc_sess_req, image),
+	    IPC_STR(pt_ipc_sess_req, geometry), IPC_STR(pt_ipc_sess_req, reason) } },
+	{ PT_IPC_SESS_REP,
+	  sizeof(struct pt_ipc_sess_rep),
+	  { IPC_STR(pt_ipc_sess_rep, user), IPC_STR(pt_ipc_sess_rep, pool),
+	    IPC_STR(pt_ipc_sess_rep, backend), IPC_STR(pt_ipc_sess_rep, secret),
+	    IPC_STR(pt_ipc_sess_rep, message) } },
 };
 
 static _Thread_local char ipc_why[96] = "no error";

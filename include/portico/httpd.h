@@ -65,6 +65,14 @@ void pt_http_json(struct pt_http_req *req, int status, json_t *doc);
 void pt_http_error(struct pt_http_req *req, int status, const char *code, const char *fmt, ...)
 	PT_PRINTF(4, 5);
 
+/* True when a Portico component is asking: a client certificate that
+ * [tls] ca verified, or "Authorization: Bearer <secret>" (compared in
+ * constant time; a NULL or empty secret matches nothing). */
+int pt_http_component(const struct pt_http_req *req, const char *secret);
+
+/* The bearer token of the request, or NULL. */
+const char *pt_http_bearer(const struct pt_http_req *req);
+
 /* The value of query parameter `name` (URL-decoded) into buf; 0 or -ENOENT. */
 int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len);
 

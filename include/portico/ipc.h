@@ -23,6 +23,8 @@
 enum pt_ipc_type {
 	PT_IPC_AUTH_REQ = 0x41510001, /* net side -> PAM process */
 	PT_IPC_AUTH_REP = 0x41510002, /* PAM process -> net side */
+	PT_IPC_SESS_REQ = 0x53450001, /* sessiond net side -> root side */
+	PT_IPC_SESS_REP = 0x53450002, /* sessiond root side -> net side */
 };
 
 /* pt_ipc_auth_rep.result */
@@ -55,6 +57,46 @@ struct pt_ipc_auth_rep {
 	int32_t result; /* enum pt_auth_result */
 	uint32_t fail_delay_ms;
 	char user[256];
+};
+
+/* portico-sessiond: the network side asks the root side to start or stop a
+ * session; the root side answers and reports sessions that end or that it
+ * found running when it started. */
+enum pt_sess_op {
+	PT_SESS_START = 1,   /* req: start session id for user in pool */
+	PT_SESS_STOP = 2,    /* req: stop session id (reason) */
+	PT_SESS_STARTED = 3, /* rep: id runs at backend with secret */
+	PT_SESS_FAILED = 4,  /* rep: id could not start (message) */
+	PT_SESS_ENDED = 5,   /* rep: id ended (message: why) */
+	PT_SESS_RUNNING = 6, /* rep: id was found running at start-up */
+};
+
+struct pt_ipc_sess_req {
+	uint32_t type; /* PT_IPC_SESS_REQ */
+	uint32_t op;   /* PT_SESS_START or PT_SESS_STOP */
+	int64_t id;
+	int32_t kind;	    /* enum pt_pool_kind */
+	int32_t driver;	    /* enum pt_pool_driver */
+	int32_t persistent; /* the pool's policy is persistent */
+	int32_t spare;	    /* qemu: VMs to keep booted ahead of demand */
+	int32_t max_vms;    /* qemu: cap on this host */
+	char user[256];
+	char pool[72];
+	char command[1024]; /* app pools */
+	char image[512];    /* qemu pools: the golden image */
+	char geometry[24];  /* WIDTHxHEIGHT */
+	char reason[64];    /* stop */
+};
+
+struct pt_ipc_sess_rep {
+	uint32_t type; /* PT_IPC_SESS_REP */
+	uint32_t op;   /* PT_SESS_STARTED, _FAILED, _ENDED or _RUNNING */
+	int64_t id;
+	char user[256];
+	char pool[72];
+	char backend[256]; /* host:port or unix:/path */
+	char secret[64];   /* the backend's VNC password */
+	char message[256]; /* failure or end reason, for people */
 };
 
 /* Send msg (len bytes, one complete message) as one datagram.  Retries on
