@@ -12,6 +12,8 @@
 # check, bench and demo run `deps` first and then call make again, so that
 # pkg-config is asked only once the packages are there.
 
+.DEFAULT_GOAL := all
+
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
@@ -25,7 +27,8 @@ DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
 	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
-	haproxy nginx libnginx-mod-stream
+	haproxy nginx libnginx-mod-stream \
+	tigervnc-standalone-server xterm x11-apps libvncserver-dev
 
 PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.
@@ -106,7 +109,9 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
 
 .PHONY: all check test bench bench-run demo deps install format clean FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
-.SECONDARY:
+# (Only these: a bare .SECONDARY: makes every target intermediate, and make
+# then skips rebuilding some of them.)
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/bench/*.c tests/tools/*.c))
 all: $(LIBPORTICO) $(BINS) $(BENCH_BINS)
 
 # Rebuild everything when the flags change (a SAN build after a plain one).
