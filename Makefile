@@ -111,6 +111,11 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
 # Keep objects of pattern-built programs, so a second make does nothing.
 # (Only these: a bare .SECONDARY: makes every target intermediate, and make
 # then skips rebuilding some of them.)
+# The VNC probe is a real VNC client: it links libvncclient.
+$(BUILD)/tests/tools/vnc-probe: $(BUILD)/obj/tests/tools/vnc-probe.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(shell pkg-config --libs libvncclient 2>/dev/null) $(ALL_LDFLAGS)
+
 .SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/bench/*.c tests/tools/*.c))
 all: $(LIBPORTICO) $(BINS) $(BENCH_BINS)
 

@@ -1,0 +1,594 @@
+/*
+ * net.c - portico-sessiond's network side (see session.h), as [sessiond]
+ * user: the HTTPS API the broker calls (docs/api.md, "Session hosts"), and
+ * register / heartbeat / events towards the broker.  Starting and stopping
+ * is the root side's: this side checks the broker's request and passes it
+ * on as a fixed-size message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "portico/api.h"
+#include "portico/httpd.h"
+#include "portico/log.h"
+#include "session.h"
+
+#define START_TIMEOUT_MS 120000 /* a start the root side never answered */
+
+/* A session this host runs (or is starting), as the broker should see it. */
+struct nsess {
+	struct nsess *next;
+	int64_t id;
+	int running;
+	char user[256];
+	char pool[72];
+	char backend[256];
+	char secret[64];
+	/* POST /sessions requests waiting for the start */
+	struct waiter *waiters;
+	uint64_t since; /* uv_now at the start request */
+};
+
+struct waiter {
+	struct waiter *next;
+	struct pt_http_req *req;
+};
+
+static struct {
+	const struct pt_conf *conf;
+	uv_loop_t *loop;
+	int fd;
+	uv_poll_t ipc;
+	struct pt_httpd *http;
+	struct nsess *sessions;
+	uv_timer_t beat;
+	int registered;
+	int beating; /* a register or heartbeat is in flight */
+	char address[300];
+	struct pt_api_conf api;
+	uv_signal_t sigterm, sigint;
+} N;
+
+static struct nsess *find(int64_t id)
+{
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void forget(struct nsess *s)
+{
+	for (struct nsess **pp = &N.sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	explicit_bzero(s->secret, sizeof(s->secret));
+	free(s);
+}
+
+static json_t *session_json(const struct nsess *s, int with_secret)
+{
+	json_t *o = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)s->id, "user", s->user,
+			      "pool", s->pool, "backend", s->backend);
+
+	if (o && with_secret)
+		json_object_set_new(o, "secret", json_string(s->secret));
+	return o;
+}
+
+static json_t *sessions_json(int with_secret)
+{
+	json_t *a = json_array();
+
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		if (s->running)
+			json_array_append_new(a, session_json(s, with_secret));
+	return a;
+}
+
+/* --- jobs towards the broker (libcurl on the thread pool) -------------------- */
+
+struct call {
+	uv_work_t work;
+	char method[8];
+	char path[64];
+	json_t *body;
+	struct pt_api_resp resp;
+	int rc;
+	char err[512];
+	void (*done)(struct call *c);
+};
+
+static void call_work(uv_work_t *w)
+{
+	struct call *c = w->data;
+
+	c->rc = pt_api_call(&N.api, c->method, c->path, c->body, &c->resp, c->err, sizeof(c->err));
+}
+
+static void call_after(uv_work_t *w, int status)
+{
+	struct call *c = w->data;
+
+	if (c->done)
+		c->done(c);
+	json_decref(c->body);
+	pt_api_resp_free(&c->resp);
+	free(c);
+}
+
+static void call(const char *method, const char *path, json_t *body, void (*done)(struct call *))
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		json_decref(body);
+		return;
+	}
+	snprintf(c->method, sizeof(c->method), "%s", method);
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->body = body;
+	c->done = done;
+	c->work.data = c;
+	if (uv_queue_work(N.loop, &c->work, call_work, call_after) != 0) {
+		json_decref(body);
+		free(c);
+	}
+}
+
+static void send_req(int op, int64_t id, const char *reason);
+
+static void load(double *load1, long long *mem_free_kb)
+{
+	FILE *f = fopen("/proc/loadavg", "re");
+	char line[256];
+
+	*load1 = 0;
+	*mem_free_kb = 0;
+	if (f) {
+		if (fscanf(f, "%lf", load1) != 1)
+			*load1 = 0;
+		fclose(f);
+	}
+	f = fopen("/proc/meminfo", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lld kB", mem_free_kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+}
+
+static void beat_done(struct call *c)
+{
+	json_t *stop, *v;
+	size_t i;
+	char msg[300];
+
+	N.beating = 0;
+	if (c->rc) {
+		if (N.registered)
+			pt_log_warnx("broker unreachable: %s", c->err);
+		N.registered = 0;
+		return;
+	}
+	if (c->resp.status == 404 && !strcmp(c->path, "/api/v1/hosts/heartbeat")) {
+		N.registered = 0; /* a broker with a fresh store: register again */
+		return;
+	}
+	if (c->resp.status != 200) {
+		pt_log_warnx("broker refused %s: %s", c->path,
+			     pt_api_message(&c->resp, msg, sizeof(msg)));
+		N.registered = 0;
+		return;
+	}
+	if (!N.registered)
+		pt_log_info("registered with the broker as %s (%s)", N.conf->sessiond.name,
+			    N.address);
+	N.registered = 1;
+	stop = json_object_get(c->resp.json, "stop");
+	json_array_foreach(stop, i, v)
+	{
+		struct nsess *s = find(json_integer_value(v));
+		if (s && s->running) {
+			pt_log_info("session %lld: the broker has ended it: stopping", (long long)s->id);
+			send_req(PT_SESS_STOP, s->id, "ended by the broker");
+		}
+	}
+}
+
+static void heartbeat(uv_timer_t *t)
+{
+	double l;
+	long long mem;
+	json_t *body;
+
+	if (N.beating)
+		return;
+	load(&l, &mem);
+	body = json_pack("{s:s,s:f,s:I,s:o}", "name", N.conf->sessiond.name, "load", l,
+			 "mem_free_kb", (json_int_t)mem, "sessions", sessions_json(1));
+	if (!body)
+		return;
+	if (!N.registered)
+		json_object_set_new(body, "address", json_string(N.address));
+	N.beating = 1;
+	call("POST", N.registered ? "/api/v1/hosts/heartbeat" : "/api/v1/hosts/register", body,
+	     beat_done);
+}
+
+static void event_done(struct call *c)
+{
+	char msg[300];
+
+	if (c->rc)
+		pt_log_warnx("cannot tell the broker a session ended (%s); the next heartbeat will",
+			     c->err);
+	else if (c->resp.status != 200 && c->resp.status != 404)
+		pt_log_warnx("broker refused the end of a session: %s",
+			     pt_api_message(&c->resp, msg, sizeof(msg)));
+}
+
+/* --- the root side -------------------------------------------------------------- */
+
+static void send_req_full(const struct pt_ipc_sess_req *req)
+{
+	int rc = pt_ipc_send(N.fd, req, sizeof(*req));
+
+	if (rc < 0)
+		pt_fatalx("cannot reach sessiond's root side: %s", strerror(-rc));
+}
+
+static void send_req(int op, int64_t id, const char *reason)
+{
+	struct pt_ipc_sess_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.type = PT_IPC_SESS_REQ;
+	req.op = (uint32_t)op;
+	req.id = id;
+	snprintf(req.reason, sizeof(req.reason), "%s", reason ? reason : "");
+	send_req_full(&req);
+}
+
+static void answer_waiters(struct nsess *s, int status, json_t *doc)
+{
+	struct waiter *w = s->waiters;
+
+	s->waiters = NULL;
+	while (w) {
+		struct waiter *next = w->next;
+		pt_http_json(w->req, status, json_incref(doc));
+		free(w);
+		w = next;
+	}
+	json_decref(doc);
+}
+
+static void on_ipc(uv_poll_t *p, int status, int events)
+{
+	struct pt_ipc_sess_rep rep;
+	ssize_t n = pt_ipc_recv(N.fd, &rep, sizeof(rep), PT_IPC_SESS_REP);
+	struct nsess *s;
+
+	if (n == -EAGAIN)
+		return;
+	if (n == 0)
+		pt_fatalx("sessiond's root side has gone away");
+	if (n < 0)
+		pt_fatalx("malformed message from the root side (%s)", pt_ipc_error());
+	s = find(rep.id);
+	switch (rep.op) {
+	case PT_SESS_RUNNING:
+	case PT_SESS_STARTED:
+		if (!s && (s = calloc(1, sizeof(*s))) != NULL) {
+			s->id = rep.id;
+			s->next = N.sessions;
+			N.sessions = s;
+		}
+		if (!s)
+			break;
+		s->running = 1;
+		snprintf(s->user, sizeof(s->user), "%s", rep.user);
+		snprintf(s->pool, sizeof(s->pool), "%s", rep.pool);
+		snprintf(s->backend, sizeof(s->backend), "%s", rep.backend);
+		snprintf(s->secret, sizeof(s->secret), "%s", rep.secret);
+		if (rep.op == PT_SESS_STARTED)
+			pt_log_info("session %lld of %s started at %s", (long long)s->id, s->user,
+				    s->backend);
+		answer_waiters(s, 201, session_json(s, 1));
+		break;
+	case PT_SESS_FAILED:
+		pt_log_warnx("session %lld of %s did not start: %s", (long long)rep.id, rep.user,
+			     rep.message);
+		if (s) {
+			answer_waiters(s,
+				       422, json_pack("{s:s,s:s}", "error", "start_failed",
+						      "message", rep.message));
+			forget(s);
+		}
+		break;
+	case PT_SESS_ENDED:
+		pt_log_info("session %lld of %s ended: %s", (long long)rep.id, rep.user,
+			    rep.message);
+		if (s) {
+			answer_waiters(s, 422,
+				       json_pack("{s:s,s:s}", "error", "start_failed", "message",
+						 rep.message));
+			forget(s);
+		}
+		call("POST", "/api/v1/hosts/events",
+		     json_pack("{s:s,s:I,s:s,s:s}", "name", N.conf->sessiond.name, "session_id",
+			       (json_int_t)rep.id, "event", "ended", "reason", rep.message),
+		     event_done);
+		break;
+	default:
+		pt_fatalx("the root side sent operation %u", rep.op);
+	}
+	explicit_bzero(&rep, sizeof(rep));
+}
+
+/* --- the API the broker calls ------------------------------------------------- */
+
+static int text_ok(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static int enum_of(const char *v, const char *const names[], int n)
+{
+	for (int i = 0; v && i < n; i++)
+		if (!strcmp(v, names[i]))
+			return i;
+	return -1;
+}
+
+static void start_request(struct pt_http_req *req)
+{
+	static const char *const kinds[] = { "desktop", "app" };
+	static const char *const drivers[] = { "xvnc", "qemu", "static" };
+	json_error_t e;
+	json_t *in = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e), *pool;
+	struct pt_ipc_sess_req r;
+	struct nsess *s;
+	struct waiter *w;
+	json_t *jid;
+	const char *user, *geometry, *command, *image;
+	unsigned gw, gh;
+	char end;
+
+	if (!json_is_object(in)) {
+		pt_http_error(req, 400, "bad_json", "the body must be a JSON object%s%s",
+			      in ? "" : ": ", in ? "" : e.text);
+		json_decref(in);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = PT_IPC_SESS_REQ;
+	r.op = PT_SESS_START;
+	jid = json_object_get(in, "id");
+	user = jstr(in, "user");
+	pool = json_object_get(in, "pool");
+	geometry = jstr(in, "geometry");
+	if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
+	    !text_ok(user, sizeof(r.user)) || strchr(user, '/') || !json_is_object(pool) ||
+	    !text_ok(jstr(pool, "name"), sizeof(r.pool))) {
+		pt_http_error(req, 400, "bad_request",
+			      "id (a positive integer), user and pool (an object with a name) "
+			      "are required");
+		json_decref(in);
+		return;
+	}
+	r.id = json_integer_value(jid);
+	snprintf(r.user, sizeof(r.user), "%s", user);
+	snprintf(r.pool, sizeof(r.pool), "%s", jstr(pool, "name"));
+	r.kind = enum_of(jstr(pool, "kind"), kinds, 2);
+	r.driver = enum_of(jstr(pool, "driver"), drivers, 3);
+	r.persistent = !strcmp(jstr(pool, "policy") ? jstr(pool, "policy") : "", "persistent");
+	r.spare = (int32_t)json_integer_value(json_object_get(pool, "min_spare"));
+	r.max_vms = (int32_t)json_integer_value(json_object_get(pool, "max_vms"));
+	command = jstr(pool, "command");
+	image = jstr(pool, "image");
+	if (!geometry)
+		geometry = jstr(pool, "geometry");
+	if (r.kind < 0 || r.driver < 0) {
+		pt_http_error(req, 400, "bad_request", "pool kind or driver unknown");
+		json_decref(in);
+		return;
+	}
+	if ((command && !text_ok(command, sizeof(r.command))) ||
+	    (image && !text_ok(image, sizeof(r.image)))) {
+		pt_http_error(req, 400, "bad_request", "pool command or image too long");
+		json_decref(in);
+		return;
+	}
+	if (geometry && (sscanf(geometry, "%4ux%4u%c", &gw, &gh, &end) != 2 || gw < 200 ||
+			 gh < 200 || gw > 8192 || gh > 8192)) {
+		pt_http_error(req, 400, "bad_geometry",
+			      "geometry must be WIDTHxHEIGHT, each from 200 to 8192");
+		json_decref(in);
+		return;
+	}
+	if (r.kind == 1 && !command) {
+		pt_http_error(req, 400, "bad_request", "an app pool needs a command");
+		json_decref(in);
+		return;
+	}
+	snprintf(r.command, sizeof(r.command), "%s", command ? command : "");
+	snprintf(r.image, sizeof(r.image), "%s", image ? image : "");
+	if (geometry)
+		snprintf(r.geometry, sizeof(r.geometry), "%ux%u", gw, gh);
+	json_decref(in);
+
+	s = find(r.id);
+	if (s && s->running) {
+		pt_http_json(req, 201, session_json(s, 1));
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w || (!s && !(s = calloc(1, sizeof(*s))))) {
+		free(w);
+		pt_http_error(req, 503, "busy", "out of memory");
+		return;
+	}
+	w->req = req;
+	if (!s->id) {
+		s->id = r.id;
+		s->since = uv_now(N.loop);
+		snprintf(s->user, sizeof(s->user), "%s", r.user);
+		snprintf(s->pool, sizeof(s->pool), "%s", r.pool);
+		s->next = N.sessions;
+		N.sessions = s;
+		pt_log_info("starting session %lld of %s in pool %s", (long long)r.id, r.user,
+			    r.pool);
+		send_req_full(&r);
+	}
+	w->next = s->waiters;
+	s->waiters = w;
+}
+
+static void stop_request(struct pt_http_req *req, int64_t id)
+{
+	json_t *in = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+	const char *reason = jstr(in, "reason");
+	struct nsess *s = find(id);
+
+	if (!s || !s->running) {
+		pt_http_error(req, 404, "no_such_session", "session %lld does not run here",
+			      (long long)id);
+	} else {
+		send_req(PT_SESS_STOP, id, text_ok(reason, 64) ? reason : "stopped");
+		pt_http_json(req, 200, json_object());
+	}
+	json_decref(in);
+}
+
+static void not_allowed(struct pt_http_req *req, const char *allow)
+{
+	static const char body[] =
+		"{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}";
+
+	pt_http_respond(req, 405, "application/json", body, sizeof(body) - 1, allow);
+}
+
+static void handle(struct pt_http_req *req, void *data)
+{
+	const char *p = req->path;
+
+	if (!pt_http_component(req, N.conf->broker.gateway_secret)) {
+		pt_http_error(req, 401, "unauthenticated",
+			      "the broker presents a certificate from [tls] ca or [broker] "
+			      "gateway_secret");
+		return;
+	}
+	if (!strcmp(p, "/api/v1/sessions")) {
+		if (req->method == HTTP_POST)
+			start_request(req);
+		else if (req->method == HTTP_GET)
+			pt_http_json(req, 200, json_pack("{s:o}", "sessions", sessions_json(0)));
+		else
+			not_allowed(req, "Allow: GET, POST\r\n");
+		return;
+	}
+	if (!strncmp(p, "/api/v1/sessions/", 17)) {
+		const char *id = p + 17;
+		if (!*id || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id) ||
+		    atoll(id) <= 0) {
+			pt_http_error(req, 400, "bad_id", "'%.32s' is not a session id", id);
+			return;
+		}
+		if (req->method != HTTP_DELETE) {
+			not_allowed(req, "Allow: DELETE\r\n");
+			return;
+		}
+		stop_request(req, atoll(id));
+		return;
+	}
+	pt_http_error(req, 404, "not_found", "no such API path: %.200s", p);
+}
+
+/* Starts the root side never answered (it always should). */
+static void check_stuck(uv_timer_t *t)
+{
+	uint64_t now = uv_now(N.loop);
+
+	for (struct nsess *s = N.sessions, *next; s; s = next) {
+		next = s->next;
+		if (!s->running && s->waiters && now - s->since > START_TIMEOUT_MS) {
+			answer_waiters(s, 504,
+				       json_pack("{s:s,s:s}", "error", "timeout", "message",
+						 "the session did not start in time"));
+			send_req(PT_SESS_STOP, s->id, "start timed out");
+			forget(s);
+		}
+	}
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+	uv_stop(h->loop);
+}
+
+int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
+{
+	const struct pt_sessiond_conf *sc = &conf->sessiond;
+	struct pt_httpd_limits lim = {
+		.handshake_ms = 10000,
+		.request_ms = 10000,
+		.keepalive_ms = 60000,
+		.max_conns = 256,
+	};
+	uv_timer_t stuck;
+
+	N.conf = conf;
+	N.loop = uv_default_loop();
+	N.fd = ipc_fd;
+	if (sc->address)
+		snprintf(N.address, sizeof(N.address), "%s", sc->address);
+	else
+		snprintf(N.address, sizeof(N.address), "https://%s", sc->listen);
+	N.api.base = sc->broker;
+	pt_api_conf_tls(&N.api, &conf->tls);
+	N.api.bearer = conf->broker.gateway_secret;
+	N.api.timeout_ms = 10000;
+	if (pt_api_global_init())
+		pt_fatalx("cannot initialise libcurl");
+	fcntl(ipc_fd, F_SETFL, O_NONBLOCK);
+	uv_poll_init(N.loop, &N.ipc, ipc_fd);
+	uv_poll_start(&N.ipc, UV_READABLE, on_ipc);
+	N.http = pt_httpd_listen(N.loop, server_ctx, sc->listen, &lim, handle, NULL);
+	if (!N.http)
+		pt_fatalx("cannot listen on %s", sc->listen);
+	uv_timer_init(N.loop, &N.beat);
+	/* The first beat soon after start, once the root side has reported
+	 * the sessions it adopted. */
+	uv_timer_start(&N.beat, heartbeat, 200, (uint64_t)sc->heartbeat_ms);
+	uv_timer_init(N.loop, &stuck);
+	uv_timer_start(&stuck, check_stuck, 5000, 5000);
+	uv_signal_init(N.loop, &N.sigterm);
+	uv_signal_start(&N.sigterm, on_term, SIGTERM);
+	uv_signal_init(N.loop, &N.sigint);
+	uv_signal_start(&N.sigint, on_term, SIGINT);
+	pt_log_info("listening on %s as host %s; broker %s", sc->listen, sc->name, sc->broker);
+	uv_run(N.loop, UV_RUN_DEFAULT);
+	pt_httpd_close(N.http);
+	return 0;
+}

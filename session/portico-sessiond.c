@@ -1,0 +1,133 @@
+/*
+ * portico-sessiond - the agent on each session host.
+ *
+ *   portico-sessiond [-c FILE] [-v] [-t]
+ *
+ * Starts as root and splits (the OpenSSH privilege separation): the parent
+ * stays root and only starts and stops sessions on checked, fixed-size
+ * requests (root.c, monitor.c); the child drops to [sessiond] user and
+ * talks HTTPS to the broker (net.c).  Stopping sessiond leaves the users'
+ * sessions running: a restarted one adopts them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "portico/log.h"
+#include "portico/tls.h"
+#include "session.h"
+
+/* run_dir/sessions/ID/vnc.sock must fit a unix socket address (108). */
+#define RUN_DIR_MAX 64
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: portico-sessiond [-c FILE] [-v] [-t]\n");
+	exit(2);
+}
+
+static void drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw)
+		pt_fatalx("[sessiond] user '%s' does not exist: create it (adduser --system %s) "
+			  "or name another",
+			  user, user);
+	if (pw->pw_uid == 0)
+		pt_fatalx("[sessiond] user '%s' is root: the network side must not run as root",
+			  user);
+	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
+		pt_fatal("cannot become %s", user);
+	if (setuid(0) != -1 || geteuid() == 0)
+		pt_fatalx("could regain root after dropping to %s: refusing to run", user);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = PT_CONF_DEFAULT_PATH;
+	int verbose = 0, test_only = 0, opt, sv[2], status = 0, rc;
+	struct pt_conf *conf;
+	char err[1024];
+	SSL_CTX *ctx;
+	pid_t pid;
+
+	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	pt_log_init("sessiond", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
+	conf = pt_conf_load(path, err, sizeof(err));
+	if (!conf)
+		pt_fatalx("%s", err);
+	if (strlen(conf->sessiond.run_dir) > RUN_DIR_MAX || conf->sessiond.run_dir[0] != '/')
+		pt_fatalx("%s: [sessiond] run_dir must be an absolute path of at most %d bytes "
+			  "(unix socket paths are short)",
+			  path, RUN_DIR_MAX);
+	if (test_only) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	if (geteuid() != 0)
+		pt_fatalx("portico-sessiond must start as root: it starts sessions as their users");
+	if (!conf->broker.gateway_secret && !conf->tls.ca)
+		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
+			     "cannot authenticate to this agent, nor this agent to the broker");
+	umask(022);
+	if (mkdir(conf->sessiond.run_dir, 0755) == -1 && errno != EEXIST)
+		pt_fatal("cannot make %s", conf->sessiond.run_dir);
+	/* TLS before the split: the key may be root's alone. */
+	ctx = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	if (!ctx)
+		pt_fatalx("%s", err);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		pt_fatal("socketpair");
+	pid = fork();
+	if (pid == -1)
+		pt_fatal("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		/* The root side's death ends this side too. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
+		drop_privileges(conf->sessiond.user);
+		signal(SIGPIPE, SIG_IGN);
+		/* Calls to the broker block on the thread pool. */
+		setenv("UV_THREADPOOL_SIZE", "8", 0);
+		exit(sd_net_run(conf, sv[1], ctx));
+	}
+	close(sv[1]);
+	SSL_CTX_free(ctx);
+	rc = sd_root_run(conf, sv[0], pid);
+	close(sv[0]);
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	pt_log_info("stopped");
+	pt_conf_free(conf);
+	return rc;
+}

@@ -1,0 +1,431 @@
+/*
+ * root.c - portico-sessiond's root side (see session.h).
+ *
+ * It does one thing: on the network side's checked request, fork a
+ * session monitor (monitor.c) or signal one to stop, and pass back what the
+ * monitors report.  It holds no network connection and parses nothing but
+ * fixed-size messages (portico/ipc.h).  Monitors run in sessions of their
+ * own, so a sessiond that stops or restarts leaves the users' sessions
+ * running; at start it adopts the monitors it finds in RUN_DIR/state and
+ * cleans up after the ones that died.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "portico/log.h"
+#include "session.h"
+
+struct rsess {
+	struct rsess *next;
+	int64_t id;
+	pid_t monitor;
+	int started;	      /* STARTED (or RUNNING) reported */
+	int reporting;	      /* waiting for the monitor's first report */
+	/* Our own monitors: their report pipe (their exit comes as SIGCHLD);
+	 * adopted ones: a pidfd that becomes readable when they exit.  The
+	 * fd is closed only once libuv has let go of the handle. */
+	int fd;
+	uv_poll_t poll;
+	char stop_reason[64]; /* why the network side asked to stop it */
+	struct pt_ipc_sess_rep rep;
+};
+
+static struct {
+	const struct pt_conf *conf;
+	uv_loop_t *loop;
+	int fd;
+	uv_poll_t ipc;
+	uv_signal_t sigchld, sigterm, sigint;
+	struct rsess *sessions;
+	pid_t net_pid;
+	int rc;
+} R;
+
+static struct rsess *find(int64_t id)
+{
+	for (struct rsess *s = R.sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static struct rsess *find_pid(pid_t pid)
+{
+	for (struct rsess *s = R.sessions; s; s = s->next)
+		if (s->monitor == pid)
+			return s;
+	return NULL;
+}
+
+static void send_rep(const struct pt_ipc_sess_rep *rep)
+{
+	int rc = pt_ipc_send(R.fd, rep, sizeof(*rep));
+
+	if (rc < 0 && rc != -EPIPE)
+		pt_log_warnx("cannot reach the network side: %s", strerror(-rc));
+}
+
+static void send_simple(int op, int64_t id, const char *user, const char *pool, const char *msg)
+{
+	struct pt_ipc_sess_rep rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.type = PT_IPC_SESS_REP;
+	rep.op = (uint32_t)op;
+	rep.id = id;
+	snprintf(rep.user, sizeof(rep.user), "%s", user ? user : "");
+	snprintf(rep.pool, sizeof(rep.pool), "%s", pool ? pool : "");
+	snprintf(rep.message, sizeof(rep.message), "%s", msg ? msg : "");
+	send_rep(&rep);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+	struct rsess *s = h->data;
+
+	close(s->fd);
+	free(s);
+}
+
+static void unlink_sess(struct rsess *s)
+{
+	for (struct rsess **pp = &R.sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+}
+
+static void sess_free(struct rsess *s)
+{
+	unlink_sess(s);
+	explicit_bzero(s->rep.secret, sizeof(s->rep.secret));
+	uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+/* Processes of the session that outlived their monitor (it was killed):
+ * every process group the state file names, if its members are still the
+ * session user's (a recycled group id is left alone). */
+static void kill_orphans(const struct sd_state *st)
+{
+	for (int i = 0; i < 2; i++) {
+		char path[64];
+		struct stat sb;
+		if (st->pgid[i] <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d", (int)st->pgid[i]);
+		if (stat(path, &sb) == 0 && sb.st_uid != st->uid)
+			continue;
+		if (kill(-st->pgid[i], SIGKILL) == 0)
+			pt_log_info("session %lld: killed process group %d left behind",
+				    (long long)st->id, (int)st->pgid[i]);
+	}
+	char dir[600], f[700];
+	snprintf(dir, sizeof(dir), "%s/sessions/%lld", R.conf->sessiond.run_dir, (long long)st->id);
+	static const char *const files[] = { "vnc.sock", "passwd", "Xauthority", "session.log" };
+	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+		snprintf(f, sizeof(f), "%s/%s", dir, files[k]);
+		unlink(f);
+	}
+	rmdir(dir);
+}
+
+static void read_report(struct rsess *s);
+
+/* A monitor is gone: report how its session ended, forget it. */
+static void monitor_gone(struct rsess *s)
+{
+	char path[600];
+	struct sd_state st;
+	const char *why;
+
+	read_report(s);
+	sd_state_path(R.conf, s->id, path, sizeof(path));
+	if (sd_state_read(path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (s->started) {
+		if (!st.ended[0]) {
+			if (st.id)
+				kill_orphans(&st);
+			why = "session monitor died";
+		} else {
+			why = s->stop_reason[0] ? s->stop_reason : st.ended;
+		}
+		send_simple(PT_SESS_ENDED, s->id, s->rep.user, s->rep.pool, why);
+	} else if (s->reporting) {
+		send_simple(PT_SESS_FAILED, s->id, s->rep.user, s->rep.pool,
+			    "the session monitor died while starting");
+	}
+	unlink(path);
+	sess_free(s);
+}
+
+/* The monitor's one report (STARTED or FAILED), passed on.  Also called
+ * when the monitor has exited, in case its exit was seen before its
+ * report was read. */
+static void read_report(struct rsess *s)
+{
+	struct pt_ipc_sess_rep rep;
+	ssize_t n;
+
+	if (!s->reporting)
+		return;
+	do
+		n = read(s->fd, &rep, sizeof(rep));
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == EAGAIN)
+		return;
+	uv_poll_stop(&s->poll);
+	if (n == (ssize_t)sizeof(rep) && rep.type == PT_IPC_SESS_REP && rep.id == s->id &&
+	    (rep.op == PT_SESS_STARTED || rep.op == PT_SESS_FAILED)) {
+		rep.user[sizeof(rep.user) - 1] = rep.pool[sizeof(rep.pool) - 1] = '\0';
+		rep.backend[sizeof(rep.backend) - 1] = rep.secret[sizeof(rep.secret) - 1] = '\0';
+		rep.message[sizeof(rep.message) - 1] = '\0';
+		if (rep.op == PT_SESS_STARTED) {
+			s->started = 1;
+			s->rep = rep;
+		}
+		send_rep(&rep);
+		s->reporting = 0;
+	}
+	/* Otherwise (EOF, garbage): monitor_gone reports the failure. */
+	explicit_bzero(&rep, sizeof(rep));
+}
+
+static void on_report(uv_poll_t *p, int status, int events)
+{
+	read_report(p->data);
+}
+
+static void start(const struct pt_ipc_sess_req *req)
+{
+	struct rsess *s = find(req->id);
+	int rp[2];
+	pid_t pid;
+
+	if (s) {
+		/* Asked again (a retried request): the same answer once known. */
+		if (s->started)
+			send_rep(&s->rep);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || pipe2(rp, O_CLOEXEC) == -1) {
+		free(s);
+		send_simple(PT_SESS_FAILED, req->id, req->user, req->pool,
+			    "sessiond is out of resources");
+		return;
+	}
+	/* _Fork: libuv's pthread_atfork handler would make new descriptors
+	 * in the monitor, which closes them all anyway. */
+	pid = _Fork();
+	if (pid == 0) {
+		/* The monitor owns nothing of the loop: close it all but its
+		 * report pipe and the standard streams. */
+		int fd = fcntl(rp[1], F_DUPFD, 100);
+		dup2(fd, 3);
+		closefrom(4);
+		sd_monitor_run(R.conf, req, 3);
+	}
+	close(rp[1]);
+	if (pid == -1) {
+		close(rp[0]);
+		free(s);
+		send_simple(PT_SESS_FAILED, req->id, req->user, req->pool, "cannot fork");
+		return;
+	}
+	s->id = req->id;
+	s->monitor = pid;
+	s->fd = rp[0];
+	s->reporting = 1;
+	snprintf(s->rep.user, sizeof(s->rep.user), "%s", req->user);
+	snprintf(s->rep.pool, sizeof(s->rep.pool), "%s", req->pool);
+	fcntl(rp[0], F_SETFL, O_NONBLOCK);
+	uv_poll_init(R.loop, &s->poll, rp[0]);
+	s->poll.data = s;
+	uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, on_report);
+	s->next = R.sessions;
+	R.sessions = s;
+}
+
+static void on_ipc(uv_poll_t *p, int status, int events)
+{
+	struct pt_ipc_sess_req req;
+	ssize_t n = pt_ipc_recv(R.fd, &req, sizeof(req), PT_IPC_SESS_REQ);
+	struct rsess *s;
+
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0 || (req.op != PT_SESS_START && req.op != PT_SESS_STOP) || req.id <= 0) {
+		if (n == 0)
+			pt_log_info("the network side has gone away");
+		else
+			pt_log_warnx("malformed message from the network side (%s): stopping it",
+				     n < 0 ? pt_ipc_error() : "bad operation or id");
+		R.rc = n == 0 ? 0 : 1;
+		if (n != 0 && R.net_pid > 0)
+			kill(R.net_pid, SIGKILL);
+		uv_stop(R.loop);
+		return;
+	}
+	if (req.op == PT_SESS_START) {
+		start(&req);
+	} else if ((s = find(req.id)) != NULL) {
+		snprintf(s->stop_reason, sizeof(s->stop_reason), "%s",
+			 req.reason[0] ? req.reason : "stopped");
+		kill(s->monitor, SIGTERM);
+	}
+	explicit_bzero(&req, sizeof(req));
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct rsess *s = find_pid(pid);
+		if (pid == R.net_pid) {
+			pt_log_warnx("the network side exited (%s %d)",
+				     WIFSIGNALED(status) ? "signal" : "status",
+				     WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			R.net_pid = 0;
+			R.rc = 1;
+			uv_stop(R.loop);
+		} else if (s) {
+			monitor_gone(s);
+		}
+	}
+}
+
+static void on_pidfd(uv_poll_t *p, int status, int events)
+{
+	uv_poll_stop(p);
+	monitor_gone(p->data);
+}
+
+static void on_term(uv_signal_t *h, int sig)
+{
+	pt_log_info("stopping (signal %d); sessions keep running", sig);
+	if (R.net_pid > 0)
+		kill(R.net_pid, SIGTERM);
+	R.rc = 0;
+	uv_stop(R.loop);
+}
+
+/* A monitor from before a restart, if it still runs: its comm is
+ * "pt-session" (monitor.c).  pidfd_open first, then the check, so the
+ * pid cannot be recycled in between. */
+static int adoptable(pid_t pid, int *pidfd)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (*pidfd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	if (strncmp(comm, "pt-session", 10)) {
+		close(*pidfd);
+		*pidfd = -1;
+		return 0;
+	}
+	return 1;
+}
+
+static void adopt_all(void)
+{
+	char dir[600], path[900];
+	struct dirent *e;
+	DIR *d;
+
+	if (sd_state_path(R.conf, 0, dir, sizeof(dir)) || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct sd_state st;
+		struct rsess *s;
+		int pidfd;
+		if (e->d_name[0] == '.' || strchr(e->d_name, '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (sd_state_read(path, &st) != 0) {
+			unlink(path);
+			continue;
+		}
+		if (st.ended[0] || !adoptable(st.monitor, &pidfd)) {
+			/* It ended while we were away, or its monitor died. */
+			if (!st.ended[0])
+				kill_orphans(&st);
+			pt_log_info("session %lld of %s ended while sessiond was away: %s",
+				    (long long)st.id, st.user,
+				    st.ended[0] ? st.ended : "session monitor died");
+			send_simple(PT_SESS_ENDED, st.id, st.user, st.pool,
+				    st.ended[0] ? st.ended : "session monitor died");
+			unlink(path);
+			continue;
+		}
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			close(pidfd);
+			continue;
+		}
+		s->id = st.id;
+		s->monitor = st.monitor;
+		s->started = 1;
+		s->fd = pidfd;
+		s->rep.type = PT_IPC_SESS_REP;
+		s->rep.op = PT_SESS_RUNNING;
+		s->rep.id = st.id;
+		snprintf(s->rep.user, sizeof(s->rep.user), "%s", st.user);
+		snprintf(s->rep.pool, sizeof(s->rep.pool), "%s", st.pool);
+		snprintf(s->rep.backend, sizeof(s->rep.backend), "%s", st.backend);
+		snprintf(s->rep.secret, sizeof(s->rep.secret), "%s", st.secret);
+		uv_poll_init(R.loop, &s->poll, pidfd);
+		s->poll.data = s;
+		uv_poll_start(&s->poll, UV_READABLE, on_pidfd);
+		s->next = R.sessions;
+		R.sessions = s;
+		pt_log_info("session %lld of %s adopted (monitor %d, %s)", (long long)st.id,
+			    st.user, (int)st.monitor, st.backend);
+		send_rep(&s->rep);
+		s->rep.op = PT_SESS_STARTED;
+		explicit_bzero(&st, sizeof(st));
+	}
+	closedir(d);
+}
+
+int sd_root_run(const struct pt_conf *conf, int ipc_fd, pid_t net_pid)
+{
+	R.conf = conf;
+	R.loop = uv_default_loop();
+	R.fd = ipc_fd;
+	R.net_pid = net_pid;
+	signal(SIGPIPE, SIG_IGN);
+	fcntl(ipc_fd, F_SETFL, O_NONBLOCK);
+	uv_signal_init(R.loop, &R.sigchld);
+	uv_signal_start(&R.sigchld, on_sigchld, SIGCHLD);
+	uv_signal_init(R.loop, &R.sigterm);
+	uv_signal_start(&R.sigterm, on_term, SIGTERM);
+	uv_signal_init(R.loop, &R.sigint);
+	uv_signal_start(&R.sigint, on_term, SIGINT);
+	adopt_all();
+	uv_poll_init(R.loop, &R.ipc, ipc_fd);
+	uv_poll_start(&R.ipc, UV_READABLE, on_ipc);
+	uv_run(R.loop, UV_RUN_DEFAULT);
+	return R.rc;
+}

@@ -1,0 +1,108 @@
+/*
+ * vnc-probe - a real VNC client (libvncclient) that looks at a desktop.
+ *
+ *   vnc-probe TARGET PASSWORD [SECONDS]
+ *
+ * TARGET is host:port or the path of a unix socket.  Connects, answers VNC
+ * authentication with PASSWORD (empty: expects no authentication), asks for
+ * the whole framebuffer, waits for it and prints one line:
+ *
+ *   size=WxH name=NAME painted=N hash=H
+ *
+ * painted counts pixels that are not black; hash is FNV-1a over the
+ * framebuffer, so two probes of one unchanged desktop print the same.
+ * Exit 0 when a full update arrived, 1 when the connection or the
+ * authentication failed, 2 on bad usage.
+ */
+#include <rfb/rfbclient.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+static char *password;
+static int updated;
+
+static char *get_password(rfbClient *c)
+{
+	return strdup(password);
+}
+
+static void on_update(rfbClient *c, int x, int y, int w, int h)
+{
+	updated = 1;
+}
+
+static void quiet(const char *fmt, ...)
+{
+}
+
+int main(int argc, char **argv)
+{
+	rfbClient *c;
+	char host[512];
+	int port = 0, seconds = argc > 3 ? atoi(argv[3]) : 10;
+	struct timeval start, now;
+
+	if (argc < 3 || argc > 4 || seconds <= 0) {
+		fprintf(stderr, "usage: vnc-probe TARGET PASSWORD [SECONDS]\n");
+		return 2;
+	}
+	password = argv[2];
+	snprintf(host, sizeof(host), "%s", argv[1]);
+	if (host[0] != '/') {
+		char *colon = strrchr(host, ':');
+		if (!colon)
+			return 2;
+		*colon = '\0';
+		port = atoi(colon + 1);
+	}
+	rfbClientLog = quiet;
+	rfbClientErr = quiet;
+	c = rfbGetClient(8, 3, 4);
+	c->GetPassword = get_password;
+	c->GotFrameBufferUpdate = on_update;
+	c->canHandleNewFBSize = TRUE;
+	c->serverHost = strdup(host);
+	c->serverPort = port;
+	/* A unix socket path as the host: libvncclient connects to it. */
+	if (!rfbInitClient(c, NULL, NULL)) {
+		fprintf(stderr, "vnc-probe: cannot connect to or log in at %s\n", argv[1]);
+		return 1;
+	}
+	SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE);
+	gettimeofday(&start, NULL);
+	for (;;) {
+		int n = WaitForMessage(c, 100000);
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(c))) {
+			fprintf(stderr, "vnc-probe: connection lost\n");
+			return 1;
+		}
+		gettimeofday(&now, NULL);
+		if (updated && n == 0)
+			break; /* the update is complete and nothing more comes */
+		if (now.tv_sec - start.tv_sec >= seconds) {
+			if (updated)
+				break;
+			fprintf(stderr, "vnc-probe: no framebuffer update in %d s\n", seconds);
+			return 1;
+		}
+	}
+	uint32_t *px = (uint32_t *)c->frameBuffer;
+	uint64_t hash = 1469598103934665603ULL;
+	long painted = 0, n = (long)c->width * c->height;
+	for (long i = 0; i < n; i++) {
+		uint32_t v = px[i] & 0x00ffffff;
+		if (v)
+			painted++;
+		for (int b = 0; b < 3; b++) {
+			hash ^= (v >> (8 * b)) & 0xff;
+			hash *= 1099511628211ULL;
+		}
+	}
+	printf("size=%dx%d name=%s painted=%ld hash=%016llx\n", c->width, c->height,
+	       c->desktopName ? c->desktopName : "", painted, (unsigned long long)hash);
+	rfbClientCleanup(c);
+	return 0;
+}
