@@ -171,7 +171,8 @@ install: all
 	install -m 0644 etc/portico.conf $(DESTDIR)$(PREFIX)/etc/portico/portico.conf.sample
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/portico/
 	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
-	install -m 0644 etc/pam.d/portico $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
+	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
+	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -646,6 +646,14 @@ static void remove_dir(struct mon *m)
 		pt_log_warn("session %lld: cannot remove %s", (long long)m->req->id, m->dir);
 }
 
+/* A monitor is a fork of sessiond: it leaves without running sessiond's
+ * exit handlers (a preloaded library's destructor would remove files the
+ * root side still uses). */
+static _Noreturn void mon_exit(int rc)
+{
+	_exit(rc);
+}
+
 static _Noreturn void finish(struct mon *m, const char *why, int rc)
 {
 	kill_all(m);
@@ -657,7 +665,7 @@ static _Noreturn void finish(struct mon *m, const char *why, int rc)
 	}
 	pt_log_info("session %lld of %s ended: %s", (long long)m->req->id, m->req->user, why);
 	explicit_bzero(&m->st.secret, sizeof(m->st.secret));
-	exit(rc);
+	mon_exit(rc);
 }
 
 /* --- the monitor --------------------------------------------------------------------- */
@@ -719,19 +727,19 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	if (getpwnam_r(req->user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) != 0 || !res) {
 		report(m, PT_SESS_FAILED, "user %s does not exist on %s", req->user,
 		       conf->sessiond.name);
-		exit(1);
+		mon_exit(1);
 	}
 	if (m->pw.pw_uid == 0) {
 		report(m, PT_SESS_FAILED, "sessions never run as root");
-		exit(1);
+		mon_exit(1);
 	}
 	if (req->driver != PT_DRIVER_XVNC) {
 		report(m, PT_SESS_FAILED, "this host does not run %s sessions",
 		       req->driver == PT_DRIVER_QEMU ? "qemu" : "static");
-		exit(1);
+		mon_exit(1);
 	}
 	if (pam_begin(m))
-		exit(1);
+		mon_exit(1);
 	if (make_dir(m)) {
 		report(m, PT_SESS_FAILED, "cannot make the session directory %s: %s", m->dir,
 		       strerror(errno));

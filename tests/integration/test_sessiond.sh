@@ -1,0 +1,181 @@
+#!/bin/bash
+# portico-sessiond on a real session host: the broker starts an xterm app
+# and a desktop through it (real PAM session, real Xvnc, a real VNC client
+# looks at them), sessions end when their program exits or by timeout,
+# a restarted sessiond adopts what runs, and bad requests leave nothing.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+. tests/integration/sessiond_env.sh
+
+be_setup
+sd_setup
+be_conf_append "
+[pool xterm]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm -geometry 80x24+10+10
+hosts = host1
+users = $SD_USER, ghost, $SD_REFUSED
+geometry = 1024x768
+
+[pool desk]
+kind = desktop
+driver = xvnc
+hosts = host1
+users = $SD_USER
+disconnect_timeout = 2s
+
+[pool broken]
+kind = app
+driver = xvnc
+command = /nonexistent/program --flag
+hosts = host1
+users = $SD_USER"
+be_start
+ADMIN=$(login carol carol-pw)
+sd_start
+USER_TOKEN=$(login "$SD_USER" user-pw)
+[ ${#USER_TOKEN} = 43 ] || fail "the test user cannot log in"
+
+redeem() { # TICKET: redeem as the gateway; backend and secret into BACKEND, SECRET
+	api POST /gateway/redeem "{\"ticket\":\"$1\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
+	expect 200
+	BACKEND=$(jq -r .backend "$T/out")
+	SECRET=$(jq -r .secret "$T/out")
+}
+session_state() { # ID
+	api GET "/admin/sessions?state=all" "" "$ADMIN" | jq -r ".sessions[] | select(.id == $1) | .state"
+}
+no_processes() { ! pgrep -u "$SD_USER" >/dev/null; }
+
+# --- an app session ------------------------------------------------------------
+api POST /resources/xterm/launch '{"geometry":"800x600"}' "$USER_TOKEN" >/dev/null
+expect 200
+S1=$(jq -r .session.id "$T/out")
+[ "$(jq -r .session.state "$T/out")" = ready ] || fail "launch: $(cat "$T/out")"
+redeem "$(jq -r .ticket "$T/out")"
+case $BACKEND in unix:"$T"/run/sessions/"$S1"/vnc.sock) ;; *) fail "backend $BACKEND" ;; esac
+[ ${#SECRET} = 8 ] || fail "secret '$SECRET'"
+sock=${BACKEND#unix:}
+[ "$(stat -c '%U %a' "$sock")" = "$SD_SVC 600" ] || fail "socket is $(stat -c '%U %a' "$sock")"
+out=$("$PROBE" "$sock" "$SECRET") || fail "the VNC client could not log in to the session"
+echo "   $out"
+grep -q "size=800x600 " <<<"$out" || fail "geometry: $out"
+painted=$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")
+[ "$painted" -gt 1000 ] || fail "the xterm is not on the screen: $out"
+"$PROBE" "$sock" wrong-pw 2>/dev/null && fail "a wrong VNC password was accepted"
+# Somebody else than the gateway's user cannot open the socket.
+su -s /bin/sh "$SD_USER" -c "python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' $sock" 2>/dev/null &&
+	fail "the session's user could open the console socket"
+# The program runs as the user, with the user's groups, in a clean environment.
+xpid=$(pgrep -u "$SD_USER" -x xterm) || fail "no xterm of $SD_USER"
+grep -q "^Groups:.*\b$SD_GID\b" "/proc/$xpid/status" || fail "supplementary group missing: $(grep Groups "/proc/$xpid/status")"
+[ "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$xpid/status")" = "$(id -u "$SD_USER")$(id -u "$SD_USER")$(id -u "$SD_USER")$(id -u "$SD_USER")" ] ||
+	fail "xterm does not run as the user alone"
+env_of=$(tr '\0' '\n' <"/proc/$xpid/environ")
+grep -q "^HOME=$T/home-$SD_USER$" <<<"$env_of" || fail "HOME: $env_of"
+grep -q "^DISPLAY=:" <<<"$env_of" || fail "DISPLAY: $env_of"
+grep -qE "^(LD_PRELOAD|PAM_WRAPPER|NSS_WRAPPER|ASAN_OPTIONS)" <<<"$env_of" && fail "sessiond's environment leaked: $env_of"
+# The program exits: the session ends within a second.
+t0=$(date +%s%N)
+kill "$xpid"
+wait_for 1 eval '[ "$(session_state '"$S1"')" = ended ]' || fail "session $S1 still $(session_state "$S1") after its program exited"
+echo "   app exit to ended: $((($(date +%s%N) - t0) / 1000000)) ms"
+api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
+[ "$(jq -r ".sessions[] | select(.id == $S1) | .end_reason" "$T/out")" = "application exited" ] ||
+	fail "end reason: $(cat "$T/out")"
+wait_for 3 no_processes || fail "processes of $SD_USER left: $(pgrep -u "$SD_USER" -l)"
+[ ! -e "$T/run/sessions/$S1" ] || fail "the session directory was left behind"
+echo "ok: app session"
+
+# --- a desktop: reconnect, disconnect timeout ---------------------------------------
+api POST /resources/desk/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+S2=$(jq -r .session.id "$T/out")
+redeem "$(jq -r .ticket "$T/out")"
+B2=$BACKEND
+"$PROBE" "${B2#unix:}" "$SECRET" >/dev/null || fail "desktop not reachable"
+api POST /resources/desk/launch "" "$USER_TOKEN" >/dev/null
+[ "$(jq -r .session.id "$T/out")" = "$S2" ] && [ "$(jq -r .reconnect "$T/out")" = true ] ||
+	fail "reconnect: $(cat "$T/out")"
+redeem "$(jq -r .ticket "$T/out")"
+[ "$BACKEND" = "$B2" ] || fail "reconnect gave another display: $BACKEND"
+[ "$(sd_api GET /sessions | jq '.sessions | length')" = 1 ] || fail "sessiond runs $(cat "$T/out")"
+echo "ok: desktop and reconnect"
+
+# --- sessiond restarted: adopted, none lost, none doubled ---------------------------
+sd_kill9
+pgrep -u "$SD_USER" Xvnc >/dev/null || fail "the desktop died with sessiond"
+sd_start
+wait_for 5 eval '[ "$(sd_api GET /sessions | jq ".sessions | length")" = 1 ]' || fail "not adopted: $(cat "$T/out")"
+[ "$(jq -r '.sessions[0].id' "$T/out")" = "$S2" ] || fail "adopted the wrong session: $(cat "$T/out")"
+sleep 1.5 # several heartbeats
+[ "$(session_state "$S2")" = ready ] || fail "session $S2 is $(session_state "$S2") after the restart"
+[ "$(pgrep -u "$SD_USER" -c Xvnc)" = 1 ] || fail "$(pgrep -u "$SD_USER" -c Xvnc) displays after the restart"
+grep -q "session $S2 of $SD_USER adopted" "$T/sessiond.log" || fail "no adoption line"
+echo "ok: restart adopts"
+
+# Disconnect timeout (2 s): the broker ends it and the host stops it.
+api POST /gateway/events "{\"session_id\":$S2,\"event\":\"connect\"}" "$GW_SECRET" >/dev/null
+api POST /gateway/events "{\"session_id\":$S2,\"event\":\"disconnect\"}" "$GW_SECRET" >/dev/null
+expect 200
+wait_for 5 eval '[ "$(session_state '"$S2"')" = ended ]' || fail "disconnect timeout did not end $S2"
+wait_for 5 no_processes || fail "the desktop still runs after its timeout"
+[ "$(sd_api GET /sessions | jq '.sessions | length')" = 0 ] || fail "sessiond still lists $(cat "$T/out")"
+echo "ok: disconnect timeout"
+
+# --- launch failures reach the user, leave nothing ---------------------------------
+GHOST=$(login ghost ghost-pw)
+api POST /resources/xterm/launch "" "$GHOST" >/dev/null
+expect 502 start_failed
+grep -q "user ghost does not exist on host1" "$T/out" || fail "unknown user: $(cat "$T/out")"
+api POST /resources/broken/launch "" "$USER_TOKEN" >/dev/null
+expect 502 start_failed
+grep -q "/nonexistent/program: no such program" "$T/out" || fail "missing program: $(cat "$T/out")"
+REFUSED=$(login "$SD_REFUSED" refused-pw)
+api POST /resources/xterm/launch "" "$REFUSED" >/dev/null
+expect 502 start_failed
+grep -q "PAM refused the account of $SD_REFUSED" "$T/out" || fail "PAM refusal: $(cat "$T/out")"
+api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
+[ "$(jq '.sessions | length' "$T/out")" = 0 ] || fail "failed starts left live sessions: $(cat "$T/out")"
+wait_for 3 no_processes || fail "a failed start left processes"
+[ -z "$(ls "$T/run/sessions")" ] || fail "a failed start left $(ls "$T/run/sessions")"
+[ -z "$(ls "$T/run/state")" ] || fail "a failed start left state $(ls "$T/run/state")"
+echo "ok: launch failures"
+
+# --- hostile requests to sessiond --------------------------------------------------
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" "$SD/sessions")
+[ "$STATUS" = 401 ] || fail "no credentials: $STATUS"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" -H "Authorization: Bearer $ADMIN" "$SD/sessions")
+[ "$STATUS" = 401 ] || fail "a user's token: $STATUS"
+sd_api POST /sessions '{"id":' >/dev/null
+expect 400 bad_json
+sd_api POST /sessions '[1,2]' >/dev/null
+expect 400 bad_json
+sd_api POST /sessions '{"id":-4,"user":"x","pool":{"name":"p"}}' >/dev/null
+expect 400 bad_request
+sd_api POST /sessions "{\"id\":99,\"user\":\"../../etc\",\"pool\":{\"name\":\"p\",\"kind\":\"app\",\"driver\":\"xvnc\",\"command\":\"/bin/true\"}}" >/dev/null
+expect 400 bad_request
+sd_api POST /sessions "{\"id\":99,\"user\":\"$SD_USER\",\"pool\":{\"name\":\"p\",\"kind\":\"app\",\"driver\":\"xvnc\"}}" >/dev/null
+expect 400 bad_request
+sd_api POST /sessions "{\"id\":99,\"user\":\"$SD_USER\",\"geometry\":\"99999x1\",\"pool\":{\"name\":\"p\",\"kind\":\"desktop\",\"driver\":\"xvnc\"}}" >/dev/null
+expect 400 bad_geometry
+sd_api POST /sessions "{\"id\":99,\"user\":\"root\",\"pool\":{\"name\":\"p\",\"kind\":\"desktop\",\"driver\":\"xvnc\"}}" >/dev/null
+expect 422 start_failed
+grep -q "never run as root" "$T/out" || fail "root session: $(cat "$T/out")"
+sd_api DELETE /sessions/12345 >/dev/null
+expect 404 no_such_session
+sd_api DELETE /sessions/abc >/dev/null
+expect 400 bad_id
+sd_api PUT /sessions >/dev/null
+expect 405
+head -c 200000 /dev/zero | tr '\0' 'a' >"$T/big"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" -H "Authorization: Bearer $GW_SECRET" --data-binary @"$T/big" "$SD/sessions")
+[ "$STATUS" = 413 ] || fail "huge body: $STATUS"
+printf 'GET / HTTP/1.1\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "$SD_PORT" >/dev/null 2>&1
+kill -0 "$SD_PID" || fail "sessiond died of hostile input"
+[ "$(sd_api GET /sessions | jq '.sessions | length')" = 0 ] || fail "sessiond runs $(cat "$T/out")"
+wait_for 3 no_processes || fail "hostile requests left processes"
+echo "ok: hostile input"
+echo "ok: sessiond"
