@@ -54,6 +54,8 @@ struct mon {
 	struct sd_state st;
 	pid_t display, program;
 	int display_no;
+	char overlay[600]; /* qemu: the VM's disk */
+	int keep_overlay;  /* persistent pools keep one per user */
 };
 
 /* --- reporting ------------------------------------------------------------- */
@@ -658,6 +660,8 @@ static _Noreturn void finish(struct mon *m, const char *why, int rc)
 {
 	kill_all(m);
 	remove_dir(m);
+	if (m->overlay[0] && !m->keep_overlay && unlink(m->overlay) == -1 && errno != ENOENT)
+		pt_log_warn("session %lld: cannot remove %s", (long long)m->req->id, m->overlay);
 	pam_finish(m);
 	if (m->st.id) {
 		snprintf(m->st.ended, sizeof(m->st.ended), "%s", why);
@@ -666,6 +670,173 @@ static _Noreturn void finish(struct mon *m, const char *why, int rc)
 	pt_log_info("session %lld of %s ended: %s", (long long)m->req->id, m->req->user, why);
 	explicit_bzero(&m->st.secret, sizeof(m->st.secret));
 	mon_exit(rc);
+}
+
+/* --- desktop VMs (QEMU) --------------------------------------------------------------- */
+
+/* Run argv as m->pw to its end; 0 when it exits 0. */
+static int run_wait(struct mon *m, char *const argv[])
+{
+	int status;
+	pid_t pid = spawn(m, argv, -1, NULL);
+
+	if (pid < 0)
+		return -1;
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* A directory of the VM user's: STATE_DIR/vms/POOL. */
+static int vm_dir(struct mon *m, char *out, size_t len)
+{
+	char d[520];
+
+	snprintf(d, sizeof(d), "%.400s/vms", m->conf->sessiond.state_dir);
+	if ((mkdir(m->conf->sessiond.state_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(d, 0755) == -1 && errno != EEXIST))
+		return -1;
+	snprintf(out, len, "%s/%.72s", d, m->req->pool);
+	if (mkdir(out, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return chown(out, m->pw.pw_uid, m->pw.pw_gid);
+}
+
+/* The VM's disk: a copy-on-write overlay of the pool's golden image, one
+ * per session, or one per user that outlives the session (persistent). */
+static int make_overlay(struct mon *m)
+{
+	const char *image = m->req->image;
+	char dir[600], why[160];
+	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", (char *)image,
+			 "-F", "qcow2", m->overlay, NULL };
+	int fd;
+
+	if (!image[0]) {
+		report(m, PT_SESS_FAILED, "the pool names no image");
+		return -1;
+	}
+	/* As root, before anything runs: a missing image is the admin's to
+	 * fix, and says so. */
+	fd = open(image, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		report(m, PT_SESS_FAILED, "image %s cannot be read: %s", image, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	if (vm_dir(m, dir, sizeof(dir))) {
+		report(m, PT_SESS_FAILED, "cannot make %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (m->req->persistent) {
+		snprintf(m->overlay, sizeof(m->overlay), "%.500s/user-%.64s.qcow2", dir,
+			 m->req->user);
+		m->keep_overlay = 1;
+		if (access(m->overlay, F_OK) == 0) {
+			pt_log_info("session %lld: %s's own disk %s", (long long)m->req->id,
+				    m->req->user, m->overlay);
+			return 0;
+		}
+	} else {
+		snprintf(m->overlay, sizeof(m->overlay), "%.500s/%lld.qcow2", dir,
+			 (long long)m->req->id);
+	}
+	if (run_wait(m, argv)) {
+		log_tail(m, why, sizeof(why));
+		report(m, PT_SESS_FAILED, "image %s is not a usable disk image: %s", image, why);
+		m->keep_overlay = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static int prep_vm(struct mon *m)
+{
+	return write_file(m->dir, "passwd", m->st.secret, strlen(m->st.secret));
+}
+
+static int start_vm(struct mon *m)
+{
+	const struct pt_sessiond_conf *sc = &m->conf->sessiond;
+	char mem[24], drive[700], secret[640], vnc[700], name[200], sock[600];
+	char *argv[40];
+	int n = 0, tcp = strcmp(sc->vnc_listen, "unix") != 0;
+	pid_t pid;
+
+	if (make_overlay(m))
+		return -1;
+	snprintf(mem, sizeof(mem), "%lld", (long long)sc->vm_memory_mb);
+	snprintf(drive, sizeof(drive), "file=%s,if=virtio,format=qcow2", m->overlay);
+	snprintf(secret, sizeof(secret), "secret,id=vncpw,file=%.580s/passwd", m->dir);
+	snprintf(sock, sizeof(sock), "%.580s/vnc.sock", m->dir);
+	snprintf(name, sizeof(name), "%.64s (%.120s)", m->req->pool, m->req->user);
+	if (tcp) {
+		int p = free_port(sc->vnc_listen);
+		if (p < 0) {
+			report(m, PT_SESS_FAILED, "no free port for a console on %s",
+			       sc->vnc_listen);
+			return -1;
+		}
+		snprintf(vnc, sizeof(vnc), "%s:%d,password-secret=vncpw", sc->vnc_listen,
+			 p - 5900);
+		snprintf(m->st.backend, sizeof(m->st.backend), "%s:%d", sc->vnc_listen, p);
+	} else {
+		snprintf(vnc, sizeof(vnc), "unix:%s,password-secret=vncpw", sock);
+		snprintf(m->st.backend, sizeof(m->st.backend), "unix:%.240s", sock);
+	}
+	argv[n++] = sc->qemu;
+	argv[n++] = "-accel";
+	argv[n++] = sc->vm_accel;
+	argv[n++] = "-m";
+	argv[n++] = mem;
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-vga";
+	argv[n++] = "std";
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-drive";
+	argv[n++] = drive;
+	argv[n++] = "-nic";
+	argv[n++] = "user,model=virtio-net-pci";
+	argv[n++] = "-object";
+	argv[n++] = secret;
+	argv[n++] = "-vnc";
+	argv[n++] = vnc;
+	argv[n++] = "-name";
+	argv[n++] = name;
+	argv[n] = NULL;
+	pid = spawn(m, argv, -1, prep_vm);
+	if (pid < 0) {
+		report(m, PT_SESS_FAILED, "%s cannot run: %s", sc->qemu, strerror((int)-pid));
+		return -1;
+	}
+	m->display = m->program = pid;
+	m->st.pgid[0] = pid;
+	/* Up when its console listens. */
+	for (int i = 0; i < DISPLAY_WAIT_MS / 20; i++) {
+		struct stat sb;
+		if (tcp ? i > 5 : stat(sock, &sb) == 0)
+			break;
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			char why[160];
+			m->display = m->program = 0;
+			log_tail(m, why, sizeof(why));
+			report(m, PT_SESS_FAILED, "the VM did not start: %s", why);
+			return -1;
+		}
+		usleep(20000);
+	}
+	if (!tcp) {
+		struct passwd *gw = getpwnam(sc->gateway_user);
+		if (!gw || fchownat(AT_FDCWD, sock, gw->pw_uid, gw->pw_gid,
+				    AT_SYMLINK_NOFOLLOW) == -1) {
+			report(m, PT_SESS_FAILED, "the VM's console did not come up");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* --- the monitor --------------------------------------------------------------------- */
@@ -724,7 +895,18 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
-	if (getpwnam_r(req->user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) != 0 || !res) {
+	if (req->driver == PT_DRIVER_QEMU) {
+		/* A VM belongs to no host account: it runs as [sessiond]
+		 * vm_user, and the user logs in to the guest. */
+		if (getpwnam_r(conf->sessiond.vm_user, &m->pw, m->pwbuf, sizeof(m->pwbuf),
+			       &res) != 0 ||
+		    !res || m->pw.pw_uid == 0) {
+			report(m, PT_SESS_FAILED, "[sessiond] vm_user %s does not exist or is root",
+			       conf->sessiond.vm_user);
+			mon_exit(1);
+		}
+	} else if (getpwnam_r(req->user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) != 0 ||
+		   !res) {
 		report(m, PT_SESS_FAILED, "user %s does not exist on %s", req->user,
 		       conf->sessiond.name);
 		mon_exit(1);
@@ -733,12 +915,11 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		report(m, PT_SESS_FAILED, "sessions never run as root");
 		mon_exit(1);
 	}
-	if (req->driver != PT_DRIVER_XVNC) {
-		report(m, PT_SESS_FAILED, "this host does not run %s sessions",
-		       req->driver == PT_DRIVER_QEMU ? "qemu" : "static");
+	if (req->driver == PT_DRIVER_STATIC) {
+		report(m, PT_SESS_FAILED, "static pools have nothing to start");
 		mon_exit(1);
 	}
-	if (pam_begin(m))
+	if (req->driver == PT_DRIVER_XVNC && pam_begin(m))
 		mon_exit(1);
 	if (make_dir(m)) {
 		report(m, PT_SESS_FAILED, "cannot make the session directory %s: %s", m->dir,
@@ -748,7 +929,7 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	new_secret(m->st.secret);
 	if (RAND_bytes(xcookie, sizeof(xcookie)) != 1)
 		pt_fatalx("no randomness for an X cookie");
-	if (start_display(m) || start_program(m))
+	if (req->driver == PT_DRIVER_QEMU ? start_vm(m) : (start_display(m) || start_program(m)))
 		finish(m, "start failed", 1);
 
 	m->st.id = req->id;
@@ -776,6 +957,8 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		if (sig != SIGCHLD)
 			finish(m, "stopped", 0);
 		reap(m);
+		if (req->driver == PT_DRIVER_QEMU && !m->program)
+			finish(m, "the VM powered off", 0);
 		if (!m->program)
 			finish(m, req->kind == PT_POOL_APP ? "application exited" : "logged out", 0);
 		if (!m->display)

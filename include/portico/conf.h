@@ -73,6 +73,8 @@ struct pt_sessiond_conf {
 	char *xvnc;	     /* the Xvnc binary */
 	char *qemu;	     /* the QEMU binary */
 	int64_t vm_memory_mb; /* memory of each VM */
+	char *vm_user;	      /* QEMU runs as this user */
+	char *vm_accel;	      /* QEMU -accel: "kvm:tcg" takes KVM when it can */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
