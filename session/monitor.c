@@ -667,7 +667,8 @@ static _Noreturn void finish(struct mon *m, const char *why, int rc)
 		snprintf(m->st.ended, sizeof(m->st.ended), "%s", why);
 		sd_state_write(m->conf, &m->st);
 	}
-	pt_log_info("session %lld of %s ended: %s", (long long)m->req->id, m->req->user, why);
+	pt_log_info("session %lld of %s ended: %s", (long long)(m->st.id ? m->st.id : m->req->id),
+		    m->st.id ? m->st.user : m->req->user, why);
 	explicit_bzero(&m->st.secret, sizeof(m->st.secret));
 	mon_exit(rc);
 }
@@ -770,7 +771,8 @@ static int start_vm(struct mon *m)
 	snprintf(drive, sizeof(drive), "file=%s,if=virtio,format=qcow2", m->overlay);
 	snprintf(secret, sizeof(secret), "secret,id=vncpw,file=%.580s/passwd", m->dir);
 	snprintf(sock, sizeof(sock), "%.580s/vnc.sock", m->dir);
-	snprintf(name, sizeof(name), "%.64s (%.120s)", m->req->pool, m->req->user);
+	snprintf(name, sizeof(name), "%.64s (%.120s)", m->req->pool,
+		 m->req->user[0] ? m->req->user : "spare");
 	if (tcp) {
 		int p = free_port(sc->vnc_listen);
 		if (p < 0) {
@@ -839,6 +841,37 @@ static int start_vm(struct mon *m)
 	return 0;
 }
 
+/* A spare VM handed to a session: the root side wrote its new id and
+ * user to RUN_DIR/state/SPARE.assign. */
+static void take_assignment(struct mon *m)
+{
+	char path[600], apath[620], old[600], line[300];
+	long long id = 0;
+	FILE *f;
+
+	if (sd_state_path(m->conf, m->st.id, old, sizeof(old)))
+		return;
+	snprintf(apath, sizeof(apath), "%s.assign", old);
+	f = fopen(apath, "re");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f))
+		id = atoll(line);
+	if (id <= 0 || id >= PT_SESS_SPARE_BASE || !fgets(line, sizeof(line), f)) {
+		fclose(f);
+		unlink(apath);
+		return;
+	}
+	fclose(f);
+	unlink(apath);
+	line[strcspn(line, "\n")] = '\0';
+	snprintf(m->st.user, sizeof(m->st.user), "%.255s", line);
+	m->st.id = id;
+	if (sd_state_path(m->conf, id, path, sizeof(path)) == 0 && sd_state_write(m->conf, &m->st) == 0)
+		unlink(old);
+	pt_log_info("spare VM is now session %lld of %s", id, m->st.user);
+}
+
 /* --- the monitor --------------------------------------------------------------------- */
 
 static int make_dir(struct mon *m)
@@ -893,6 +926,7 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	if (req->driver == PT_DRIVER_QEMU) {
@@ -954,6 +988,10 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		int sig = sigwaitinfo(&set, &si);
 		if (sig == -1)
 			continue;
+		if (sig == SIGUSR1) {
+			take_assignment(m);
+			continue;
+		}
 		if (sig != SIGCHLD)
 			finish(m, "stopped", 0);
 		reap(m);

@@ -25,6 +25,7 @@ struct nsess {
 	struct nsess *next;
 	int64_t id;
 	int running;
+	int spare; /* a booted VM nobody has yet */
 	char user[256];
 	char pool[72];
 	char backend[256];
@@ -52,6 +53,8 @@ static struct {
 	char address[300];
 	struct pt_api_conf api;
 	uv_signal_t sigterm, sigint;
+	json_t *pools;	    /* what the broker says this host serves */
+	int64_t next_spare; /* id of the next spare VM */
 } N;
 
 static struct nsess *find(int64_t id)
@@ -88,8 +91,19 @@ static json_t *sessions_json(int with_secret)
 	json_t *a = json_array();
 
 	for (struct nsess *s = N.sessions; s; s = s->next)
-		if (s->running)
+		if (s->running && !s->spare)
 			json_array_append_new(a, session_json(s, with_secret));
+	return a;
+}
+
+static json_t *spares_json(void)
+{
+	json_t *a = json_array();
+
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		if (s->spare)
+			json_array_append_new(a, json_pack("{s:I,s:s,s:b}", "id", (json_int_t)s->id,
+							   "pool", s->pool, "ready", s->running));
 	return a;
 }
 
@@ -144,6 +158,7 @@ static void call(const char *method, const char *path, json_t *body, void (*done
 }
 
 static void send_req(int op, int64_t id, const char *reason);
+static void send_req_full(const struct pt_ipc_sess_req *req);
 
 static void load(double *load1, long long *mem_free_kb)
 {
@@ -163,6 +178,84 @@ static void load(double *load1, long long *mem_free_kb)
 			break;
 	if (f)
 		fclose(f);
+}
+
+static int pool_is(json_t *p, const char *key, const char *val)
+{
+	const char *v = json_string_value(json_object_get(p, key));
+
+	return v && !strcmp(v, val);
+}
+
+/* Keep min_spare VMs booted for each qemu pool this host serves (never
+ * above max_vms with its sessions); stop spares nobody wants any more. */
+static void refill(void)
+{
+	size_t i;
+	json_t *p;
+
+	for (struct nsess *s = N.sessions, *next; s; s = next) {
+		int wanted = 0, have = 0;
+		next = s->next;
+		if (!s->spare || !s->running)
+			continue;
+		json_array_foreach(N.pools, i, p)
+		{
+			if (pool_is(p, "name", s->pool) && !pool_is(p, "policy", "persistent"))
+				wanted = (int)json_integer_value(json_object_get(p, "min_spare"));
+		}
+		for (struct nsess *o = N.sessions; o; o = o->next)
+			if (o->spare && !strcmp(o->pool, s->pool))
+				have++;
+		if (have > wanted) {
+			pt_log_info("spare VM %lld of pool %s no longer needed", (long long)s->id,
+				    s->pool);
+			send_req(PT_SESS_STOP, s->id, "spare no longer needed");
+			s->spare = 2; /* stopping: counted no more */
+			s->running = 0;
+		}
+	}
+	json_array_foreach(N.pools, i, p)
+	{
+		const char *name = json_string_value(json_object_get(p, "name"));
+		const char *image = json_string_value(json_object_get(p, "image"));
+		int min = (int)json_integer_value(json_object_get(p, "min_spare"));
+		int max = (int)json_integer_value(json_object_get(p, "max_vms"));
+		int spares = 0, vms = 0;
+		if (!name || !pool_is(p, "driver", "qemu") || pool_is(p, "policy", "persistent") ||
+		    min <= 0 || !image || strlen(name) >= 72 || strlen(image) >= 512)
+			continue;
+		for (struct nsess *o = N.sessions; o; o = o->next) {
+			if (strcmp(o->pool, name) || o->spare == 2)
+				continue;
+			vms++;
+			spares += o->spare == 1;
+		}
+		while (spares < min && (max <= 0 || vms < max)) {
+			struct pt_ipc_sess_req r;
+			struct nsess *s = calloc(1, sizeof(*s));
+			if (!s)
+				return;
+			memset(&r, 0, sizeof(r));
+			r.type = PT_IPC_SESS_REQ;
+			r.op = PT_SESS_SPARE;
+			r.id = N.next_spare++;
+			r.kind = PT_POOL_DESKTOP;
+			r.driver = PT_DRIVER_QEMU;
+			snprintf(r.pool, sizeof(r.pool), "%s", name);
+			snprintf(r.image, sizeof(r.image), "%s", image);
+			s->id = r.id;
+			s->spare = 1;
+			s->since = uv_now(N.loop);
+			snprintf(s->pool, sizeof(s->pool), "%s", name);
+			s->next = N.sessions;
+			N.sessions = s;
+			pt_log_info("booting spare VM %lld for pool %s", (long long)r.id, name);
+			send_req_full(&r);
+			spares++;
+			vms++;
+		}
+	}
 }
 
 static void beat_done(struct call *c)
@@ -192,6 +285,12 @@ static void beat_done(struct call *c)
 		pt_log_info("registered with the broker as %s (%s)", N.conf->sessiond.name,
 			    N.address);
 	N.registered = 1;
+	json_t *pools = json_object_get(c->resp.json, "pools");
+	if (json_is_array(pools)) {
+		json_decref(N.pools);
+		N.pools = json_incref(pools);
+		refill();
+	}
 	stop = json_object_get(c->resp.json, "stop");
 	json_array_foreach(stop, i, v)
 	{
@@ -287,6 +386,11 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 	switch (rep.op) {
 	case PT_SESS_RUNNING:
 	case PT_SESS_STARTED:
+		if (rep.from) { /* a spare VM became this session */
+			struct nsess *sp = find(rep.from);
+			if (sp)
+				forget(sp);
+		}
 		if (!s && (s = calloc(1, sizeof(*s))) != NULL) {
 			s->id = rep.id;
 			s->next = N.sessions;
@@ -295,14 +399,21 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		if (!s)
 			break;
 		s->running = 1;
+		s->spare = rep.id >= PT_SESS_SPARE_BASE;
+		if (s->spare && rep.id >= N.next_spare)
+			N.next_spare = rep.id + 1;
 		snprintf(s->user, sizeof(s->user), "%s", rep.user);
 		snprintf(s->pool, sizeof(s->pool), "%s", rep.pool);
 		snprintf(s->backend, sizeof(s->backend), "%s", rep.backend);
 		snprintf(s->secret, sizeof(s->secret), "%s", rep.secret);
-		if (rep.op == PT_SESS_STARTED)
-			pt_log_info("session %lld of %s started at %s", (long long)s->id, s->user,
-				    s->backend);
+		if (rep.op == PT_SESS_STARTED && s->spare)
+			pt_log_info("spare VM %lld of pool %s is ready", (long long)s->id, s->pool);
+		else if (rep.op == PT_SESS_STARTED)
+			pt_log_info("session %lld of %s started at %s%s", (long long)s->id, s->user,
+				    s->backend, rep.from ? " (a spare VM)" : "");
 		answer_waiters(s, 201, session_json(s, 1));
+		if (rep.from)
+			refill();
 		break;
 	case PT_SESS_FAILED:
 		pt_log_warnx("session %lld of %s did not start: %s", (long long)rep.id, rep.user,
@@ -315,6 +426,13 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		}
 		break;
 	case PT_SESS_ENDED:
+		if (rep.id >= PT_SESS_SPARE_BASE) {
+			pt_log_info("spare VM %lld of pool %s ended: %s", (long long)rep.id, rep.pool,
+				    rep.message);
+			if (s)
+				forget(s);
+			break;
+		}
 		pt_log_info("session %lld of %s ended: %s", (long long)rep.id, rep.user,
 			    rep.message);
 		if (s) {
@@ -503,7 +621,9 @@ static void handle(struct pt_http_req *req, void *data)
 		if (req->method == HTTP_POST)
 			start_request(req);
 		else if (req->method == HTTP_GET)
-			pt_http_json(req, 200, json_pack("{s:o}", "sessions", sessions_json(0)));
+			pt_http_json(req, 200,
+				     json_pack("{s:o,s:o}", "sessions", sessions_json(0), "spares",
+					       spares_json()));
 		else
 			not_allowed(req, "Allow: GET, POST\r\n");
 		return;
@@ -569,6 +689,8 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 	pt_api_conf_tls(&N.api, &conf->tls);
 	N.api.bearer = conf->broker.gateway_secret;
 	N.api.timeout_ms = 10000;
+	N.next_spare = PT_SESS_SPARE_BASE + 1;
+	N.pools = json_array();
 	if (pt_api_global_init())
 		pt_fatalx("cannot initialise libcurl");
 	fcntl(ipc_fd, F_SETFL, O_NONBLOCK);

@@ -30,6 +30,7 @@ struct rsess {
 	pid_t monitor;
 	int started;	      /* STARTED (or RUNNING) reported */
 	int reporting;	      /* waiting for the monitor's first report */
+	int spare;	      /* a booted VM nobody has yet */
 	/* Our own monitors: their report pipe (their exit comes as SIGCHLD);
 	 * adopted ones: a pidfd that becomes readable when they exit.  The
 	 * fd is closed only once libuv has let go of the handle. */
@@ -140,6 +141,7 @@ static void kill_orphans(const struct sd_state *st)
 }
 
 static void read_report(struct rsess *s);
+static int assign_spare(const struct pt_ipc_sess_req *req);
 
 /* A monitor is gone: report how its session ended, forget it. */
 static void monitor_gone(struct rsess *s)
@@ -247,6 +249,7 @@ static void start(const struct pt_ipc_sess_req *req)
 	s->monitor = pid;
 	s->fd = rp[0];
 	s->reporting = 1;
+	s->spare = req->op == PT_SESS_SPARE;
 	snprintf(s->rep.user, sizeof(s->rep.user), "%s", req->user);
 	snprintf(s->rep.pool, sizeof(s->rep.pool), "%s", req->pool);
 	fcntl(rp[0], F_SETFL, O_NONBLOCK);
@@ -257,6 +260,45 @@ static void start(const struct pt_ipc_sess_req *req)
 	R.sessions = s;
 }
 
+/* A new session of a non-persistent qemu pool takes a booted spare VM of
+ * the pool when there is one: its monitor learns its new id and user from
+ * RUN_DIR/state/SPARE.assign and SIGUSR1.  0 when handed one. */
+static int assign_spare(const struct pt_ipc_sess_req *req)
+{
+	char path[600], tmp[620];
+	struct rsess *s;
+	FILE *f;
+
+	if (req->driver != PT_DRIVER_QEMU || req->persistent || find(req->id))
+		return -1;
+	for (s = R.sessions; s; s = s->next)
+		if (s->spare && s->started && !strcmp(s->rep.pool, req->pool))
+			break;
+	if (!s)
+		return -1;
+	if (sd_state_path(R.conf, s->id, path, sizeof(path)))
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.assign", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -1;
+	fprintf(f, "%lld\n%s\n", (long long)req->id, req->user);
+	if (fclose(f) != 0 || kill(s->monitor, SIGUSR1) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	pt_log_info("spare VM %lld of pool %s is now session %lld of %s", (long long)s->id,
+		    req->pool, (long long)req->id, req->user);
+	s->rep.from = s->id;
+	s->id = s->rep.id = req->id;
+	s->spare = 0;
+	snprintf(s->rep.user, sizeof(s->rep.user), "%s", req->user);
+	s->rep.op = PT_SESS_STARTED;
+	send_rep(&s->rep);
+	s->rep.from = 0;
+	return 0;
+}
+
 static void on_ipc(uv_poll_t *p, int status, int events)
 {
 	struct pt_ipc_sess_req req;
@@ -265,7 +307,10 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 
 	if (n == -EAGAIN)
 		return;
-	if (n <= 0 || (req.op != PT_SESS_START && req.op != PT_SESS_STOP) || req.id <= 0) {
+	if (n <= 0 ||
+	    (req.op != PT_SESS_START && req.op != PT_SESS_STOP && req.op != PT_SESS_SPARE) ||
+	    req.id <= 0 || (req.op == PT_SESS_SPARE) != (req.id >= PT_SESS_SPARE_BASE) ||
+	    (req.op == PT_SESS_SPARE && req.driver != PT_DRIVER_QEMU)) {
 		if (n == 0)
 			pt_log_info("the network side has gone away");
 		else
@@ -277,7 +322,9 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		uv_stop(R.loop);
 		return;
 	}
-	if (req.op == PT_SESS_START) {
+	if (req.op == PT_SESS_START && assign_spare(&req) == 0) {
+		/* handed a booted VM */
+	} else if (req.op == PT_SESS_START || req.op == PT_SESS_SPARE) {
 		start(&req);
 	} else if ((s = find(req.id)) != NULL) {
 		snprintf(s->stop_reason, sizeof(s->stop_reason), "%s",
@@ -387,6 +434,7 @@ static void adopt_all(void)
 		s->id = st.id;
 		s->monitor = st.monitor;
 		s->started = 1;
+		s->spare = st.id >= PT_SESS_SPARE_BASE;
 		s->fd = pidfd;
 		s->rep.type = PT_IPC_SESS_REP;
 		s->rep.op = PT_SESS_RUNNING;

@@ -69,11 +69,15 @@ enum pt_sess_op {
 	PT_SESS_FAILED = 4,  /* rep: id could not start (message) */
 	PT_SESS_ENDED = 5,   /* rep: id ended (message: why) */
 	PT_SESS_RUNNING = 6, /* rep: id was found running at start-up */
+	PT_SESS_SPARE = 7,   /* req: boot spare VM id of a qemu pool, for nobody yet */
 };
+
+/* Spare VMs have ids of their own, above any session id of the broker. */
+#define PT_SESS_SPARE_BASE ((int64_t)1 << 50) /* JSON numbers stay exact below 2^53 */
 
 struct pt_ipc_sess_req {
 	uint32_t type; /* PT_IPC_SESS_REQ */
-	uint32_t op;   /* PT_SESS_START or PT_SESS_STOP */
+	uint32_t op;   /* PT_SESS_START, PT_SESS_STOP or PT_SESS_SPARE */
 	int64_t id;
 	int32_t kind;	    /* enum pt_pool_kind */
 	int32_t driver;	    /* enum pt_pool_driver */
@@ -97,6 +101,7 @@ struct pt_ipc_sess_rep {
 	char backend[256]; /* host:port or unix:/path */
 	char secret[64];   /* the backend's VNC password */
 	char message[256]; /* failure or end reason, for people */
+	int64_t from;	   /* STARTED: the spare VM it was, 0 when started cold */
 };
 
 /* Send msg (len bytes, one complete message) as one datagram.  Retries on

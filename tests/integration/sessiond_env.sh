@@ -19,7 +19,7 @@ SECMOD=/usr/lib/x86_64-linux-gnu/security
 sd_cleanup() {
 	sd_stop
 	# Sessions outlive sessiond by design: end them too.
-	pkill -KILL -f '^pt-session' 2>/dev/null
+	pkill -KILL -x pt-session 2>/dev/null
 	for u in $SD_USER $SD_REFUSED $SD_SVC; do
 		pkill -KILL -u "$u" 2>/dev/null
 	done

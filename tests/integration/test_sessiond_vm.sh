@@ -33,6 +33,15 @@ image = $T/golden.qcow2
 hosts = host1
 users = $SD_USER
 
+[pool vmspare]
+kind = desktop
+driver = qemu
+image = $T/golden.qcow2
+hosts = host1
+users = $SD_USER
+min_spare = 1
+max_vms = 2
+
 [pool vmbad]
 driver = qemu
 image = $T/corrupt.qcow2
@@ -55,7 +64,7 @@ redeem() {
 	BACKEND=$(jq -r .backend "$T/out")
 	SECRET=$(jq -r .secret "$T/out")
 }
-no_vm() { ! pgrep -u "$SD_SVC" -f qemu-system >/dev/null; }
+no_vm() { ! pgrep -u "$SD_SVC" -f "name ${1:-vm} \\(" >/dev/null; } # no VM of pool $1
 
 # --- a VM session, for a user the host does not know ------------------------------
 GHOST=$(login ghost ghost-pw)
@@ -89,7 +98,7 @@ disk="$T/state/vms/vmp/user-$SD_USER.qcow2"
 [ -f "$disk" ] || fail "no persistent disk $disk"
 inode=$(stat -c %i "$disk")
 api POST "/sessions/$S2/logoff" "" "$USER_TOKEN" >/dev/null
-wait_for 10 no_vm || fail "QEMU still runs after logoff"
+wait_for 10 no_vm vmp || fail "QEMU still runs after logoff"
 [ -f "$disk" ] || fail "the persistent disk went with the session"
 api POST /resources/vmp/launch "" "$USER_TOKEN" >/dev/null
 expect 200
@@ -98,8 +107,36 @@ S3=$(jq -r .session.id "$T/out")
 [ "$(stat -c %i "$disk")" = "$inode" ] || fail "the persistent disk was made anew"
 grep -q "session $S3: $SD_USER's own disk" "$T/sessiond.log" || fail "no log line for the reused disk"
 api POST "/sessions/$S3/logoff" "" "$USER_TOKEN" >/dev/null
-wait_for 10 no_vm || fail "QEMU still runs after logoff"
+wait_for 10 no_vm vmp || fail "QEMU still runs after logoff"
 echo "ok: persistent disk"
+
+# --- spare VMs: booted ahead, handed out at once, refilled -----------------------------
+spare_ready() { # prints the id of a ready spare of vmspare
+	sd_api GET /sessions | jq -er '[.spares[] | select(.pool == "vmspare" and .ready)][0].id'
+}
+wait_for 30 spare_ready >/dev/null || fail "no spare VM booted: $(cat "$T/out")"
+SPARE=$(spare_ready)
+sleep 3 # let it boot a little: a spare is for a user who should see a desktop
+t0=$(date +%s%N)
+api POST /resources/vmspare/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+echo "   launch from a spare VM: $((($(date +%s%N) - t0) / 1000000)) ms"
+S4=$(jq -r .session.id "$T/out")
+redeem "$(jq -r .ticket "$T/out")"
+case $BACKEND in unix:"$T/run/sessions/$SPARE/vnc.sock") ;; *) fail "not the spare: $BACKEND (spare $SPARE)" ;; esac
+grep -q "spare VM $SPARE of pool vmspare is now session $S4 of $SD_USER" "$T/sessiond.log" || fail "no hand-over line"
+"$PROBE" "${BACKEND#unix:}" "$SECRET" >/dev/null || fail "the handed-over VM's console"
+[ "$(sd_api GET /sessions | jq "[.sessions[] | select(.id == $S4)] | length")" = 1 ] || fail "sessiond does not list session $S4"
+# Refilled in the background, up to max_vms = 2 (this session and one spare).
+wait_for 30 eval '[ -n "$(spare_ready)" ] && [ "$(spare_ready)" != "$SPARE" ]' || fail "the spare was not refilled"
+sleep 1
+[ "$(pgrep -u "$SD_SVC" -c -f 'name vmspare')" = 2 ] || fail "$(pgrep -u "$SD_SVC" -c -f 'name vmspare') VMs of vmspare, want 2"
+# A second user: the spare; a third would exceed max_vms... the broker's
+# pool has room, so this host's cap is what holds.
+api POST "/sessions/$S4/logoff" "" "$USER_TOKEN" >/dev/null
+expect 200
+wait_for 10 eval '[ "$(pgrep -u "$SD_SVC" -c -f "name vmspare")" = 1 ]' || fail "the logged-off VM still runs"
+echo "ok: spare VMs"
 
 # --- bad images ------------------------------------------------------------------------
 api POST /resources/vmbad/launch "" "$USER_TOKEN" >/dev/null
@@ -108,8 +145,9 @@ grep -q "is not a usable disk image" "$T/out" || fail "corrupt image: $(cat "$T/
 api POST /resources/vmgone/launch "" "$USER_TOKEN" >/dev/null
 expect 502 start_failed
 grep -q "nonexistent.qcow2 cannot be read: No such file or directory" "$T/out" || fail "missing image: $(cat "$T/out")"
-wait_for 3 no_vm || fail "a failed VM start left QEMU running"
+wait_for 3 no_vm vmbad && wait_for 3 no_vm vmgone || fail "a failed VM start left QEMU running"
 [ -z "$(ls "$T/state/vms/vmbad" 2>/dev/null)" ] || fail "a failed start left $(ls "$T/state/vms/vmbad")"
-[ -z "$(ls "$T/run/sessions")" ] || fail "a failed start left $(ls "$T/run/sessions")"
+left=$(ls "$T/run/sessions" | grep -v '^[0-9]\{16\}$') # spare VMs have 16-digit ids
+[ -z "$left" ] || fail "a failed start left $left"
 echo "ok: bad images"
 echo "ok: sessiond VMs"
