@@ -159,9 +159,10 @@ test: all $(UNIT_BINS) $(TOOL_BINS)
 bench: deps
 	@$(MAKE) --no-print-directory bench-run
 
-bench-run: all
+bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/relay.sh
 	@BUILD=$(BUILD) tests/bench/broker.sh
+	@BUILD=$(BUILD) tests/bench/sessiond.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -1,7 +1,7 @@
 /*
  * vnc-probe - a real VNC client (libvncclient) that looks at a desktop.
  *
- *   vnc-probe TARGET PASSWORD [SECONDS]
+ *   vnc-probe [-1] TARGET PASSWORD [SECONDS]
  *
  * TARGET is host:port or the path of a unix socket.  Connects, answers VNC
  * authentication with PASSWORD (empty: expects no authentication), asks for
@@ -11,6 +11,8 @@
  *
  * painted counts pixels that are not black; hash is FNV-1a over the
  * framebuffer, so two probes of one unchanged desktop print the same.
+ * With -1 it stops at the first framebuffer update, whatever it paints
+ * (the benchmarks time that).
  * Exit 0 when a full update arrived, 1 when the connection or the
  * authentication failed, 2 on bad usage.
  */
@@ -42,8 +44,15 @@ int main(int argc, char **argv)
 {
 	rfbClient *c;
 	char host[512];
-	int port = 0, seconds = argc > 3 ? atoi(argv[3]) : 10;
+	int port = 0, seconds, first = 0;
 	struct timeval start, now;
+
+	if (argc > 1 && !strcmp(argv[1], "-1")) {
+		first = 1;
+		argv++;
+		argc--;
+	}
+	seconds = argc > 3 ? atoi(argv[3]) : 10;
 
 	if (argc < 3 || argc > 4 || seconds <= 0) {
 		fprintf(stderr, "usage: vnc-probe TARGET PASSWORD [SECONDS]\n");
@@ -80,6 +89,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		gettimeofday(&now, NULL);
+		if (updated && first)
+			break;
 		if (updated && n == 0)
 			break; /* the update is complete and nothing more comes */
 		if (now.tv_sec - start.tv_sec >= seconds) {
