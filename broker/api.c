@@ -43,11 +43,11 @@ struct job {
 	char action[24]; /* drain, undrain, logoff, ... */
 	char user[264];	 /* authenticated user */
 	int admin;
-	char rhost[64]; /* client address for tickets and throttling */
-	int gateway;	/* a gateway (or session host) is asking */
-	int want_rdp;	/* launch.rdp */
-	char geometry[24];		  /* launch: the client's screen, WxH */
-	char sealed[BRK_SEALED_MAX];	  /* the token's sealed password (sso) */
+	char rhost[64];		     /* client address for tickets and throttling */
+	int gateway;		     /* a gateway (or session host) is asking */
+	int want_rdp;		     /* launch.rdp */
+	char geometry[24];	     /* launch: the client's screen, WxH */
+	char sealed[BRK_SEALED_MAX]; /* the token's sealed password (sso) */
 	/* output */
 	int status;
 	json_t *out;
@@ -626,8 +626,8 @@ static void job_login_ok(struct job *j)
 	}
 	pt_ticket_hash(token, hash);
 	/* Kept for pools with sso, openable only with the token. */
-	if (in_str(j, "password") && brk_seal(token, in_str(j, "password"), t.sealed,
-					      sizeof(t.sealed)))
+	if (in_str(j, "password") &&
+	    brk_seal(token, in_str(j, "password"), t.sealed, sizeof(t.sealed)))
 		t.sealed[0] = '\0';
 	rc = brk_store_token_put(j->b->store, hash, &t);
 	OPENSSL_cleanse(t.sealed, sizeof(t.sealed));
@@ -752,9 +752,9 @@ static void redeem_answer(struct job *j, const struct brk_session *s, const stru
 	if (ticket)
 		json_object_set_new(o, "ticket", json_string(ticket));
 	if (pool->c.sso && password)
-		json_object_set_new(o, "credentials",
-				    json_pack("{s:s,s:s}", "username", s->user, "password",
-					      password));
+		json_object_set_new(
+			o, "credentials",
+			json_pack("{s:s,s:s}", "username", s->user, "password", password));
 	set_ok(j, 200, o);
 }
 
@@ -796,7 +796,8 @@ static void job_redeem(struct job *j)
 		return;
 	}
 	char pw[PASSWORD_MAX + 1];
-	int have_pw = pool.c.sso && t.sealed[0] && brk_unseal(ticket, t.sealed, pw, sizeof(pw)) == 0;
+	int have_pw =
+		pool.c.sso && t.sealed[0] && brk_unseal(ticket, t.sealed, pw, sizeof(pw)) == 0;
 	redeem_answer(j, &s, &pool, NULL, have_pw ? pw : NULL);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	OPENSSL_cleanse(t.sealed, sizeof(t.sealed));

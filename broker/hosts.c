@@ -199,7 +199,8 @@ json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, in
 		if (s.state == BRK_STARTING && backend && *backend &&
 		    strlen(backend) < sizeof(s.backend) &&
 		    (!secret || strlen(secret) < sizeof(s.secret)) &&
-		    brk_store_session_ready(b->store, s.id, backend, secret ? secret : "", now) == 0)
+		    brk_store_session_ready(b->store, s.id, backend, secret ? secret : "", now) ==
+			    0)
 			pt_log_info("session %lld of %s on %s is running (reported by the host)",
 				    (long long)s.id, s.user, name);
 	}

@@ -111,8 +111,8 @@ static int readable(const char *path)
 	return path && *path && access(path, R_OK) == 0;
 }
 
-int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path,
-		json_t *body, struct pt_api_resp *r, char *err, size_t errlen)
+int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
+		struct pt_api_resp *r, char *err, size_t errlen)
 {
 	char url[1024], auth[1100], curl_err[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdr = NULL;

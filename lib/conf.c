@@ -165,7 +165,8 @@ static const struct conf_key conf_keys[] = {
 	GKEY("sessiond", "xvnc", CONF_STRING, sessiond.xvnc, 0, 0, "/usr/bin/Xvnc", NULL, 0),
 	GKEY("sessiond", "qemu", CONF_STRING, sessiond.qemu, 0, 0, "/usr/bin/qemu-system-x86_64",
 	     NULL, 0),
-	GKEY("sessiond", "vm_memory", CONF_INT, sessiond.vm_memory_mb, 64, 1048576, "1024", NULL, 0),
+	GKEY("sessiond", "vm_memory", CONF_INT, sessiond.vm_memory_mb, 64, 1048576, "1024", NULL,
+	     0),
 	GKEY("sessiond", "vm_user", CONF_STRING, sessiond.vm_user, 0, 0, "portico", NULL, 0),
 	GKEY("sessiond", "vm_accel", CONF_STRING, sessiond.vm_accel, 0, 0, "kvm:tcg", NULL, 0),
 };

@@ -387,10 +387,10 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 		uv_timer_stop(&c->timer);
 		c->state = C_HANDLING;
 		pt_http_error(c->req, status, status == 400 ? "bad_request" : "too_large", "%s",
-			       status == 413   ? "request body too large"
-			       : status == 414 ? "URL too long"
-			       : status == 431 ? "request headers too large"
-					       : "malformed HTTP request");
+			      status == 413   ? "request body too large"
+			      : status == 414 ? "URL too long"
+			      : status == 431 ? "request headers too large"
+					      : "malformed HTTP request");
 	}
 }
 
@@ -501,7 +501,7 @@ static void on_written(struct pt_stream *s, int status)
 }
 
 void pt_http_respond(struct pt_http_req *req, int status, const char *content_type,
-		      const char *body, size_t len, const char *extra_headers)
+		     const char *body, size_t len, const char *extra_headers)
 {
 	struct conn *c = req->conn;
 	int n, rc;
@@ -687,8 +687,8 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct pt_httpd_limits *lim, pt_http_handler handler,
-					void *data)
+				 const struct pt_httpd_limits *lim, pt_http_handler handler,
+				 void *data)
 {
 	struct pt_httpd *srv = calloc(1, sizeof(*srv));
 	int rc;

@@ -196,8 +196,8 @@ static char **make_env(struct mon *m)
 	env_add(env, &n, CAP, "HOME=%s", m->pw.pw_dir);
 	env_add(env, &n, CAP, "USER=%s", m->pw.pw_name);
 	env_add(env, &n, CAP, "LOGNAME=%s", m->pw.pw_name);
-	env_add(env, &n, CAP, "SHELL=%s", m->pw.pw_shell && *m->pw.pw_shell ? m->pw.pw_shell
-									      : "/bin/sh");
+	env_add(env, &n, CAP, "SHELL=%s",
+		m->pw.pw_shell && *m->pw.pw_shell ? m->pw.pw_shell : "/bin/sh");
 	env_add(env, &n, CAP, "PATH=/usr/local/bin:/usr/bin:/bin");
 	if (m->display_no >= 0) {
 		env_add(env, &n, CAP, "DISPLAY=:%d", m->display_no);
@@ -227,8 +227,8 @@ typedef int (*prep_fn)(struct mon *m);
 
 /* In the child, as the user: fd 3 is keep_fd (or closed), 0 is /dev/null,
  * 1 and 2 the session's log.  Never returns. */
-static _Noreturn void child(struct mon *m, char *const argv[], char **env, int keep_fd,
-			    int errfd, prep_fn prep)
+static _Noreturn void child(struct mon *m, char *const argv[], char **env, int keep_fd, int errfd,
+			    prep_fn prep)
 {
 	int e, k, null, logfd;
 	char path[600];
@@ -462,8 +462,8 @@ static int start_display(struct mon *m)
 	int pfd[2], n = 0, tcp = strcmp(sc->vnc_listen, "unix") != 0;
 	pid_t pid;
 
-	snprintf(geometry, sizeof(geometry), "%s", m->req->geometry[0] ? m->req->geometry
-								       : "1280x800");
+	snprintf(geometry, sizeof(geometry), "%s",
+		 m->req->geometry[0] ? m->req->geometry : "1280x800");
 	snprintf(desktop, sizeof(desktop), "%.64s (%.120s)", m->req->pool, m->req->user);
 	snprintf(sock, sizeof(sock), "%s/vnc.sock", m->dir);
 	snprintf(passwd, sizeof(passwd), "%s/passwd", m->dir);
@@ -543,8 +543,8 @@ static int start_display(struct mon *m)
 	/* Only the gateway may open the console socket. */
 	if (!tcp) {
 		struct passwd *gw = getpwnam(sc->gateway_user);
-		if (!gw || fchownat(AT_FDCWD, sock, gw->pw_uid, gw->pw_gid,
-				    AT_SYMLINK_NOFOLLOW) == -1) {
+		if (!gw ||
+		    fchownat(AT_FDCWD, sock, gw->pw_uid, gw->pw_gid, AT_SYMLINK_NOFOLLOW) == -1) {
 			report(m, PT_SESS_FAILED, "cannot hand the display socket to user %s",
 			       sc->gateway_user);
 			return -1;
@@ -569,8 +569,8 @@ static int split_command(const char *cmd, char *buf, size_t len, char *argv[], i
 static int start_program(struct mon *m)
 {
 	char buf[1100], *argv[64];
-	const char *what = m->req->kind == PT_POOL_APP ? m->req->command
-						       : m->conf->sessiond.xsession;
+	const char *what =
+		m->req->kind == PT_POOL_APP ? m->req->command : m->conf->sessiond.xsession;
 	pid_t pid;
 
 	if (!*what || split_command(what, buf, sizeof(buf), argv, 64) == 0) {
@@ -710,8 +710,8 @@ static int make_overlay(struct mon *m)
 {
 	const char *image = m->req->image;
 	char dir[600], why[160];
-	char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", (char *)image,
-			 "-F", "qcow2", m->overlay, NULL };
+	char *argv[] = { "qemu-img",	"create", "-q",	   "-f",       "qcow2", "-b",
+			 (char *)image, "-F",	  "qcow2", m->overlay, NULL };
 	int fd;
 
 	if (!image[0]) {
@@ -780,8 +780,7 @@ static int start_vm(struct mon *m)
 			       sc->vnc_listen);
 			return -1;
 		}
-		snprintf(vnc, sizeof(vnc), "%s:%d,password-secret=vncpw", sc->vnc_listen,
-			 p - 5900);
+		snprintf(vnc, sizeof(vnc), "%s:%d,password-secret=vncpw", sc->vnc_listen, p - 5900);
 		snprintf(m->st.backend, sizeof(m->st.backend), "%s:%d", sc->vnc_listen, p);
 	} else {
 		snprintf(vnc, sizeof(vnc), "unix:%s,password-secret=vncpw", sock);
@@ -832,8 +831,8 @@ static int start_vm(struct mon *m)
 	}
 	if (!tcp) {
 		struct passwd *gw = getpwnam(sc->gateway_user);
-		if (!gw || fchownat(AT_FDCWD, sock, gw->pw_uid, gw->pw_gid,
-				    AT_SYMLINK_NOFOLLOW) == -1) {
+		if (!gw ||
+		    fchownat(AT_FDCWD, sock, gw->pw_uid, gw->pw_gid, AT_SYMLINK_NOFOLLOW) == -1) {
 			report(m, PT_SESS_FAILED, "the VM's console did not come up");
 			return -1;
 		}
@@ -867,7 +866,8 @@ static void take_assignment(struct mon *m)
 	line[strcspn(line, "\n")] = '\0';
 	snprintf(m->st.user, sizeof(m->st.user), "%.255s", line);
 	m->st.id = id;
-	if (sd_state_path(m->conf, id, path, sizeof(path)) == 0 && sd_state_write(m->conf, &m->st) == 0)
+	if (sd_state_path(m->conf, id, path, sizeof(path)) == 0 &&
+	    sd_state_write(m->conf, &m->st) == 0)
 		unlink(old);
 	pt_log_info("spare VM is now session %lld of %s", id, m->st.user);
 }
@@ -932,15 +932,14 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	if (req->driver == PT_DRIVER_QEMU) {
 		/* A VM belongs to no host account: it runs as [sessiond]
 		 * vm_user, and the user logs in to the guest. */
-		if (getpwnam_r(conf->sessiond.vm_user, &m->pw, m->pwbuf, sizeof(m->pwbuf),
-			       &res) != 0 ||
+		if (getpwnam_r(conf->sessiond.vm_user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) !=
+			    0 ||
 		    !res || m->pw.pw_uid == 0) {
 			report(m, PT_SESS_FAILED, "[sessiond] vm_user %s does not exist or is root",
 			       conf->sessiond.vm_user);
 			mon_exit(1);
 		}
-	} else if (getpwnam_r(req->user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) != 0 ||
-		   !res) {
+	} else if (getpwnam_r(req->user, &m->pw, m->pwbuf, sizeof(m->pwbuf), &res) != 0 || !res) {
 		report(m, PT_SESS_FAILED, "user %s does not exist on %s", req->user,
 		       conf->sessiond.name);
 		mon_exit(1);
@@ -998,7 +997,8 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		if (req->driver == PT_DRIVER_QEMU && !m->program)
 			finish(m, "the VM powered off", 0);
 		if (!m->program)
-			finish(m, req->kind == PT_POOL_APP ? "application exited" : "logged out", 0);
+			finish(m, req->kind == PT_POOL_APP ? "application exited" : "logged out",
+			       0);
 		if (!m->display)
 			finish(m, "display server exited", 0);
 	}

@@ -78,8 +78,8 @@ static void forget(struct nsess *s)
 
 static json_t *session_json(const struct nsess *s, int with_secret)
 {
-	json_t *o = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)s->id, "user", s->user,
-			      "pool", s->pool, "backend", s->backend);
+	json_t *o = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)s->id, "user", s->user, "pool",
+			      s->pool, "backend", s->backend);
 
 	if (o && with_secret)
 		json_object_set_new(o, "secret", json_string(s->secret));
@@ -296,7 +296,8 @@ static void beat_done(struct call *c)
 	{
 		struct nsess *s = find(json_integer_value(v));
 		if (s && s->running) {
-			pt_log_info("session %lld: the broker has ended it: stopping", (long long)s->id);
+			pt_log_info("session %lld: the broker has ended it: stopping",
+				    (long long)s->id);
 			send_req(PT_SESS_STOP, s->id, "ended by the broker");
 		}
 	}
@@ -419,16 +420,16 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		pt_log_warnx("session %lld of %s did not start: %s", (long long)rep.id, rep.user,
 			     rep.message);
 		if (s) {
-			answer_waiters(s,
-				       422, json_pack("{s:s,s:s}", "error", "start_failed",
-						      "message", rep.message));
+			answer_waiters(s, 422,
+				       json_pack("{s:s,s:s}", "error", "start_failed", "message",
+						 rep.message));
 			forget(s);
 		}
 		break;
 	case PT_SESS_ENDED:
 		if (rep.id >= PT_SESS_SPARE_BASE) {
-			pt_log_info("spare VM %lld of pool %s ended: %s", (long long)rep.id, rep.pool,
-				    rep.message);
+			pt_log_info("spare VM %lld of pool %s ended: %s", (long long)rep.id,
+				    rep.pool, rep.message);
 			if (s)
 				forget(s);
 			break;

@@ -28,9 +28,9 @@ struct rsess {
 	struct rsess *next;
 	int64_t id;
 	pid_t monitor;
-	int started;	      /* STARTED (or RUNNING) reported */
-	int reporting;	      /* waiting for the monitor's first report */
-	int spare;	      /* a booted VM nobody has yet */
+	int started;   /* STARTED (or RUNNING) reported */
+	int reporting; /* waiting for the monitor's first report */
+	int spare;     /* a booted VM nobody has yet */
 	/* Our own monitors: their report pipe (their exit comes as SIGCHLD);
 	 * adopted ones: a pidfd that becomes readable when they exit.  The
 	 * fd is closed only once libuv has let go of the handle. */

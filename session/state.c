@@ -47,8 +47,8 @@ int sd_state_write(const struct pt_conf *conf, const struct sd_state *st)
 		"id %lld\nmonitor %d\nuid %u\npgid0 %d\npgid1 %d\nkind %d\ndriver %d\n"
 		"user %s\npool %s\nbackend %s\nsecret %s\nended %s\n",
 		(long long)st->id, (int)st->monitor, (unsigned)st->uid, (int)st->pgid[0],
-		(int)st->pgid[1], st->kind, st->driver, st->user, st->pool, st->backend,
-		st->secret, st->ended);
+		(int)st->pgid[1], st->kind, st->driver, st->user, st->pool, st->backend, st->secret,
+		st->ended);
 	rc = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -1;
 	if (fclose(f) != 0)
 		rc = -1;

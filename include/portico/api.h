@@ -18,9 +18,9 @@
 #define PT_API_BODY_MAX (4 * 1024 * 1024) /* a longer answer is refused */
 
 struct pt_api_conf {
-	const char *base;   /* "https://host:port", no path */
-	const char *ca;	    /* CA file that verifies the server; NULL: system store */
-	const char *cert;   /* client certificate presented when cert and key exist */
+	const char *base; /* "https://host:port", no path */
+	const char *ca;	  /* CA file that verifies the server; NULL: system store */
+	const char *cert; /* client certificate presented when cert and key exist */
 	const char *key;
 	const char *bearer; /* sent as "Authorization: Bearer ..."; NULL: none */
 	long timeout_ms;    /* the whole request; 0: 15 s */
@@ -34,11 +34,11 @@ int pt_api_global_init(void);
 void pt_api_conf_tls(struct pt_api_conf *c, const struct pt_tls_conf *tls);
 
 struct pt_api_resp {
-	int status;	    /* HTTP status */
-	char *body;	    /* NUL-terminated, malloc'd (free with pt_api_resp_free) */
+	int status; /* HTTP status */
+	char *body; /* NUL-terminated, malloc'd (free with pt_api_resp_free) */
 	size_t len;
-	char ctype[128];    /* Content-Type, or "" */
-	json_t *json;	    /* the body parsed when it is JSON, else NULL */
+	char ctype[128]; /* Content-Type, or "" */
+	json_t *json;	 /* the body parsed when it is JSON, else NULL */
 };
 
 /* One request.  method "GET", "POST", "PUT", "DELETE"...; path begins with
@@ -46,8 +46,8 @@ struct pt_api_resp {
  * HTTP status), or -1 with err saying why no answer came ("cannot connect to
  * https://h:p: Connection refused", "...: certificate verify failed", "answer
  * too long").  Free r with pt_api_resp_free either way. */
-int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path,
-		json_t *body, struct pt_api_resp *r, char *err, size_t errlen);
+int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
+		struct pt_api_resp *r, char *err, size_t errlen);
 void pt_api_resp_free(struct pt_api_resp *r);
 
 /* The text a person should read for a failed answer: its JSON "message", or

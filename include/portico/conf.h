@@ -70,8 +70,8 @@ struct pt_sessiond_conf {
 	char *vnc_listen;   /* "unix" (gateway on this host) or an IP address */
 	char *gateway_user; /* owns the unix sockets the gateway connects to */
 	int64_t heartbeat_ms;
-	char *xvnc;	     /* the Xvnc binary */
-	char *qemu;	     /* the QEMU binary */
+	char *xvnc;	      /* the Xvnc binary */
+	char *qemu;	      /* the QEMU binary */
 	int64_t vm_memory_mb; /* memory of each VM */
 	char *vm_user;	      /* QEMU runs as this user */
 	char *vm_accel;	      /* QEMU -accel: "kvm:tcg" takes KVM when it can */

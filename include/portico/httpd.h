@@ -1,10 +1,9 @@
 /*
- * httpd.h - the HTTPS server of the broker and the session agent: TLS streams from libportico, requests
- * parsed with http-parser, one request at a time per connection (keep-alive,
- * no pipelining), answered by a handler that may take its time (PAM, SQL):
- * it calls pt_http_respond() exactly once, from the loop thread, whenever it
- * is done.  A client that goes away meanwhile costs nothing more than the
- * request's memory until then.
+ * httpd.h - the HTTPS server of the broker and the session agent: TLS streams from libportico,
+ * requests parsed with http-parser, one request at a time per connection (keep-alive, no
+ * pipelining), answered by a handler that may take its time (PAM, SQL): it calls pt_http_respond()
+ * exactly once, from the loop thread, whenever it is done.  A client that goes away meanwhile costs
+ * nothing more than the request's memory until then.
  */
 #ifndef PORTICO_HTTPD_H
 #define PORTICO_HTTPD_H
@@ -24,16 +23,16 @@
 struct pt_httpd;
 
 struct pt_http_req {
-	uint64_t id;		       /* connection id for log lines */
-	int method;		       /* enum http_method */
+	uint64_t id;		      /* connection id for log lines */
+	int method;		      /* enum http_method */
 	char path[PT_HTTP_PATH_MAX];  /* decoded? no: raw path, without the query */
 	char query[PT_HTTP_PATH_MAX]; /* raw, without '?' */
-	char authorization[1024];      /* the Authorization header, or "" */
+	char authorization[1024];     /* the Authorization header, or "" */
 	char content_type[128];
-	char peer[80]; /* client address, without port */
+	char peer[80];	   /* client address, without port */
 	int peer_verified; /* presented a certificate that [tls] ca verified */
 	char peer_cn[128]; /* its subject's common name */
-	char *body;    /* NUL-terminated, body_len bytes */
+	char *body;	   /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	uint64_t start_ms; /* uv_now when the request began */
 	void *conn;	   /* private */
@@ -50,15 +49,15 @@ struct pt_httpd_limits {
 
 /* Listen on addr ("host:port") with TLS.  NULL with a log line on failure. */
 struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
-					const struct pt_httpd_limits *lim, pt_http_handler handler,
-					void *data);
+				 const struct pt_httpd_limits *lim, pt_http_handler handler,
+				 void *data);
 /* Stop accepting and close every connection. */
 void pt_httpd_close(struct pt_httpd *srv);
 
 /* Answer the request (exactly once).  extra_headers: "Name: value\r\n"... or
  * NULL.  The request is freed here. */
 void pt_http_respond(struct pt_http_req *req, int status, const char *content_type,
-		      const char *body, size_t len, const char *extra_headers);
+		     const char *body, size_t len, const char *extra_headers);
 /* Answer with a JSON document (taken, decref'd here). */
 void pt_http_json(struct pt_http_req *req, int status, json_t *doc);
 /* Answer {"error": code, "message": text}. */
