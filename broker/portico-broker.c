@@ -25,6 +25,7 @@
 #include "broker.h"
 #include "portico/api.h"
 #include "portico/log.h"
+#include "portico/priv.h"
 #include "portico/tls.h"
 
 #define PAM_QUEUE_MAX 64
@@ -72,27 +73,6 @@ static _Noreturn void run_authd(int fd, pid_t child, const char *service)
 		exit(1);
 	}
 	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
-}
-
-/* The network side never runs as root. */
-static void drop_privileges(const char *user)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return;
-	pw = getpwnam(user);
-	if (!pw)
-		pt_fatalx("[broker] user '%s' does not exist: create it (adduser --system %s) or "
-			  "name another",
-			  user, user);
-	if (pw->pw_uid == 0)
-		pt_fatalx("[broker] user '%s' is root: the network side must not run as root",
-			  user);
-	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
-		pt_fatal("cannot become %s", user);
-	if (setuid(0) != -1 || geteuid() == 0)
-		pt_fatalx("could regain root after dropping to %s: refusing to run", user);
 }
 
 static struct brk broker;
@@ -164,7 +144,7 @@ int main(int argc, char **argv)
 	}
 	close(sv[0]);
 	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
-	drop_privileges(conf->broker.user);
+	pt_drop_privileges(conf->broker.user, "[broker] user");
 	signal(SIGPIPE, SIG_IGN);
 	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds
 	 * for a VM): more threads than libuv's default 4. */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "portico/log.h"
+#include "portico/priv.h"
 #include "portico/tls.h"
 #include "session.h"
 
@@ -34,23 +35,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: portico-sessiond [-c FILE] [-v] [-t]\n");
 	exit(2);
-}
-
-static void drop_privileges(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (!pw)
-		pt_fatalx("[sessiond] user '%s' does not exist: create it (adduser --system %s) "
-			  "or name another",
-			  user, user);
-	if (pw->pw_uid == 0)
-		pt_fatalx("[sessiond] user '%s' is root: the network side must not run as root",
-			  user);
-	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)
-		pt_fatal("cannot become %s", user);
-	if (setuid(0) != -1 || geteuid() == 0)
-		pt_fatalx("could regain root after dropping to %s: refusing to run", user);
 }
 
 int main(int argc, char **argv)
@@ -114,7 +98,7 @@ int main(int argc, char **argv)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
 			_exit(1);
-		drop_privileges(conf->sessiond.user);
+		pt_drop_privileges(conf->sessiond.user, "[sessiond] user");
 		signal(SIGPIPE, SIG_IGN);
 		/* Calls to the broker block on the thread pool. */
 		setenv("UV_THREADPOOL_SIZE", "8", 0);
