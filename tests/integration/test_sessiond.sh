@@ -26,6 +26,22 @@ hosts = host1
 users = $SD_USER
 disconnect_timeout = 2s
 
+[pool brief]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm
+hosts = host1
+users = $SD_USER
+max_duration = 2s
+
+[pool quiet]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm
+hosts = host1
+users = $SD_USER
+idle_timeout = 2s
+
 [pool broken]
 kind = app
 driver = xvnc
@@ -116,6 +132,15 @@ sleep 1.5 # several heartbeats
 grep -q "session $S2 of $SD_USER adopted" "$T/sessiond.log" || fail "no adoption line"
 echo "ok: restart adopts"
 
+# The broker killed and started again: the session is still there, still
+# running, and the host keeps reporting it.
+be_kill9
+be_start
+sleep 1.5
+[ "$(session_state "$S2")" = ready ] || fail "after a broker restart session $S2 is $(session_state "$S2")"
+pgrep -u "$SD_USER" Xvnc >/dev/null || fail "the desktop died with the broker"
+echo "ok: broker restart"
+
 # Disconnect timeout (2 s): the broker ends it and the host stops it.
 api POST /gateway/events "{\"session_id\":$S2,\"event\":\"connect\"}" "$GW_SECRET" >/dev/null
 api POST /gateway/events "{\"session_id\":$S2,\"event\":\"disconnect\"}" "$GW_SECRET" >/dev/null
@@ -124,6 +149,25 @@ wait_for 5 eval '[ "$(session_state '"$S2"')" = ended ]' || fail "disconnect tim
 wait_for 5 no_processes || fail "the desktop still runs after its timeout"
 [ "$(sd_api GET /sessions | jq '.sessions | length')" = 0 ] || fail "sessiond still lists $(cat "$T/out")"
 echo "ok: disconnect timeout"
+
+# Maximum duration and idle timeout (input reported by the gateway).
+api POST /resources/brief/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+S3=$(jq -r .session.id "$T/out")
+api POST /resources/quiet/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+S4=$(jq -r .session.id "$T/out")
+sleep 1.2
+api POST /gateway/events "{\"session_id\":$S4,\"event\":\"input\"}" "$GW_SECRET" >/dev/null
+expect 200
+wait_for 5 eval '[ "$(session_state '"$S3"')" = ended ]' || fail "max_duration did not end $S3"
+[ "$(session_state "$S4")" = ready ] || fail "input did not keep $S4 alive"
+wait_for 5 eval '[ "$(session_state '"$S4"')" = ended ]' || fail "idle_timeout did not end $S4"
+api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
+[ "$(jq -r ".sessions[] | select(.id == $S3) | .end_reason" "$T/out")" = "maximum duration" ] || fail "reason of $S3"
+[ "$(jq -r ".sessions[] | select(.id == $S4) | .end_reason" "$T/out")" = "idle timeout" ] || fail "reason of $S4"
+wait_for 5 no_processes || fail "timed-out sessions still run"
+echo "ok: maximum duration and idle timeout"
 
 # --- launch failures reach the user, leave nothing ---------------------------------
 GHOST=$(login ghost ghost-pw)
