@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "portico/log.h"
+#include "portico/rfb.h"
 #include "session.h"
 
 extern char **environ;
@@ -312,28 +313,6 @@ static pid_t spawn(struct mon *m, char *const argv[], int keep_fd, prep_fn prep)
 
 /* --- the display (Xvnc) ------------------------------------------------------------ */
 
-/* TigerVNC's password file: the password (8 bytes, zero padded) DES-ECB
- * encrypted with the fixed key of the VNC protocol's d3des code, as
- * `vncpasswd -f` writes it.  Single DES is three-key DES with three equal
- * keys, which OpenSSL 3's default provider still has.  Written by hand:
- * no library exposes this obfuscation. */
-static int vnc_obfuscate(const char *pw, unsigned char out[8])
-{
-	static const unsigned char k[8] = { 0xe8, 0x4a, 0xd6, 0x60, 0xc4, 0x72, 0x1a, 0xe0 };
-	unsigned char key[24], in[8] = { 0 };
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int len = 0, ok;
-
-	for (int i = 0; i < 3; i++)
-		memcpy(key + 8 * i, k, 8);
-	memcpy(in, pw, strnlen(pw, 8));
-	ok = c && EVP_EncryptInit_ex(c, EVP_des_ede3_ecb(), NULL, key, NULL) > 0 &&
-	     EVP_CIPHER_CTX_set_padding(c, 0) > 0 && EVP_EncryptUpdate(c, out, &len, in, 8) > 0 &&
-	     len == 8;
-	EVP_CIPHER_CTX_free(c);
-	return ok ? 0 : -1;
-}
-
 static int write_file(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[600];
@@ -359,7 +338,7 @@ static int prep_display(struct mon *m)
 	unsigned char obf[8], xa[64], *p = xa;
 	static const char proto[] = "MIT-MAGIC-COOKIE-1";
 
-	if (vnc_obfuscate(m->st.secret, obf) || write_file(m->dir, "passwd", obf, 8))
+	if (pt_rfb_vnc_obfuscate(m->st.secret, obf) || write_file(m->dir, "passwd", obf, 8))
 		return -1;
 	/* One entry, FamilyWild with no address and no display number: it
 	 * matches this display whatever number Xvnc picks. */
