@@ -70,6 +70,7 @@ xsession = $PWD/etc/xsession"
 sd_start() {
 	env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so PAM_WRAPPER=1 \
 		PAM_WRAPPER_SERVICE_DIR="$T/sdpam" PAM_WRAPPER_DISABLE_DEEPBIND=1 \
+		UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
 		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 		"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
 	SD_PID=$!

@@ -114,6 +114,9 @@ int main(int argc, char **argv)
 	}
 	printf("size=%dx%d name=%s painted=%ld hash=%016llx\n", c->width, c->height,
 	       c->desktopName ? c->desktopName : "", painted, (unsigned long long)hash);
+	/* libvncclient leaves the framebuffer it allocated to its user. */
+	free(c->frameBuffer);
+	c->frameBuffer = NULL;
 	rfbClientCleanup(c);
 	return 0;
 }
