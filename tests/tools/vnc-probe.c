@@ -1,8 +1,11 @@
 /*
  * vnc-probe - a real VNC client (libvncclient) that looks at a desktop.
  *
- *   vnc-probe [-1] TARGET PASSWORD [SECONDS]
+ *   vnc-probe [-1] [-u USER -C CAFILE] TARGET PASSWORD [SECONDS]
  *
+ * With -u and -C it logs in with VeNCrypt (X509Plain or TLSPlain, through
+ * libvncclient's GnuTLS), as a viewer does at portico-gateway: USER and
+ * PASSWORD inside TLS, the server's certificate checked against CAFILE.
  * TARGET is host:port or the path of a unix socket.  Connects, answers VNC
  * authentication with PASSWORD (empty: expects no authentication), asks for
  * the whole framebuffer, waits for it and prints one line:
@@ -17,14 +20,45 @@
  * authentication failed, 2 on bad usage.
  */
 #include <rfb/rfbclient.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
-static char *password;
+static char *password, *user, *cafile;
 static int updated;
+
+static rfbCredential *get_credential(rfbClient *c, int type)
+{
+	rfbCredential *cr = calloc(1, sizeof(*cr));
+
+	if (!cr)
+		return NULL;
+	if (type == rfbCredentialTypeX509) {
+		cr->x509Credential.x509CACertFile = strdup(cafile ? cafile : "");
+		cr->x509Credential.x509CrlVerifyMode = rfbX509CrlVerifyNone;
+	} else if (type == rfbCredentialTypeUser) {
+		cr->userCredential.username = strdup(user ? user : "");
+		cr->userCredential.password = strdup(password);
+	} else {
+		free(cr);
+		return NULL;
+	}
+	return cr;
+}
+
+/* libvncclient's errors (the server's refusal reason among them) on
+ * stderr, where the tests read them. */
+static void errors(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static char *get_password(rfbClient *c)
 {
@@ -47,10 +81,22 @@ int main(int argc, char **argv)
 	int port = 0, seconds, first = 0;
 	struct timeval start, now;
 
-	if (argc > 1 && !strcmp(argv[1], "-1")) {
-		first = 1;
-		argv++;
-		argc--;
+	for (;;) {
+		if (argc > 1 && !strcmp(argv[1], "-1")) {
+			first = 1;
+			argv++;
+			argc--;
+		} else if (argc > 2 && !strcmp(argv[1], "-u")) {
+			user = argv[2];
+			argv += 2;
+			argc -= 2;
+		} else if (argc > 2 && !strcmp(argv[1], "-C")) {
+			cafile = argv[2];
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
 	}
 	seconds = argc > 3 ? atoi(argv[3]) : 10;
 
@@ -68,9 +114,12 @@ int main(int argc, char **argv)
 		port = atoi(colon + 1);
 	}
 	rfbClientLog = quiet;
-	rfbClientErr = quiet;
+	rfbClientErr = errors;
+	if (user) /* the gateway's refusal reason comes as a log line */
+		rfbClientLog = errors;
 	c = rfbGetClient(8, 3, 4);
 	c->GetPassword = get_password;
+	c->GetCredential = get_credential;
 	c->GotFrameBufferUpdate = on_update;
 	c->canHandleNewFBSize = TRUE;
 	c->serverHost = strdup(host);

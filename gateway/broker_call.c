@@ -1,0 +1,91 @@
+/* broker_call.c - the gateway's calls to the broker (see gateway.h):
+ * libcurl on the thread pool, answers on the loop. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "gateway.h"
+#include "portico/log.h"
+
+struct call {
+	uv_work_t work;
+	struct gw *g;
+	char path[64];
+	json_t *body;
+	struct pt_api_resp resp;
+	int rc;
+	char err[512];
+	gw_call_cb cb;
+	void *arg;
+};
+
+int64_t gw_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void call_work(uv_work_t *w)
+{
+	struct call *c = w->data;
+
+	c->rc = pt_api_call(&c->g->api, "POST", c->path, c->body, &c->resp, c->err,
+			    sizeof(c->err));
+}
+
+static void call_done(uv_work_t *w, int status)
+{
+	struct call *c = w->data;
+
+	if (c->cb)
+		c->cb(c->arg, c->rc, &c->resp, c->err);
+	json_decref(c->body);
+	pt_api_resp_free(&c->resp);
+	free(c);
+}
+
+int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c || !body) {
+		json_decref(body);
+		free(c);
+		return -1;
+	}
+	c->g = g;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->body = body;
+	c->cb = cb;
+	c->arg = arg;
+	c->work.data = c;
+	if (uv_queue_work(g->loop, &c->work, call_work, call_done) != 0) {
+		json_decref(body);
+		free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void event_done(void *arg, int rc, struct pt_api_resp *resp, const char *err)
+{
+	char msg[200];
+
+	if (rc)
+		pt_log_warnx("cannot report to the broker: %s", err);
+	else if (resp->status != 200 && resp->status != 404)
+		pt_log_warnx("the broker refused an event: %s",
+			     pt_api_message(resp, msg, sizeof(msg)));
+}
+
+void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms,
+	      uint64_t bytes_up, uint64_t bytes_down)
+{
+	gw_call(g, "/api/v1/gateway/events",
+		json_pack("{s:I,s:s,s:I,s:I,s:I}", "session_id", (json_int_t)session_id, "event",
+			  event, "at_ms", (json_int_t)at_ms, "bytes_up", (json_int_t)bytes_up,
+			  "bytes_down", (json_int_t)bytes_down),
+		event_done, NULL);
+}

@@ -1,0 +1,51 @@
+/*
+ * gateway.h - portico-gateway's parts: the VNC front end (vnc_proxy.c) and
+ * the calls to the broker (broker_call.c).
+ */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "portico/api.h"
+#include "portico/conf.h"
+
+struct gw_vnc;
+
+struct gw {
+	uv_loop_t *loop;
+	const struct pt_conf *conf;
+	SSL_CTX *tls;		/* VeNCrypt X509Plain */
+	SSL_CTX *anon;		/* VeNCrypt TLSPlain, NULL unless vnc_anon_tls */
+	struct pt_api_conf api; /* the broker */
+	uv_tcp_t vnc;
+	struct gw_vnc *conns;
+	int64_t nconns, pending;
+	uint64_t next_id;
+};
+
+/* Listen for VNC viewers on [gateway] vnc_listen.  0 or a negative errno. */
+int gw_vnc_listen(struct gw *g);
+/* Close every connection (shutting down). */
+void gw_vnc_close_all(struct gw *g);
+
+/* --- the broker (broker_call.c) ----------------------------------------- */
+
+/* What the broker answered, on the loop thread.  rc: 0 with resp filled
+ * (any HTTP status), or -1 with err set (unreachable). */
+typedef void (*gw_call_cb)(void *arg, int rc, struct pt_api_resp *resp, const char *err);
+
+/* POST path with body (taken) on the thread pool; cb (may be NULL) on the
+ * loop.  0, or -1 when it could not be queued (cb never fires). */
+int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg);
+
+/* Report a session event (connect, disconnect, input); fire and forget. */
+void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms,
+	      uint64_t bytes_up, uint64_t bytes_down);
+
+int64_t gw_now_ms(void);
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * portico-gateway - carries VNC (and later RDP) streams between clients and
+ * their sessions.
+ *
+ *   portico-gateway [-c FILE] [-v] [-t]
+ *
+ * Never runs as root: started as root, it loads its key and binds its
+ * ports, then becomes [gateway] user for good.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "portico/log.h"
+#include "portico/priv.h"
+#include "portico/tls.h"
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: portico-gateway [-c FILE] [-v] [-t]\n");
+	exit(2);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct gw *g = s->data;
+
+	pt_log_info("stopping (signal %d)", signum);
+	gw_vnc_close_all(g);
+	uv_stop(s->loop);
+}
+
+/* TLSPlain: anonymous Diffie-Hellman in TLS 1.2 (TLS 1.3 has none). */
+static SSL_CTX *anon_ctx(char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, "aNULL:!eNULL@SECLEVEL=0") != 1) {
+		snprintf(err, errlen, "cannot set up anonymous TLS");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_dh_auto(ctx, 1);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	return ctx;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = PT_CONF_DEFAULT_PATH;
+	int verbose = 0, test_only = 0, opt, rc;
+	struct pt_conf *conf;
+	static struct gw gw;
+	struct gw *g = &gw;
+	char err[1024];
+
+	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	pt_log_init("gateway", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
+	conf = pt_conf_load(path, err, sizeof(err));
+	if (!conf)
+		pt_fatalx("%s", err);
+	if (test_only) {
+		printf("%s: configuration OK\n", path);
+		return 0;
+	}
+	if (!conf->gateway.vnc_listen || !*conf->gateway.vnc_listen)
+		pt_fatalx("%s: [gateway] vnc_listen is empty: nothing to serve", path);
+	if (!conf->broker.gateway_secret && !conf->tls.ca)
+		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
+			     "will not take this gateway's calls");
+	signal(SIGPIPE, SIG_IGN);
+	g->conf = conf;
+	g->loop = uv_default_loop();
+	g->tls = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	if (!g->tls)
+		pt_fatalx("%s", err);
+	if (conf->gateway.vnc_anon_tls && !(g->anon = anon_ctx(err, sizeof(err))))
+		pt_fatalx("%s", err);
+	g->api.base = conf->gateway.broker;
+	pt_api_conf_tls(&g->api, &conf->tls);
+	g->api.bearer = conf->broker.gateway_secret;
+	g->api.timeout_ms = 30000;
+	rc = gw_vnc_listen(g);
+	if (rc < 0)
+		pt_fatalx("cannot listen on %s: %s", conf->gateway.vnc_listen, uv_strerror(rc));
+	pt_drop_privileges(conf->gateway.user, "[gateway] user");
+	setenv("UV_THREADPOOL_SIZE", "16", 0);
+	if (pt_api_global_init())
+		pt_fatalx("cannot initialise libcurl");
+
+	uv_signal_t sigterm, sigint;
+	uv_signal_init(g->loop, &sigterm);
+	sigterm.data = g;
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_init(g->loop, &sigint);
+	sigint.data = g;
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	pt_log_info("broker %s", conf->gateway.broker);
+	uv_run(g->loop, UV_RUN_DEFAULT);
+	/* Let the closes finish. */
+	uv_run(g->loop, UV_RUN_NOWAIT);
+	SSL_CTX_free(g->tls);
+	SSL_CTX_free(g->anon);
+	pt_log_info("stopped");
+	pt_conf_free(conf);
+	return 0;
+}

@@ -1,0 +1,909 @@
+/*
+ * vnc_proxy.c - the gateway's VNC front end.
+ *
+ * The gateway is an RFB 3.7/3.8 server that offers one security type,
+ * VeNCrypt 0.2, with X509Plain (TLS with the gateway's certificate, then a
+ * user name and password) and, when [gateway] vnc_anon_tls says so,
+ * TLSPlain.  The credentials go to the broker: a real user (`alice`, or
+ * `alice#pool`) through gateway/authorize, or user `ticket` with a ticket
+ * from the portal through gateway/redeem.  Only once the backend accepted
+ * us (its own handshake: None or VNC authentication with the session's
+ * secret) does the client hear SecurityResult OK; its ClientInit goes on
+ * as shared=1, the backend's ServerInit comes back unchanged, and the
+ * relay carries the rest.
+ *
+ *   client                gateway                       backend
+ *   version, types  <-->  VeNCrypt, TLS, plain  --->  broker (PAM, launch)
+ *                         connect, RFB handshake  <-->  Xvnc / QEMU
+ *   SecurityResult  <---
+ *   ClientInit      --->  ClientInit(shared=1)    --->
+ *   ServerInit      <---  (unchanged)             <---
+ *   ... relay ...
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "portico/buf.h"
+#include "portico/log.h"
+#include "portico/net.h"
+#include "portico/relay.h"
+#include "portico/rfb.h"
+#include "portico/stream.h"
+#include "portico/tls.h"
+
+#define USER_MAX     255
+#define PASSWORD_MAX 511
+#define NAME_MAX_RFB 4096 /* a backend's desktop name */
+#define INPUT_REPORT_MS 30000
+
+enum state {
+	C_VERSION,    /* client's ProtocolVersion */
+	C_SECTYPE,    /* its security type */
+	C_VENC_VER,   /* its VeNCrypt version */
+	C_VENC_SUB,   /* its VeNCrypt subtype */
+	C_TLS,	      /* TLS handshake */
+	C_PLAIN,      /* user and password lengths, then both */
+	C_AUTH,	      /* the broker is deciding */
+	B_CONNECT,    /* connecting to the backend */
+	B_VERSION,    /* backend's ProtocolVersion */
+	B_TYPES,      /* its security types */
+	B_CHALLENGE,  /* its VNC authentication challenge */
+	B_RESULT,     /* its SecurityResult */
+	C_CLIENTINIT, /* client's ClientInit */
+	B_SERVERINIT, /* backend's ServerInit */
+	B_FORWARD,    /* ServerInit on its way to the client */
+	RELAY,
+	REFUSING, /* the refusal is on its way: nothing more is read */
+	CLOSING,
+};
+
+struct gw_vnc {
+	struct gw *g;
+	struct gw_vnc *next, **prevp;
+	uint64_t id;
+	char peer[64];
+	int state;
+	int pending; /* counted in g->pending (not logged in yet) */
+	int minor;   /* the client's RFB 3.x */
+	int anon;    /* TLSPlain chosen */
+	int busy;    /* a broker call holds a pointer to us */
+	int timer_closed;
+	struct pt_stream *client, *backend;
+	uv_timer_t timer; /* handshake timeout, then input reports */
+	char in[2048]; /* client bytes not consumed yet */
+	size_t inlen;
+	char bin[8192]; /* backend bytes not consumed yet */
+	size_t binlen;
+	char out[8448]; /* the write in flight (one at a time per stream) */
+	char bout[64];
+	int writing;	  /* a client write is in flight */
+	int close_after;  /* close once it is done */
+	int tls_after;	  /* start TLS once it is done */
+	uint32_t ulen, plen;
+	/* what the broker said */
+	int64_t session;
+	char user[USER_MAX + 1];
+	char backend_addr[256];
+	char secret[64];
+	struct pt_relay *relay;
+	uint64_t reported_up_ms;
+};
+
+static void conn_close(struct gw_vnc *c, const char *why);
+static void process(struct gw_vnc *c);
+static void process_backend(struct gw_vnc *c);
+static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk);
+
+/* --- bookkeeping ----------------------------------------------------------- */
+
+static void unpend(struct gw_vnc *c)
+{
+	if (c->pending) {
+		c->pending = 0;
+		c->g->pending--;
+	}
+}
+
+/* Freed when the last thing that points to it lets go: the streams, the
+ * relay, a broker call, the timer (closed by conn_close). */
+static void conn_free(struct gw_vnc *c)
+{
+	if (c->busy || c->client || c->backend || c->relay || !c->timer_closed)
+		return; /* the last of them calls again */
+	explicit_bzero(c->secret, sizeof(c->secret));
+	explicit_bzero(c->in, sizeof(c->in));
+	free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct gw_vnc *c = h->data;
+
+	c->timer_closed = 1;
+	conn_free(c);
+}
+
+static void on_client_closed(struct pt_stream *s)
+{
+	struct gw_vnc *c = s->data;
+
+	c->client = NULL;
+	conn_free(c);
+}
+
+static void on_backend_closed(struct pt_stream *s)
+{
+	struct gw_vnc *c = s->data;
+
+	c->backend = NULL;
+	conn_free(c);
+}
+
+static void conn_close(struct gw_vnc *c, const char *why)
+{
+	if (c->state == CLOSING)
+		return;
+	if (why)
+		pt_log(PT_LOG_INFO, c->id, "vnc %s%s%s: %s", c->peer, c->user[0] ? " user " : "",
+		       c->user, why);
+	c->state = CLOSING;
+	unpend(c);
+	*c->prevp = c->next;
+	if (c->next)
+		c->next->prevp = c->prevp;
+	c->g->nconns--;
+	uv_timer_stop(&c->timer);
+	if (c->client)
+		pt_stream_close(c->client, on_client_closed);
+	if (c->backend)
+		pt_stream_close(c->backend, on_backend_closed);
+	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+/* --- writing to the client ------------------------------------------------------ */
+
+static void on_client_written(struct pt_stream *s, int status);
+
+static void after_client_write(struct gw_vnc *c);
+
+/* Send len bytes of c->out; one write at a time (callers wait for the
+ * client's answer before they write again). */
+static void send_out(struct gw_vnc *c, size_t len)
+{
+	int rc;
+
+	c->writing = 1;
+	rc = pt_stream_write(c->client, c->out, len, on_client_written);
+	if (rc == PT_STREAM_DONE) {
+		c->writing = 0;
+		after_client_write(c);
+	} else if (rc < 0) {
+		c->writing = 0;
+		conn_close(c, "write failed");
+	}
+}
+
+static void send_bytes(struct gw_vnc *c, const void *p, size_t len)
+{
+	memcpy(c->out, p, len);
+	send_out(c, len);
+}
+
+static void on_client_written(struct pt_stream *s, int status)
+{
+	struct gw_vnc *c = s->data;
+
+	c->writing = 0;
+	if (status < 0) {
+		conn_close(c, "write failed");
+		return;
+	}
+	after_client_write(c);
+}
+
+/* Refuse with a reason a person can read, then close. */
+static void refuse(struct gw_vnc *c, const char *reason, const char *log)
+{
+	size_t n = 4, len = strlen(reason);
+
+	pt_log(PT_LOG_INFO, c->id, "vnc %s%s%s: refused: %s", c->peer, c->user[0] ? " user " : "",
+	       c->user, log ? log : reason);
+	pt_rfb_put_u32(c->out, 1); /* SecurityResult: failed */
+	if (c->minor >= 8) {
+		pt_rfb_put_u32(c->out + 4, (uint32_t)len);
+		memcpy(c->out + 8, reason, len);
+		n = 8 + len;
+	}
+	c->close_after = 1;
+	c->state = REFUSING; /* nothing more is read */
+	send_out(c, n);
+}
+
+/* --- TLS ------------------------------------------------------------------------ */
+
+static void on_tls_ready(struct pt_stream *s, int status)
+{
+	struct gw_vnc *c = s->data;
+
+	if (status < 0) {
+		struct pt_tls *t = pt_tls_stream_engine(s);
+		conn_close(c, t ? pt_tls_last_error(t) : "TLS handshake failed");
+		return;
+	}
+	c->state = C_PLAIN;
+	if (pt_stream_read_start(c->client, on_client_read) < 0)
+		conn_close(c, "read failed");
+}
+
+static void start_tls(struct gw_vnc *c)
+{
+	struct pt_stream *tls;
+
+	pt_stream_read_stop(c->client);
+	tls = pt_tls_stream_new(c->client, c->anon ? c->g->anon : c->g->tls, 1, NULL);
+	if (!tls) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	tls->data = c;
+	tls->id = c->id;
+	c->client = tls;
+	/* A ClientHello that came with the subtype is TLS's to read. */
+	if (c->inlen) {
+		struct pt_tls *t = pt_tls_stream_engine(tls);
+		size_t avail;
+		char *sp = pt_tls_in_space(t, &avail);
+		if (!sp || avail < c->inlen) {
+			conn_close(c, "too much data before TLS");
+			return;
+		}
+		memcpy(sp, c->in, c->inlen);
+		pt_tls_in_commit(t, c->inlen);
+		c->inlen = 0;
+	}
+	c->state = C_TLS;
+	if (pt_tls_stream_handshake(tls, on_tls_ready) < 0)
+		conn_close(c, "TLS failed");
+}
+
+static void after_serverinit(struct gw_vnc *c);
+
+static void after_client_write(struct gw_vnc *c)
+{
+	if (c->close_after) {
+		conn_close(c, NULL);
+	} else if (c->state == B_FORWARD) {
+		after_serverinit(c);
+	} else if (c->tls_after) {
+		c->tls_after = 0;
+		start_tls(c);
+	}
+}
+
+/* --- the broker ------------------------------------------------------------------- */
+
+static void connect_backend(struct gw_vnc *c);
+
+static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *err)
+{
+	struct gw_vnc *c = arg;
+	json_t *j = r ? r->json : NULL;
+	char msg[300];
+	const char *backend, *secret, *user;
+
+	c->busy = 0;
+	if (c->state == CLOSING) {
+		conn_free(c);
+		return;
+	}
+	if (rc) {
+		pt_log_warnx("broker unreachable: %s", err);
+		refuse(c, "the service is unavailable: try again later", "broker unreachable");
+		return;
+	}
+	if (r->status == 401 || r->status == 403) {
+		refuse(c, "login failed", "login failed");
+		return;
+	}
+	if (r->status != 200) {
+		pt_api_message(r, msg, sizeof(msg));
+		refuse(c, msg, msg);
+		return;
+	}
+	backend = json_string_value(json_object_get(j, "backend"));
+	secret = json_string_value(json_object_get(j, "secret"));
+	user = json_string_value(json_object_get(j, "user"));
+	if (!backend || strlen(backend) >= sizeof(c->backend_addr) ||
+	    (secret && strlen(secret) >= sizeof(c->secret)) ||
+	    !json_is_integer(json_object_get(j, "session_id")) ||
+	    strcmp(json_string_value(json_object_get(j, "protocol")) ?: "", "vnc")) {
+		refuse(c, "session host unavailable", "the broker's answer has no VNC backend");
+		return;
+	}
+	snprintf(c->backend_addr, sizeof(c->backend_addr), "%s", backend);
+	snprintf(c->secret, sizeof(c->secret), "%s", secret ? secret : "");
+	if (user)
+		snprintf(c->user, sizeof(c->user), "%s", user);
+	c->session = json_integer_value(json_object_get(j, "session_id"));
+	connect_backend(c);
+}
+
+/* The credentials are in: ask the broker. */
+static void authorize(struct gw_vnc *c, const char *user, const char *password)
+{
+	json_t *body;
+	const char *path;
+
+	if (!strcmp(user, "ticket")) {
+		path = "/api/v1/gateway/redeem";
+		body = json_pack("{s:s,s:s}", "ticket", password, "client_addr", c->peer);
+	} else {
+		path = "/api/v1/gateway/authorize";
+		body = json_pack("{s:s,s:s,s:s}", "username", user, "password", password,
+				 "client_addr", c->peer);
+	}
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	c->state = C_AUTH;
+	pt_stream_read_stop(c->client);
+	c->busy = 1;
+	if (gw_call(c->g, path, body, on_authorized, c) != 0) {
+		c->busy = 0;
+		refuse(c, "the service is unavailable: try again later", "cannot queue a call");
+	}
+}
+
+/* --- the backend ------------------------------------------------------------------ */
+
+static void on_backend_read(struct pt_stream *s, ssize_t n, char *chunk)
+{
+	struct gw_vnc *c = s->data;
+
+	if (n <= 0) {
+		refuse(c, "session host unavailable",
+		       n == UV_EOF ? "the backend closed during its handshake"
+				   : "backend read failed");
+		return;
+	}
+	if (c->binlen + (size_t)n > sizeof(c->bin)) {
+		pt_chunk_put(chunk);
+		refuse(c, "session host unavailable", "the backend sent too much");
+		return;
+	}
+	memcpy(c->bin + c->binlen, chunk, (size_t)n);
+	c->binlen += (size_t)n;
+	pt_chunk_put(chunk);
+	process_backend(c);
+}
+
+static void on_backend_connected(uv_connect_t *req, int status)
+{
+	struct gw_vnc *c = req->data;
+
+	free(req);
+	if (c->state == CLOSING)
+		return;
+	if (status < 0) {
+		char log[320];
+		snprintf(log, sizeof(log), "cannot connect to %s: %s", c->backend_addr,
+			 uv_strerror(status));
+		refuse(c, "session host unavailable", log);
+		return;
+	}
+	c->state = B_VERSION;
+	if (pt_stream_read_start(c->backend, on_backend_read) < 0)
+		refuse(c, "session host unavailable", "backend read failed");
+}
+
+static void connect_backend(struct gw_vnc *c)
+{
+	uv_connect_t *req = calloc(1, sizeof(*req));
+	struct sockaddr_storage ss;
+	int unix_sock = !strncmp(c->backend_addr, "unix:", 5), rc;
+
+	if (!req) {
+		refuse(c, "session host unavailable", "out of memory");
+		return;
+	}
+	if (!unix_sock && pt_net_parse_addr(c->backend_addr, 5900, &ss) != 0) {
+		free(req);
+		refuse(c, "session host unavailable", "the backend address is not numeric");
+		return;
+	}
+	c->backend = pt_plain_new(c->g->loop, unix_sock ? UV_NAMED_PIPE : UV_TCP);
+	if (!c->backend) {
+		free(req);
+		refuse(c, "session host unavailable", "out of memory");
+		return;
+	}
+	c->backend->data = c;
+	c->backend->id = c->id;
+	req->data = c;
+	c->state = B_CONNECT;
+	if (unix_sock) {
+		uv_pipe_connect(req, (uv_pipe_t *)pt_plain_uv(c->backend), c->backend_addr + 5,
+				on_backend_connected);
+		return;
+	}
+	rc = uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(c->backend), (struct sockaddr *)&ss,
+			    on_backend_connected);
+	if (rc < 0) {
+		free(req);
+		refuse(c, "session host unavailable", uv_strerror(rc));
+	}
+}
+
+static void on_backend_written(struct pt_stream *s, int status)
+{
+	struct gw_vnc *c = s->data;
+
+	if (status < 0 && c->state != CLOSING && c->state != REFUSING)
+		refuse(c, "session host unavailable", "backend write failed");
+}
+
+static void backend_send(struct gw_vnc *c, const void *p, size_t len)
+{
+	int rc;
+
+	memcpy(c->bout, p, len);
+	/* Small handshake writes: the backend answers before we write again. */
+	rc = pt_stream_write(c->backend, c->bout, len, on_backend_written);
+	if (rc < 0)
+		refuse(c, "session host unavailable", "backend write failed");
+}
+
+static void relay_done(struct pt_relay *r, int status);
+static void on_report_timer(uv_timer_t *t);
+
+/* Everything is in place: hand both streams to the relay. */
+static void start_relay(struct gw_vnc *c)
+{
+	uint64_t idle = (uint64_t)c->g->conf->gateway.idle_timeout_ms;
+
+	pt_stream_read_stop(c->client);
+	pt_stream_read_stop(c->backend);
+	c->relay = pt_relay_start(c->g->loop, c->client, c->backend, idle, relay_done, c);
+	if (!c->relay) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->client = c->backend = NULL; /* the relay's now */
+	c->state = RELAY;
+	pt_log(PT_LOG_INFO, c->id, "vnc %s user %s: connected to session %lld at %s", c->peer,
+	       c->user, (long long)c->session, c->backend_addr);
+	gw_event(c->g, c->session, "connect", gw_now_ms(), 0, 0);
+	uv_timer_start(&c->timer, on_report_timer, INPUT_REPORT_MS, INPUT_REPORT_MS);
+}
+
+/* Client bytes that came early (SetEncodings...) go to the backend first,
+ * then the relay takes over. */
+static void after_serverinit(struct gw_vnc *c)
+{
+	if (c->inlen) {
+		int rc = pt_stream_write(c->backend, c->in, c->inlen, on_backend_written);
+		c->inlen = 0;
+		if (rc < 0) {
+			conn_close(c, "backend write failed");
+			return;
+		}
+		if (rc != PT_STREAM_DONE) {
+			conn_close(c, "the backend is not reading");
+			return;
+		}
+	}
+	start_relay(c);
+}
+
+/* ServerInit (and anything after it) to the client, unchanged. */
+static void forward_serverinit(struct gw_vnc *c)
+{
+	size_t len = c->binlen;
+
+	c->binlen = 0;
+	c->state = B_FORWARD;
+	memcpy(c->out, c->bin, len);
+	send_out(c, len);
+}
+
+static void process_backend(struct gw_vnc *c)
+{
+	for (;;) {
+		switch (c->state) {
+		case B_VERSION: {
+			if (c->binlen < PT_RFB_VERSION_LEN)
+				return;
+			int minor = pt_rfb_version_minor(c->bin);
+			if (minor < 7) {
+				refuse(c, "session host unavailable",
+				       "the backend does not speak RFB 3.7 or 3.8");
+				return;
+			}
+			memmove(c->bin, c->bin + 12, c->binlen -= 12);
+			backend_send(c, "RFB 003.008\n", 12);
+			c->state = B_TYPES;
+			break;
+		}
+		case B_TYPES: {
+			if (c->binlen < 1 || c->binlen < 1u + (uint8_t)c->bin[0])
+				return;
+			int n = (uint8_t)c->bin[0], vnc = 0, none = 0;
+			if (n == 0) {
+				refuse(c, "session host unavailable", "the backend refused us");
+				return;
+			}
+			for (int i = 1; i <= n; i++) {
+				vnc |= c->bin[i] == PT_RFB_SEC_VNC;
+				none |= c->bin[i] == PT_RFB_SEC_NONE;
+			}
+			memmove(c->bin, c->bin + 1 + n, c->binlen -= 1u + (size_t)n);
+			uint8_t pick = c->secret[0] && vnc ? PT_RFB_SEC_VNC
+				       : none		   ? PT_RFB_SEC_NONE
+							   : 0;
+			if (!pick) {
+				refuse(c, "session host unavailable",
+				       "the backend offers no security type we can use");
+				return;
+			}
+			backend_send(c, &pick, 1);
+			c->state = pick == PT_RFB_SEC_VNC ? B_CHALLENGE : B_RESULT;
+			break;
+		}
+		case B_CHALLENGE: {
+			uint8_t resp[16];
+			if (c->binlen < 16)
+				return;
+			if (pt_rfb_vnc_response(c->secret, (uint8_t *)c->bin, resp)) {
+				refuse(c, "session host unavailable", "DES failed");
+				return;
+			}
+			memmove(c->bin, c->bin + 16, c->binlen -= 16);
+			backend_send(c, resp, 16);
+			c->state = B_RESULT;
+			break;
+		}
+		case B_RESULT: {
+			if (c->binlen < 4)
+				return;
+			if (pt_rfb_u32(c->bin) != 0) {
+				refuse(c, "session host unavailable",
+				       "the backend refused the session secret");
+				return;
+			}
+			memmove(c->bin, c->bin + 4, c->binlen -= 4);
+			/* The backend took us: now the client may go on. */
+			unpend(c);
+			c->state = C_CLIENTINIT;
+			pt_rfb_put_u32(c->out, 0);
+			send_out(c, 4);
+			if (c->state == C_CLIENTINIT &&
+			    pt_stream_read_start(c->client, on_client_read) < 0)
+				conn_close(c, "read failed");
+			process(c);
+			return;
+		}
+		case B_SERVERINIT: {
+			if (c->binlen < 24)
+				return;
+			uint32_t namelen = pt_rfb_u32(c->bin + 20);
+			if (namelen > NAME_MAX_RFB) {
+				conn_close(c, "the backend's desktop name is too long");
+				return;
+			}
+			if (c->binlen < 24 + namelen)
+				return;
+			forward_serverinit(c);
+			return;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+/* --- the client ------------------------------------------------------------------- */
+
+static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
+{
+	struct gw_vnc *c = s->data;
+
+	if (n <= 0) {
+		conn_close(c, n == UV_EOF ? "the client left during the handshake"
+					  : "client read failed");
+		return;
+	}
+	if (c->inlen + (size_t)n > sizeof(c->in)) {
+		pt_chunk_put(chunk);
+		conn_close(c, "the client sent too much during the handshake");
+		return;
+	}
+	memcpy(c->in + c->inlen, chunk, (size_t)n);
+	c->inlen += (size_t)n;
+	pt_chunk_put(chunk);
+	process(c);
+}
+
+static void consume(struct gw_vnc *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
+}
+
+static void process(struct gw_vnc *c)
+{
+	for (;;) {
+		if (c->writing)
+			return; /* one step at a time */
+		switch (c->state) {
+		case C_VERSION: {
+			static const char reason[] =
+				"RFB 3.3 is not supported: use a viewer with RFB 3.7 or 3.8 and "
+				"VeNCrypt";
+			if (c->inlen < PT_RFB_VERSION_LEN)
+				return;
+			c->minor = pt_rfb_version_minor(c->in);
+			if (c->minor < 0) {
+				conn_close(c, "not an RFB client");
+				return;
+			}
+			consume(c, PT_RFB_VERSION_LEN);
+			if (c->minor < 7) {
+				/* 3.3: the server picks; 0 and a reason refuse. */
+				pt_rfb_put_u32(c->out, 0);
+				pt_rfb_put_u32(c->out + 4, sizeof(reason) - 1);
+				memcpy(c->out + 8, reason, sizeof(reason) - 1);
+				c->close_after = 1;
+				c->state = REFUSING;
+				pt_log(PT_LOG_INFO, c->id, "vnc %s: refused an RFB 3.3 client",
+				       c->peer);
+				send_out(c, 8 + sizeof(reason) - 1);
+				return;
+			}
+			c->state = C_SECTYPE;
+			send_bytes(c, "\001\023", 2); /* one type: VeNCrypt */
+			break;
+		}
+		case C_SECTYPE:
+			if (c->inlen < 1)
+				return;
+			if ((uint8_t)c->in[0] != PT_RFB_SEC_VENCRYPT) {
+				consume(c, 1);
+				refuse(c, "only VeNCrypt (TLS) is offered",
+				       "the client chose another security type");
+				return;
+			}
+			consume(c, 1);
+			c->state = C_VENC_VER;
+			send_bytes(c, "\000\002", 2);
+			break;
+		case C_VENC_VER: {
+			uint8_t sub[1 + 1 + 8];
+			size_t n = 0;
+			if (c->inlen < 2)
+				return;
+			if (c->in[0] != 0 || c->in[1] != 2) {
+				c->close_after = 1;
+				c->state = REFUSING;
+				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt %d.%d refused", c->peer,
+				       c->in[0], c->in[1]);
+				send_bytes(c, "\377", 1);
+				return;
+			}
+			consume(c, 2);
+			sub[n++] = 0; /* version accepted */
+			sub[n++] = c->g->anon ? 2 : 1;
+			pt_rfb_put_u32(sub + n, PT_VENCRYPT_X509PLAIN);
+			n += 4;
+			if (c->g->anon) {
+				pt_rfb_put_u32(sub + n, PT_VENCRYPT_TLSPLAIN);
+				n += 4;
+			}
+			c->state = C_VENC_SUB;
+			send_bytes(c, sub, n);
+			break;
+		}
+		case C_VENC_SUB: {
+			uint32_t t;
+			if (c->inlen < 4)
+				return;
+			t = pt_rfb_u32(c->in);
+			consume(c, 4);
+			if (t != PT_VENCRYPT_X509PLAIN && !(t == PT_VENCRYPT_TLSPLAIN && c->g->anon)) {
+				c->close_after = 1;
+				c->state = REFUSING;
+				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt subtype %u refused",
+				       c->peer, t);
+				send_bytes(c, "\000", 1);
+				return;
+			}
+			c->anon = t == PT_VENCRYPT_TLSPLAIN;
+			c->tls_after = 1;
+			c->state = C_TLS;
+			send_bytes(c, "\001", 1);
+			return;
+		}
+		case C_PLAIN: {
+			char user[USER_MAX + 1], pass[PASSWORD_MAX + 1];
+			if (c->inlen < 8)
+				return;
+			c->ulen = pt_rfb_u32(c->in);
+			c->plen = pt_rfb_u32(c->in + 4);
+			if (c->ulen == 0 || c->ulen > USER_MAX || c->plen > PASSWORD_MAX) {
+				refuse(c, "login failed", "user name or password too long or empty");
+				return;
+			}
+			if (c->inlen < 8 + c->ulen + c->plen)
+				return;
+			memcpy(user, c->in + 8, c->ulen);
+			user[c->ulen] = '\0';
+			memcpy(pass, c->in + 8 + c->ulen, c->plen);
+			pass[c->plen] = '\0';
+			consume(c, 8 + c->ulen + c->plen);
+			explicit_bzero(c->in + c->inlen, sizeof(c->in) - c->inlen);
+			if (strlen(user) != c->ulen || strlen(pass) != c->plen) {
+				explicit_bzero(pass, sizeof(pass));
+				refuse(c, "login failed", "NUL in the user name or password");
+				return;
+			}
+			authorize(c, user, pass);
+			explicit_bzero(pass, sizeof(pass));
+			return;
+		}
+		case C_CLIENTINIT: {
+			static const uint8_t shared = 1;
+			if (c->inlen < 1)
+				return;
+			/* Always shared: a TigerVNC viewer's exclusive request must
+			 * not drop the user's other viewers. */
+			consume(c, 1);
+			pt_stream_read_stop(c->client);
+			backend_send(c, &shared, 1);
+			c->state = B_SERVERINIT;
+			process_backend(c);
+			return;
+		}
+		default:
+			return;
+		}
+	}
+}
+
+/* --- the session ------------------------------------------------------------------- */
+
+/* Input reports for the idle timeout: the last client-to-server byte. */
+static void on_report_timer(uv_timer_t *t)
+{
+	struct gw_vnc *c = t->data;
+	const struct pt_relay_stats *st;
+
+	if (!c->relay)
+		return;
+	st = pt_relay_stats(c->relay);
+	if (st->last_up_ms && st->last_up_ms != c->reported_up_ms) {
+		c->reported_up_ms = st->last_up_ms;
+		gw_event(c->g, c->session, "input",
+			 gw_now_ms() - (int64_t)(uv_now(c->g->loop) - st->last_up_ms), 0, 0);
+	}
+}
+
+static void relay_done(struct pt_relay *r, int status)
+{
+	struct gw_vnc *c = pt_relay_data(r);
+	const struct pt_relay_stats *st = pt_relay_stats(r);
+
+	pt_log(PT_LOG_INFO, c->id, "vnc %s user %s: session %lld disconnected (%s), %llu up, %llu down",
+	       c->peer, c->user, (long long)c->session, status == 0 ? "closed" : uv_strerror(status),
+	       (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down);
+	if (st->last_up_ms && st->last_up_ms != c->reported_up_ms)
+		gw_event(c->g, c->session, "input",
+			 gw_now_ms() - (int64_t)(uv_now(c->g->loop) - st->last_up_ms), 0, 0);
+	gw_event(c->g, c->session, "disconnect", gw_now_ms(), st->bytes_up, st->bytes_down);
+	c->relay = NULL;
+	conn_close(c, NULL);
+}
+
+/* --- accepting --------------------------------------------------------------------- */
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+	conn_close(t->data, "handshake timed out");
+}
+
+static int pending_from(struct gw *g, const char *peer)
+{
+	int n = 0;
+
+	for (struct gw_vnc *c = g->conns; c; c = c->next)
+		n += c->pending && !strcmp(c->peer, peer);
+	return n;
+}
+
+static void on_accept(uv_stream_t *server, int status)
+{
+	struct gw *g = server->data;
+	struct pt_stream *plain;
+	struct gw_vnc *c;
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	char addr[80];
+
+	if (status < 0)
+		return;
+	plain = pt_plain_new(g->loop, UV_TCP);
+	if (!plain)
+		return;
+	if (uv_accept(server, pt_plain_uv(plain)) != 0) {
+		pt_stream_close(plain, NULL);
+		return;
+	}
+	addr[0] = '\0';
+	if (uv_tcp_getpeername((uv_tcp_t *)pt_plain_uv(plain), (struct sockaddr *)&ss, &sl) == 0)
+		pt_net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
+	char *colon = strrchr(addr, ':');
+	if (colon)
+		*colon = '\0';
+	if (addr[0] == '[') {
+		memmove(addr, addr + 1, strlen(addr));
+		addr[strlen(addr) - 1] = '\0';
+	}
+	if (g->nconns >= g->conf->gateway.max_connections || g->pending >= g->conf->gateway.max_pending ||
+	    pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
+		pt_log_warnx("vnc %s: too many connections: refused", addr);
+		pt_stream_close(plain, NULL);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		pt_stream_close(plain, NULL);
+		return;
+	}
+	c->g = g;
+	c->id = ++g->next_id;
+	snprintf(c->peer, sizeof(c->peer), "%s", addr);
+	c->client = plain;
+	plain->data = c;
+	plain->id = c->id;
+	c->pending = 1;
+	g->pending++;
+	g->nconns++;
+	c->next = g->conns;
+	if (c->next)
+		c->next->prevp = &c->next;
+	c->prevp = &g->conns;
+	g->conns = c;
+	uv_timer_init(g->loop, &c->timer);
+	c->timer.data = c;
+	uv_timer_start(&c->timer, on_handshake_timeout,
+		       (uint64_t)g->conf->gateway.handshake_timeout_ms, 0);
+	c->state = C_VERSION;
+	send_bytes(c, "RFB 003.008\n", 12);
+	if (c->state != CLOSING && pt_stream_read_start(plain, on_client_read) < 0)
+		conn_close(c, "read failed");
+}
+
+int gw_vnc_listen(struct gw *g)
+{
+	int rc;
+
+	uv_tcp_init(g->loop, &g->vnc);
+	g->vnc.data = g;
+	rc = pt_net_listen(&g->vnc, g->conf->gateway.vnc_listen, 511, on_accept);
+	if (rc < 0)
+		return rc;
+	pt_log_info("VNC on %s (VeNCrypt X509Plain%s)", g->conf->gateway.vnc_listen,
+		    g->anon ? ", TLSPlain" : "");
+	return 0;
+}
+
+void gw_vnc_close_all(struct gw *g)
+{
+	for (struct gw_vnc *c = g->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->relay)
+			pt_relay_stop(c->relay); /* relay_done closes it */
+		else
+			conn_close(c, "the gateway is stopping");
+	}
+	uv_close((uv_handle_t *)&g->vnc, NULL);
+}

@@ -1,0 +1,82 @@
+#!/bin/bash
+# portico-gateway's VNC path with real pieces: a broker, a session host
+# running real Xvnc sessions, and libvncclient logging in with VeNCrypt
+# X509Plain through the gateway; what it sees is compared with a direct
+# connection to the session.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+. tests/integration/sessiond_env.sh
+
+be_setup
+sd_setup
+GW_PORT=$(free_port)
+sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC\nhandshake_timeout = 3s\nmax_pending_per_addr = 50|" "$T/portico.conf"
+be_conf_append "
+[pool xterm]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm -geometry 80x24+10+10
+hosts = host1
+users = $SD_USER
+geometry = 640x480"
+be_start
+ADMIN=$(login carol carol-pw)
+sd_start
+"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
+GW_PID=$!
+trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
+wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null" || fail "the gateway does not listen: $(cat "$T/gateway.log")"
+GW=127.0.0.1:$GW_PORT
+CA=$T/tls/server.pem
+gwprobe() { "$PROBE" -u "$1" -C "$CA" "$GW" "$2" 2>"$T/probe.err"; }
+# The session's own secret, as the broker keeps it (to connect directly).
+sqlite_secret() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select secret from sessions where id=?", (int(sys.argv[2]),)).fetchone()[0])' "$T/db/portico.db" "$1"; }
+
+# --- a user logs in at the gateway: PAM, launch, the session's screen -------------
+out=$(gwprobe "$SD_USER#xterm" user-pw) || fail "login through the gateway: $(cat "$T/probe.err")"
+grep -q "size=640x480 " <<<"$out" || fail "geometry through the gateway: $out"
+api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
+S1=$(jq -r '.sessions[0].id' "$T/out")
+# The xterm draws itself a moment after the session starts.
+painted() { out=$(gwprobe "$SD_USER#xterm" user-pw) && [ "$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")" -gt 1000 ]; }
+wait_for 5 painted || fail "nothing on the screen through the gateway: $out $(cat "$T/probe.err")"
+echo "   through the gateway: $out"
+# What a direct connection to the session sees, pixel for pixel.
+direct=$("$PROBE" "$T/run/sessions/$S1/vnc.sock" "$(sqlite_secret "$S1")") || fail "direct connection"
+[ "${direct##*hash=}" = "${out##*hash=}" ] || fail "the gateway shows another screen than the session: $out / $direct"
+# The same session again: the same screen, pixel for pixel.
+out2=$(gwprobe "$SD_USER#xterm" user-pw) || fail "second login: $(cat "$T/probe.err")"
+[ "${out2##*hash=}" = "${out##*hash=}" ] || fail "reconnect shows another screen: $out2"
+api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
+[ "$(jq '.sessions | length' "$T/out")" = 1 ] || fail "reconnect made another session: $(cat "$T/out")"
+echo "ok: login through the gateway and reconnect"
+
+# --- tickets ----------------------------------------------------------------------
+TOKEN=$(login "$SD_USER" user-pw)
+TICKET=$(api POST /resources/xterm/launch "" "$TOKEN" | jq -r .ticket)
+out3=$(gwprobe ticket "$TICKET") || fail "ticket login: $(cat "$T/probe.err")"
+[ "${out3##*hash=}" = "${out##*hash=}" ] || fail "the ticket led elsewhere: $out3"
+gwprobe ticket "$TICKET" >/dev/null && fail "a used ticket was taken"
+grep -q "login failed" "$T/probe.err" || fail "used ticket: $(cat "$T/probe.err")"
+echo "ok: tickets"
+
+# --- refusals say why, and never whether a user exists ---------------------------------
+gwprobe "$SD_USER#xterm" wrong-pw >/dev/null && fail "a wrong password got in"
+grep -q "login failed" "$T/probe.err" || fail "wrong password: $(cat "$T/probe.err")"
+gwprobe "nobody#xterm" x >/dev/null && fail "an unknown user got in"
+grep -q "login failed" "$T/probe.err" || fail "unknown user: $(cat "$T/probe.err")"
+echo "ok: refusals"
+
+# --- the broker hears connect, disconnect and bytes -----------------------------------
+sleep 0.5
+api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
+[ "$(jq -r ".sessions[] | select(.id == $S1) | .state" "$T/out")" = disconnected ] ||
+	fail "session state after the viewers left: $(cat "$T/out")"
+[ "$(jq -r ".sessions[] | select(.id == $S1) | .bytes_down" "$T/out")" -gt 1000 ] ||
+	fail "no bytes counted: $(cat "$T/out")"
+echo "ok: events"
+
+kill -0 "$GW_PID" || fail "the gateway died"
+echo "ok: gateway vnc"
