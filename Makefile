@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
 	haproxy nginx libnginx-mod-stream \
 	tigervnc-standalone-server xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
-	linux-image-amd64 cpio
+	linux-image-amd64 cpio python3
 
 PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.

@@ -31,8 +31,7 @@ static void call_work(uv_work_t *w)
 {
 	struct call *c = w->data;
 
-	c->rc = pt_api_call(&c->g->api, "POST", c->path, c->body, &c->resp, c->err,
-			    sizeof(c->err));
+	c->rc = pt_api_call(&c->g->api, "POST", c->path, c->body, &c->resp, c->err, sizeof(c->err));
 }
 
 static void call_done(uv_work_t *w, int status)
@@ -80,8 +79,8 @@ static void event_done(void *arg, int rc, struct pt_api_resp *resp, const char *
 			     pt_api_message(resp, msg, sizeof(msg)));
 }
 
-void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms,
-	      uint64_t bytes_up, uint64_t bytes_down)
+void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms, uint64_t bytes_up,
+	      uint64_t bytes_down)
 {
 	gw_call(g, "/api/v1/gateway/events",
 		json_pack("{s:I,s:s,s:I,s:I,s:I}", "session_id", (json_int_t)session_id, "event",

@@ -43,8 +43,8 @@ typedef void (*gw_call_cb)(void *arg, int rc, struct pt_api_resp *resp, const ch
 int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg);
 
 /* Report a session event (connect, disconnect, input); fire and forget. */
-void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms,
-	      uint64_t bytes_up, uint64_t bytes_down);
+void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms, uint64_t bytes_up,
+	      uint64_t bytes_down);
 
 int64_t gw_now_ms(void);
 

@@ -34,9 +34,9 @@
 #include "portico/stream.h"
 #include "portico/tls.h"
 
-#define USER_MAX     255
-#define PASSWORD_MAX 511
-#define NAME_MAX_RFB 4096 /* a backend's desktop name */
+#define USER_MAX	255
+#define PASSWORD_MAX	511
+#define NAME_MAX_RFB	4096 /* a backend's desktop name */
 #define INPUT_REPORT_MS 30000
 
 enum state {
@@ -73,15 +73,15 @@ struct gw_vnc {
 	int timer_closed;
 	struct pt_stream *client, *backend;
 	uv_timer_t timer; /* handshake timeout, then input reports */
-	char in[2048]; /* client bytes not consumed yet */
+	char in[2048];	  /* client bytes not consumed yet */
 	size_t inlen;
 	char bin[8192]; /* backend bytes not consumed yet */
 	size_t binlen;
 	char out[8448]; /* the write in flight (one at a time per stream) */
 	char bout[64];
-	int writing;	  /* a client write is in flight */
-	int close_after;  /* close once it is done */
-	int tls_after;	  /* start TLS once it is done */
+	int writing;	 /* a client write is in flight */
+	int close_after; /* close once it is done */
+	int tls_after;	 /* start TLS once it is done */
 	uint32_t ulen, plen;
 	/* what the broker said */
 	int64_t session;
@@ -238,6 +238,22 @@ static void on_tls_ready(struct pt_stream *s, int status)
 		conn_close(c, "read failed");
 }
 
+/* Ciphertext that arrived before the TLS stream took over the socket. */
+static int tls_feed(struct gw_vnc *c, const char *data, size_t len)
+{
+	struct pt_tls *t = pt_tls_stream_engine(c->client);
+	size_t avail;
+	char *sp = t ? pt_tls_in_space(t, &avail) : NULL;
+
+	if (!sp || avail < len) {
+		conn_close(c, "too much data before TLS");
+		return -1;
+	}
+	memcpy(sp, data, len);
+	pt_tls_in_commit(t, len);
+	return 0;
+}
+
 static void start_tls(struct gw_vnc *c)
 {
 	struct pt_stream *tls;
@@ -252,18 +268,9 @@ static void start_tls(struct gw_vnc *c)
 	tls->id = c->id;
 	c->client = tls;
 	/* A ClientHello that came with the subtype is TLS's to read. */
-	if (c->inlen) {
-		struct pt_tls *t = pt_tls_stream_engine(tls);
-		size_t avail;
-		char *sp = pt_tls_in_space(t, &avail);
-		if (!sp || avail < c->inlen) {
-			conn_close(c, "too much data before TLS");
-			return;
-		}
-		memcpy(sp, c->in, c->inlen);
-		pt_tls_in_commit(t, c->inlen);
-		c->inlen = 0;
-	}
+	if (c->inlen && tls_feed(c, c->in, c->inlen))
+		return;
+	c->inlen = 0;
 	c->state = C_TLS;
 	if (pt_tls_stream_handshake(tls, on_tls_ready) < 0)
 		conn_close(c, "TLS failed");
@@ -607,21 +614,35 @@ static void process_backend(struct gw_vnc *c)
 static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 {
 	struct gw_vnc *c = s->data;
+	size_t off = 0;
 
 	if (n <= 0) {
 		conn_close(c, n == UV_EOF ? "the client left during the handshake"
 					  : "client read failed");
 		return;
 	}
-	if (c->inlen + (size_t)n > sizeof(c->in)) {
-		pt_chunk_put(chunk);
-		conn_close(c, "the client sent too much during the handshake");
-		return;
+	/* A piece at a time: what the handshake consumes makes room, and a
+	 * refusal (an oversized user name) is decided before the rest is
+	 * looked at. */
+	while (off < (size_t)n && c->state < REFUSING) {
+		size_t k = (size_t)n - off;
+		if (k > sizeof(c->in) - c->inlen)
+			k = sizeof(c->in) - c->inlen;
+		if (k == 0) {
+			conn_close(c, "the client sent too much during the handshake");
+			break;
+		}
+		memcpy(c->in + c->inlen, chunk + off, k);
+		c->inlen += k;
+		off += k;
+		process(c);
+		/* TLS has the socket now: the rest is its ClientHello. */
+		if (c->state == C_TLS && !c->tls_after && off < (size_t)n) {
+			tls_feed(c, chunk + off, (size_t)n - off);
+			break;
+		}
 	}
-	memcpy(c->in + c->inlen, chunk, (size_t)n);
-	c->inlen += (size_t)n;
 	pt_chunk_put(chunk);
-	process(c);
 }
 
 static void consume(struct gw_vnc *c, size_t n)
@@ -685,8 +706,8 @@ static void process(struct gw_vnc *c)
 			if (c->in[0] != 0 || c->in[1] != 2) {
 				c->close_after = 1;
 				c->state = REFUSING;
-				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt %d.%d refused", c->peer,
-				       c->in[0], c->in[1]);
+				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt %d.%d refused",
+				       c->peer, c->in[0], c->in[1]);
 				send_bytes(c, "\377", 1);
 				return;
 			}
@@ -709,7 +730,8 @@ static void process(struct gw_vnc *c)
 				return;
 			t = pt_rfb_u32(c->in);
 			consume(c, 4);
-			if (t != PT_VENCRYPT_X509PLAIN && !(t == PT_VENCRYPT_TLSPLAIN && c->g->anon)) {
+			if (t != PT_VENCRYPT_X509PLAIN &&
+			    !(t == PT_VENCRYPT_TLSPLAIN && c->g->anon)) {
 				c->close_after = 1;
 				c->state = REFUSING;
 				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt subtype %u refused",
@@ -730,7 +752,8 @@ static void process(struct gw_vnc *c)
 			c->ulen = pt_rfb_u32(c->in);
 			c->plen = pt_rfb_u32(c->in + 4);
 			if (c->ulen == 0 || c->ulen > USER_MAX || c->plen > PASSWORD_MAX) {
-				refuse(c, "login failed", "user name or password too long or empty");
+				refuse(c, "login failed",
+				       "user name or password too long or empty");
 				return;
 			}
 			if (c->inlen < 8 + c->ulen + c->plen)
@@ -792,8 +815,9 @@ static void relay_done(struct pt_relay *r, int status)
 	struct gw_vnc *c = pt_relay_data(r);
 	const struct pt_relay_stats *st = pt_relay_stats(r);
 
-	pt_log(PT_LOG_INFO, c->id, "vnc %s user %s: session %lld disconnected (%s), %llu up, %llu down",
-	       c->peer, c->user, (long long)c->session, status == 0 ? "closed" : uv_strerror(status),
+	pt_log(PT_LOG_INFO, c->id,
+	       "vnc %s user %s: session %lld disconnected (%s), %llu up, %llu down", c->peer,
+	       c->user, (long long)c->session, status == 0 ? "closed" : uv_strerror(status),
 	       (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down);
 	if (st->last_up_ms && st->last_up_ms != c->reported_up_ms)
 		gw_event(c->g, c->session, "input",
@@ -847,7 +871,8 @@ static void on_accept(uv_stream_t *server, int status)
 		memmove(addr, addr + 1, strlen(addr));
 		addr[strlen(addr) - 1] = '\0';
 	}
-	if (g->nconns >= g->conf->gateway.max_connections || g->pending >= g->conf->gateway.max_pending ||
+	if (g->nconns >= g->conf->gateway.max_connections ||
+	    g->pending >= g->conf->gateway.max_pending ||
 	    pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
 		pt_log_warnx("vnc %s: too many connections: refused", addr);
 		pt_stream_close(plain, NULL);

@@ -20,11 +20,11 @@ sd_cleanup() {
 	sd_stop
 	# Sessions outlive sessiond by design: end them too.
 	pkill -KILL -x pt-session 2>/dev/null
-	for u in $SD_USER $SD_REFUSED $SD_SVC; do
+	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do
 		pkill -KILL -u "$u" 2>/dev/null
 	done
 	sleep 0.2
-	for u in $SD_USER $SD_REFUSED $SD_SVC; do userdel -r "$u" >/dev/null 2>&1; done
+	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do userdel -r "$u" >/dev/null 2>&1; done
 	groupdel "$SD_GROUP" >/dev/null 2>&1
 	be_cleanup
 }
@@ -32,16 +32,18 @@ sd_cleanup() {
 sd_setup() {
 	[ "$(id -u)" = 0 ] || fail "session host tests need root (useradd, PAM sessions); CI runs as root"
 	local tag=$$
-	SD_USER=ptu$tag SD_REFUSED=ptr$tag SD_SVC=pts$tag SD_GROUP=ptg$tag
+	SD_USER=ptu$tag SD_USER2=ptv$tag SD_REFUSED=ptr$tag SD_SVC=pts$tag SD_GROUP=ptg$tag
 	trap sd_cleanup EXIT
 	groupadd "$SD_GROUP" || fail "groupadd"
 	useradd -m -d "$T/home-$SD_USER" -s /bin/sh -G "$SD_GROUP" "$SD_USER" || fail "useradd"
+	useradd -m -d "$T/home-$SD_USER2" -s /bin/sh "$SD_USER2" || fail "useradd"
 	useradd -m -d "$T/home-$SD_REFUSED" -s /bin/sh "$SD_REFUSED" || fail "useradd"
 	useradd -r -M -s /usr/sbin/nologin "$SD_SVC" || fail "useradd"
 	SD_GID=$(getent group "$SD_GROUP" | cut -d: -f3)
 	# The same names in the broker's world, so it entitles them.
 	be_user "$SD_USER" user-pw 5001
 	be_user "$SD_REFUSED" refused-pw 5002
+	be_user "$SD_USER2" user2-pw 5004
 	be_user ghost ghost-pw 5003 # known to the broker, not to the host
 	mkdir -p "$T/sdpam" "$T/run"
 	cat >"$T/sdpam/portico-session" <<PAM

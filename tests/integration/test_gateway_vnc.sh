@@ -13,20 +13,30 @@ sd_setup
 GW_PORT=$(free_port)
 sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC\nhandshake_timeout = 3s\nmax_pending_per_addr = 50|" "$T/portico.conf"
+# A static VNC backend the test owns (and kills).
+STATIC_PORT=$(free_port)
+Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$STATIC_PORT" -SecurityTypes None \
+	-geometry 320x240 -nolisten tcp >"$T/static.display" 2>"$T/static.log" &
+STATIC_PID=$!
 be_conf_append "
 [pool xterm]
 kind = app
 driver = xvnc
 command = /usr/bin/xterm -geometry 80x24+10+10
 hosts = host1
-users = $SD_USER
-geometry = 640x480"
+users = $SD_USER, $SD_USER2
+geometry = 640x480
+
+[pool shared]
+driver = static
+hosts = 127.0.0.1:$STATIC_PORT
+users = $SD_USER"
 be_start
 ADMIN=$(login carol carol-pw)
 sd_start
 "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
 GW_PID=$!
-trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
+trap 'kill $GW_PID $STATIC_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
 wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null" || fail "the gateway does not listen: $(cat "$T/gateway.log")"
 GW=127.0.0.1:$GW_PORT
 CA=$T/tls/server.pem
@@ -77,6 +87,59 @@ api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
 [ "$(jq -r ".sessions[] | select(.id == $S1) | .bytes_down" "$T/out")" -gt 1000 ] ||
 	fail "no bytes counted: $(cat "$T/out")"
 echo "ok: events"
+
+# --- two users at once, each on their own session -------------------------------------
+"$PROBE" -w -u "$SD_USER#xterm" -C "$CA" "$GW" user-pw >"$T/w1" 2>&1 &
+W1=$!
+out_b=$(gwprobe "$SD_USER2#xterm" user2-pw) || fail "second user: $(cat "$T/probe.err")"
+grep -q "name=xterm ($SD_USER2)" <<<"$out_b" || fail "the second user reached $out_b"
+wait_for 5 grep -q connected "$T/w1" || fail "first user: $(cat "$T/w1")"
+kill $W1 2>/dev/null
+wait $W1 2>/dev/null
+api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
+[ "$(jq "[.sessions[] | select(.pool == \"xterm\")] | length" "$T/out")" = 2 ] || fail "sessions: $(cat "$T/out")"
+echo "ok: two users"
+
+# --- hostile clients --------------------------------------------------------------------
+H="python3 tests/tools/rfb-hostile.py 127.0.0.1 $GW_PORT"
+[ "$($H version)" = closed ] || fail "RFB 4.0 was not closed"
+r=$($H rfb33)
+grep -q "refused: RFB 3.3 is not supported" <<<"$r" || fail "RFB 3.3: $r"
+r=$($H sectype)
+grep -q "refused: only VeNCrypt" <<<"$r" || fail "security type 2: $r"
+[ "$($H vencrypt)" = vencrypt-refused ] || fail "VeNCrypt 0.1 accepted"
+[ "$($H subtype)" = subtype-refused ] || fail "VeNCrypt subtype 99 accepted"
+[ "$($H tlsgarbage)" = closed ] || fail "TLS garbage"
+r=$($H bigname)
+[ "$r" = "refused: login failed" ] || fail "a 1 MB user name: $r"
+r=$($H nul)
+[ "$r" = "refused: login failed" ] || fail "a NUL in the user name: $r"
+r=$($H silent)
+case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a silent client: $r" ;; esac
+r=$($H midway)
+case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a client that stopped midway: $r" ;; esac
+# Connections not logged in yet: 50 from one address, the 51st refused.
+[ "$($H hold 50)" = closed ] || fail "the 51st pending connection was served"
+sleep 0.5
+[ "$($H hold 10)" = banner ] || fail "the held connections were not let go"
+[ "$($H garbage 1000)" = done ] || fail "1000 bad handshakes"
+kill -0 "$GW_PID" || fail "the gateway died of hostile input"
+out4=$(gwprobe "$SD_USER#xterm" user-pw) || fail "a good client after 1000 bad ones: $(cat "$T/probe.err")"
+echo "ok: hostile input"
+
+# --- the backend dies mid-session: the client is told, the session is disconnected ----------
+"$PROBE" -w -u "$SD_USER#shared" -C "$CA" "$GW" user-pw >"$T/w2" 2>&1 &
+W2=$!
+wait_for 5 grep -q connected "$T/w2" || fail "static backend: $(cat "$T/w2") $(tail -3 "$T/gateway.log")"
+api GET "/admin/sessions?pool=shared" "" "$ADMIN" >/dev/null
+S5=$(jq -r '.sessions[0].id' "$T/out")
+[ "$(jq -r '.sessions[0].state' "$T/out")" = active ] || fail "not active: $(cat "$T/out")"
+kill "$STATIC_PID"
+wait $W2
+[ $? = 3 ] && grep -q "connection lost" "$T/w2" || fail "the client was not told: $(cat "$T/w2")"
+wait_for 3 eval '[ "$(api GET "/admin/sessions?pool=shared" "" "$ADMIN" | jq -r ".sessions[0].state")" = disconnected ]' ||
+	fail "session $S5 not marked disconnected: $(cat "$T/out")"
+echo "ok: backend died"
 
 kill -0 "$GW_PID" || fail "the gateway died"
 echo "ok: gateway vnc"

@@ -14,6 +14,8 @@
  *
  * painted counts pixels that are not black; hash is FNV-1a over the
  * framebuffer, so two probes of one unchanged desktop print the same.
+ * With -w it stays connected after that until the server ends the
+ * connection, and exits 3 then ("connection lost").
  * With -1 it stops at the first framebuffer update, whatever it paints
  * (the benchmarks time that).
  * Exit 0 when a full update arrived, 1 when the connection or the
@@ -78,12 +80,16 @@ int main(int argc, char **argv)
 {
 	rfbClient *c;
 	char host[512];
-	int port = 0, seconds, first = 0;
+	int port = 0, seconds, first = 0, stay = 0;
 	struct timeval start, now;
 
 	for (;;) {
 		if (argc > 1 && !strcmp(argv[1], "-1")) {
 			first = 1;
+			argv++;
+			argc--;
+		} else if (argc > 1 && !strcmp(argv[1], "-w")) {
+			stay = 1;
 			argv++;
 			argc--;
 		} else if (argc > 2 && !strcmp(argv[1], "-u")) {
@@ -147,6 +153,17 @@ int main(int argc, char **argv)
 				break;
 			fprintf(stderr, "vnc-probe: no framebuffer update in %d s\n", seconds);
 			return 1;
+		}
+	}
+	if (stay) {
+		printf("connected\n");
+		fflush(stdout);
+		for (;;) {
+			int n = WaitForMessage(c, 500000);
+			if (n < 0 || (n > 0 && !HandleRFBServerMessage(c))) {
+				printf("connection lost\n");
+				return 3;
+			}
 		}
 	}
 	uint32_t *px = (uint32_t *)c->frameBuffer;
