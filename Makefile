@@ -28,7 +28,7 @@ DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
 	haproxy nginx libnginx-mod-stream \
-	tigervnc-standalone-server xterm x11-apps libvncserver-dev \
+	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
 	linux-image-amd64 cpio python3
 

@@ -88,6 +88,38 @@ api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
 	fail "no bytes counted: $(cat "$T/out")"
 echo "ok: events"
 
+# --- TigerVNC's viewer under Xvfb ---------------------------------------------------------
+Xvfb -displayfd 1 -screen 0 800x600x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
+XVFB_PID=$!
+wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb did not start"
+XD=:$(cat "$T/xvfb.display")
+blank=$(DISPLAY=$XD xwd -root -silent >"$T/blank.xwd" && python3 tests/tools/xwd-painted.py "$T/blank.xwd")
+DISPLAY=$XD VNC_USERNAME="$SD_USER#xterm" VNC_PASSWORD=user-pw xtigervncviewer \
+	-SecurityTypes X509Plain -X509CA "$CA" -X509CRL /dev/null -Shared=0 \
+	"127.0.0.1::$GW_PORT" >"$T/viewer.log" 2>&1 &
+VIEWER=$!
+trap 'kill $VIEWER $XVFB_PID $GW_PID $STATIC_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
+n0=$(grep -c "connected to session" "$T/gateway.log")
+wait_for 10 eval '[ "$(grep -c "connected to session" "$T/gateway.log")" -gt "$n0" ]' ||
+	fail "the TigerVNC viewer did not get through: $(cat "$T/viewer.log") $(tail -3 "$T/gateway.log")"
+viewer_sees() {
+	DISPLAY=$XD xwd -root -silent >"$T/screen.xwd" || return 1
+	seen=$(python3 tests/tools/xwd-painted.py "$T/screen.xwd")
+	[ "${seen##*painted=}" -gt 100000 ]
+}
+wait_for 10 viewer_sees || fail "the viewer's screen stays blank: $seen (blank: $blank)"
+echo "   TigerVNC viewer: $seen on its screen (before: $blank)"
+# The viewer's window shows the session's pixels: as many lit as the
+# framebuffer has (the rest of its screen is black).
+[ "${seen##*painted=}" = "$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")" ] ||
+	fail "the viewer shows $seen, the session has $out"
+# Shared=0 from the viewer did not drop the other viewers: a probe still gets in alongside.
+gwprobe "$SD_USER#xterm" user-pw >/dev/null || fail "a second viewer beside TigerVNC: $(cat "$T/probe.err")"
+kill -0 $VIEWER || fail "the TigerVNC viewer was dropped: $(cat "$T/viewer.log")"
+kill $VIEWER $XVFB_PID
+wait $VIEWER $XVFB_PID 2>/dev/null
+echo "ok: TigerVNC viewer"
+
 # --- two users at once, each on their own session -------------------------------------
 "$PROBE" -w -u "$SD_USER#xterm" -C "$CA" "$GW" user-pw >"$T/w1" 2>&1 &
 W1=$!
