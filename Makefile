@@ -163,6 +163,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/relay.sh
 	@BUILD=$(BUILD) tests/bench/broker.sh
 	@BUILD=$(BUILD) tests/bench/sessiond.sh
+	@BUILD=$(BUILD) tests/bench/gateway.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -16,6 +16,9 @@
  * framebuffer, so two probes of one unchanged desktop print the same.
  * With -w it stays connected after that until the server ends the
  * connection, and exits 3 then ("connection lost").
+ * With -b SECONDS it measures a bulk stream instead: raw encoding, whole
+ * frames asked for one after the other for SECONDS, and prints
+ *   frames=N mbytes_per_s=X
  * With -1 it stops at the first framebuffer update, whatever it paints
  * (the benchmarks time that).
  * Exit 0 when a full update arrived, 1 when the connection or the
@@ -31,6 +34,7 @@
 
 static char *password, *user, *cafile;
 static int updated;
+static uint64_t area; /* pixels received, for the bulk stream */
 
 static rfbCredential *get_credential(rfbClient *c, int type)
 {
@@ -49,6 +53,20 @@ static rfbCredential *get_credential(rfbClient *c, int type)
 		return NULL;
 	}
 	return cr;
+}
+
+/* Only the log lines that say something failed (the server's refusal
+ * reason among them). */
+static void failures(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (strstr(line, "fail") || strstr(line, "rror"))
+		fputs(line, stderr);
 }
 
 /* libvncclient's errors (the server's refusal reason among them) on
@@ -70,6 +88,7 @@ static char *get_password(rfbClient *c)
 static void on_update(rfbClient *c, int x, int y, int w, int h)
 {
 	updated = 1;
+	area += (uint64_t)w * (uint64_t)h;
 }
 
 static void quiet(const char *fmt, ...)
@@ -80,7 +99,7 @@ int main(int argc, char **argv)
 {
 	rfbClient *c;
 	char host[512];
-	int port = 0, seconds, first = 0, stay = 0;
+	int port = 0, seconds, first = 0, stay = 0, bulk = 0;
 	struct timeval start, now;
 
 	for (;;) {
@@ -88,6 +107,10 @@ int main(int argc, char **argv)
 			first = 1;
 			argv++;
 			argc--;
+		} else if (argc > 2 && !strcmp(argv[1], "-b")) {
+			bulk = atoi(argv[2]);
+			argv += 2;
+			argc -= 2;
 		} else if (argc > 1 && !strcmp(argv[1], "-w")) {
 			stay = 1;
 			argv++;
@@ -122,11 +145,13 @@ int main(int argc, char **argv)
 	rfbClientLog = quiet;
 	rfbClientErr = errors;
 	if (user) /* the gateway's refusal reason comes as a log line */
-		rfbClientLog = errors;
+		rfbClientLog = failures;
 	c = rfbGetClient(8, 3, 4);
 	c->GetPassword = get_password;
 	c->GetCredential = get_credential;
 	c->GotFrameBufferUpdate = on_update;
+	if (bulk)
+		c->appData.encodingsString = "raw";
 	c->canHandleNewFBSize = TRUE;
 	c->serverHost = strdup(host);
 	c->serverPort = port;
@@ -134,6 +159,33 @@ int main(int argc, char **argv)
 	if (!rfbInitClient(c, NULL, NULL)) {
 		fprintf(stderr, "vnc-probe: cannot connect to or log in at %s\n", argv[1]);
 		return 1;
+	}
+	if (bulk) {
+		double t;
+		gettimeofday(&start, NULL);
+		int frames = 0;
+		uint64_t full = (uint64_t)c->width * (uint64_t)c->height;
+		area = 0;
+		do {
+			/* Raw rectangles: the bytes on the wire are the pixels. */
+			uint64_t want = area + full;
+			SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE);
+			frames++;
+			while (area < want) {
+				int n = WaitForMessage(c, 1000000);
+				if (n < 0 || (n > 0 && !HandleRFBServerMessage(c))) {
+					fprintf(stderr, "vnc-probe: connection lost\n");
+					return 1;
+				}
+			}
+			gettimeofday(&now, NULL);
+			t = (double)(now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
+		} while (t < bulk);
+		printf("frames=%d mbytes_per_s=%.1f\n", frames, (double)area * 4 / t / 1e6);
+		free(c->frameBuffer);
+		c->frameBuffer = NULL;
+		rfbClientCleanup(c);
+		return 0;
 	}
 	SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE);
 	gettimeofday(&start, NULL);
