@@ -70,6 +70,10 @@ out3=$(gwprobe ticket "$TICKET") || fail "ticket login: $(cat "$T/probe.err")"
 [ "${out3##*hash=}" = "${out##*hash=}" ] || fail "the ticket led elsewhere: $out3"
 gwprobe ticket "$TICKET" >/dev/null && fail "a used ticket was taken"
 grep -q "login failed" "$T/probe.err" || fail "used ticket: $(cat "$T/probe.err")"
+OLD=$(api POST /resources/xterm/launch "" "$TOKEN" | jq -r .ticket)
+sleep 6 # ticket_ttl = 5s
+gwprobe ticket "$OLD" >/dev/null && fail "an expired ticket was taken"
+grep -q "login failed" "$T/probe.err" || fail "expired ticket: $(cat "$T/probe.err")"
 echo "ok: tickets"
 
 # --- refusals say why, and never whether a user exists ---------------------------------
