@@ -37,7 +37,6 @@
 #define USER_MAX	255
 #define PASSWORD_MAX	511
 #define NAME_MAX_RFB	4096 /* a backend's desktop name */
-#define INPUT_REPORT_MS 30000
 
 enum state {
 	C_VERSION,    /* client's ProtocolVersion */
@@ -481,7 +480,8 @@ static void start_relay(struct gw_vnc *c)
 	pt_log(PT_LOG_INFO, c->id, "vnc %s user %s: connected to session %lld at %s", c->peer,
 	       c->user, (long long)c->session, c->backend_addr);
 	gw_event(c->g, c->session, "connect", gw_now_ms(), 0, 0);
-	uv_timer_start(&c->timer, on_report_timer, INPUT_REPORT_MS, INPUT_REPORT_MS);
+	uv_timer_start(&c->timer, on_report_timer, (uint64_t)c->g->conf->gateway.input_report_ms,
+		       (uint64_t)c->g->conf->gateway.input_report_ms);
 }
 
 /* Client bytes that came early (SetEncodings...) go to the backend first,

@@ -143,6 +143,8 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "max_connections", CONF_INT, gateway.max_connections, 1, 1000000, "10000",
 	     NULL, 0),
 	GKEY("gateway", "vnc_anon_tls", CONF_BOOL, gateway.vnc_anon_tls, 0, 0, "no", NULL, 0),
+	GKEY("gateway", "input_report", CONF_DURATION, gateway.input_report_ms, 100, 10 * MIN_MS,
+	     "30s", NULL, 0),
 	GKEY("gateway", "max_pending", CONF_INT, gateway.max_pending, 1, 1000000, "1000", NULL, 0),
 	GKEY("gateway", "max_pending_per_addr", CONF_INT, gateway.max_pending_per_addr, 1, 1000000,
 	     "20", NULL, 0),

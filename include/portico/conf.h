@@ -55,6 +55,7 @@ struct pt_gateway_conf {
 	int64_t handshake_timeout_ms; /* time a client has to log in */
 	int64_t max_connections;      /* open client connections in total */
 	int vnc_anon_tls;	      /* offer VeNCrypt TLSPlain (anonymous TLS) */
+	int64_t input_report_ms;      /* how often the last input time goes to the broker */
 	int64_t max_pending;	      /* connections not logged in yet, in total */
 	int64_t max_pending_per_addr; /* ... from one client address */
 };

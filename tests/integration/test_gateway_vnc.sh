@@ -12,7 +12,7 @@ be_setup
 sd_setup
 GW_PORT=$(free_port)
 sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC\nhandshake_timeout = 3s\nmax_pending_per_addr = 50|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC\nhandshake_timeout = 3s\nmax_pending_per_addr = 50\ninput_report = 500ms|" "$T/portico.conf"
 # A static VNC backend the test owns (and kills).
 STATIC_PORT=$(free_port)
 Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$STATIC_PORT" -SecurityTypes None \
@@ -130,6 +130,10 @@ W1=$!
 out_b=$(gwprobe "$SD_USER2#xterm" user2-pw) || fail "second user: $(cat "$T/probe.err")"
 grep -q "name=xterm ($SD_USER2)" <<<"$out_b" || fail "the second user reached $out_b"
 wait_for 5 grep -q connected "$T/w1" || fail "first user: $(cat "$T/w1")"
+# The viewer's messages count as input: the broker hears of it while the
+# viewer is still connected (every input_report).
+wait_for 3 eval '[ "$(last_input)" -gt "$before" ]' || fail "no input reported: $(cat "$T/out")"
+kill -0 $W1 || fail "the first viewer left early"
 kill $W1 2>/dev/null
 wait $W1 2>/dev/null
 api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
