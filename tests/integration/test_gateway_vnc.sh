@@ -125,6 +125,8 @@ wait $VIEWER $XVFB_PID 2>/dev/null
 echo "ok: TigerVNC viewer"
 
 # --- two users at once, each on their own session -------------------------------------
+last_input() { api GET "/admin/sessions?state=live" "" "$ADMIN" | jq -r "[.sessions[] | select(.user == \"$SD_USER\" and .pool == \"xterm\")][0].last_input_ms // 0"; }
+before=$(last_input)
 "$PROBE" -w -u "$SD_USER#xterm" -C "$CA" "$GW" user-pw >"$T/w1" 2>&1 &
 W1=$!
 out_b=$(gwprobe "$SD_USER2#xterm" user2-pw) || fail "second user: $(cat "$T/probe.err")"
