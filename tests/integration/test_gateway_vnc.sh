@@ -151,6 +151,9 @@ r=$($H sectype)
 grep -q "refused: only VeNCrypt" <<<"$r" || fail "security type 2: $r"
 [ "$($H vencrypt)" = vencrypt-refused ] || fail "VeNCrypt 0.1 accepted"
 [ "$($H subtype)" = subtype-refused ] || fail "VeNCrypt subtype 99 accepted"
+# Anonymous TLS is off unless vnc_anon_tls says otherwise.
+[ "$($H offered)" = "offered 262" ] || fail "offered: $($H offered)"
+[ "$($H tlsplain)" = subtype-refused ] || fail "TLSPlain accepted while off"
 [ "$($H tlsgarbage)" = closed ] || fail "TLS garbage"
 r=$($H bigname)
 [ "$r" = "refused: login failed" ] || fail "a 1 MB user name: $r"

@@ -7,6 +7,8 @@ Prints what the gateway answered, one line, for the test to check:
   sectype     RFB 3.8 choosing VNC auth      -> "refused: <reason>"
   vencrypt    VeNCrypt version 0.1           -> "vencrypt-refused"
   subtype     VeNCrypt subtype 99            -> "subtype-refused"
+  offered     the VeNCrypt subtypes offered  -> "offered 262 ..."
+  tlsplain    choosing TLSPlain (259)        -> "subtype-refused" unless offered
   tlsgarbage  garbage instead of a ClientHello -> "closed"
   bigname     a 1 MB user name inside TLS    -> "refused: <reason>"
   nul         a user name with a NUL         -> "refused: <reason>"
@@ -112,6 +114,22 @@ def main():
             s.sendall(b"\x00\x01")
             b = s.recv(1)
             print("vencrypt-refused" if b and b[0] != 0 else "accepted")
+        elif case in ("offered", "tlsplain"):
+            s.sendall(b"RFB 003.008\n")
+            n = recv_exact(s, 1)[0]
+            recv_exact(s, n)
+            s.sendall(bytes([19]))
+            recv_exact(s, 2)
+            s.sendall(b"\x00\x02")
+            recv_exact(s, 1)
+            n = recv_exact(s, 1)[0]
+            subs = struct.unpack(">%dI" % n, recv_exact(s, 4 * n))
+            if case == "offered":
+                print("offered " + " ".join(map(str, subs)))
+            else:
+                s.sendall(struct.pack(">I", 259))
+                b = s.recv(1)
+                print("subtype-refused" if b == b"\x00" else "accepted")
         elif case == "subtype":
             s.sendall(b"RFB 003.008\n")
             n = recv_exact(s, 1)[0]
