@@ -18,8 +18,13 @@ SECMOD=/usr/lib/x86_64-linux-gnu/security
 
 sd_cleanup() {
 	sd_stop
-	# Sessions outlive sessiond by design: end them too.
-	pkill -KILL -x pt-session 2>/dev/null
+	# Sessions outlive sessiond by design: end this test's too (its
+	# monitors are in its run_dir; other tests' are left alone).
+	for f in "$T"/run/state/*; do
+		[ -f "$f" ] || continue
+		m=$(awk '$1 == "monitor" { print $2 }' "$f")
+		[ -n "$m" ] && [ "$(cat "/proc/$m/comm" 2>/dev/null)" = pt-session ] && kill -KILL "$m"
+	done
 	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do
 		pkill -KILL -u "$u" 2>/dev/null
 	done
