@@ -28,7 +28,12 @@ sd_cleanup() {
 	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do
 		pkill -KILL -u "$u" 2>/dev/null
 	done
-	sleep 0.2
+	# userdel refuses while a process of the user lives, and a uid left
+	# running would be the next test's.
+	for _ in $(seq 1 50); do
+		pgrep -u "$SD_USER,$SD_USER2,$SD_REFUSED,$SD_SVC" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
 	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do userdel -r "$u" >/dev/null 2>&1; done
 	groupdel "$SD_GROUP" >/dev/null 2>&1
 	be_cleanup

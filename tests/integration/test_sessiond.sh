@@ -85,7 +85,8 @@ painted=$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")
 su -s /bin/sh "$SD_USER" -c "python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' $sock" 2>/dev/null &&
 	fail "the session's user could open the console socket"
 # The program runs as the user, with the user's groups, in a clean environment.
-xpid=$(pgrep -u "$SD_USER" -x xterm) || fail "no xterm of $SD_USER"
+xpid=$(pgrep -n -u "$SD_USER" -x xterm) || fail "no xterm of $SD_USER"
+grep -qz "^PORTICO_SESSION=$S1\$" "/proc/$xpid/environ" || fail "xterm $xpid is not session $S1's"
 grep -q "^Groups:.*\b$SD_GID\b" "/proc/$xpid/status" || fail "supplementary group missing: $(grep Groups "/proc/$xpid/status")"
 [ "$(awk '/^Uid:/ { print $2 $3 $4 $5 }' "/proc/$xpid/status")" = "$(id -u "$SD_USER")$(id -u "$SD_USER")$(id -u "$SD_USER")$(id -u "$SD_USER")" ] ||
 	fail "xterm does not run as the user alone"
