@@ -10,9 +10,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +21,7 @@
 #include "authd.h"
 #include "broker.h"
 #include "portico/api.h"
+#include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
 #include "portico/tls.h"
@@ -32,12 +30,6 @@
 #define SWEEP_MS      1000
 
 static volatile sig_atomic_t child_pid;
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: portico-broker [-c FILE] [-v] [-t]\n");
-	exit(2);
-}
 
 static void forward_signal(int sig)
 {
@@ -85,37 +77,14 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-	const char *path = PT_CONF_DEFAULT_PATH;
-	int verbose = 0, test_only = 0, opt, sv[2];
+	int test_only = 0, sv[2];
 	struct pt_conf *conf;
 	char err[1024];
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 't':
-			test_only = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
-	conf = pt_conf_load(path, err, sizeof(err));
-	if (!conf)
-		pt_fatalx("%s", err);
-	if (test_only) {
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
+	conf = pt_daemon_start(argc, argv, "broker", &test_only);
+	if (test_only)
+		pt_daemon_test_ok(conf);
 	if (!conf->broker.gateway_secret)
 		pt_log_warnx("[broker] gateway_secret is not set: gateways and session hosts "
 			     "cannot authenticate");
@@ -143,7 +112,7 @@ int main(int argc, char **argv)
 		run_authd(sv[0], pid, service);
 	}
 	close(sv[0]);
-	pt_log_init("broker", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
+	pt_log_init("broker", pt_log_level(), 0);
 	pt_drop_privileges(conf->broker.user, "[broker] user");
 	signal(SIGPIPE, SIG_IGN);
 	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds

@@ -7,7 +7,6 @@
  * Never runs as root: started as root, it loads its key and binds its
  * ports, then becomes [gateway] user for good.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +14,10 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
 #include "portico/tls.h"
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: portico-gateway [-c FILE] [-v] [-t]\n");
-	exit(2);
-}
 
 static void on_signal(uv_signal_t *s, int signum)
 {
@@ -53,40 +47,17 @@ static SSL_CTX *anon_ctx(char *err, size_t errlen)
 
 int main(int argc, char **argv)
 {
-	const char *path = PT_CONF_DEFAULT_PATH;
-	int verbose = 0, test_only = 0, opt, rc;
+	int test_only = 0, rc;
 	struct pt_conf *conf;
 	static struct gw gw;
 	struct gw *g = &gw;
 	char err[1024];
 
-	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 't':
-			test_only = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	pt_log_init("gateway", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
-	conf = pt_conf_load(path, err, sizeof(err));
-	if (!conf)
-		pt_fatalx("%s", err);
-	if (test_only) {
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
+	conf = pt_daemon_start(argc, argv, "gateway", &test_only);
+	if (test_only)
+		pt_daemon_test_ok(conf);
 	if (!conf->gateway.vnc_listen || !*conf->gateway.vnc_listen)
-		pt_fatalx("%s: [gateway] vnc_listen is empty: nothing to serve", path);
+		pt_fatalx("%s: [gateway] vnc_listen is empty: nothing to serve", conf->path);
 	if (!conf->broker.gateway_secret && !conf->tls.ca)
 		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
 			     "will not take this gateway's calls");

@@ -34,9 +34,9 @@
 #include "portico/stream.h"
 #include "portico/tls.h"
 
-#define USER_MAX	255
-#define PASSWORD_MAX	511
-#define NAME_MAX_RFB	4096 /* a backend's desktop name */
+#define USER_MAX     255
+#define PASSWORD_MAX 511
+#define NAME_MAX_RFB 4096 /* a backend's desktop name */
 
 enum state {
 	C_VERSION,    /* client's ProtocolVersion */

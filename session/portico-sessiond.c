@@ -10,9 +10,6 @@
  * sessions running: a restarted one adopts them.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
 #include "portico/tls.h"
@@ -31,50 +29,21 @@
 /* run_dir/sessions/ID/vnc.sock must fit a unix socket address (108). */
 #define RUN_DIR_MAX 64
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: portico-sessiond [-c FILE] [-v] [-t]\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	const char *path = PT_CONF_DEFAULT_PATH;
-	int verbose = 0, test_only = 0, opt, sv[2], status = 0, rc;
+	int test_only = 0, sv[2], status = 0, rc;
 	struct pt_conf *conf;
 	char err[1024];
 	SSL_CTX *ctx;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "c:vt")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 't':
-			test_only = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	pt_log_init("sessiond", verbose ? PT_LOG_DEBUG : PT_LOG_INFO, 0);
-	conf = pt_conf_load(path, err, sizeof(err));
-	if (!conf)
-		pt_fatalx("%s", err);
+	conf = pt_daemon_start(argc, argv, "sessiond", &test_only);
 	if (strlen(conf->sessiond.run_dir) > RUN_DIR_MAX || conf->sessiond.run_dir[0] != '/')
 		pt_fatalx("%s: [sessiond] run_dir must be an absolute path of at most %d bytes "
 			  "(unix socket paths are short)",
-			  path, RUN_DIR_MAX);
-	if (test_only) {
-		printf("%s: configuration OK\n", path);
-		return 0;
-	}
+			  conf->path, RUN_DIR_MAX);
+	if (test_only)
+		pt_daemon_test_ok(conf);
 	if (geteuid() != 0)
 		pt_fatalx("portico-sessiond must start as root: it starts sessions as their users");
 	if (!conf->broker.gateway_secret && !conf->tls.ca)

@@ -179,7 +179,8 @@ int main(int argc, char **argv)
 				}
 			}
 			gettimeofday(&now, NULL);
-			t = (double)(now.tv_sec - start.tv_sec) + (now.tv_usec - start.tv_usec) / 1e6;
+			t = (double)(now.tv_sec - start.tv_sec) +
+			    (now.tv_usec - start.tv_usec) / 1e6;
 		} while (t < bulk);
 		printf("frames=%d mbytes_per_s=%.1f\n", frames, (double)area * 4 / t / 1e6);
 		free(c->frameBuffer);

@@ -1,0 +1,34 @@
+#!/bin/bash
+# The daemons' command lines: -t on a good file, a missing file, a bad one;
+# unknown options and stray arguments.  What an admin sees, and the exit
+# codes a service manager acts on.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+printf '[broker]\nlisten = 127.0.0.1:99999\n' >"$T/bad.conf"
+printf '[gateway]\nvnc_listen =\n' >"$T/novnc.conf"
+printf '[sessiond]\nrun_dir = /run/%s\n' "$(head -c 80 /dev/zero | tr '\0' x)" >"$T/longrun.conf"
+for d in broker gateway sessiond; do
+	bin=$BUILD/bin/portico-$d
+	out=$("$bin" -t -c etc/portico.conf 2>&1) && [ "$out" = "etc/portico.conf: configuration OK" ] ||
+		fail "$d -t on the sample: $out"
+	out=$("$bin" -t -c "$T/missing.conf" 2>&1)
+	[ $? = 1 ] && [ "$(wc -l <<<"$out")" = 1 ] && grep -q "missing.conf: cannot open" <<<"$out" ||
+		fail "$d on a missing file: $out"
+	out=$("$bin" -t -c "$T/bad.conf" 2>&1)
+	[ $? = 1 ] && grep -q "bad.conf:2:" <<<"$out" || fail "$d on a bad file: $out"
+	out=$("$bin" -x 2>&1)
+	[ $? = 2 ] && grep -q "usage: portico-$d \[-c FILE\] \[-v\] \[-t\]" <<<"$out" || fail "$d -x: $out"
+	out=$("$bin" -c etc/portico.conf stray 2>&1)
+	[ $? = 2 ] && grep -q "usage: portico-$d" <<<"$out" || fail "$d with a stray argument: $out"
+	out=$("$bin" -c 2>&1)
+	[ $? = 2 ] || fail "$d -c without a file: $out"
+done
+out=$("$BUILD/bin/portico-sessiond" -t -c "$T/longrun.conf" 2>&1)
+[ $? = 1 ] && grep -q "run_dir must be an absolute path of at most 64 bytes" <<<"$out" || fail "long run_dir: $out"
+out=$("$BUILD/bin/portico-gateway" -c "$T/novnc.conf" 2>&1)
+[ $? = 1 ] && grep -q "vnc_listen is empty" <<<"$out" || fail "gateway without vnc_listen: $out"
+echo "ok: daemon command lines"
