@@ -1,0 +1,373 @@
+/*
+ * portico - the thin client: log in, see your desktops and applications,
+ * open one in the viewer you have.
+ *
+ *   portico [--broker URL] [--ca FILE] COMMAND ...
+ *
+ *   login [USER]            ask for the password, keep the login
+ *   logout
+ *   list                    what you may open
+ *   connect NAME [--print] [--viewer PROGRAM] [--geometry WxH]
+ *   sessions                your running sessions
+ *   end NAME                log off your session in NAME
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "portico/ticket.h"
+
+static const char usage_text[] =
+	"usage: portico [--broker URL] [--ca FILE] COMMAND\n"
+	"  login [USER]                         log in (the password is asked for)\n"
+	"  logout\n"
+	"  list                                 the desktops and applications you may open\n"
+	"  connect NAME [--print] [--viewer PROGRAM] [--geometry WxH]\n"
+	"                                       open one (reconnects to a running session)\n"
+	"  sessions                             your running sessions\n"
+	"  end NAME                             log off your session in NAME\n";
+
+static int usage(void)
+{
+	fputs(usage_text, stderr);
+	return CLI_USAGE;
+}
+
+static double now_s(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static int cmd_login(struct cli *c, int argc, char **argv)
+{
+	char user[256] = "", pw[512] = "";
+	json_t *out, *body;
+	int st;
+
+	if (argc > 2)
+		return usage();
+	if (cli_need_broker(c))
+		return CLI_FAIL;
+	if (argc == 2) {
+		snprintf(user, sizeof(user), "%s", argv[1]);
+	} else if (cli_prompt("User name: ", 0, user, sizeof(user)) || !user[0]) {
+		fprintf(stderr, "portico: no user name\n");
+		return CLI_FAIL;
+	}
+	if (cli_prompt("Password: ", 1, pw, sizeof(pw))) {
+		fprintf(stderr, "portico: no password\n");
+		return CLI_FAIL;
+	}
+	body = json_pack("{s:s,s:s}", "username", user, "password", pw);
+	explicit_bzero(pw, sizeof(pw));
+	c->api.bearer = NULL;
+	st = cli_call(c, "POST", "/login", body, &out);
+	json_decref(body);
+	if (st < 0)
+		return CLI_FAIL;
+	if (st != 200)
+		return cli_refused(c, st, out);
+	const char *tok = json_string_value(json_object_get(out, "token"));
+	if (!tok || !pt_ticket_valid(tok) || cli_save_token(c, tok)) {
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	char ago[32];
+	printf("logged in to %s as %s (for %s)\n", c->broker,
+	       json_string_value(json_object_get(out, "user")),
+	       cli_ago(json_integer_value(json_object_get(out, "expires_in_ms")), ago, sizeof(ago)));
+	json_decref(out);
+	return CLI_OK;
+}
+
+static int cmd_logout(struct cli *c, int argc, char **argv)
+{
+	json_t *out;
+
+	if (argc != 1)
+		return usage();
+	if (c->token[0] && c->broker[0] && cli_call(c, "POST", "/logout", NULL, &out) >= 0)
+		json_decref(out);
+	cli_forget_token(c);
+	printf("logged out\n");
+	return CLI_OK;
+}
+
+static int cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const char *const head[] = { "NAME", "KIND", "PROTOCOL", "SESSION" };
+	json_t *out, *r;
+	size_t i;
+	int st;
+
+	if (argc != 1)
+		return usage();
+	if (cli_need_token(c))
+		return CLI_FAIL;
+	st = cli_call(c, "GET", "/resources", NULL, &out);
+	if (st < 0)
+		return CLI_FAIL;
+	if (st != 200)
+		return cli_refused(c, st, out);
+	if (c->json) {
+		char *d = json_dumps(out, JSON_INDENT(2));
+		puts(d ? d : "{}");
+		free(d);
+		json_decref(out);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(4, head);
+	json_array_foreach(json_object_get(out, "resources"), i, r)
+	{
+		char a[80], b[20], k[20], s[64];
+		json_t *sess = json_object_get(r, "session");
+		snprintf(s, sizeof(s), "%s", json_is_object(sess)
+						    ? json_string_value(json_object_get(sess, "state"))
+						    : "-");
+		const char *row[] = { cli_cell(json_object_get(r, "name"), a, sizeof(a)),
+				      cli_cell(json_object_get(r, "kind"), k, sizeof(k)),
+				      cli_cell(json_object_get(r, "protocol"), b, sizeof(b)), s };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t);
+	json_decref(out);
+	return CLI_OK;
+}
+
+/* The viewer's command line for a launch answer.  The ticket travels in
+ * the environment (VNC) or the .rdp file's cookie, not in a log. */
+static void viewer_command(struct cli *c, const char *protocol, const char *gateway,
+			   const char *ticket, const char *viewer, char *cmd, size_t len)
+{
+	char host[300];
+	const char *colon = strrchr(gateway, ':');
+
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - gateway) : (int)strlen(gateway),
+		 gateway);
+	if (!strcmp(protocol, "rdp"))
+		snprintf(cmd, len, "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu",
+			 viewer ? viewer : "xfreerdp", gateway, ticket);
+	else
+		snprintf(cmd, len,
+			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s %s::%s",
+			 ticket, viewer ? viewer : "xtigervncviewer", c->ca[0] ? " -X509CA " : "",
+			 c->ca, host, colon ? colon + 1 : "5900");
+}
+
+static int cmd_connect(struct cli *c, int argc, char **argv)
+{
+	const char *name = NULL, *viewer = NULL, *geometry = NULL;
+	int print = 0, st;
+	json_t *out, *body = NULL;
+	char cmd[2048];
+	double t0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--print"))
+			print = 1;
+		else if (!strcmp(argv[i], "--viewer") && i + 1 < argc)
+			viewer = argv[++i];
+		else if (!strcmp(argv[i], "--geometry") && i + 1 < argc)
+			geometry = argv[++i];
+		else if (argv[i][0] == '-' || name)
+			return usage();
+		else
+			name = argv[i];
+	}
+	if (!name)
+		return usage();
+	if (cli_need_token(c))
+		return CLI_FAIL;
+	if (geometry)
+		body = json_pack("{s:s}", "geometry", geometry);
+	fprintf(stderr, "starting %s…", name);
+	fflush(stderr);
+	t0 = now_s();
+	char path[200];
+	snprintf(path, sizeof(path), "/resources/%.100s/launch", name);
+	st = cli_call(c, "POST", path, body, &out);
+	json_decref(body);
+	if (st < 0) {
+		fputc('\n', stderr);
+		return CLI_FAIL;
+	}
+	if (st != 200) {
+		fputc('\n', stderr);
+		return cli_refused(c, st, out);
+	}
+	const char *ticket = json_string_value(json_object_get(out, "ticket"));
+	const char *gateway = json_string_value(json_object_get(out, "gateway"));
+	const char *protocol = json_string_value(json_object_get(out, "protocol"));
+	int reconnect = json_is_true(json_object_get(out, "reconnect"));
+	if (!ticket || !gateway || !protocol) {
+		fprintf(stderr, "\nportico: the broker's answer has no ticket\n");
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	fprintf(stderr, " %s in %.1f s\n", reconnect ? "your running session" : "ready",
+		now_s() - t0);
+	if (print) {
+		viewer_command(c, protocol, gateway, ticket, viewer, cmd, sizeof(cmd));
+		printf("%s\n", cmd);
+		if (!strcmp(protocol, "rdp"))
+			printf("\n# as an .rdp file:\nfull address:s:%s\n"
+			       "loadbalanceinfo:s:Cookie: msts=%s\nscreen mode id:i:1\n"
+			       "session bpp:i:32\n",
+			       gateway, ticket);
+		json_decref(out);
+		return CLI_OK;
+	}
+	/* Run the viewer itself (no shell): the ticket goes to a VNC viewer
+	 * in its environment, as TigerVNC reads it. */
+	char target[400], lbi[100], *vargv[8];
+	int k = 0;
+	const char *colon = strrchr(gateway, ':');
+	if (!strcmp(protocol, "rdp")) {
+		snprintf(target, sizeof(target), "/v:%s", gateway);
+		snprintf(lbi, sizeof(lbi), "/load-balance-info:Cookie: msts=%s", ticket);
+		vargv[k++] = (char *)(viewer ? viewer : "xfreerdp");
+		vargv[k++] = target;
+		vargv[k++] = lbi;
+		vargv[k++] = "/cert:tofu";
+	} else {
+		snprintf(target, sizeof(target), "%.*s::%s",
+			 colon ? (int)(colon - gateway) : (int)strlen(gateway), gateway,
+			 colon ? colon + 1 : "5900");
+		setenv("VNC_USERNAME", "ticket", 1);
+		setenv("VNC_PASSWORD", ticket, 1);
+		vargv[k++] = (char *)(viewer ? viewer : "xtigervncviewer");
+		vargv[k++] = "-SecurityTypes";
+		vargv[k++] = "X509Plain";
+		if (c->ca[0]) {
+			vargv[k++] = "-X509CA";
+			vargv[k++] = c->ca;
+		}
+		vargv[k++] = target;
+	}
+	vargv[k] = NULL;
+	fflush(stdout);
+	execvp(vargv[0], vargv);
+	fprintf(stderr, "portico: cannot run %s: %s (install it, or name another with --viewer)\n",
+		vargv[0], strerror(errno));
+	json_decref(out);
+	return CLI_FAIL;
+}
+
+/* The user's live session in pool `name`, or 0. */
+static long long session_in(json_t *sessions, const char *name)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(json_object_get(sessions, "sessions"), i, s)
+	{
+		const char *p = json_string_value(json_object_get(s, "pool"));
+		if (p && !strcmp(p, name))
+			return (long long)json_integer_value(json_object_get(s, "id"));
+	}
+	return 0;
+}
+
+static int cmd_sessions(struct cli *c, int argc, char **argv, const char *end)
+{
+	static const char *const head[] = { "ID", "NAME", "HOST", "STATE", "AGE" };
+	json_t *out, *s;
+	size_t i;
+	int st;
+
+	if (argc != (end ? 2 : 1))
+		return usage();
+	if (cli_need_token(c))
+		return CLI_FAIL;
+	st = cli_call(c, "GET", "/sessions", NULL, &out);
+	if (st < 0)
+		return CLI_FAIL;
+	if (st != 200)
+		return cli_refused(c, st, out);
+	if (end) {
+		long long id = session_in(out, end);
+		char path[64];
+		json_decref(out);
+		if (!id) {
+			fprintf(stderr, "portico: you have no session in %s\n", end);
+			return CLI_FAIL;
+		}
+		snprintf(path, sizeof(path), "/sessions/%lld/logoff", id);
+		st = cli_call(c, "POST", path, NULL, &out);
+		if (st < 0)
+			return CLI_FAIL;
+		if (st != 200)
+			return cli_refused(c, st, out);
+		json_decref(out);
+		printf("ended your session in %s\n", end);
+		return CLI_OK;
+	}
+	if (c->json) {
+		char *d = json_dumps(out, JSON_INDENT(2));
+		puts(d ? d : "{}");
+		free(d);
+		json_decref(out);
+		return CLI_OK;
+	}
+	struct cli_table *t = cli_table_new(5, head);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	long long now = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	json_array_foreach(json_object_get(out, "sessions"), i, s)
+	{
+		char a[32], b[80], h[130], st2[20], age[32];
+		const char *row[] = {
+			cli_cell(json_object_get(s, "id"), a, sizeof(a)),
+			cli_cell(json_object_get(s, "pool"), b, sizeof(b)),
+			cli_cell(json_object_get(s, "host"), h, sizeof(h)),
+			cli_cell(json_object_get(s, "state"), st2, sizeof(st2)),
+			cli_ago(now - (long long)json_integer_value(json_object_get(s, "created_ms")),
+				age, sizeof(age)),
+		};
+		cli_table_add(t, row);
+	}
+	cli_table_print(t);
+	json_decref(out);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	int first = cli_init(&c, "portico", argc, argv), n;
+	char **args;
+	const char *cmd;
+
+	if (first < 0)
+		return usage();
+	if (first >= argc)
+		return usage();
+	args = argv + first;
+	n = argc - first;
+	cmd = args[0];
+	if (!strcmp(cmd, "login"))
+		return cmd_login(&c, n, args);
+	if (!strcmp(cmd, "logout"))
+		return cmd_logout(&c, n, args);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(&c, n, args);
+	if (!strcmp(cmd, "connect"))
+		return cmd_connect(&c, n, args);
+	if (!strcmp(cmd, "sessions"))
+		return cmd_sessions(&c, n, args, NULL);
+	if (!strcmp(cmd, "end"))
+		return n == 2 ? cmd_sessions(&c, 2, args, args[1]) : usage();
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		return CLI_OK;
+	}
+	fprintf(stderr, "portico: unknown command '%s'\n", cmd);
+	return usage();
+}
