@@ -198,13 +198,9 @@ int cli_save_token(struct cli *c, const char *token)
 
 void cli_forget_token(struct cli *c)
 {
-	char dir[600], path[700];
-
-	if (config_dir(dir, sizeof(dir), 0) == 0) {
-		snprintf(path, sizeof(path), "%s/token", dir);
-		unlink(path);
-	}
+	/* The broker and CA stay remembered for the next login. */
 	c->token[0] = '\0';
+	cli_save_token(c, "");
 }
 
 int cli_prompt(const char *question, int secret, char *buf, size_t len)

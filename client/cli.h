@@ -45,7 +45,7 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
 /* Print the broker's error message for a failed answer; CLI_FAIL. */
 int cli_refused(struct cli *c, int status, json_t *doc);
 
-/* Save or forget the token (with the broker and CA it came from). */
+/* Save or forget the token (the broker and CA it came from are kept). */
 int cli_save_token(struct cli *c, const char *token);
 void cli_forget_token(struct cli *c);
 

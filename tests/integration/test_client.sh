@@ -1,0 +1,95 @@
+#!/bin/bash
+# portico, the thin client, against a real broker, session host and
+# gateway: log in, list, connect (--print), the printed ticket opens the
+# session at the gateway with a real VNC client, sessions, end; bad
+# arguments and a broker that is down.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+. tests/integration/sessiond_env.sh
+
+be_setup
+sd_setup
+GW_PORT=$(free_port)
+sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
+be_conf_append "
+[pool xterm]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm
+hosts = host1
+users = $SD_USER"
+be_start
+ADMIN=$(login carol carol-pw)
+sd_start
+"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
+GW_PID=$!
+trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
+wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null" || fail "the gateway does not listen"
+export HOME=$T/client-home XDG_CONFIG_HOME=
+mkdir -p "$HOME"
+P="$BUILD/bin/portico"
+CA=$T/tls/server.pem
+
+# --- login -------------------------------------------------------------------------
+out=$(echo wrong | "$P" --broker "https://127.0.0.1:$PORT" --ca "$CA" login "$SD_USER" 2>&1)
+[ $? = 1 ] && grep -q "portico: login failed" <<<"$out" || fail "bad password: $out"
+out=$(echo user-pw | "$P" --broker "https://127.0.0.1:$PORT" --ca "$CA" login "$SD_USER" 2>&1) ||
+	fail "login: $out"
+grep -q "logged in to https://127.0.0.1:$PORT as $SD_USER" <<<"$out" || fail "login said: $out"
+[ "$(stat -c %a "$HOME/.config/portico/token")" = 600 ] || fail "the token file is not 0600"
+grep -q "user-pw" "$HOME/.config/portico/token" && fail "the password was kept"
+echo "ok: login"
+
+# --- list, connect --print, the ticket works at the gateway ---------------------------
+out=$("$P" list) || fail "list: $out"
+grep -qE "^xterm +app +vnc +-$" <<<"$out" || fail "list: $out"
+out=$("$P" connect xterm --print 2>"$T/progress") || fail "connect: $out $(cat "$T/progress")"
+grep -qE "^starting xterm… ready in [0-9.]+ s$" "$T/progress" || fail "progress: $(cat "$T/progress")"
+grep -q "xtigervncviewer -SecurityTypes X509Plain -X509CA $CA 127.0.0.1::$GW_PORT" <<<"$out" ||
+	fail "printed command: $out"
+ticket=$(sed -n 's/.*VNC_PASSWORD=\([^ ]*\) .*/\1/p' <<<"$out")
+[ ${#ticket} = 43 ] || fail "no ticket in: $out"
+probe=$("$PROBE" -u ticket -C "$CA" "127.0.0.1:$GW_PORT" "$ticket" 2>&1) || fail "the printed ticket: $probe"
+grep -q "name=xterm ($SD_USER)" <<<"$probe" || fail "the ticket led to $probe"
+out=$("$P" list) && grep -qE "^xterm +app +vnc +(ready|active|disconnected)$" <<<"$out" || fail "list after connect: $out"
+"$P" connect xterm --print 2>"$T/progress" >/dev/null || fail "reconnect"
+grep -q "your running session" "$T/progress" || fail "reconnect progress: $(cat "$T/progress")"
+# --viewer: the named program is run (here one that records its arguments).
+printf '#!/bin/sh\necho "$VNC_USERNAME $*" > %s/viewer.args\n' "$T" >"$T/fake-viewer"
+chmod 755 "$T/fake-viewer"
+"$P" connect xterm --viewer "$T/fake-viewer" 2>/dev/null || fail "connect --viewer"
+grep -q "^ticket -SecurityTypes X509Plain -X509CA $CA 127.0.0.1::$GW_PORT$" "$T/viewer.args" ||
+	fail "the viewer got: $(cat "$T/viewer.args")"
+out=$("$P" connect nosuch 2>&1)
+[ $? = 1 ] && grep -q "there is no desktop or application 'nosuch'" <<<"$out" || fail "unknown: $out"
+out=$("$P" connect xterm --viewer /nonexistent/viewer 2>&1)
+[ $? = 1 ] && grep -q "cannot run /nonexistent/viewer" <<<"$out" || fail "missing viewer: $out"
+echo "ok: list and connect"
+
+# --- sessions, end ---------------------------------------------------------------------
+out=$("$P" sessions) || fail "sessions: $out"
+grep -qE "^[0-9]+ +xterm +host1 +[a-z]+ +[0-9]+ s$" <<<"$out" || fail "sessions: $out"
+out=$("$P" end xterm) && [ "$out" = "ended your session in xterm" ] || fail "end: $out"
+out=$("$P" end xterm 2>&1)
+[ $? = 1 ] && grep -q "you have no session in xterm" <<<"$out" || fail "end again: $out"
+echo "ok: sessions and end"
+
+# --- bad arguments: usage and 2 ---------------------------------------------------------
+for args in "" "frobnicate" "list extra" "connect" "connect a b" "connect x --bogus" \
+	"end" "end a b" "login a b" "--broker" "--ca" "sessions x"; do
+	out=$("$P" $args 2>&1)
+	[ $? = 2 ] && grep -q "usage: portico" <<<"$out" || fail "'portico $args' gave: $out"
+done
+echo "ok: usage"
+
+# --- logout; a broker that is down -----------------------------------------------------------
+"$P" logout >/dev/null || fail "logout"
+out=$("$P" list 2>&1)
+[ $? = 1 ] && grep -q "not logged in" <<<"$out" || fail "after logout: $out"
+out=$(echo user-pw | "$P" --broker "https://127.0.0.1:1" --ca "$CA" login "$SD_USER" 2>&1)
+[ $? = 1 ] && grep -q "cannot reach the broker" <<<"$out" || fail "broker down: $out"
+out=$(HOME=$T/empty "$P" list 2>&1)
+[ $? = 1 ] && grep -q "which broker" <<<"$out" || fail "no broker known: $out"
+echo "ok: portico client"
