@@ -161,7 +161,8 @@ int cli_refused(struct cli *c, int status, json_t *doc)
 	const char *m = json_string_value(json_object_get(doc, "message"));
 
 	if (status == 401 && c->token[0])
-		fprintf(stderr, "%s: %s\n", c->prog, m ? m : "your login has expired: log in again");
+		fprintf(stderr, "%s: %s\n", c->prog,
+			m ? m : "your login has expired: log in again");
 	else
 		fprintf(stderr, "%s: %s\n", c->prog, m ? m : "the broker refused");
 	json_decref(doc);
@@ -307,7 +308,8 @@ const char *cli_cell(json_t *v, char *buf, size_t len)
 		{
 			if (o < len)
 				o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "," : "",
-						      json_is_string(e) ? json_string_value(e) : "?");
+						      json_is_string(e) ? json_string_value(e)
+									: "?");
 		}
 		if (!i)
 			snprintf(buf, len, "-");

@@ -82,7 +82,8 @@ static int cmd_login(struct cli *c, int argc, char **argv)
 	char ago[32];
 	printf("logged in to %s as %s (for %s)\n", c->broker,
 	       json_string_value(json_object_get(out, "user")),
-	       cli_ago(json_integer_value(json_object_get(out, "expires_in_ms")), ago, sizeof(ago)));
+	       cli_ago(json_integer_value(json_object_get(out, "expires_in_ms")), ago,
+		       sizeof(ago)));
 	json_decref(out);
 	return CLI_OK;
 }
@@ -128,9 +129,9 @@ static int cmd_list(struct cli *c, int argc, char **argv)
 	{
 		char a[80], b[20], k[20], s[64];
 		json_t *sess = json_object_get(r, "session");
-		snprintf(s, sizeof(s), "%s", json_is_object(sess)
-						    ? json_string_value(json_object_get(sess, "state"))
-						    : "-");
+		snprintf(s, sizeof(s), "%s",
+			 json_is_object(sess) ? json_string_value(json_object_get(sess, "state"))
+					      : "-");
 		const char *row[] = { cli_cell(json_object_get(r, "name"), a, sizeof(a)),
 				      cli_cell(json_object_get(r, "kind"), k, sizeof(k)),
 				      cli_cell(json_object_get(r, "protocol"), b, sizeof(b)), s };
@@ -156,7 +157,8 @@ static void viewer_command(struct cli *c, const char *protocol, const char *gate
 			 viewer ? viewer : "xfreerdp", gateway, ticket);
 	else
 		snprintf(cmd, len,
-			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s %s::%s",
+			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s "
+			 "%s::%s",
 			 ticket, viewer ? viewer : "xtigervncviewer", c->ca[0] ? " -X509CA " : "",
 			 c->ca, host, colon ? colon + 1 : "5900");
 }
@@ -328,7 +330,8 @@ static int cmd_sessions(struct cli *c, int argc, char **argv, const char *end)
 			cli_cell(json_object_get(s, "pool"), b, sizeof(b)),
 			cli_cell(json_object_get(s, "host"), h, sizeof(h)),
 			cli_cell(json_object_get(s, "state"), st2, sizeof(st2)),
-			cli_ago(now - (long long)json_integer_value(json_object_get(s, "created_ms")),
+			cli_ago(now - (long long)json_integer_value(
+					      json_object_get(s, "created_ms")),
 				age, sizeof(age)),
 		};
 		cli_table_add(t, row);

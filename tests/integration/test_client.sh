@@ -84,6 +84,54 @@ for args in "" "frobnicate" "list extra" "connect" "connect a b" "connect x --bo
 done
 echo "ok: usage"
 
+# --- portico-admin ------------------------------------------------------------------------
+A="$BUILD/bin/portico-admin"
+adm() { HOME=$T/admin-home "$A" "$@"; }
+mkdir -p "$T/admin-home"
+out=$(echo carol-pw | adm --broker "https://127.0.0.1:$PORT" --ca "$CA" login carol 2>&1) || fail "admin login: $out"
+grep -q "as carol (administrator)" <<<"$out" || fail "admin login said: $out"
+out=$(adm app publish clock --command "/usr/bin/xclock -digital" --users "$SD_USER" --hosts host1) ||
+	fail "app publish: $out"
+grep -qE "^command +/usr/bin/xclock -digital$" <<<"$out" || fail "published: $out"
+out=$("$P" list) && grep -qE "^clock +app +vnc +-$" <<<"$out" || fail "the user does not see clock: $out"
+out=$(adm pool list) && grep -qE "^clock +app +vnc +xvnc +host1 +$SD_USER +- +least-loaded +no$" <<<"$out" || fail "pool list: $out"
+out=$(adm pool set clock idle_timeout=30m max_sessions_per_host=3) || fail "pool set: $out"
+grep -qE "^idle_timeout +30m$" <<<"$out" && grep -qE "^max_sessions_per_host +3$" <<<"$out" || fail "set: $out"
+out=$(adm --json pool show clock) && [ "$(jq -r .idle_timeout <<<"$out")" = 30m ] || fail "--json show: $out"
+out=$(adm pool set clock kind=bogus 2>&1)
+[ $? = 1 ] && grep -q "kind" <<<"$out" || fail "a bad value: $out"
+[ "$(adm pool drain clock)" = "drained: takes reconnects, no new sessions" ] || fail "drain"
+out=$("$P" connect clock --print 2>&1)
+[ $? = 1 ] && grep -q "no session available in pool clock" <<<"$out" || fail "a drained pool: $out"
+adm pool undrain clock >/dev/null || fail "undrain"
+"$P" connect clock --print >/dev/null 2>&1 || fail "connect after undrain"
+out=$(adm host list) && grep -qE "^host1 +sessiond +https://127.0.0.1:$SD_PORT +1 +no " <<<"$out" || fail "host list: $out"
+out=$(adm session list --pool clock) || fail "session list: $out"
+SID=$(awk 'NR == 2 { print $1 }' <<<"$out")
+grep -qE "^$SID +clock +$SD_USER +host1 +ready " <<<"$out" || fail "session list: $out"
+[ "$(adm session disconnect "$SID")" = disconnected ] || fail "disconnect"
+[ "$(adm --json session list --state disconnected | jq -r '.sessions[0].id')" = "$SID" ] || fail "not disconnected"
+[ "$(adm session logoff "$SID")" = "logged off" ] || fail "logoff"
+out=$(adm session list --pool clock --state all)
+grep -qE "^$SID +clock .* ended +.* logoff by admin$" <<<"$out" || fail "after logoff: $out"
+out=$(adm status) || fail "status: $out"
+grep -qE "^clock +xvnc +0 +3 +no$" <<<"$out" && grep -q "^sessions: starting 0 ready 0 active 0 disconnected 0$" <<<"$out" ||
+	fail "status: $out"
+# A user is not an administrator.
+out=$("$A" pool list 2>&1)
+[ $? = 1 ] && grep -q "this needs an administrator" <<<"$out" || fail "non-admin: $out"
+for args in "" "frobnicate" "pool" "pool show" "pool frob x" "pool create x novalue" "pool show ../../x" \
+	"app" "app publish x" "app publish x --users a" "host" "host drain" "host list x" \
+	"session" "session logoff" "session logoff abc" "session list --pool" "session list --bogus x" \
+	"status now" "login a b" "logout now"; do
+	out=$(adm $args 2>&1)
+	[ $? = 2 ] && grep -q "usage: portico-admin" <<<"$out" || fail "'portico-admin $args' gave: $out"
+done
+adm pool delete clock >/dev/null || fail "delete"
+out=$(adm pool show clock 2>&1)
+[ $? = 1 ] && grep -q "clock" <<<"$out" || fail "deleted pool: $out"
+echo "ok: portico-admin"
+
 # --- logout; a broker that is down -----------------------------------------------------------
 "$P" logout >/dev/null || fail "logout"
 out=$("$P" list 2>&1)

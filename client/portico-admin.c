@@ -1,0 +1,441 @@
+/*
+ * portico-admin - the console admins use: pools, hosts, sessions.
+ *
+ *   portico-admin [--broker URL] [--ca FILE] [--json] COMMAND ...
+ *
+ * Tables for people, --json for scripts; exit 0 done, 1 refused, 2 usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cli.h"
+#include "portico/ticket.h"
+
+static const char usage_text[] =
+	"usage: portico-admin [--broker URL] [--ca FILE] [--json] COMMAND\n"
+	"  login [USER] | logout\n"
+	"  status                                pools, hosts and sessions at a glance\n"
+	"  pool list | show NAME | delete NAME | drain NAME | undrain NAME\n"
+	"  pool create NAME KEY=VALUE...         keys of a [pool NAME] section\n"
+	"  pool set NAME KEY=VALUE...\n"
+	"  app publish NAME --command CMD [--users A,B] [--groups G] [--hosts H] [--protocol vnc|rdp]\n"
+	"  host list | drain NAME | undrain NAME\n"
+	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n";
+
+static int usage(void)
+{
+	fputs(usage_text, stderr);
+	return CLI_USAGE;
+}
+
+static long long now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Print the answer as JSON (--json) or hand it to `table`. */
+static int answer(struct cli *c, int st, json_t *out, void (*table)(json_t *), const char *done)
+{
+	if (st < 0)
+		return CLI_FAIL;
+	if (st < 200 || st > 299)
+		return cli_refused(c, st, out);
+	if (c->json) {
+		char *d = json_dumps(out ? out : json_object(), JSON_INDENT(2));
+		puts(d ? d : "{}");
+		free(d);
+	} else if (table) {
+		table(out);
+	} else if (done) {
+		puts(done);
+	}
+	json_decref(out);
+	return CLI_OK;
+}
+
+/* The call first, then its answer (C leaves the order in which arguments
+ * are evaluated open, so the two cannot be one expression). */
+static int answer_call(struct cli *c, const char *method, const char *path, json_t *body,
+		       void (*table)(json_t *), const char *done)
+{
+	json_t *out = NULL;
+	int st = cli_call(c, method, path, body, &out);
+
+	return answer(c, st, out, table, done);
+}
+
+static const char *S(json_t *o, const char *k, char *buf, size_t len)
+{
+	return cli_cell(json_object_get(o, k), buf, len);
+}
+
+static void pools_table(json_t *out)
+{
+	static const char *const h[] = { "NAME", "KIND", "PROTOCOL", "DRIVER", "HOSTS", "USERS",
+					 "GROUPS", "POLICY", "DRAINED" };
+	struct cli_table *t = cli_table_new(9, h);
+	json_t *p, *list = json_object_get(out, "pools");
+	size_t i;
+
+	if (!list) /* one pool */
+		list = json_pack("[O]", out);
+	else
+		json_incref(list);
+	json_array_foreach(list, i, p)
+	{
+		char b[9][300];
+		const char *row[] = { S(p, "name", b[0], 300),	   S(p, "kind", b[1], 300),
+				      S(p, "protocol", b[2], 300), S(p, "driver", b[3], 300),
+				      S(p, "hosts", b[4], 300),	   S(p, "users", b[5], 300),
+				      S(p, "groups", b[6], 300),   S(p, "policy", b[7], 300),
+				      S(p, "drained", b[8], 300) };
+		cli_table_add(t, row);
+	}
+	json_decref(list);
+	cli_table_print(t);
+}
+
+static void pool_show(json_t *p)
+{
+	const char *k;
+	json_t *v;
+	char buf[600];
+
+	json_object_foreach(p, k, v) printf("%-22s %s\n", k, cli_cell(v, buf, sizeof(buf)));
+}
+
+static void hosts_table(json_t *out)
+{
+	static const char *const h[] = { "NAME", "KIND", "ADDRESS", "SESSIONS", "DRAINED", "LOAD",
+					 "LAST SEEN" };
+	struct cli_table *t = cli_table_new(7, h);
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "hosts"), i, x)
+	{
+		char b[7][300];
+		long long seen = json_integer_value(json_object_get(x, "last_seen_ms"));
+		snprintf(b[5], 300, "%.2f", json_number_value(json_object_get(x, "load")));
+		if (seen)
+			cli_ago(now_ms() - seen, b[6], 300);
+		else
+			snprintf(b[6], 300, "-");
+		strncat(b[6], seen ? " ago" : "", 299 - strlen(b[6]));
+		const char *row[] = { S(x, "name", b[0], 300),	   S(x, "kind", b[1], 300),
+				      S(x, "address", b[2], 300),  S(x, "sessions", b[3], 300),
+				      S(x, "drained", b[4], 300), b[5],
+				      b[6] };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t);
+}
+
+static void sessions_table(json_t *out)
+{
+	static const char *const h[] = { "ID", "POOL", "USER", "HOST", "STATE", "AGE", "ENDED" };
+	struct cli_table *t = cli_table_new(7, h);
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "sessions"), i, s)
+	{
+		char b[7][300];
+		cli_ago(now_ms() - json_integer_value(json_object_get(s, "created_ms")), b[5], 300);
+		const char *row[] = { S(s, "id", b[0], 300),	S(s, "pool", b[1], 300),
+				      S(s, "user", b[2], 300),	S(s, "host", b[3], 300),
+				      S(s, "state", b[4], 300), b[5],
+				      S(s, "end_reason", b[6], 300) };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t);
+}
+
+/* Pool names and ids go into paths: only what a pool name may be. */
+static int path_arg(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 127)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_.-:[]", s[i])))
+			return 0;
+	return 1;
+}
+
+static int cmd_pool(struct cli *c, int argc, char **argv)
+{
+	char path[300];
+	json_t *out = NULL, *body;
+	int st;
+
+	if (argc < 2)
+		return usage();
+	const char *verb = argv[1];
+	if (!strcmp(verb, "list") && argc == 2)
+		return answer_call(c, "GET", "/admin/pools", NULL, pools_table,
+			      NULL);
+	if (argc < 3 || !path_arg(argv[2]))
+		return usage();
+	snprintf(path, sizeof(path), "/admin/pools/%s", argv[2]);
+	if (!strcmp(verb, "show") && argc == 3)
+		return answer_call(c, "GET", path, NULL, pool_show, NULL);
+	if (!strcmp(verb, "delete") && argc == 3)
+		return answer_call(c, "DELETE", path, NULL, NULL, "deleted");
+	if ((!strcmp(verb, "drain") || !strcmp(verb, "undrain")) && argc == 3) {
+		strncat(path, !strcmp(verb, "drain") ? "/drain" : "/undrain",
+			sizeof(path) - strlen(path) - 1);
+		return answer_call(c, "POST", path, NULL, NULL,
+			      !strcmp(verb, "drain") ? "drained: takes reconnects, no new sessions"
+						     : "undrained");
+	}
+	if (strcmp(verb, "create") && strcmp(verb, "set"))
+		return usage();
+	body = json_object();
+	if (!strcmp(verb, "create"))
+		json_object_set_new(body, "name", json_string(argv[2]));
+	for (int i = 3; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (!eq || eq == argv[i]) {
+			json_decref(body);
+			fprintf(stderr, "portico-admin: '%s' is not KEY=VALUE\n", argv[i]);
+			return usage();
+		}
+		char key[64];
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+		json_object_set_new(body, key, json_string(eq + 1));
+	}
+	st = !strcmp(verb, "create") ? cli_call(c, "POST", "/admin/pools", body, &out)
+				     : cli_call(c, "PATCH", path, body, &out);
+	json_decref(body);
+	return answer(c, st, out, pool_show, NULL);
+}
+
+static int cmd_app(struct cli *c, int argc, char **argv)
+{
+	json_t *body, *out;
+	int st;
+
+	if (argc < 3 || strcmp(argv[1], "publish") || !path_arg(argv[2]))
+		return usage();
+	body = json_pack("{s:s,s:s,s:s}", "name", argv[2], "kind", "app", "driver", "xvnc");
+	for (int i = 3; i < argc; i++) {
+		const char *k = argv[i];
+		if (i + 1 >= argc || strncmp(k, "--", 2))
+			return json_decref(body), usage();
+		if (!strcmp(k, "--command") || !strcmp(k, "--users") || !strcmp(k, "--groups") ||
+		    !strcmp(k, "--hosts") || !strcmp(k, "--protocol") || !strcmp(k, "--driver"))
+			json_object_set_new(body, k + 2, json_string(argv[++i]));
+		else
+			return json_decref(body), usage();
+	}
+	if (!json_object_get(body, "command")) {
+		json_decref(body);
+		fprintf(stderr, "portico-admin: app publish needs --command\n");
+		return usage();
+	}
+	st = cli_call(c, "POST", "/admin/pools", body, &out);
+	json_decref(body);
+	return answer(c, st, out, pool_show, NULL);
+}
+
+static int cmd_host(struct cli *c, int argc, char **argv)
+{
+	char path[300];
+
+	if (argc == 2 && !strcmp(argv[1], "list"))
+		return answer_call(c, "GET", "/admin/hosts", NULL, hosts_table,
+			      NULL);
+	if (argc != 3 || (strcmp(argv[1], "drain") && strcmp(argv[1], "undrain")) ||
+	    !path_arg(argv[2]))
+		return usage();
+	snprintf(path, sizeof(path), "/admin/hosts/%s/%s", argv[2], argv[1]);
+	return answer_call(c, "POST", path, NULL, NULL,
+		      !strcmp(argv[1], "drain") ? "drained: takes reconnects, no new sessions"
+						: "undrained");
+}
+
+static int cmd_session(struct cli *c, int argc, char **argv)
+{
+	char path[600], q[400] = "";
+
+	if (argc >= 2 && !strcmp(argv[1], "list")) {
+		for (int i = 2; i < argc; i++) {
+			const char *k = argv[i];
+			if (i + 1 >= argc || !path_arg(argv[i + 1]) ||
+			    (strcmp(k, "--pool") && strcmp(k, "--user") && strcmp(k, "--state")))
+				return usage();
+			snprintf(q + strlen(q), sizeof(q) - strlen(q), "%s%s=%s", q[0] ? "&" : "?",
+				 k + 2, argv[++i]);
+		}
+		snprintf(path, sizeof(path), "/admin/sessions%s", q);
+		return answer_call(c, "GET", path, NULL, sessions_table, NULL);
+	}
+	if (argc != 3 || (strcmp(argv[1], "disconnect") && strcmp(argv[1], "logoff")) ||
+	    strspn(argv[2], "0123456789") != strlen(argv[2]) || strlen(argv[2]) > 18 ||
+	    !argv[2][0])
+		return usage();
+	snprintf(path, sizeof(path), "/admin/sessions/%s/%s", argv[2], argv[1]);
+	return answer_call(c, "POST", path, NULL, NULL,
+		      !strcmp(argv[1], "logoff") ? "logged off" : "disconnected");
+}
+
+static int cmd_status(struct cli *c, int argc, char **argv)
+{
+	json_t *pools, *hosts, *sess, *p, *s;
+	size_t i, j;
+	int st;
+
+	if (argc != 1)
+		return usage();
+	if ((st = cli_call(c, "GET", "/admin/pools", NULL, &pools)) != 200)
+		return st < 0 ? CLI_FAIL : cli_refused(c, st, pools);
+	if ((st = cli_call(c, "GET", "/admin/hosts", NULL, &hosts)) != 200) {
+		json_decref(pools);
+		return st < 0 ? CLI_FAIL : cli_refused(c, st, hosts);
+	}
+	if ((st = cli_call(c, "GET", "/admin/sessions?state=live", NULL, &sess)) != 200) {
+		json_decref(pools);
+		json_decref(hosts);
+		return st < 0 ? CLI_FAIL : cli_refused(c, st, sess);
+	}
+	if (c->json) {
+		json_t *all = json_pack("{s:O,s:O,s:O}", "pools", json_object_get(pools, "pools"),
+					"hosts", json_object_get(hosts, "hosts"), "sessions",
+					json_object_get(sess, "sessions"));
+		char *d = json_dumps(all, JSON_INDENT(2));
+		puts(d ? d : "{}");
+		free(d);
+		json_decref(all);
+	} else {
+		static const char *const h[] = { "POOL", "DRIVER", "IN USE", "CAPACITY", "DRAINED" };
+		struct cli_table *t = cli_table_new(5, h);
+		json_array_foreach(json_object_get(pools, "pools"), i, p)
+		{
+			long long used = 0, cap;
+			char b[5][80];
+			const char *name = json_string_value(json_object_get(p, "name"));
+			json_array_foreach(json_object_get(sess, "sessions"), j, s)
+			{
+				used += name && !strcmp(name, json_string_value(json_object_get(
+									s, "pool")) ?: "");
+			}
+			cap = json_integer_value(json_object_get(p, "max_sessions_per_host")) *
+			      (long long)json_array_size(json_object_get(p, "hosts"));
+			snprintf(b[2], 80, "%lld", used);
+			snprintf(b[3], 80, "%lld", cap);
+			const char *row[] = { S(p, "name", b[0], 80), S(p, "driver", b[1], 80), b[2],
+					      b[3], S(p, "drained", b[4], 80) };
+			cli_table_add(t, row);
+		}
+		cli_table_print(t);
+		putchar('\n');
+		hosts_table(hosts);
+		static const char *const states[] = { "starting", "ready", "active",
+						      "disconnected" };
+		printf("\nsessions:");
+		for (int k = 0; k < 4; k++) {
+			int n = 0;
+			json_array_foreach(json_object_get(sess, "sessions"), j, s)
+			{
+				n += !strcmp(json_string_value(json_object_get(s, "state")) ?: "",
+					     states[k]);
+			}
+			printf(" %s %d", states[k], n);
+		}
+		putchar('\n');
+	}
+	json_decref(pools);
+	json_decref(hosts);
+	json_decref(sess);
+	return CLI_OK;
+}
+
+static int cmd_login(struct cli *c, int argc, char **argv)
+{
+	char user[256] = "", pw[512] = "";
+	json_t *out, *body;
+	int st;
+
+	if (argc > 2)
+		return usage();
+	if (cli_need_broker(c))
+		return CLI_FAIL;
+	if (argc == 2)
+		snprintf(user, sizeof(user), "%s", argv[1]);
+	else if (cli_prompt("User name: ", 0, user, sizeof(user)) || !user[0])
+		return fprintf(stderr, "portico-admin: no user name\n"), CLI_FAIL;
+	if (cli_prompt("Password: ", 1, pw, sizeof(pw)))
+		return fprintf(stderr, "portico-admin: no password\n"), CLI_FAIL;
+	body = json_pack("{s:s,s:s}", "username", user, "password", pw);
+	explicit_bzero(pw, sizeof(pw));
+	c->api.bearer = NULL;
+	st = cli_call(c, "POST", "/login", body, &out);
+	json_decref(body);
+	if (st < 0)
+		return CLI_FAIL;
+	if (st != 200)
+		return cli_refused(c, st, out);
+	const char *tok = json_string_value(json_object_get(out, "token"));
+	int admin = json_is_true(json_object_get(out, "admin"));
+	if (!tok || !pt_ticket_valid(tok) || cli_save_token(c, tok)) {
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	printf("logged in to %s as %s%s\n", c->broker,
+	       json_string_value(json_object_get(out, "user")),
+	       admin ? " (administrator)" : " (not an administrator: the console will refuse)");
+	json_decref(out);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	int first = cli_init(&c, "portico-admin", argc, argv), n;
+	char **a;
+
+	if (first < 0 || first >= argc)
+		return usage();
+	a = argv + first;
+	n = argc - first;
+	if (!strcmp(a[0], "--help") || !strcmp(a[0], "help")) {
+		fputs(usage_text, stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(a[0], "login"))
+		return cmd_login(&c, n, a);
+	if (!strcmp(a[0], "logout")) {
+		json_t *out;
+		if (n != 1)
+			return usage();
+		if (c.token[0] && c.broker[0] && cli_call(&c, "POST", "/logout", NULL, &out) >= 0)
+			json_decref(out);
+		cli_forget_token(&c);
+		puts("logged out");
+		return CLI_OK;
+	}
+	if (strcmp(a[0], "status") && strcmp(a[0], "pool") && strcmp(a[0], "app") &&
+	    strcmp(a[0], "host") && strcmp(a[0], "session")) {
+		fprintf(stderr, "portico-admin: unknown command '%s'\n", a[0]);
+		return usage();
+	}
+	if (cli_need_token(&c))
+		return CLI_FAIL;
+	if (!strcmp(a[0], "status"))
+		return cmd_status(&c, n, a);
+	if (!strcmp(a[0], "pool"))
+		return cmd_pool(&c, n, a);
+	if (!strcmp(a[0], "app"))
+		return cmd_app(&c, n, a);
+	if (!strcmp(a[0], "host"))
+		return cmd_host(&c, n, a);
+	return cmd_session(&c, n, a);
+}
