@@ -1,25 +1,210 @@
 #!/bin/bash
-# make demo: for now the foundation only.  The broker, the gateway and the
-# session agent are the next pieces of work; once they exist this script
-# starts them on loopback with a generated CA, a demo user and two pools, and
-# prints how to connect with portico, xfreerdp and TigerVNC's viewer.
-set -eu
+# make demo: the whole of Portico on loopback, in the foreground.
+#
+# Starts portico-broker, portico-sessiond and portico-gateway with a CA and
+# certificates made for the demo, a demo user with a printed password, a
+# desktop pool and an application pool, and prints how to connect.  Ctrl-C
+# stops everything and removes what it made.
+#
+# Nothing of the system changes: the demo user, the "portico" service user
+# and the PAM services live in the demo's own directory (nss_wrapper and
+# pam_wrapper point the daemons at them); the demo user's sessions run
+# under a uid that no system account has.
+#
+# Ports: DEMO_BROKER_PORT (8443), DEMO_SESSIOND_PORT (8444), DEMO_VNC_PORT
+# (5900); a busy one is replaced by a free one.  DEMO_DIR: where to keep it
+# all (a new directory under /tmp).
+set -u
 BUILD=${BUILD:-build}
-cat <<MSG
-Portico demo
-============
-Built: libportico and $BUILD/bench/relay-bench (the gateway's relay on its own).
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$TOP/$BUILD/bin
+NSS=/usr/lib/x86_64-linux-gnu/libnss_wrapper.so
+PAMW=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
+MATRIX=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
+SECMOD=/usr/lib/x86_64-linux-gnu/security
 
-Not yet startable: portico-broker, portico-gateway and portico-sessiond do not
-exist yet.  When they do, 'make demo' will start, on 127.0.0.1:
-  - portico-broker  (API on :8443, SQLite store, PAM through a private service)
-  - portico-sessiond (Xvnc desktops and an xterm application pool)
-  - portico-gateway (RDP on :3389, VNC on :5900)
-with a demo user whose password is printed here, and show the commands to
-connect with 'portico connect', xfreerdp and TigerVNC's viewer.
+die() { echo "demo: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "run it as root (sessions start as their users, as on a real session host)"
+for f in "$BIN/portico-broker" "$BIN/portico-sessiond" "$BIN/portico-gateway" "$BIN/portico" "$NSS" "$PAMW" "$MATRIX"; do
+	[ -e "$f" ] || die "$f is missing: run 'make demo' (it installs and builds what is needed)"
+done
 
-What you can run today:
-  make check   # every test
-  make bench   # the relay against haproxy and nginx
-  $BUILD/bench/relay-bench -l 20443 -b 20080   # TLS on :20443 relayed to a server on :20080
-MSG
+busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port() { # wanted port, or a free one below 32768
+	local p=$1
+	if busy "$p"; then
+		for _ in $(seq 1 200); do
+			p=$((20000 + RANDOM % 12000))
+			busy "$p" || break
+		done
+	fi
+	echo "$p"
+}
+BP=$(port "${DEMO_BROKER_PORT:-8443}")
+SP=$(port "${DEMO_SESSIOND_PORT:-8444}")
+VP=$(port "${DEMO_VNC_PORT:-5900}")
+D=${DEMO_DIR:-$(mktemp -d /tmp/portico-demo.XXXXXX)}
+mkdir -p "$D"/{tls,db,pam,run,state,home}
+chmod 755 "$D"
+
+PIDS=()
+cleanup() {
+	trap - INT TERM EXIT
+	echo
+	echo "demo: stopping"
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	# Sessions outlive the agent by design: end the demo's.
+	for f in "$D"/run/state/*; do
+		[ -f "$f" ] || continue
+		m=$(awk '$1 == "monitor" { print $2 }' "$f")
+		[ -n "$m" ] && [ "$(cat "/proc/$m/comm" 2>/dev/null)" = pt-session ] && kill -TERM "$m"
+	done
+	for _ in $(seq 1 30); do pgrep -U 64991 >/dev/null || break; sleep 0.1; done
+	pkill -KILL -U 64991 2>/dev/null
+	for _ in $(seq 1 30); do pgrep -U 64991 >/dev/null || break; sleep 0.1; done
+	rm -rf "$D"
+	echo "demo: stopped, $D removed"
+	exit 0
+}
+trap cleanup INT TERM EXIT
+
+# --- a CA and one certificate for the three daemons ---------------------------------
+ossl() { openssl "$@" 2>/dev/null || die "openssl $1 failed"; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/CN=Portico demo CA" -keyout "$D/tls/ca.key" -out "$D/tls/ca.pem"
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+	-keyout "$D/tls/server.key" -out "$D/tls/server.csr"
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$D/tls/ext"
+ossl x509 -req -in "$D/tls/server.csr" -CA "$D/tls/ca.pem" -CAkey "$D/tls/ca.key" \
+	-CAcreateserial -days 30 -extfile "$D/tls/ext" -out "$D/tls/server.pem"
+chmod 600 "$D/tls/server.key" "$D/tls/ca.key"
+
+# --- users, groups, PAM: the demo's own ---------------------------------------------------
+PASSWORD=$(openssl rand -base64 12 | tr -d '/+=' | cut -c1-12)
+SECRET=$(openssl rand -hex 24)
+cat >"$D/passwd" <<EOF
+root:x:0:0:root:/root:/bin/sh
+portico:x:64990:64990:Portico:/nonexistent:/usr/sbin/nologin
+demo:x:64991:64991:Portico demo user:$D/home/demo:/bin/sh
+EOF
+cat >"$D/group" <<EOF
+root:x:0:
+portico:x:64990:
+demo:x:64991:
+staff:x:64992:demo
+portico-admin:x:64993:demo
+EOF
+mkdir -p "$D/home/demo"
+chown 64991:64991 "$D/home/demo"
+chown 64990:64990 "$D/db"
+echo "demo:$PASSWORD:portico" >"$D/pam/passdb"
+cat >"$D/pam/portico" <<EOF
+auth    required $MATRIX passdb=$D/pam/passdb
+account required $MATRIX passdb=$D/pam/passdb
+EOF
+# Sessions: the broker's PAM login already checked the demo account; the
+# session service only opens and closes (no system stack is involved).
+cat >"$D/pam/portico-session" <<EOF
+auth    required $SECMOD/pam_permit.so
+account required $SECMOD/pam_permit.so
+session required $SECMOD/pam_permit.so
+EOF
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$D/pam/other"
+
+# --- the configuration ---------------------------------------------------------------------
+cat >"$D/portico.conf" <<EOF
+; Portico demo ($D), made by etc/demo.sh
+[tls]
+cert = $D/tls/server.pem
+key  = $D/tls/server.key
+ca   = $D/tls/ca.pem
+
+[broker]
+listen = 127.0.0.1:$BP
+store = sqlite:$D/db/portico.db
+pam_service = portico
+user = portico
+admin_group = portico-admin
+gateway_secret = $SECRET
+fail_delay = 1s
+
+[gateway]
+broker = https://127.0.0.1:$BP
+vnc_listen = 127.0.0.1:$VP
+rdp_listen =
+public_host = 127.0.0.1
+user = portico
+
+[sessiond]
+broker = https://127.0.0.1:$BP
+listen = 127.0.0.1:$SP
+name = demo-host
+user = portico
+gateway_user = portico
+vm_user = portico
+run_dir = $D/run
+state_dir = $D/state
+xsession = $TOP/etc/xsession
+
+[pool desktop]
+kind = desktop
+driver = xvnc
+hosts = demo-host
+groups = staff
+geometry = 1280x800
+disconnect_timeout = 1h
+
+[pool clock]
+kind = app
+driver = xvnc
+command = /usr/bin/xclock -update 1
+hosts = demo-host
+users = demo
+geometry = 400x400
+EOF
+
+run() { # NAME BINARY: start a daemon in the demo's world
+	env LD_PRELOAD="$PAMW $NSS" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$D/pam" \
+		PAM_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 \
+		NSS_WRAPPER_PASSWD="$D/passwd" NSS_WRAPPER_GROUP="$D/group" \
+		"$BIN/$2" -c "$D/portico.conf" > >(sed -u "s/^/[$1] /") 2>&1 &
+	PIDS+=($!)
+}
+run broker portico-broker
+for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
+busy "$BP" || die "the broker did not start"
+run sessiond portico-sessiond
+run gateway portico-gateway
+for _ in $(seq 1 50); do busy "$VP" && busy "$SP" && break; sleep 0.1; done
+busy "$VP" || die "the gateway did not start"
+sleep 1
+
+cat <<EOF
+
+==============================================================================
+ Portico is running on 127.0.0.1 (Ctrl-C stops it and removes $D)
+
+   broker API   https://127.0.0.1:$BP/api/v1     (CA: $D/tls/ca.pem)
+   VNC gateway  127.0.0.1:$VP
+   user         demo   password $PASSWORD   (also an administrator)
+   pools        desktop (an Xvnc desktop), clock (xclock, a published app)
+
+ With the thin client:
+   $BIN/portico --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
+   $BIN/portico list
+   $BIN/portico connect desktop          (opens TigerVNC's viewer)
+
+ With TigerVNC's viewer alone (user#pool, the password above):
+   VNC_USERNAME='demo#clock' VNC_PASSWORD='$PASSWORD' \\
+     xtigervncviewer -SecurityTypes X509Plain -X509CA $D/tls/ca.pem 127.0.0.1::$VP
+
+ The console:
+   $BIN/portico-admin --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
+   $BIN/portico-admin status
+
+ xfreerdp: the gateway's RDP path is not built yet.
+==============================================================================
+
+EOF
+wait

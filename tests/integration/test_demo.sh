@@ -1,0 +1,52 @@
+#!/bin/bash
+# make demo's script: it starts the whole system on loopback, a real VNC
+# client reaches the demo's desktop and application through the gateway
+# with the printed password, and Ctrl-C (SIGINT) stops everything and
+# removes what it made.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+fail() { echo "FAIL: $*"; [ -f "${OUT:-}" ] && tail -20 "$OUT" | sed 's/^/  demo: /'; exit 1; }
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+OUT=$(mktemp)
+DIR=/tmp/portico-demo-test.$$
+VP=$(free_port)
+# A background job of a script starts with SIGINT ignored, and bash cannot
+# trap a signal ignored on entry: restore it, as a terminal's Ctrl-C finds it.
+DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP DEMO_DIR=$DIR \
+	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+	bash etc/demo.sh >"$OUT" 2>&1 &
+DEMO=$!
+trap 'kill -INT $DEMO 2>/dev/null; wait $DEMO 2>/dev/null; rm -f "$OUT"' EXIT
+for _ in $(seq 1 100); do grep -q "Portico is running" "$OUT" && break; sleep 0.1; done
+grep -q "Portico is running" "$OUT" || fail "the demo did not start"
+PW=$(sed -n 's/.*user         demo   password \([^ ]*\) .*/\1/p' "$OUT")
+[ ${#PW} -ge 8 ] || fail "no password printed"
+grep -q "xtigervncviewer -SecurityTypes X509Plain -X509CA $DIR/tls/ca.pem 127.0.0.1::$VP" "$OUT" ||
+	fail "the printed viewer command"
+probe() { "$BUILD/tests/tools/vnc-probe" -u "demo#$1" -C "$DIR/tls/ca.pem" "127.0.0.1:$VP" "$PW" 2>&1; }
+out=$(probe clock) || fail "clock: $out"
+grep -q "name=clock (demo)" <<<"$out" || fail "clock: $out"
+painted() { out=$(probe desktop) && [ "$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")" -gt 1000 ]; }
+for _ in $(seq 1 30); do painted && break; sleep 0.2; done
+painted || fail "the demo desktop shows nothing: $out"
+echo "   demo desktop: $out"
+# The printed thin-client commands work as printed.
+mkdir -p "$DIR/client"
+HOME=$DIR/client "$BUILD/bin/portico" --broker "$(sed -n 's|.*broker API   \(https://[^ ]*\)/api/v1.*|\1|p' "$OUT")" \
+	--ca "$DIR/tls/ca.pem" login demo <<<"$PW" >/dev/null || fail "portico login with the printed password"
+HOME=$DIR/client "$BUILD/bin/portico" list | grep -q "^desktop " || fail "portico list"
+kill -INT $DEMO
+for _ in $(seq 1 100); do kill -0 $DEMO 2>/dev/null || break; sleep 0.1; done
+kill -0 $DEMO 2>/dev/null && fail "the demo did not stop on Ctrl-C"
+grep -q "demo: stopped, $DIR removed" "$OUT" || fail "no goodbye"
+[ ! -e "$DIR" ] || fail "$DIR was left behind"
+pgrep -U 64991 >/dev/null && fail "demo sessions still run"
+pgrep -f "$DIR/portico.conf" >/dev/null && fail "demo daemons still run"
+echo "ok: make demo"
