@@ -286,6 +286,8 @@ static void after_client_write(struct gw_vnc *c)
 	} else if (c->tls_after) {
 		c->tls_after = 0;
 		start_tls(c);
+	} else {
+		process(c); /* what arrived while the write was out */
 	}
 }
 
