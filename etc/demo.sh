@@ -168,6 +168,7 @@ run() { # NAME BINARY: start a daemon in the demo's world
 	env LD_PRELOAD="$PAMW $NSS" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$D/pam" \
 		PAM_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 \
 		NSS_WRAPPER_PASSWD="$D/passwd" NSS_WRAPPER_GROUP="$D/group" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 		"$BIN/$2" -c "$D/portico.conf" > >(sed -u "s/^/[$1] /") 2>&1 &
 	PIDS+=($!)
 }
