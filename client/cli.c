@@ -1,6 +1,8 @@
 /* cli.c - see cli.h */
 #include "cli.h"
 
+#include "portico/ticket.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -334,4 +336,56 @@ const char *cli_ago(long long ms, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%lldd %lldh", s / 86400, s / 3600 % 24);
 	return buf;
+}
+
+int cli_login(struct cli *c, int argc, char **argv, int (*usage)(void))
+{
+	char user[256] = "", pw[512] = "", ago[32];
+	json_t *out, *body;
+	const char *tok;
+	int st, admin;
+
+	if (argc > 2)
+		return usage();
+	if (cli_need_broker(c))
+		return CLI_FAIL;
+	if (argc == 2) {
+		snprintf(user, sizeof(user), "%s", argv[1]);
+	} else if (cli_prompt("User name: ", 0, user, sizeof(user)) || !user[0]) {
+		fprintf(stderr, "%s: no user name\n", c->prog);
+		return CLI_FAIL;
+	}
+	if (cli_prompt("Password: ", 1, pw, sizeof(pw))) {
+		fprintf(stderr, "%s: no password\n", c->prog);
+		return CLI_FAIL;
+	}
+	body = json_pack("{s:s,s:s}", "username", user, "password", pw);
+	explicit_bzero(pw, sizeof(pw));
+	c->api.bearer = NULL;
+	st = cli_call(c, "POST", "/login", body, &out);
+	json_decref(body);
+	if (st < 0)
+		return CLI_FAIL;
+	if (st != 200)
+		return cli_refused(c, st, out);
+	tok = json_string_value(json_object_get(out, "token"));
+	admin = json_is_true(json_object_get(out, "admin"));
+	if (!tok || !pt_ticket_valid(tok) || cli_save_token(c, tok)) {
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	printf("logged in to %s as %s%s, for %s\n", c->broker,
+	       json_string_value(json_object_get(out, "user")), admin ? " (an administrator)" : "",
+	       cli_ago(json_integer_value(json_object_get(out, "expires_in_ms")), ago,
+		       sizeof(ago)));
+	json_decref(out);
+	return CLI_OK;
+}
+
+void cli_print_json(json_t *doc)
+{
+	char *d = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+
+	puts(d ? d : "{}");
+	free(d);
 }

@@ -49,6 +49,13 @@ int cli_refused(struct cli *c, int status, json_t *doc);
 int cli_save_token(struct cli *c, const char *token);
 void cli_forget_token(struct cli *c);
 
+/* `login [USER]`: ask for what is missing, log in, keep the token.  A CLI
+ * exit status (usage() for bad arguments). */
+int cli_login(struct cli *c, int argc, char **argv, int (*usage)(void));
+
+/* Print a JSON document for --json (NULL: {}). */
+void cli_print_json(json_t *doc);
+
 /* Read a line from the terminal; with echo off for passwords.  When stdin
  * is not a terminal it reads a line from stdin (scripts, tests). */
 int cli_prompt(const char *question, int secret, char *buf, size_t len);

@@ -11,7 +11,6 @@
 #include <sys/time.h>
 
 #include "cli.h"
-#include "portico/ticket.h"
 
 static const char usage_text[] =
 	"usage: portico-admin [--broker URL] [--ca FILE] [--json] COMMAND\n"
@@ -20,7 +19,8 @@ static const char usage_text[] =
 	"  pool list | show NAME | delete NAME | drain NAME | undrain NAME\n"
 	"  pool create NAME KEY=VALUE...         keys of a [pool NAME] section\n"
 	"  pool set NAME KEY=VALUE...\n"
-	"  app publish NAME --command CMD [--users A,B] [--groups G] [--hosts H] [--protocol vnc|rdp]\n"
+	"  app publish NAME --command CMD [--users A,B] [--groups G] [--hosts H] [--protocol "
+	"vnc|rdp]\n"
 	"  host list | drain NAME | undrain NAME\n"
 	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n";
 
@@ -46,9 +46,7 @@ static int answer(struct cli *c, int st, json_t *out, void (*table)(json_t *), c
 	if (st < 200 || st > 299)
 		return cli_refused(c, st, out);
 	if (c->json) {
-		char *d = json_dumps(out ? out : json_object(), JSON_INDENT(2));
-		puts(d ? d : "{}");
-		free(d);
+		cli_print_json(out);
 	} else if (table) {
 		table(out);
 	} else if (done) {
@@ -76,8 +74,8 @@ static const char *S(json_t *o, const char *k, char *buf, size_t len)
 
 static void pools_table(json_t *out)
 {
-	static const char *const h[] = { "NAME", "KIND", "PROTOCOL", "DRIVER", "HOSTS", "USERS",
-					 "GROUPS", "POLICY", "DRAINED" };
+	static const char *const h[] = { "NAME",  "KIND",   "PROTOCOL", "DRIVER", "HOSTS",
+					 "USERS", "GROUPS", "POLICY",	"DRAINED" };
 	struct cli_table *t = cli_table_new(9, h);
 	json_t *p, *list = json_object_get(out, "pools");
 	size_t i;
@@ -111,8 +109,8 @@ static void pool_show(json_t *p)
 
 static void hosts_table(json_t *out)
 {
-	static const char *const h[] = { "NAME", "KIND", "ADDRESS", "SESSIONS", "DRAINED", "LOAD",
-					 "LAST SEEN" };
+	static const char *const h[] = { "NAME",    "KIND", "ADDRESS",	"SESSIONS",
+					 "DRAINED", "LOAD", "LAST SEEN" };
 	struct cli_table *t = cli_table_new(7, h);
 	json_t *x;
 	size_t i;
@@ -127,9 +125,12 @@ static void hosts_table(json_t *out)
 		else
 			snprintf(b[6], 300, "-");
 		strncat(b[6], seen ? " ago" : "", 299 - strlen(b[6]));
-		const char *row[] = { S(x, "name", b[0], 300),	   S(x, "kind", b[1], 300),
-				      S(x, "address", b[2], 300),  S(x, "sessions", b[3], 300),
-				      S(x, "drained", b[4], 300), b[5],
+		const char *row[] = { S(x, "name", b[0], 300),
+				      S(x, "kind", b[1], 300),
+				      S(x, "address", b[2], 300),
+				      S(x, "sessions", b[3], 300),
+				      S(x, "drained", b[4], 300),
+				      b[5],
 				      b[6] };
 		cli_table_add(t, row);
 	}
@@ -147,9 +148,9 @@ static void sessions_table(json_t *out)
 	{
 		char b[7][300];
 		cli_ago(now_ms() - json_integer_value(json_object_get(s, "created_ms")), b[5], 300);
-		const char *row[] = { S(s, "id", b[0], 300),	S(s, "pool", b[1], 300),
-				      S(s, "user", b[2], 300),	S(s, "host", b[3], 300),
-				      S(s, "state", b[4], 300), b[5],
+		const char *row[] = { S(s, "id", b[0], 300),	    S(s, "pool", b[1], 300),
+				      S(s, "user", b[2], 300),	    S(s, "host", b[3], 300),
+				      S(s, "state", b[4], 300),	    b[5],
 				      S(s, "end_reason", b[6], 300) };
 		cli_table_add(t, row);
 	}
@@ -180,8 +181,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		return usage();
 	const char *verb = argv[1];
 	if (!strcmp(verb, "list") && argc == 2)
-		return answer_call(c, "GET", "/admin/pools", NULL, pools_table,
-			      NULL);
+		return answer_call(c, "GET", "/admin/pools", NULL, pools_table, NULL);
 	if (argc < 3 || !path_arg(argv[2]))
 		return usage();
 	snprintf(path, sizeof(path), "/admin/pools/%s", argv[2]);
@@ -193,8 +193,9 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		strncat(path, !strcmp(verb, "drain") ? "/drain" : "/undrain",
 			sizeof(path) - strlen(path) - 1);
 		return answer_call(c, "POST", path, NULL, NULL,
-			      !strcmp(verb, "drain") ? "drained: takes reconnects, no new sessions"
-						     : "undrained");
+				   !strcmp(verb, "drain")
+					   ? "drained: takes reconnects, no new sessions"
+					   : "undrained");
 	}
 	if (strcmp(verb, "create") && strcmp(verb, "set"))
 		return usage();
@@ -251,15 +252,14 @@ static int cmd_host(struct cli *c, int argc, char **argv)
 	char path[300];
 
 	if (argc == 2 && !strcmp(argv[1], "list"))
-		return answer_call(c, "GET", "/admin/hosts", NULL, hosts_table,
-			      NULL);
+		return answer_call(c, "GET", "/admin/hosts", NULL, hosts_table, NULL);
 	if (argc != 3 || (strcmp(argv[1], "drain") && strcmp(argv[1], "undrain")) ||
 	    !path_arg(argv[2]))
 		return usage();
 	snprintf(path, sizeof(path), "/admin/hosts/%s/%s", argv[2], argv[1]);
 	return answer_call(c, "POST", path, NULL, NULL,
-		      !strcmp(argv[1], "drain") ? "drained: takes reconnects, no new sessions"
-						: "undrained");
+			   !strcmp(argv[1], "drain") ? "drained: takes reconnects, no new sessions"
+						     : "undrained");
 }
 
 static int cmd_session(struct cli *c, int argc, char **argv)
@@ -279,12 +279,11 @@ static int cmd_session(struct cli *c, int argc, char **argv)
 		return answer_call(c, "GET", path, NULL, sessions_table, NULL);
 	}
 	if (argc != 3 || (strcmp(argv[1], "disconnect") && strcmp(argv[1], "logoff")) ||
-	    strspn(argv[2], "0123456789") != strlen(argv[2]) || strlen(argv[2]) > 18 ||
-	    !argv[2][0])
+	    strspn(argv[2], "0123456789") != strlen(argv[2]) || strlen(argv[2]) > 18 || !argv[2][0])
 		return usage();
 	snprintf(path, sizeof(path), "/admin/sessions/%s/%s", argv[2], argv[1]);
 	return answer_call(c, "POST", path, NULL, NULL,
-		      !strcmp(argv[1], "logoff") ? "logged off" : "disconnected");
+			   !strcmp(argv[1], "logoff") ? "logged off" : "disconnected");
 }
 
 static int cmd_status(struct cli *c, int argc, char **argv)
@@ -310,12 +309,11 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 		json_t *all = json_pack("{s:O,s:O,s:O}", "pools", json_object_get(pools, "pools"),
 					"hosts", json_object_get(hosts, "hosts"), "sessions",
 					json_object_get(sess, "sessions"));
-		char *d = json_dumps(all, JSON_INDENT(2));
-		puts(d ? d : "{}");
-		free(d);
+		cli_print_json(all);
 		json_decref(all);
 	} else {
-		static const char *const h[] = { "POOL", "DRIVER", "IN USE", "CAPACITY", "DRAINED" };
+		static const char *const h[] = { "POOL", "DRIVER", "IN USE", "CAPACITY",
+						 "DRAINED" };
 		struct cli_table *t = cli_table_new(5, h);
 		json_array_foreach(json_object_get(pools, "pools"), i, p)
 		{
@@ -324,15 +322,16 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 			const char *name = json_string_value(json_object_get(p, "name"));
 			json_array_foreach(json_object_get(sess, "sessions"), j, s)
 			{
-				used += name && !strcmp(name, json_string_value(json_object_get(
-									s, "pool")) ?: "");
+				used += name &&
+					!strcmp(name, json_string_value(json_object_get(s, "pool"))
+							      ?: "");
 			}
 			cap = json_integer_value(json_object_get(p, "max_sessions_per_host")) *
 			      (long long)json_array_size(json_object_get(p, "hosts"));
 			snprintf(b[2], 80, "%lld", used);
 			snprintf(b[3], 80, "%lld", cap);
-			const char *row[] = { S(p, "name", b[0], 80), S(p, "driver", b[1], 80), b[2],
-					      b[3], S(p, "drained", b[4], 80) };
+			const char *row[] = { S(p, "name", b[0], 80), S(p, "driver", b[1], 80),
+					      b[2], b[3], S(p, "drained", b[4], 80) };
 			cli_table_add(t, row);
 		}
 		cli_table_print(t);
@@ -358,44 +357,6 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 	return CLI_OK;
 }
 
-static int cmd_login(struct cli *c, int argc, char **argv)
-{
-	char user[256] = "", pw[512] = "";
-	json_t *out, *body;
-	int st;
-
-	if (argc > 2)
-		return usage();
-	if (cli_need_broker(c))
-		return CLI_FAIL;
-	if (argc == 2)
-		snprintf(user, sizeof(user), "%s", argv[1]);
-	else if (cli_prompt("User name: ", 0, user, sizeof(user)) || !user[0])
-		return fprintf(stderr, "portico-admin: no user name\n"), CLI_FAIL;
-	if (cli_prompt("Password: ", 1, pw, sizeof(pw)))
-		return fprintf(stderr, "portico-admin: no password\n"), CLI_FAIL;
-	body = json_pack("{s:s,s:s}", "username", user, "password", pw);
-	explicit_bzero(pw, sizeof(pw));
-	c->api.bearer = NULL;
-	st = cli_call(c, "POST", "/login", body, &out);
-	json_decref(body);
-	if (st < 0)
-		return CLI_FAIL;
-	if (st != 200)
-		return cli_refused(c, st, out);
-	const char *tok = json_string_value(json_object_get(out, "token"));
-	int admin = json_is_true(json_object_get(out, "admin"));
-	if (!tok || !pt_ticket_valid(tok) || cli_save_token(c, tok)) {
-		json_decref(out);
-		return CLI_FAIL;
-	}
-	printf("logged in to %s as %s%s\n", c->broker,
-	       json_string_value(json_object_get(out, "user")),
-	       admin ? " (administrator)" : " (not an administrator: the console will refuse)");
-	json_decref(out);
-	return CLI_OK;
-}
-
 int main(int argc, char **argv)
 {
 	struct cli c;
@@ -411,7 +372,7 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	if (!strcmp(a[0], "login"))
-		return cmd_login(&c, n, a);
+		return cli_login(&c, n, a, usage);
 	if (!strcmp(a[0], "logout")) {
 		json_t *out;
 		if (n != 1)

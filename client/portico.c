@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "portico/ticket.h"
 
 static const char usage_text[] =
 	"usage: portico [--broker URL] [--ca FILE] COMMAND\n"
@@ -43,49 +42,6 @@ static double now_s(void)
 
 	gettimeofday(&tv, NULL);
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static int cmd_login(struct cli *c, int argc, char **argv)
-{
-	char user[256] = "", pw[512] = "";
-	json_t *out, *body;
-	int st;
-
-	if (argc > 2)
-		return usage();
-	if (cli_need_broker(c))
-		return CLI_FAIL;
-	if (argc == 2) {
-		snprintf(user, sizeof(user), "%s", argv[1]);
-	} else if (cli_prompt("User name: ", 0, user, sizeof(user)) || !user[0]) {
-		fprintf(stderr, "portico: no user name\n");
-		return CLI_FAIL;
-	}
-	if (cli_prompt("Password: ", 1, pw, sizeof(pw))) {
-		fprintf(stderr, "portico: no password\n");
-		return CLI_FAIL;
-	}
-	body = json_pack("{s:s,s:s}", "username", user, "password", pw);
-	explicit_bzero(pw, sizeof(pw));
-	c->api.bearer = NULL;
-	st = cli_call(c, "POST", "/login", body, &out);
-	json_decref(body);
-	if (st < 0)
-		return CLI_FAIL;
-	if (st != 200)
-		return cli_refused(c, st, out);
-	const char *tok = json_string_value(json_object_get(out, "token"));
-	if (!tok || !pt_ticket_valid(tok) || cli_save_token(c, tok)) {
-		json_decref(out);
-		return CLI_FAIL;
-	}
-	char ago[32];
-	printf("logged in to %s as %s (for %s)\n", c->broker,
-	       json_string_value(json_object_get(out, "user")),
-	       cli_ago(json_integer_value(json_object_get(out, "expires_in_ms")), ago,
-		       sizeof(ago)));
-	json_decref(out);
-	return CLI_OK;
 }
 
 static int cmd_logout(struct cli *c, int argc, char **argv)
@@ -118,9 +74,7 @@ static int cmd_list(struct cli *c, int argc, char **argv)
 	if (st != 200)
 		return cli_refused(c, st, out);
 	if (c->json) {
-		char *d = json_dumps(out, JSON_INDENT(2));
-		puts(d ? d : "{}");
-		free(d);
+		cli_print_json(out);
 		json_decref(out);
 		return CLI_OK;
 	}
@@ -312,9 +266,7 @@ static int cmd_sessions(struct cli *c, int argc, char **argv, const char *end)
 		return CLI_OK;
 	}
 	if (c->json) {
-		char *d = json_dumps(out, JSON_INDENT(2));
-		puts(d ? d : "{}");
-		free(d);
+		cli_print_json(out);
 		json_decref(out);
 		return CLI_OK;
 	}
@@ -356,7 +308,7 @@ int main(int argc, char **argv)
 	n = argc - first;
 	cmd = args[0];
 	if (!strcmp(cmd, "login"))
-		return cmd_login(&c, n, args);
+		return cli_login(&c, n, args, usage);
 	if (!strcmp(cmd, "logout"))
 		return cmd_logout(&c, n, args);
 	if (!strcmp(cmd, "list"))

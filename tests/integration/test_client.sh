@@ -89,7 +89,7 @@ A="$BUILD/bin/portico-admin"
 adm() { HOME=$T/admin-home "$A" "$@"; }
 mkdir -p "$T/admin-home"
 out=$(echo carol-pw | adm --broker "https://127.0.0.1:$PORT" --ca "$CA" login carol 2>&1) || fail "admin login: $out"
-grep -q "as carol (administrator)" <<<"$out" || fail "admin login said: $out"
+grep -q "as carol (an administrator), for " <<<"$out" || fail "admin login said: $out"
 out=$(adm app publish clock --command "/usr/bin/xclock -digital" --users "$SD_USER" --hosts host1) ||
 	fail "app publish: $out"
 grep -qE "^command +/usr/bin/xclock -digital$" <<<"$out" || fail "published: $out"
