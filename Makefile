@@ -8,6 +8,7 @@
 #   make SAN=address,undefined check   the same tests under sanitizers
 #   make install PREFIX=/usr/local     (DESTDIR honoured)
 #   make format       clang-format every C file
+#   make fuzz         libFuzzer targets of the network parsers (clang)
 #
 # check, bench and demo run `deps` first and then call make again, so that
 # pkg-config is asked only once the packages are there.
@@ -23,7 +24,7 @@ CFLAGS  ?= -O2 -g
 
 # Debian packages: the build, the tests (real servers and clients) and the
 # benchmarks (the peers they are measured against).
-DEB_PKGS := build-essential pkg-config clang-format openssl procps util-linux \
+DEB_PKGS := build-essential pkg-config clang clang-format openssl procps util-linux \
 	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
@@ -109,7 +110,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 
-.PHONY: all check test bench bench-run demo deps install format clean FORCE
+.PHONY: all check test bench bench-run demo deps install format clean fuzz FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
 # (Only these: a bare .SECONDARY: makes every target intermediate, and make
 # then skips rebuilding some of them.)
@@ -177,6 +178,14 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
 	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
 	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
+
+# libFuzzer targets (clang): one per tests/fuzz/fuzz_*.c, with the lib
+# sources they need compiled in.  Run one: build/fuzz/fuzz_x224 -runs=1000000
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZ_BINS)
+$(BUILD)/fuzz/fuzz_x224: tests/fuzz/fuzz_x224.c lib/x224.c
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined -o $@ $^
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
