@@ -1,6 +1,7 @@
 /*
- * gateway.h - portico-gateway's parts: the VNC front end (vnc_proxy.c) and
- * the calls to the broker (broker_call.c).
+ * gateway.h - portico-gateway's parts: the VNC front end (vnc_proxy.c),
+ * the RDP passthrough (rdp_route.c) and the calls to the broker
+ * (broker_call.c).
  */
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
@@ -22,6 +23,7 @@ struct gw {
 	SSL_CTX *anon;		/* VeNCrypt TLSPlain, NULL unless vnc_anon_tls */
 	struct pt_api_conf api; /* the broker */
 	uv_tcp_t vnc;
+	uv_tcp_t rdp;
 	struct gw_vnc *conns;
 	int64_t nconns, pending;
 	uint64_t next_id;
@@ -29,6 +31,8 @@ struct gw {
 
 /* Listen for VNC viewers on [gateway] vnc_listen.  0 or a negative errno. */
 int gw_vnc_listen(struct gw *g);
+/* Listen for RDP clients on [gateway] rdp_listen (rdp_route.c). */
+int gw_rdp_listen(struct gw *g);
 /* Close every connection (shutting down). */
 void gw_vnc_close_all(struct gw *g);
 

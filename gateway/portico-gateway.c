@@ -25,6 +25,8 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	pt_log_info("stopping (signal %d)", signum);
 	gw_vnc_close_all(g);
+	if (g->rdp.loop)
+		uv_close((uv_handle_t *)&g->rdp, NULL);
 	uv_stop(s->loop);
 }
 
@@ -56,8 +58,12 @@ int main(int argc, char **argv)
 	conf = pt_daemon_start(argc, argv, "gateway", &test_only);
 	if (test_only)
 		pt_daemon_test_ok(conf);
-	if (!conf->gateway.vnc_listen || !*conf->gateway.vnc_listen)
-		pt_fatalx("%s: [gateway] vnc_listen is empty: nothing to serve", conf->path);
+	int vnc = conf->gateway.vnc_listen && *conf->gateway.vnc_listen;
+	int rdp = conf->gateway.rdp_listen && *conf->gateway.rdp_listen;
+	if (!vnc && !rdp)
+		pt_fatalx(
+			"%s: [gateway] vnc_listen and rdp_listen are both empty: nothing to serve",
+			conf->path);
 	if (!conf->broker.gateway_secret && !conf->tls.ca)
 		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
 			     "will not take this gateway's calls");
@@ -73,9 +79,10 @@ int main(int argc, char **argv)
 	pt_api_conf_tls(&g->api, &conf->tls);
 	g->api.bearer = conf->broker.gateway_secret;
 	g->api.timeout_ms = 30000;
-	rc = gw_vnc_listen(g);
-	if (rc < 0)
+	if (vnc && (rc = gw_vnc_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.vnc_listen, uv_strerror(rc));
+	if (rdp && (rc = gw_rdp_listen(g)) < 0)
+		pt_fatalx("cannot listen on %s: %s", conf->gateway.rdp_listen, uv_strerror(rc));
 	pt_drop_privileges(conf->gateway.user, "[gateway] user");
 	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	if (pt_api_global_init())

@@ -932,5 +932,6 @@ void gw_vnc_close_all(struct gw *g)
 		else
 			conn_close(c, "the gateway is stopping");
 	}
-	uv_close((uv_handle_t *)&g->vnc, NULL);
+	if (g->vnc.loop) /* listening */
+		uv_close((uv_handle_t *)&g->vnc, NULL);
 }

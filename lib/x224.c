@@ -107,9 +107,9 @@ ssize_t pt_x224_rewrite_cr(const uint8_t *orig, const struct pt_x224_cr *cr, con
 
 void pt_x224_neg_failure(uint32_t code, uint8_t out[PT_X224_FAILURE_LEN])
 {
-	static const uint8_t head[] = { 0x03, 0x00, 0x00, 19,	/* TPKT */
-					14,   0xd0, 0x00, 0x00, /* LI, CC, DST-REF */
-					0x12, 0x34, 0x00,	/* SRC-REF, class */
+	static const uint8_t head[] = { 0x03, 0x00, 0x00, 19,	  /* TPKT */
+					14,   0xd0, 0x00, 0x00,	  /* LI, CC, DST-REF */
+					0x12, 0x34, 0x00,	  /* SRC-REF, class */
 					0x03, 0x00, 0x08, 0x00 }; /* RDP_NEG_FAILURE, len 8 */
 
 	memcpy(out, head, sizeof(head));

@@ -24,9 +24,9 @@ struct pt_x224_cr {
 	char cookie[PT_X224_TOKEN_MAX + 1]; /* after "Cookie: mstshash=", or "" */
 	int has_neg;			    /* an RDP_NEG_REQ follows */
 	uint8_t neg_flags;
-	uint32_t protocols;  /* requestedProtocols (PROTOCOL_SSL 1, HYBRID 2, ...) */
-	size_t tail_off;     /* where RDP_NEG_REQ (and what follows) starts */
-	size_t len;	     /* the whole request (the TPKT length) */
+	uint32_t protocols; /* requestedProtocols (PROTOCOL_SSL 1, HYBRID 2, ...) */
+	size_t tail_off;    /* where RDP_NEG_REQ (and what follows) starts */
+	size_t len;	    /* the whole request (the TPKT length) */
 };
 
 /* Parse the Connection Request at the start of buf.  Returns its length
@@ -44,9 +44,9 @@ ssize_t pt_x224_rewrite_cr(const uint8_t *orig, const struct pt_x224_cr *cr, con
 			   uint8_t *out, size_t outlen);
 
 /* RDP_NEG_FAILURE codes (MS-RDPBCGR 2.2.1.2.2). */
-#define PT_X224_SSL_REQUIRED_BY_SERVER 0x00000001
+#define PT_X224_SSL_REQUIRED_BY_SERVER	  0x00000001
 #define PT_X224_SSL_NOT_ALLOWED_BY_SERVER 0x00000002
-#define PT_X224_INCONSISTENT_FLAGS 0x00000004
+#define PT_X224_INCONSISTENT_FLAGS	  0x00000004
 #define PT_X224_HYBRID_REQUIRED_BY_SERVER 0x00000005
 
 /* A Connection Confirm carrying RDP_NEG_FAILURE with `code`: how the

@@ -16,8 +16,14 @@ static size_t make_cr(uint8_t *b, const char *line, long protocols, int corr)
 	memcpy(b + n, line, l);
 	n += l;
 	if (protocols >= 0) {
-		uint8_t neg[8] = { 0x01, corr ? 0x08 : 0x00, 0x08, 0x00, (uint8_t)protocols,
-				   (uint8_t)(protocols >> 8), 0, 0 };
+		uint8_t neg[8] = { 0x01,
+				   corr ? 0x08 : 0x00,
+				   0x08,
+				   0x00,
+				   (uint8_t)protocols,
+				   (uint8_t)(protocols >> 8),
+				   0,
+				   0 };
 		memcpy(b + n, neg, 8);
 		n += 8;
 	}

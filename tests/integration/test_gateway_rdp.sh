@@ -1,0 +1,89 @@
+#!/bin/bash
+# The gateway's RDP passthrough with real pieces: xfreerdp (under Xvfb)
+# with a ticket as its load-balance info -> portico-gateway -> xrdp, whose
+# vnc-any module shows a real Xvnc desktop.  TLS runs end to end between
+# xfreerdp and xrdp; the gateway only reads the Connection Request.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+. tests/integration/sessiond_env.sh # wait_for
+
+be_setup
+RDP_PORT=$(free_port)
+XRDP_PORT=$(free_port)
+VNC_PORT=$(free_port)
+GWV_PORT=$(free_port)
+sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico|" "$T/portico.conf"
+sed -i "s|^key  = .*|&\nca   = $T/tls/server.pem|" "$T/portico.conf"
+be_conf_append "
+[pool rdesk]
+kind = desktop
+protocol = rdp
+driver = static
+hosts = 127.0.0.1:$XRDP_PORT
+users = alice"
+be_start
+
+# The desktop: an Xvnc with an xterm, shown by xrdp's vnc-any module.
+Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$VNC_PORT" -SecurityTypes None -geometry 800x600 \
+	-nolisten tcp >"$T/xvnc.display" 2>"$T/xvnc.log" &
+XVNC=$!
+wait_for 5 test -s "$T/xvnc.display" || fail "Xvnc did not start"
+DISPLAY=:$(cat "$T/xvnc.display") xterm -geometry 80x24+10+10 >/dev/null 2>&1 &
+XTERM=$!
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=xrdp -keyout "$T/xrdp.key" \
+	-out "$T/xrdp.pem" 2>/dev/null || fail "xrdp certificate"
+sed -e "s|^port=3389|port=tcp://127.0.0.1:$XRDP_PORT|" -e "s|^security_layer=negotiate|security_layer=tls|" \
+	-e "s|^certificate=|certificate=$T/xrdp.pem|" -e "s|^key_file=|key_file=$T/xrdp.key|" \
+	-e "s|^autorun=|autorun=vnc-any|" -e "s|^LogFile=xrdp.log|LogFile=$T/xrdp.log|" \
+	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$T/xrdp.ini"
+printf '\n[vnc-any]\nname=vnc-any\nlib=libvnc.so\nip=127.0.0.1\nport=%s\nusername=na\npassword=na\n' \
+	"$VNC_PORT" >>"$T/xrdp.ini"
+mkdir -p /run/xrdp
+setsid xrdp -n -c "$T/xrdp.ini" >"$T/xrdp.out" 2>&1 &
+XRDP=$!
+# The gateway drops to "portico", a user of the test's nss_wrapper world.
+env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+	NSS_WRAPPER_DISABLE_DEEPBIND=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+	"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
+GW=$!
+Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
+XVFB=$!
+trap 'kill $GW $XVFB $XTERM $XVNC 2>/dev/null; kill -- -$XRDP 2>/dev/null; wait $GW 2>/dev/null; be_cleanup' EXIT
+wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$RDP_PORT) 2>/dev/null" || fail "the gateway does not listen on RDP: $(cat "$T/gateway.log")"
+wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$XRDP_PORT) 2>/dev/null" || fail "xrdp does not listen: $(cat "$T/xrdp.out")"
+wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
+XD=:$(cat "$T/xvfb.display")
+
+ALICE=$(login alice alice-pw)
+rdp() { # TICKET: xfreerdp through the gateway, for a few seconds; the screen into $T/screen
+	DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT "/load-balance-info:Cookie: msts=$1" \
+		/u:demo /p:demo /cert:ignore /size:800x600 >"$T/rdp.log" 2>&1 &
+	local p=$!
+	sleep 6
+	DISPLAY=$XD xwd -root -silent >"$T/screen.xwd"
+	kill $p 2>/dev/null
+	wait $p 2>/dev/null
+	python3 tests/tools/xwd-painted.py "$T/screen.xwd"
+}
+api GET /resources/rdesk/launch.rdp "" "$ALICE" >/dev/null
+expect 200
+grep -q "^full address:s:127.0.0.1:$RDP_PORT" "$T/out" || fail ".rdp: $(cat "$T/out")"
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+[ ${#TICKET} = 43 ] || fail "no ticket in the .rdp file: $(cat "$T/out")"
+seen=$(rdp "$TICKET")
+echo "   xfreerdp through the gateway: $seen"
+[ "${seen##*painted=}" -gt 10000 ] || fail "the desktop did not appear: $seen $(tail -5 "$T/rdp.log") $(tail -3 "$T/gateway.log")"
+grep -q "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log" || fail "no connect line"
+grep -q "disconnected .*spliced" "$T/gateway.log" || fail "the bytes did not take the splice path: $(tail -3 "$T/gateway.log")"
+echo "ok: xfreerdp with a ticket"
+
+# A used ticket, a forged one, no ticket at all: a negotiation failure.
+seen=$(rdp "$TICKET")
+[ "${seen##*painted=}" -lt 1000 ] || fail "a used ticket got through: $seen"
+grep -q "refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for a used ticket"
+DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT /u:alice /p:alice-pw /cert:ignore >"$T/rdp.log" 2>&1
+grep -q "refused: no ticket" "$T/gateway.log" || fail "no refusal line without a ticket"
+kill -0 $GW || fail "the gateway died"
+echo "ok: gateway rdp"
