@@ -14,7 +14,7 @@ XRDP_PORT=$(free_port)
 VNC_PORT=$(free_port)
 GWV_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s|" "$T/portico.conf"
 sed -i "s|^key  = .*|&\nca   = $T/tls/server.pem|" "$T/portico.conf"
 be_conf_append "
 [pool rdesk]
@@ -85,5 +85,21 @@ seen=$(rdp "$TICKET")
 grep -q "refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for a used ticket"
 DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT /u:alice /p:alice-pw /cert:ignore >"$T/rdp.log" 2>&1
 grep -q "refused: no ticket" "$T/gateway.log" || fail "no refusal line without a ticket"
-kill -0 $GW || fail "the gateway died"
+# Hostile clients on the RDP port.
+H="python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT"
+for c in http tls lie bigcookie nocrlf; do
+	[ "$($H $c)" = closed ] || fail "RDP $c: $($H $c)"
+done
+r=$($H truncated)
+case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a truncated request: $r" ;; esac
+[ "$($H noticket)" = "negotiation failure 2" ] || fail "no ticket: $($H noticket)"
+[ "$($H forged)" = "negotiation failure 2" ] || fail "a forged ticket: $($H forged)"
+[ "$($H many 1000)" = done ] || fail "1000 bad connections"
+kill -0 $GW || fail "the gateway died of hostile input"
+# ... and a good client is served after them.
+api GET /resources/rdesk/launch.rdp "" "$ALICE" >/dev/null
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+seen=$(rdp "$TICKET")
+[ "${seen##*painted=}" -gt 10000 ] || fail "no desktop after the hostile clients: $seen"
+echo "ok: hostile input"
 echo "ok: gateway rdp"

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""rdp-hostile HOST PORT CASE [N] - one hostile RDP client against the
+gateway; prints what it got, one line:
+  http        an HTTP request                    -> "closed"
+  tls         a TLS ClientHello straight away    -> "closed"
+  truncated   half a TPKT, then silence          -> "closed after N s"
+  lie         a TPKT length shorter than its headers -> "closed"
+  bigcookie   a 64 KiB cookie line               -> "closed"
+  nocrlf      a cookie line without CRLF         -> "closed"
+  noticket    a valid request without a ticket   -> "negotiation failure N"
+  forged      a routing token that is no ticket  -> "negotiation failure N"
+  many N      N bad connections in a row         -> "done"
+"""
+import socket, struct, sys, time
+
+
+def cr(line=b"", neg=True):
+    body = b"\xe0\x00\x00\x00\x00\x00" + line
+    if neg:
+        body += b"\x01\x00\x08\x00\x03\x00\x00\x00"
+    tpdu = bytes([len(body)]) + body
+    return b"\x03\x00" + struct.pack(">H", 4 + len(tpdu)) + tpdu
+
+
+def outcome(s, timeout=10):
+    s.settimeout(timeout)
+    t0 = time.time()
+    data = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            data += d
+    except OSError:
+        pass
+    if len(data) == 19 and data[5] == 0xD0 and data[11] == 0x03:
+        return "negotiation failure %d" % data[15]
+    return "closed" if not data else "answered %r" % data[:20]
+
+
+def main():
+    host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if case == "many":
+        for _ in range(int(sys.argv[4])):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(b"\x03\x00\x00\x05\x00")
+            outcome(s)
+            s.close()
+        print("done")
+        return
+    s = socket.create_connection((host, port), timeout=10)
+    if case == "http":
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    elif case == "tls":
+        s.sendall(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 160)
+    elif case == "truncated":
+        s.sendall(cr(b"Cookie: mstshash=a\r\n")[:9])
+        t0 = time.time()
+        r = outcome(s, 60)
+        print("%s after %d s" % (r, round(time.time() - t0)))
+        return
+    elif case == "lie":
+        s.sendall(b"\x03\x00\x00\x06\x02\xe0")
+    elif case == "bigcookie":
+        line = b"Cookie: msts=" + b"a" * 65000 + b"\r\n"
+        s.sendall(b"\x03\x00\xff\xff\xff\xe0\x00\x00\x00\x00\x00" + line[:65535 - 11])
+    elif case == "nocrlf":
+        s.sendall(cr(b"Cookie: mstshash=alice", neg=False))
+    elif case == "noticket":
+        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+    elif case == "forged":
+        s.sendall(cr(b"Cookie: msts=" + b"A" * 43 + b"\r\n"))
+    else:
+        print("unknown case")
+        sys.exit(2)
+    print(outcome(s))
+
+
+main()
