@@ -31,7 +31,7 @@ DEB_PKGS := build-essential pkg-config clang clang-format openssl procps util-li
 	haproxy nginx libnginx-mod-stream \
 	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
-	linux-image-amd64 cpio python3 xrdp freerdp2-x11
+	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev
 
 PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.
@@ -45,6 +45,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(EXTRA_LIBS)
 CRIT_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 CRIT_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
+# The gateway's RDP login step is a FreeRDP server peer (system headers:
+# WinPR's do not build with our warnings).
+FREERDP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags freerdp2 winpr2 2>/dev/null))
+FREERDP_LIBS   := $(shell pkg-config --libs freerdp2 winpr2 2>/dev/null)
 endif
 
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
@@ -74,6 +78,8 @@ $(BUILD)/bin/$(bin): $(BUILD)/obj/$(dir)/$(bin).o $(BUILD)/lib/lib$(dir).a $(LIB
 endif
 endef
 $(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
+$(BUILD)/obj/gateway/%.o: ALL_CFLAGS += $(FREERDP_CFLAGS)
+$(BUILD)/bin/portico-gateway: PKG_LIBS += $(FREERDP_LIBS)
 
 define part_lib
 $(BUILD)/lib/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out $(patsubst %,$(1)/%.c,portico-broker portico-gateway portico-sessiond portico portico-admin),$(wildcard $(1)/*.c)))

@@ -24,6 +24,7 @@ struct gw {
 	struct pt_api_conf api; /* the broker */
 	uv_tcp_t vnc;
 	uv_tcp_t rdp;
+	char *rdp_cert_pem, *rdp_key_pem; /* for the RDP login step */
 	struct gw_vnc *conns;
 	int64_t nconns, pending;
 	uint64_t next_id;
@@ -33,6 +34,14 @@ struct gw {
 int gw_vnc_listen(struct gw *g);
 /* Listen for RDP clients on [gateway] rdp_listen (rdp_route.c). */
 int gw_rdp_listen(struct gw *g);
+/* The RDP login step (rdp_login.c).  _init reads the TLS certificate and
+ * key (before the gateway drops root): 0, or -1 with err set.  _start hands
+ * a connection whose Connection Request (req, len) had no ticket to a login
+ * thread, with timeout_ms to finish; *fd is the socket to relay the client
+ * to.  0 or a negative errno. */
+int gw_rdp_login_init(struct gw *g, char *err, size_t errlen);
+int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
+		       int64_t timeout_ms, int *fd);
 /* Close every connection (shutting down). */
 void gw_vnc_close_all(struct gw *g);
 

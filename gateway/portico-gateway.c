@@ -1,5 +1,5 @@
 /*
- * portico-gateway - carries VNC (and later RDP) streams between clients and
+ * portico-gateway - carries VNC and RDP streams between clients and
  * their sessions.
  *
  *   portico-gateway [-c FILE] [-v] [-t]
@@ -81,6 +81,8 @@ int main(int argc, char **argv)
 	g->api.timeout_ms = 30000;
 	if (vnc && (rc = gw_vnc_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.vnc_listen, uv_strerror(rc));
+	if (rdp && gw_rdp_login_init(g, err, sizeof(err)))
+		pt_fatalx("%s", err);
 	if (rdp && (rc = gw_rdp_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.rdp_listen, uv_strerror(rc));
 	pt_drop_privileges(conf->gateway.user, "[gateway] user");
@@ -101,6 +103,10 @@ int main(int argc, char **argv)
 	uv_run(g->loop, UV_RUN_NOWAIT);
 	SSL_CTX_free(g->tls);
 	SSL_CTX_free(g->anon);
+	free(g->rdp_cert_pem);
+	if (g->rdp_key_pem)
+		explicit_bzero(g->rdp_key_pem, strlen(g->rdp_key_pem));
+	free(g->rdp_key_pem);
 	pt_log_info("stopped");
 	pt_conf_free(conf);
 	return 0;

@@ -11,14 +11,14 @@
  * the desktop: the gateway never sees the session in clear.
  *
  * A request without a ticket (a client pointed at the gateway with a user
- * name and password) gets a negotiation failure for now: the login step at
- * the gateway (a FreeRDP server peer and a Server Redirection) is still to
- * come.
+ * name and password) goes to the login step (rdp_login.c), which answers
+ * with a Server Redirection that brings the client back here with a ticket.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "portico/buf.h"
@@ -248,6 +248,52 @@ static void on_redeemed(void *arg, int rc, struct pt_api_resp *resp, const char 
 	}
 }
 
+/* The login step is over (the client went, with a redirection or a
+ * refusal, or the handshake timeout stopped it). */
+static void login_relay_done(struct pt_relay *rl, int status)
+{
+	struct gw_rdp *r = pt_relay_data(rl);
+
+	r->relay = NULL;
+	r->done = 1;
+	r->g->pending--;
+	r->g->nconns--;
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+}
+
+/* No ticket: hand the client to a login thread, through a socket pair. */
+static void start_login(struct gw_rdp *r)
+{
+	struct pt_stream *pair;
+	int fd, rc;
+
+	rc = gw_rdp_login_start(r->g, r->id, r->peer, r->in, r->inlen,
+				r->g->conf->gateway.handshake_timeout_ms, &fd);
+	if (rc) {
+		char why[128];
+		snprintf(why, sizeof(why), "cannot start the login step: %s", strerror(-rc));
+		refuse(r, why);
+		return;
+	}
+	pair = pt_plain_new(r->g->loop, UV_NAMED_PIPE);
+	if (!pair || uv_pipe_open((uv_pipe_t *)pt_plain_uv(pair), fd) != 0) {
+		if (pair)
+			pt_stream_close(pair, NULL);
+		close(fd);
+		rdp_close(r, "cannot start the login step");
+		return;
+	}
+	pair->id = r->id;
+	r->relay = pt_relay_start(r->g->loop, r->client, pair, 0, login_relay_done, r);
+	if (!r->relay) {
+		pt_stream_close(pair, NULL);
+		rdp_close(r, "out of memory");
+		return;
+	}
+	r->client = NULL;
+}
+
 static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 {
 	struct gw_rdp *r = s->data;
@@ -279,8 +325,7 @@ static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 	}
 	pt_stream_read_stop(r->client);
 	if (!r->cr.token[0]) {
-		refuse(r, "no ticket: logging in at the gateway over RDP is not available yet; "
-			  "use an .rdp file from the portal or 'portico connect'");
+		start_login(r);
 		return;
 	}
 	if (!pt_ticket_valid(r->cr.token)) {
@@ -298,7 +343,12 @@ static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 
 static void on_handshake_timeout(uv_timer_t *t)
 {
-	rdp_close(t->data, "no connection request in time");
+	struct gw_rdp *r = t->data;
+
+	if (r->relay) /* the login step */
+		pt_relay_stop(r->relay);
+	else
+		rdp_close(r, "no connection request in time");
 }
 
 static void on_accept(uv_stream_t *server, int status)
@@ -360,6 +410,6 @@ int gw_rdp_listen(struct gw *g)
 	rc = pt_net_listen(&g->rdp, g->conf->gateway.rdp_listen, 511, on_accept);
 	if (rc < 0)
 		return rc;
-	pt_log_info("RDP on %s (tickets: passthrough)", g->conf->gateway.rdp_listen);
+	pt_log_info("RDP on %s (tickets: passthrough; others: login, then redirection)", g->conf->gateway.rdp_listen);
 	return 0;
 }

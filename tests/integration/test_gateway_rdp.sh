@@ -57,9 +57,9 @@ wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
 XD=:$(cat "$T/xvfb.display")
 
 ALICE=$(login alice alice-pw)
-rdp() { # TICKET: xfreerdp through the gateway, for a few seconds; the screen into $T/screen
-	DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT "/load-balance-info:Cookie: msts=$1" \
-		/u:demo /p:demo /cert:ignore /size:800x600 >"$T/rdp.log" 2>&1 &
+shot() { # XFREERDP-ARGS...: xfreerdp through the gateway for a few seconds; what it painted
+	DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore /size:800x600 "$@" \
+		>"$T/rdp.log" 2>&1 &
 	local p=$!
 	sleep 6
 	DISPLAY=$XD xwd -root -silent >"$T/screen.xwd"
@@ -67,6 +67,7 @@ rdp() { # TICKET: xfreerdp through the gateway, for a few seconds; the screen in
 	wait $p 2>/dev/null
 	python3 tests/tools/xwd-painted.py "$T/screen.xwd"
 }
+rdp() { shot "/load-balance-info:Cookie: msts=$1" /u:demo /p:demo; } # TICKET
 api GET /resources/rdesk/launch.rdp "" "$ALICE" >/dev/null
 expect 200
 grep -q "^full address:s:127.0.0.1:$RDP_PORT" "$T/out" || fail ".rdp: $(cat "$T/out")"
@@ -83,8 +84,40 @@ echo "ok: xfreerdp with a ticket"
 seen=$(rdp "$TICKET")
 [ "${seen##*painted=}" -lt 1000 ] || fail "a used ticket got through: $seen"
 grep -q "refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for a used ticket"
-DISPLAY=$XD timeout 10 xfreerdp /v:127.0.0.1:$RDP_PORT /u:alice /p:alice-pw /cert:ignore >"$T/rdp.log" 2>&1
-grep -q "refused: no ticket" "$T/gateway.log" || fail "no refusal line without a ticket"
+
+# No ticket: the user name and password go to the gateway's login step,
+# which redirects the client (with a ticket) to the same desktop.
+n0=$(grep -c "connected to session" "$T/gateway.log")
+seen=$(shot "/u:alice#rdesk" /p:alice-pw)
+echo "   xfreerdp with a password: $seen"
+[ "${seen##*painted=}" -gt 10000 ] || fail "no desktop after the login step: $seen $(tail -5 "$T/rdp.log") $(tail -5 "$T/gateway.log")"
+grep -q "rdp 127.0.0.1 user alice: logged in, redirected to session" "$T/gateway.log" || fail "no redirection line"
+[ "$(grep -c "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log")" -gt "$n0" ] || fail "the redirected client did not reach xrdp"
+# The domain field may name the pool instead.
+seen=$(shot /u:alice /d:rdesk /p:alice-pw)
+[ "${seen##*painted=}" -gt 10000 ] || fail "no desktop with the pool as the domain: $seen $(tail -3 "$T/gateway.log")"
+echo "ok: login at the gateway, then the redirection"
+
+# Refusals are an ErrorInfo the client shows, and its exit status.
+login_err() { # EXPECTED-TEXT XFREERDP-ARGS...  (xfreerdp 2 exits 131 whatever the error)
+	local text=$1 t0 rc
+	shift
+	t0=$(date +%s%N)
+	DISPLAY=$XD timeout 20 xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore "$@" >"$T/rdp.log" 2>&1 </dev/null
+	rc=$?
+	ELAPSED_MS=$((($(date +%s%N) - t0) / 1000000))
+	[ $rc != 0 ] && [ $rc != 124 ] || fail "xfreerdp $*: exit $rc: $(tail -3 "$T/rdp.log")"
+	grep -q "$text" "$T/rdp.log" || fail "xfreerdp $*: no '$text' shown: $(tail -3 "$T/rdp.log")"
+}
+login_err "insufficient access privileges" "/u:alice#rdesk" /p:wrong
+[ "$ELAPSED_MS" -ge 300 ] || fail "a wrong password was refused before the fixed delay: $ELAPSED_MS ms"
+grep -q "rdp 127.0.0.1 user alice#rdesk: refused: login failed" "$T/gateway.log" || fail "no refusal line: $(tail -2 "$T/gateway.log")"
+login_err "insufficient access privileges" "/u:nobody#rdesk" /p:wrong
+login_err "requires that the user enter their credentials" "/u:alice#rdesk" /p:
+grep -q "rdp 127.0.0.1 user alice#rdesk: refused: no password in the client's logon info" "$T/gateway.log" || fail "no line for a missing password"
+login_err "The server denied the connection" /u:alice /p:alice-pw
+grep -q "user alice: refused: you have several desktops" "$T/gateway.log" || fail "no line for a missing pool"
+echo "ok: refusals at the login step"
 # Hostile clients on the RDP port.
 H="python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT"
 for c in http tls lie bigcookie nocrlf; do
@@ -92,7 +125,14 @@ for c in http tls lie bigcookie nocrlf; do
 done
 r=$($H truncated)
 case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a truncated request: $r" ;; esac
-[ "$($H noticket)" = "negotiation failure 2" ] || fail "no ticket: $($H noticket)"
+[ "$($H noticket)" = "confirm protocol 1" ] || fail "no ticket: $($H noticket)"
+[ "$($H rdponly)" = "negotiation failure 1" ] || fail "standard RDP security only: $($H rdponly)"
+[ "$($H notls)" = closed ] || fail "no TLS after the confirm: $($H notls)"
+r=$($H stall)
+case $r in "closed after 2 s" | "closed after 3 s") ;; *) fail "a login step that stalls: $r" ;; esac
+threads=$(ls /proc/$GW/task | wc -l)
+[ "$($H logins 200)" = done ] || fail "200 dropped logins"
+wait_for 10 eval '[ "$(ls /proc/$GW/task | wc -l)" -le "$threads" ]' || fail "login threads stay behind: $(ls /proc/$GW/task | wc -l) (were $threads)"
 [ "$($H forged)" = "negotiation failure 2" ] || fail "a forged ticket: $($H forged)"
 [ "$($H many 1000)" = done ] || fail "1000 bad connections"
 kill -0 $GW || fail "the gateway died of hostile input"

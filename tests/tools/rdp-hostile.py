@@ -7,27 +7,33 @@ gateway; prints what it got, one line:
   lie         a TPKT length shorter than its headers -> "closed"
   bigcookie   a 64 KiB cookie line               -> "closed"
   nocrlf      a cookie line without CRLF         -> "closed"
-  noticket    a valid request without a ticket   -> "negotiation failure N"
+  noticket    a valid request without a ticket (the login step answers)
+                                                 -> "confirm protocol 1" (TLS)
+  rdponly     no ticket, only standard RDP security offered
+                                                 -> "negotiation failure 1"
+  notls       no ticket, then no TLS but garbage -> "closed"
+  stall       no ticket, then silence            -> "closed after N s"
   forged      a routing token that is no ticket  -> "negotiation failure N"
   many N      N bad connections in a row         -> "done"
+  logins N    N requests without a ticket, each dropped after the confirm
+                                                 -> "done"
 """
 import socket, struct, sys, time
 
 
-def cr(line=b"", neg=True):
+def cr(line=b"", neg=True, protocols=3):
     body = b"\xe0\x00\x00\x00\x00\x00" + line
     if neg:
-        body += b"\x01\x00\x08\x00\x03\x00\x00\x00"
+        body += b"\x01\x00\x08\x00" + struct.pack("<I", protocols)
     tpdu = bytes([len(body)]) + body
     return b"\x03\x00" + struct.pack(">H", 4 + len(tpdu)) + tpdu
 
 
-def outcome(s, timeout=10):
+def outcome(s, timeout=10, until_confirm=False):
     s.settimeout(timeout)
-    t0 = time.time()
     data = b""
     try:
-        while True:
+        while not (until_confirm and len(data) >= 19):
             d = s.recv(4096)
             if not d:
                 break
@@ -36,6 +42,8 @@ def outcome(s, timeout=10):
         pass
     if len(data) == 19 and data[5] == 0xD0 and data[11] == 0x03:
         return "negotiation failure %d" % data[15]
+    if len(data) == 19 and data[5] == 0xD0 and data[11] == 0x02:
+        return "confirm protocol %d" % data[15]
     return "closed" if not data else "answered %r" % data[:20]
 
 
@@ -47,6 +55,17 @@ def main():
             s.sendall(b"\x03\x00\x00\x05\x00")
             outcome(s)
             s.close()
+        print("done")
+        return
+    if case == "logins":
+        for _ in range(int(sys.argv[4])):
+            s = socket.create_connection((host, port), timeout=10)
+            s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+            r = outcome(s, until_confirm=True)
+            s.close()
+            if r != "confirm protocol 1":
+                print(r)
+                return
         print("done")
         return
     s = socket.create_connection((host, port), timeout=10)
@@ -69,6 +88,24 @@ def main():
         s.sendall(cr(b"Cookie: mstshash=alice", neg=False))
     elif case == "noticket":
         s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+        print(outcome(s, until_confirm=True))
+        return
+    elif case == "rdponly":
+        s.sendall(cr(b"Cookie: mstshash=alice\r\n", protocols=0))
+    elif case == "notls":
+        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+        r = outcome(s, until_confirm=True)
+        if r != "confirm protocol 1":
+            print(r)
+            return
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n" * 100)
+    elif case == "stall":
+        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+        outcome(s, until_confirm=True)
+        t0 = time.time()
+        r = outcome(s, 60)
+        print("%s after %d s" % (r, round(time.time() - t0)))
+        return
     elif case == "forged":
         s.sendall(cr(b"Cookie: msts=" + b"A" * 43 + b"\r\n"))
     else:
