@@ -581,6 +581,10 @@ static void launch_answer(struct job *j, const struct brk_session *s, const char
 			      "protocol", pool->c.protocol == PT_PROTO_RDP ? "rdp" : "vnc",
 			      "session", session_json(s, 0), "reconnect", reconnect);
 	json_object_set_new(o, "expires_in_ms", json_integer(j->b->conf->broker.ticket_ttl_ms));
+	/* An application pool's program: RDP clients send it as the alternate
+	 * shell (xrdp and RDS run it as the session's only program). */
+	if (pool->c.kind == PT_POOL_APP && pool->c.command)
+		json_object_set_new(o, "command", json_string(pool->c.command));
 	set_ok(j, 200, o);
 }
 

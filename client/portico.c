@@ -99,22 +99,31 @@ static int cmd_list(struct cli *c, int argc, char **argv)
 /* The viewer's command line for a launch answer.  The ticket travels in
  * the environment (VNC) or the .rdp file's cookie, not in a log. */
 static void viewer_command(struct cli *c, const char *protocol, const char *gateway,
-			   const char *ticket, const char *viewer, char *cmd, size_t len)
+			   const char *ticket, const char *shell, const char *viewer, char *cmd,
+			   size_t len)
 {
 	char host[300];
 	const char *colon = strrchr(gateway, ':');
 
 	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - gateway) : (int)strlen(gateway),
 		 gateway);
-	if (!strcmp(protocol, "rdp"))
-		snprintf(cmd, len, "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu",
-			 viewer ? viewer : "xfreerdp", gateway, ticket);
-	else
+	if (!strcmp(protocol, "rdp")) {
+		/* The program in single quotes for a POSIX shell: ' is '\''. */
+		char q[1200] = "";
+		size_t n = 0;
+		for (const char *p = shell; p && *p && n + 5 < sizeof(q); p++)
+			n += (size_t)snprintf(q + n, sizeof(q) - n, *p == '\'' ? "'\\''" : "%c",
+					      *p);
+		snprintf(cmd, len, "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu%s%s%s",
+			 viewer ? viewer : "xfreerdp", gateway, ticket, shell ? " '/shell:" : "", q,
+			 shell ? "'" : "");
+	} else {
 		snprintf(cmd, len,
 			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s "
 			 "%s::%s",
 			 ticket, viewer ? viewer : "xtigervncviewer", c->ca[0] ? " -X509CA " : "",
 			 c->ca, host, colon ? colon + 1 : "5900");
+	}
 }
 
 static int cmd_connect(struct cli *c, int argc, char **argv)
@@ -161,6 +170,7 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	const char *ticket = json_string_value(json_object_get(out, "ticket"));
 	const char *gateway = json_string_value(json_object_get(out, "gateway"));
 	const char *protocol = json_string_value(json_object_get(out, "protocol"));
+	const char *shell = json_string_value(json_object_get(out, "command"));
 	int reconnect = json_is_true(json_object_get(out, "reconnect"));
 	if (!ticket || !gateway || !protocol) {
 		fprintf(stderr, "\nportico: the broker's answer has no ticket\n");
@@ -170,19 +180,20 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	fprintf(stderr, " %s in %.1f s\n", reconnect ? "your running session" : "ready",
 		now_s() - t0);
 	if (print) {
-		viewer_command(c, protocol, gateway, ticket, viewer, cmd, sizeof(cmd));
+		viewer_command(c, protocol, gateway, ticket, shell, viewer, cmd, sizeof(cmd));
 		printf("%s\n", cmd);
 		if (!strcmp(protocol, "rdp"))
 			printf("\n# as an .rdp file:\nfull address:s:%s\n"
 			       "loadbalanceinfo:s:Cookie: msts=%s\nscreen mode id:i:1\n"
-			       "session bpp:i:32\n",
-			       gateway, ticket);
+			       "session bpp:i:32\n%s%s%s",
+			       gateway, ticket, shell ? "alternate shell:s:" : "",
+			       shell ? shell : "", shell ? "\n" : "");
 		json_decref(out);
 		return CLI_OK;
 	}
 	/* Run the viewer itself (no shell): the ticket goes to a VNC viewer
 	 * in its environment, as TigerVNC reads it. */
-	char target[400], lbi[100], *vargv[8];
+	char target[400], lbi[100], *vargv[8], *shellarg = NULL;
 	int k = 0;
 	const char *colon = strrchr(gateway, ':');
 	if (!strcmp(protocol, "rdp")) {
@@ -192,6 +203,8 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 		vargv[k++] = target;
 		vargv[k++] = lbi;
 		vargv[k++] = "/cert:tofu";
+		if (shell && asprintf(&shellarg, "/shell:%s", shell) > 0)
+			vargv[k++] = shellarg;
 	} else {
 		snprintf(target, sizeof(target), "%.*s::%s",
 			 colon ? (int)(colon - gateway) : (int)strlen(gateway), gateway,
@@ -212,6 +225,7 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	execvp(vargv[0], vargv);
 	fprintf(stderr, "portico: cannot run %s: %s (install it, or name another with --viewer)\n",
 		vargv[0], strerror(errno));
+	free(shellarg);
 	json_decref(out);
 	return CLI_FAIL;
 }

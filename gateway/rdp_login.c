@@ -128,11 +128,11 @@ static int send_redirect(freerdp_peer *p, struct login *l, const char *ticket, c
 	uint32_t base = 6 + 2 + 12 + 1;
 
 	if (!is_ascii(host) || !is_ascii(user) || !is_ascii(domain))
-		return -1; /* FreeRDP 2 sizes its strings in bytes, not UTF-16 units */
-	base += 4 + w16(host);			     /* target address */
-	base += 4 + 15 + (uint32_t)strlen(ticket);   /* "Cookie: msts=<ticket>\r\n" */
-	base += 4 + w16(user) + 4 + w16(domain);     /* user name, domain */
-	base += 4 + w16(host);			     /* target FQDN */
+		return -1;     /* FreeRDP 2 sizes its strings in bytes, not UTF-16 units */
+	base += 4 + w16(host); /* target address */
+	base += 4 + 15 + (uint32_t)strlen(ticket); /* "Cookie: msts=<ticket>\r\n" */
+	base += 4 + w16(user) + 4 + w16(domain);   /* user name, domain */
+	base += 4 + w16(host);			   /* target FQDN */
 	if (redirect_layout(base, 4 + w16(host), &nb, &k))
 		return -1;
 	nbname[nb] = '\0';
@@ -210,7 +210,8 @@ static int authorize(freerdp_peer *p, struct login *l)
 			why = "cannot send the redirection";
 		} else {
 			pt_log(PT_LOG_INFO, l->id,
-			       "rdp %s user %s: logged in, redirected to session %lld", l->peer, who,
+			       "rdp %s user %s: logged in, redirected to session %lld", l->peer,
+			       who,
 			       (long long)json_integer_value(json_object_get(j, "session_id")));
 		}
 	}
@@ -296,8 +297,8 @@ out:
 	return NULL;
 }
 
-int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req,
-		       size_t len, int64_t timeout_ms, int *fd)
+int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
+		       int64_t timeout_ms, int *fd)
 {
 	int sp[2];
 	struct login *l;
@@ -355,7 +356,9 @@ int gw_rdp_login_init(struct gw *g, char *err, size_t errlen)
 		if (!buf || !n || n > PEM_MAX) {
 			snprintf(err, errlen, "cannot read the TLS %s %s: %s", files[i],
 				 paths[i] ? paths[i] : "(none)",
-				 !f ? strerror(errno) : n > PEM_MAX ? "too big" : "empty");
+				 !f	       ? strerror(errno)
+				 : n > PEM_MAX ? "too big"
+					       : "empty");
 			free(buf);
 			return -1;
 		}

@@ -20,6 +20,14 @@ kind = app
 driver = xvnc
 command = /usr/bin/xterm
 hosts = host1
+users = $SD_USER
+
+[pool rclock]
+kind = app
+protocol = rdp
+driver = static
+command = /usr/bin/xclock -title it's
+hosts = 127.0.0.1:3389
 users = $SD_USER"
 be_start
 ADMIN=$(login carol carol-pw)
@@ -42,6 +50,15 @@ grep -q "logged in to https://127.0.0.1:$PORT as $SD_USER" <<<"$out" || fail "lo
 [ "$(stat -c %a "$HOME/.config/portico/token")" = 600 ] || fail "the token file is not 0600"
 grep -q "user-pw" "$HOME/.config/portico/token" && fail "the password was kept"
 echo "ok: login"
+
+# An application over RDP: the program goes to xfreerdp as its alternate
+# shell, quoted for the shell when printed.
+out=$("$P" connect rclock --print --viewer echo 2>/dev/null) || fail "connect rclock: $out"
+line=$(head -1 <<<"$out")
+[ "$(eval "$line" | sed 's/.*cert:tofu //')" = "/shell:/usr/bin/xclock -title it's" ] || fail "the printed command: $line"
+grep -q "^alternate shell:s:/usr/bin/xclock -title it's$" <<<"$out" || fail "the .rdp file: $out"
+"$P" end rclock >/dev/null || fail "end rclock"
+echo "ok: an RDP application's command"
 
 # --- list, connect --print, the ticket works at the gateway ---------------------------
 out=$("$P" list) || fail "list: $out"
