@@ -15,6 +15,7 @@
 #include "portico/conf.h"
 
 struct gw_vnc;
+struct gw_rdp;
 
 struct gw {
 	uv_loop_t *loop;
@@ -26,6 +27,7 @@ struct gw {
 	uv_tcp_t rdp;
 	char *rdp_cert_pem, *rdp_key_pem; /* for the RDP login step */
 	struct gw_vnc *conns;
+	struct gw_rdp *rdp_conns;
 	int64_t nconns, pending;
 	uint64_t next_id;
 };
@@ -42,6 +44,10 @@ int gw_rdp_listen(struct gw *g);
 int gw_rdp_login_init(struct gw *g, char *err, size_t errlen);
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd);
+/* Connections from peer (an address) that have not logged in yet: VNC and
+ * RDP together (gw_pending_from), RDP alone (gw_rdp_pending_from). */
+int gw_pending_from(struct gw *g, const char *peer);
+int gw_rdp_pending_from(struct gw *g, const char *peer);
 /* Close every connection (shutting down). */
 void gw_vnc_close_all(struct gw *g);
 

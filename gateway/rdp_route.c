@@ -32,6 +32,8 @@
 
 struct gw_rdp {
 	struct gw *g;
+	struct gw_rdp *next, **prevp; /* g->rdp_conns */
+	int pending;		      /* not logged in yet */
 	uint64_t id;
 	char peer[64];
 	struct pt_stream *client, *backend;
@@ -51,6 +53,8 @@ static void rdp_free(struct gw_rdp *r)
 {
 	if (r->busy || r->client || r->backend || r->relay || !r->timer_closed)
 		return;
+	if ((*r->prevp = r->next))
+		r->next->prevp = r->prevp;
 	explicit_bzero(r->in, sizeof(r->in));
 	free(r);
 }
@@ -87,7 +91,8 @@ static void rdp_close(struct gw_rdp *r, const char *why)
 	if (why)
 		pt_log(PT_LOG_INFO, r->id, "rdp %s%s%s: %s", r->peer, r->user[0] ? " user " : "",
 		       r->user, why);
-	r->g->pending -= 1;
+	r->g->pending -= r->pending;
+	r->pending = 0;
 	r->g->nconns--;
 	uv_timer_stop(&r->timer);
 	if (r->client)
@@ -162,6 +167,7 @@ static void on_cr_forwarded(struct pt_stream *s, int status)
 	}
 	r->client = r->backend = NULL;
 	r->g->pending--; /* logged in: no longer pending; still a connection */
+	r->pending = 0;
 	pt_log(PT_LOG_INFO, r->id, "rdp %s user %s: connected to session %lld at %s", r->peer,
 	       r->user, (long long)r->session, r->backend_addr);
 	gw_event(r->g, r->session, "connect", gw_now_ms(), 0, 0);
@@ -257,6 +263,7 @@ static void login_relay_done(struct pt_relay *rl, int status)
 	r->relay = NULL;
 	r->done = 1;
 	r->g->pending--;
+	r->pending = 0;
 	r->g->nconns--;
 	uv_timer_stop(&r->timer);
 	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
@@ -351,6 +358,15 @@ static void on_handshake_timeout(uv_timer_t *t)
 		rdp_close(r, "no connection request in time");
 }
 
+int gw_rdp_pending_from(struct gw *g, const char *peer)
+{
+	int n = 0;
+
+	for (struct gw_rdp *r = g->rdp_conns; r; r = r->next)
+		n += r->pending && !strcmp(r->peer, peer);
+	return n;
+}
+
 static void on_accept(uv_stream_t *server, int status)
 {
 	struct gw *g = server->data;
@@ -375,7 +391,9 @@ static void on_accept(uv_stream_t *server, int status)
 		memmove(addr, addr + 1, strlen(addr));
 		addr[strlen(addr) - 1] = '\0';
 	}
-	if (g->nconns >= g->conf->gateway.max_connections || g->pending >= g->conf->gateway.max_pending) {
+	if (g->nconns >= g->conf->gateway.max_connections ||
+	    g->pending >= g->conf->gateway.max_pending ||
+	    gw_pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
 		pt_log_warnx("rdp %s: too many connections: refused", addr);
 		pt_stream_close(plain, NULL);
 		return;
@@ -391,6 +409,11 @@ static void on_accept(uv_stream_t *server, int status)
 	r->client = plain;
 	plain->data = r;
 	plain->id = r->id;
+	r->pending = 1;
+	if ((r->next = g->rdp_conns))
+		r->next->prevp = &r->next;
+	g->rdp_conns = r;
+	r->prevp = &g->rdp_conns;
 	g->pending++;
 	g->nconns++;
 	uv_timer_init(g->loop, &r->timer);

@@ -836,9 +836,10 @@ static void on_handshake_timeout(uv_timer_t *t)
 	conn_close(t->data, "handshake timed out");
 }
 
-static int pending_from(struct gw *g, const char *peer)
+/* Connections from peer not logged in yet, VNC and RDP together. */
+int gw_pending_from(struct gw *g, const char *peer)
 {
-	int n = 0;
+	int n = gw_rdp_pending_from(g, peer);
 
 	for (struct gw_vnc *c = g->conns; c; c = c->next)
 		n += c->pending && !strcmp(c->peer, peer);
@@ -875,7 +876,7 @@ static void on_accept(uv_stream_t *server, int status)
 	}
 	if (g->nconns >= g->conf->gateway.max_connections ||
 	    g->pending >= g->conf->gateway.max_pending ||
-	    pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
+	    gw_pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
 		pt_log_warnx("vnc %s: too many connections: refused", addr);
 		pt_stream_close(plain, NULL);
 		return;

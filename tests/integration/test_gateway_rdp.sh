@@ -130,6 +130,9 @@ case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a truncated requ
 [ "$($H notls)" = closed ] || fail "no TLS after the confirm: $($H notls)"
 r=$($H stall)
 case $r in "closed after 2 s" | "closed after 3 s") ;; *) fail "a login step that stalls: $r" ;; esac
+# max_pending_per_addr (20): VNC and RDP connections that have not logged in.
+[ "$($H hold 20)" = "the next one closed at once" ] || fail "the 21st silent connection from one address was kept"
+wait_for 5 eval '[ "$($H hold 19)" = "the next one kept" ]' || fail "the per-address limit did not free up"
 threads=$(ls /proc/$GW/task | wc -l)
 [ "$($H logins 200)" = done ] || fail "200 dropped logins"
 wait_for 10 eval '[ "$(ls /proc/$GW/task | wc -l)" -le "$threads" ]' || fail "login threads stay behind: $(ls /proc/$GW/task | wc -l) (were $threads)"

@@ -17,6 +17,8 @@ gateway; prints what it got, one line:
   many N      N bad connections in a row         -> "done"
   logins N    N requests without a ticket, each dropped after the confirm
                                                  -> "done"
+  hold N      N silent connections held open, then one more
+                                                 -> "the next one closed at once"
 """
 import socket, struct, sys, time
 
@@ -56,6 +58,18 @@ def main():
             outcome(s)
             s.close()
         print("done")
+        return
+    if case == "hold":
+        held = [socket.create_connection((host, port), timeout=10)
+                for _ in range(int(sys.argv[4]))]
+        time.sleep(0.3)
+        s = socket.create_connection((host, port), timeout=10)
+        t0 = time.time()
+        r = outcome(s, 2)
+        print("the next one %s" % ("closed at once" if r == "closed" and time.time() - t0 < 1
+                                   else "kept"))
+        for h in held:
+            h.close()
         return
     if case == "logins":
         for _ in range(int(sys.argv[4])):
