@@ -3,17 +3,23 @@
 #
 # Starts portico-broker, portico-sessiond and portico-gateway with a CA and
 # certificates made for the demo, a demo user with a printed password, a
-# desktop pool and an application pool, and prints how to connect.  Ctrl-C
-# stops everything and removes what it made.
+# desktop pool and an application pool on the session host, an RDP desktop
+# pool on an xrdp host, and prints how to connect.  Ctrl-C stops everything
+# and removes what it made.
 #
 # Nothing of the system changes: the demo user, the "portico" service user
 # and the PAM services live in the demo's own directory (nss_wrapper and
 # pam_wrapper point the daemons at them); the demo user's sessions run
 # under a uid that no system account has.
 #
+# The RDP desktop stands for an existing xrdp (or Windows) host: xrdp, whose
+# vnc-any module shows an Xvnc desktop the demo starts as the demo user.
+# (xrdp keeps its pid file in /run/xrdp, the one trace outside DEMO_DIR.)
+#
 # Ports: DEMO_BROKER_PORT (8443), DEMO_SESSIOND_PORT (8444), DEMO_VNC_PORT
-# (5900); a busy one is replaced by a free one.  DEMO_DIR: where to keep it
-# all (a new directory under /tmp).
+# (5900), DEMO_RDP_PORT (3389), DEMO_XRDP_PORT (3390); a busy one is
+# replaced by a free one.  DEMO_DIR: where to keep it all (a new directory
+# under /tmp).
 set -u
 BUILD=${BUILD:-build}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +49,8 @@ port() { # wanted port, or a free one below 32768
 BP=$(port "${DEMO_BROKER_PORT:-8443}")
 SP=$(port "${DEMO_SESSIOND_PORT:-8444}")
 VP=$(port "${DEMO_VNC_PORT:-5900}")
+RP=$(port "${DEMO_RDP_PORT:-3389}")
+XP=$(port "${DEMO_XRDP_PORT:-3390}")
 D=${DEMO_DIR:-$(mktemp -d /tmp/portico-demo.XXXXXX)}
 mkdir -p "$D"/{tls,db,pam,run,state,home}
 chmod 755 "$D"
@@ -53,6 +61,7 @@ cleanup() {
 	echo
 	echo "demo: stopping"
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	[ -n "${XRDP_PID:-}" ] && kill -TERM -- -"$XRDP_PID" 2>/dev/null
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	# Sessions outlive the agent by design: end the demo's.
 	for f in "$D"/run/state/*; do
@@ -132,7 +141,7 @@ fail_delay = 1s
 [gateway]
 broker = https://127.0.0.1:$BP
 vnc_listen = 127.0.0.1:$VP
-rdp_listen =
+rdp_listen = 127.0.0.1:$RP
 public_host = 127.0.0.1
 user = portico
 
@@ -162,6 +171,13 @@ command = /usr/bin/xclock -update 1
 hosts = demo-host
 users = demo
 geometry = 400x400
+
+[pool rdesktop]
+kind = desktop
+protocol = rdp
+driver = static
+hosts = 127.0.0.1:$XP
+users = demo
 EOF
 
 run() { # NAME BINARY: start a daemon in the demo's world
@@ -172,13 +188,44 @@ run() { # NAME BINARY: start a daemon in the demo's world
 		"$BIN/$2" -c "$D/portico.conf" > >(sed -u "s/^/[$1] /") 2>&1 &
 	PIDS+=($!)
 }
+# --- the xrdp host: xrdp showing an Xvnc desktop of the demo user's ---------------------
+command -v xrdp >/dev/null && command -v Xvnc >/dev/null || die "xrdp or Xvnc is missing: run 'make demo'"
+XVP=$(port 25901)
+VNCPW=$(openssl rand -hex 4)
+printf '%s' "$VNCPW" | openssl enc -des-ecb -nopad -K e84ad660c4721ae0 -provider legacy \
+	-provider default >"$D/xrdp-host.vncpasswd" 2>/dev/null || die "cannot write the VNC password"
+chown 64991 "$D/xrdp-host.vncpasswd"
+chmod 600 "$D/xrdp-host.vncpasswd"
+setpriv --reuid 64991 --regid 64991 --clear-groups env HOME="$D/home/demo" \
+	Xvnc -displayfd 3 -interface 127.0.0.1 -rfbport "$XVP" -SecurityTypes VncAuth \
+	-rfbauth "$D/xrdp-host.vncpasswd" -geometry 1280x800 -nolisten tcp 3>"$D/xrdp-host.display" \
+	>"$D/xrdp-host.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do [ -s "$D/xrdp-host.display" ] && break; sleep 0.1; done
+[ -s "$D/xrdp-host.display" ] || die "the xrdp host's Xvnc did not start: $(cat "$D/xrdp-host.log")"
+setpriv --reuid 64991 --regid 64991 --clear-groups env HOME="$D/home/demo" \
+	DISPLAY=":$(cat "$D/xrdp-host.display")" sh "$TOP/etc/xsession" >/dev/null 2>&1 &
+# xrdp presents the demo's certificate too: clients reach it through the
+# gateway's address, so it must be valid for that name.
+sed -e "s|^port=3389|port=tcp://127.0.0.1:$XP|" -e "s|^security_layer=negotiate|security_layer=tls|" \
+	-e "s|^certificate=|certificate=$D/tls/server.pem|" -e "s|^key_file=|key_file=$D/tls/server.key|" \
+	-e "s|^autorun=|autorun=demo-desktop|" -e "s|^LogFile=xrdp.log|LogFile=$D/xrdp.log|" \
+	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$D/xrdp.ini"
+printf '\n[demo-desktop]\nname=demo-desktop\nlib=libvnc.so\nip=127.0.0.1\nport=%s\nusername=na\npassword=%s\n' \
+	"$XVP" "$VNCPW" >>"$D/xrdp.ini"
+chmod 600 "$D/xrdp.ini"
+mkdir -p /run/xrdp
+setsid xrdp -n -c "$D/xrdp.ini" >"$D/xrdp.out" 2>&1 &
+XRDP_PID=$!
+
 run broker portico-broker
 for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
 busy "$BP" || die "the broker did not start"
 run sessiond portico-sessiond
 run gateway portico-gateway
-for _ in $(seq 1 50); do busy "$VP" && busy "$SP" && break; sleep 0.1; done
-busy "$VP" || die "the gateway did not start"
+for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && busy "$SP" && busy "$XP" && break; sleep 0.1; done
+busy "$VP" && busy "$RP" || die "the gateway did not start"
+busy "$XP" || die "xrdp did not start: $(cat "$D/xrdp.out")"
 sleep 1
 
 cat <<EOF
@@ -188,13 +235,16 @@ cat <<EOF
 
    broker API   https://127.0.0.1:$BP/api/v1     (CA: $D/tls/ca.pem)
    VNC gateway  127.0.0.1:$VP
+   RDP gateway  127.0.0.1:$RP
    user         demo   password $PASSWORD   (also an administrator)
-   pools        desktop (an Xvnc desktop), clock (xclock, a published app)
+   pools        desktop (an Xvnc desktop), clock (xclock, a published app),
+                rdesktop (an RDP desktop on an xrdp host)
 
  With the thin client:
    $BIN/portico --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
    $BIN/portico list
    $BIN/portico connect desktop          (opens TigerVNC's viewer)
+   $BIN/portico connect rdesktop         (opens xfreerdp)
 
  With TigerVNC's viewer alone (user#pool, the password above):
    VNC_USERNAME='demo#clock' VNC_PASSWORD='$PASSWORD' \\
@@ -204,7 +254,9 @@ cat <<EOF
    $BIN/portico-admin --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
    $BIN/portico-admin status
 
- xfreerdp: the gateway's RDP path is not built yet.
+ With xfreerdp alone (user#pool, the password above; the gateway logs you
+ in and redirects xfreerdp to the desktop):
+   xfreerdp /v:127.0.0.1:$RP /u:'demo#rdesktop' /p:'$PASSWORD' /cert:tofu
 ==============================================================================
 
 EOF

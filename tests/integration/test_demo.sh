@@ -17,13 +17,16 @@ free_port() {
 OUT=$(mktemp)
 DIR=/tmp/portico-demo-test.$$
 VP=$(free_port)
+RP=$(free_port)
 # A background job of a script starts with SIGINT ignored, and bash cannot
 # trap a signal ignored on entry: restore it, as a terminal's Ctrl-C finds it.
-DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP DEMO_DIR=$DIR \
+DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP DEMO_RDP_PORT=$RP DEMO_XRDP_PORT=$(free_port) DEMO_DIR=$DIR \
 	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
 	bash etc/demo.sh >"$OUT" 2>&1 &
 DEMO=$!
-trap 'kill -INT $DEMO 2>/dev/null; wait $DEMO 2>/dev/null; rm -f "$OUT"' EXIT
+Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$OUT.xvfb" 2>/dev/null &
+XVFB=$!
+trap 'kill -INT $DEMO 2>/dev/null; kill $XVFB 2>/dev/null; wait $DEMO 2>/dev/null; rm -f "$OUT" "$OUT".*' EXIT
 for _ in $(seq 1 100); do grep -q "Portico is running" "$OUT" && break; sleep 0.1; done
 grep -q "Portico is running" "$OUT" || fail "the demo did not start"
 PW=$(sed -n 's/.*user         demo   password \([^ ]*\) .*/\1/p' "$OUT")
@@ -42,6 +45,21 @@ mkdir -p "$DIR/client"
 HOME=$DIR/client "$BUILD/bin/portico" --broker "$(sed -n 's|.*broker API   \(https://[^ ]*\)/api/v1.*|\1|p' "$OUT")" \
 	--ca "$DIR/tls/ca.pem" login demo <<<"$PW" >/dev/null || fail "portico login with the printed password"
 HOME=$DIR/client "$BUILD/bin/portico" list | grep -q "^desktop " || fail "portico list"
+HOME=$DIR/client "$BUILD/bin/portico" list | grep -qE "^rdesktop +desktop +rdp " || fail "no RDP desktop in portico list"
+# The printed xfreerdp command, as printed, under Xvfb: the gateway logs
+# it in and redirects it to the xrdp host's desktop.
+line=$(grep -E "^ +xfreerdp /v:127.0.0.1:$RP " "$OUT") || fail "no xfreerdp command printed"
+for _ in $(seq 1 50); do [ -s "$OUT.xvfb" ] && break; sleep 0.1; done
+(cd "$DIR/client" && HOME=$DIR/client DISPLAY=:$(cat "$OUT.xvfb") timeout 12 bash -c "exec $line /size:800x600" \
+	>"$OUT.rdp" 2>&1) &
+RDPC=$!
+sleep 8
+DISPLAY=:$(cat "$OUT.xvfb") xwd -root -silent >"$OUT.xwd"
+kill $RDPC 2>/dev/null
+wait $RDPC 2>/dev/null
+seen=$(python3 tests/tools/xwd-painted.py "$OUT.xwd")
+echo "   demo RDP desktop: $seen"
+[ "${seen##*painted=}" -gt 10000 ] || fail "the printed xfreerdp command shows nothing: $seen $(tail -5 "$OUT.rdp")"
 kill -INT $DEMO
 for _ in $(seq 1 100); do kill -0 $DEMO 2>/dev/null || break; sleep 0.1; done
 kill -0 $DEMO 2>/dev/null && fail "the demo did not stop on Ctrl-C"
@@ -49,4 +67,5 @@ grep -q "demo: stopped, $DIR removed" "$OUT" || fail "no goodbye"
 [ ! -e "$DIR" ] || fail "$DIR was left behind"
 pgrep -U 64991 >/dev/null && fail "demo sessions still run"
 pgrep -f "$DIR/portico.conf" >/dev/null && fail "demo daemons still run"
+pgrep -f "$DIR/xrdp.ini" >/dev/null && fail "the demo's xrdp still runs"
 echo "ok: make demo"
