@@ -31,7 +31,7 @@ DEB_PKGS := build-essential pkg-config clang clang-format openssl procps util-li
 	haproxy nginx libnginx-mod-stream \
 	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
-	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev
+	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils
 
 PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.

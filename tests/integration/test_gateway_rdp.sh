@@ -1,8 +1,11 @@
 #!/bin/bash
-# The gateway's RDP passthrough with real pieces: xfreerdp (under Xvfb)
-# with a ticket as its load-balance info -> portico-gateway -> xrdp, whose
-# vnc-any module shows a real Xvnc desktop.  TLS runs end to end between
-# xfreerdp and xrdp; the gateway only reads the Connection Request.
+# The gateway's RDP path with real pieces: xfreerdp (under Xvfb) with a
+# ticket as its load-balance info -> portico-gateway -> xrdp, whose vnc-any
+# module shows a real Xvnc desktop.  TLS runs end to end between xfreerdp
+# and xrdp; the gateway only reads the Connection Request.  NLA end to end
+# with FreeRDP's shadow server as the desktop.  Then xfreerdp with a user
+# name and password and no ticket: the gateway's login step, the Server
+# Redirection, the same desktop; its refusals; hostile clients.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
@@ -13,6 +16,7 @@ RDP_PORT=$(free_port)
 XRDP_PORT=$(free_port)
 VNC_PORT=$(free_port)
 GWV_PORT=$(free_port)
+NLA_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s|" "$T/portico.conf"
 sed -i "s|^key  = .*|&\nca   = $T/tls/server.pem|" "$T/portico.conf"
@@ -22,6 +26,13 @@ kind = desktop
 protocol = rdp
 driver = static
 hosts = 127.0.0.1:$XRDP_PORT
+users = alice
+
+[pool rnla]
+kind = desktop
+protocol = rdp
+driver = static
+hosts = 127.0.0.1:$NLA_PORT
 users = alice"
 be_start
 
@@ -50,10 +61,19 @@ env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GRO
 GW=$!
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
 XVFB=$!
-trap 'kill $GW $XVFB $XTERM $XVNC 2>/dev/null; kill -- -$XRDP 2>/dev/null; wait $GW 2>/dev/null; be_cleanup' EXIT
+# A desktop that requires NLA: FreeRDP's shadow server showing the same
+# Xvnc, checking NTLM against its SAM file.
+winpr-hash -u alice -p alice-pw -f sam >"$T/sam" || fail "winpr-hash"
+mkdir -p "$T/shadow"
+(cd "$T/shadow" && HOME=$T/shadow DISPLAY=:$(cat "$T/xvnc.display") exec setsid freerdp-shadow-cli \
+	/port:$NLA_PORT /bind-address:127.0.0.1 /sec:nla -sec-tls -sec-rdp "/sam-file:$T/sam" +auth) \
+	>"$T/shadow.log" 2>&1 &
+SHADOW=$!
+trap 'kill $GW $XVFB $XTERM $XVNC 2>/dev/null; kill -- -$XRDP -$SHADOW 2>/dev/null; wait $GW 2>/dev/null; be_cleanup' EXIT
 wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$RDP_PORT) 2>/dev/null" || fail "the gateway does not listen on RDP: $(cat "$T/gateway.log")"
 wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$XRDP_PORT) 2>/dev/null" || fail "xrdp does not listen: $(cat "$T/xrdp.out")"
 wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
+wait_for 10 eval "(exec 3<>/dev/tcp/127.0.0.1/$NLA_PORT) 2>/dev/null" || fail "the shadow server does not listen: $(tail -5 "$T/shadow.log")"
 XD=:$(cat "$T/xvfb.display")
 
 ALICE=$(login alice alice-pw)
@@ -85,14 +105,33 @@ seen=$(rdp "$TICKET")
 [ "${seen##*painted=}" -lt 1000 ] || fail "a used ticket got through: $seen"
 grep -q "refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for a used ticket"
 
+# NLA end to end: the gateway passes CredSSP through untouched, the
+# desktop checks the password.
+api GET /resources/rnla/launch.rdp "" "$ALICE" >/dev/null
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+seen=$(shot "/load-balance-info:Cookie: msts=$TICKET" /u:alice /p:alice-pw /sec:nla)
+echo "   xfreerdp with NLA to the desktop: $seen"
+[ "${seen##*painted=}" -gt 10000 ] || fail "no desktop over NLA: $seen $(tail -5 "$T/rdp.log") $(tail -3 "$T/gateway.log")"
+api GET /resources/rnla/launch.rdp "" "$ALICE" >/dev/null
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+seen=$(shot "/load-balance-info:Cookie: msts=$TICKET" /u:alice /p:wrong /sec:nla)
+[ "${seen##*painted=}" -lt 1000 ] || fail "a wrong password got through NLA: $seen"
+# It was the desktop that refused, in CredSSP.
+grep -q "client authentication failure" "$T/shadow.log" || fail "the desktop did not check the password: $(tail -3 "$T/shadow.log")"
+echo "ok: NLA end to end"
+
 # No ticket: the user name and password go to the gateway's login step,
 # which redirects the client (with a ticket) to the same desktop.
-n0=$(grep -c "connected to session" "$T/gateway.log")
+n0=$(grep -c "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log")
 seen=$(shot "/u:alice#rdesk" /p:alice-pw)
 echo "   xfreerdp with a password: $seen"
 [ "${seen##*painted=}" -gt 10000 ] || fail "no desktop after the login step: $seen $(tail -5 "$T/rdp.log") $(tail -5 "$T/gateway.log")"
 grep -q "rdp 127.0.0.1 user alice: logged in, redirected to session" "$T/gateway.log" || fail "no redirection line"
 [ "$(grep -c "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log")" -gt "$n0" ] || fail "the redirected client did not reach xrdp"
+# ... and to a desktop that requires NLA: TLS with the gateway first, NLA
+# with the desktop after the redirection.
+seen=$(shot "/u:alice#rnla" /p:alice-pw)
+[ "${seen##*painted=}" -gt 10000 ] || fail "no NLA desktop after the login step: $seen $(tail -5 "$T/rdp.log")"
 # The domain field may name the pool instead.
 seen=$(shot /u:alice /d:rdesk /p:alice-pw)
 [ "${seen##*painted=}" -gt 10000 ] || fail "no desktop with the pool as the domain: $seen $(tail -3 "$T/gateway.log")"
