@@ -171,6 +171,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/broker.sh
 	@BUILD=$(BUILD) tests/bench/sessiond.sh
 	@BUILD=$(BUILD) tests/bench/gateway.sh
+	@BUILD=$(BUILD) tests/bench/rdp.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -247,6 +247,7 @@ static void on_redeemed(void *arg, int rc, struct pt_api_resp *resp, const char 
 	r->backend->data = r;
 	r->backend->id = r->id;
 	req->data = r;
+	uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(r->backend), 1);
 	if (uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(r->backend), (struct sockaddr *)&ss,
 			   on_backend_connected) != 0) {
 		free(req);
@@ -378,7 +379,9 @@ static void on_accept(uv_stream_t *server, int status)
 
 	if (status < 0 || !(plain = pt_plain_new(g->loop, UV_TCP)))
 		return;
-	if (uv_accept(server, pt_plain_uv(plain)) != 0) {
+	/* Interactive traffic: no Nagle delay on either side. */
+	if (uv_accept(server, pt_plain_uv(plain)) != 0 ||
+	    uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(plain), 1) != 0) {
 		pt_stream_close(plain, NULL);
 		return;
 	}

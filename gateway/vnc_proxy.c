@@ -435,6 +435,7 @@ static void connect_backend(struct gw_vnc *c)
 				on_backend_connected);
 		return;
 	}
+	uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(c->backend), 1);
 	rc = uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(c->backend), (struct sockaddr *)&ss,
 			    on_backend_connected);
 	if (rc < 0) {
@@ -860,7 +861,9 @@ static void on_accept(uv_stream_t *server, int status)
 	plain = pt_plain_new(g->loop, UV_TCP);
 	if (!plain)
 		return;
-	if (uv_accept(server, pt_plain_uv(plain)) != 0) {
+	/* Interactive traffic: no Nagle delay on either side. */
+	if (uv_accept(server, pt_plain_uv(plain)) != 0 ||
+	    uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(plain), 1) != 0) {
 		pt_stream_close(plain, NULL);
 		return;
 	}
