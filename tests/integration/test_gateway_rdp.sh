@@ -104,6 +104,15 @@ echo "ok: xfreerdp with a ticket"
 seen=$(rdp "$TICKET")
 [ "${seen##*painted=}" -lt 1000 ] || fail "a used ticket got through: $seen"
 grep -q "refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for a used ticket"
+# A ticket is bound to the address that asked for it: the same ticket from
+# 127.0.0.2 is refused (and spent).
+api GET /resources/rdesk/launch.rdp "" "$ALICE" >/dev/null
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+[ "$(python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT from 127.0.0.2 "$TICKET")" = "negotiation failure 2" ] ||
+	fail "a ticket from another address was taken"
+grep -q "rdp 127.0.0.2: refused: the ticket is not valid" "$T/gateway.log" || fail "no refusal line for another address"
+[ "$(python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT from 127.0.0.1 "$TICKET")" = "negotiation failure 2" ] ||
+	fail "a ticket tried from another address stayed valid"
 
 # NLA end to end: the gateway passes CredSSP through untouched, the
 # desktop checks the password.
@@ -167,6 +176,7 @@ case $r in "closed after 3 s" | "closed after 4 s") ;; *) fail "a truncated requ
 [ "$($H noticket)" = "confirm protocol 1" ] || fail "no ticket: $($H noticket)"
 [ "$($H rdponly)" = "negotiation failure 1" ] || fail "standard RDP security only: $($H rdponly)"
 [ "$($H notls)" = closed ] || fail "no TLS after the confirm: $($H notls)"
+[ "$($H tlsjunk)" = closed ] || fail "a malformed MCS Connect Initial in TLS: $($H tlsjunk)"
 r=$($H stall)
 case $r in "closed after 2 s" | "closed after 3 s") ;; *) fail "a login step that stalls: $r" ;; esac
 # max_pending_per_addr (20): VNC and RDP connections that have not logged in.

@@ -17,10 +17,14 @@ gateway; prints what it got, one line:
   many N      N bad connections in a row         -> "done"
   logins N    N requests without a ticket, each dropped after the confirm
                                                  -> "done"
+  tlsjunk     no ticket, TLS, then a malformed MCS Connect Initial
+                                                 -> "closed"
+  from ADDR TICKET   a good ticket sent from another source address
+                                                 -> "negotiation failure N"
   hold N      N silent connections held open, then one more
                                                  -> "the next one closed at once"
 """
-import socket, struct, sys, time
+import socket, ssl, struct, sys, time
 
 
 def cr(line=b"", neg=True, protocols=3):
@@ -82,7 +86,31 @@ def main():
                 return
         print("done")
         return
+    if case == "from":
+        s = socket.create_connection((host, port), timeout=10, source_address=(sys.argv[4], 0))
+        s.sendall(cr(b"Cookie: msts=" + sys.argv[5].encode() + b"\r\n"))
+        print(outcome(s))
+        return
     s = socket.create_connection((host, port), timeout=10)
+    if case == "tlsjunk":
+        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+        r = outcome(s, until_confirm=True)
+        if r != "confirm protocol 1":
+            print(r)
+            return
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        t = ctx.wrap_socket(s)
+        # TPKT + X.224 data + a BER Connect Initial whose length lies
+        t.sendall(b"\x03\x00\x00\x20\x02\xf0\x80\x7f\x65\x84\xff\xff\xff\xff" + b"\x41" * 18)
+        try:
+            t.settimeout(10)
+            d = t.recv(4096)
+            print("closed" if not d else "answered %r" % d[:20])
+        except (OSError, ssl.SSLError):
+            print("closed")
+        return
     if case == "http":
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     elif case == "tls":
