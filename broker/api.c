@@ -558,16 +558,30 @@ static void launch_answer(struct job *j, const struct brk_session *s, const char
 
 	public_address(j->b, pool->c.protocol, addr, sizeof(addr));
 	if (j->want_rdp) {
-		char *rdp = NULL;
-		int n = asprintf(
-			&rdp,
-			"full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n"
-			"username:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
-			"prompt for credentials:i:0\r\n%s%s%s",
-			addr, ticket, j->user,
-			pool->c.kind == PT_POOL_APP && pool->c.command ? "alternate shell:s:" : "",
-			pool->c.kind == PT_POOL_APP && pool->c.command ? pool->c.command : "",
-			pool->c.kind == PT_POOL_APP && pool->c.command ? "\r\n" : "");
+		char *rdp = NULL, *app = NULL;
+		const char *cmd = pool->c.kind == PT_POOL_APP ? pool->c.command : NULL;
+		int n;
+		/* An application: xrdp and RDS run an alternate shell as the
+		 * session's only program; "||alias" names a RemoteApp that a
+		 * Windows RDS host publishes (its own window on the client). */
+		if (cmd && !strncmp(cmd, "||", 2))
+			n = asprintf(
+				&app,
+				"remoteapplicationmode:i:1\r\nremoteapplicationprogram:s:%s\r\n"
+				"remoteapplicationname:s:%s\r\n",
+				cmd, pool->c.name);
+		else
+			n = asprintf(&app, "%s%s%s", cmd ? "alternate shell:s:" : "",
+				     cmd ? cmd : "", cmd ? "\r\n" : "");
+		if (n < 0)
+			app = NULL;
+		else
+			n = asprintf(&rdp,
+				     "full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n"
+				     "username:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
+				     "prompt for credentials:i:0\r\n%s",
+				     addr, ticket, j->user, app);
+		free(app);
 		if (n < 0) {
 			set_error(j, 500, "internal", "out of memory");
 			return;

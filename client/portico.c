@@ -96,6 +96,13 @@ static int cmd_list(struct cli *c, int argc, char **argv)
 	return CLI_OK;
 }
 
+/* An application pool's command "||alias" names a RemoteApp of a Windows
+ * RDS host (xfreerdp /app:); anything else is an alternate shell (/shell:). */
+static int remote_app(const char *command)
+{
+	return !strncmp(command, "||", 2);
+}
+
 /* The viewer's command line for a launch answer.  The ticket travels in
  * the environment (VNC) or the .rdp file's cookie, not in a log. */
 static void viewer_command(struct cli *c, const char *protocol, const char *gateway,
@@ -115,8 +122,11 @@ static void viewer_command(struct cli *c, const char *protocol, const char *gate
 			n += (size_t)snprintf(q + n, sizeof(q) - n, *p == '\'' ? "'\\''" : "%c",
 					      *p);
 		snprintf(cmd, len, "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu%s%s%s",
-			 viewer ? viewer : "xfreerdp", gateway, ticket, shell ? " '/shell:" : "", q,
-			 shell ? "'" : "");
+			 viewer ? viewer : "xfreerdp", gateway, ticket,
+			 !shell		     ? ""
+			 : remote_app(shell) ? " '/app:"
+					     : " '/shell:",
+			 q, shell ? "'" : "");
 	} else {
 		snprintf(cmd, len,
 			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s "
@@ -186,7 +196,11 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 			printf("\n# as an .rdp file:\nfull address:s:%s\n"
 			       "loadbalanceinfo:s:Cookie: msts=%s\nscreen mode id:i:1\n"
 			       "session bpp:i:32\n%s%s%s",
-			       gateway, ticket, shell ? "alternate shell:s:" : "",
+			       gateway, ticket,
+			       !shell		   ? ""
+			       : remote_app(shell) ? "remoteapplicationmode:i:1\n"
+						     "remoteapplicationprogram:s:"
+						   : "alternate shell:s:",
 			       shell ? shell : "", shell ? "\n" : "");
 		json_decref(out);
 		return CLI_OK;
@@ -203,7 +217,8 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 		vargv[k++] = target;
 		vargv[k++] = lbi;
 		vargv[k++] = "/cert:tofu";
-		if (shell && asprintf(&shellarg, "/shell:%s", shell) > 0)
+		if (shell &&
+		    asprintf(&shellarg, "/%s:%s", remote_app(shell) ? "app" : "shell", shell) > 0)
 			vargv[k++] = shellarg;
 	} else {
 		snprintf(target, sizeof(target), "%.*s::%s",

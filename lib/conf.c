@@ -1140,6 +1140,14 @@ static int pool_problem(const struct pt_pool_conf *pc, char *msg, size_t len)
 			 pc->name);
 		return -EINVAL;
 	}
+	if (pc->kind == PT_POOL_APP && !strncmp(pc->command, "||", 2) &&
+	    pc->protocol != PT_PROTO_RDP) {
+		snprintf(msg, len,
+			 "pool '%s': command '%.40s' names a RemoteApp of a Windows RDS host: "
+			 "it needs protocol = rdp",
+			 pc->name, pc->command);
+		return -EINVAL;
+	}
 	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
 		snprintf(msg, len, "pool '%s': driver = qemu needs 'image' (the golden image)",
 			 pc->name);

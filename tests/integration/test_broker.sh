@@ -14,7 +14,15 @@ driver = static
 policy = persistent
 hosts = $BACKEND_A, $BACKEND_B
 users = alice, bob
-max_sessions_per_host = 10"
+max_sessions_per_host = 10
+
+[pool notepad]
+kind = app
+protocol = rdp
+driver = static
+command = ||notepad
+hosts = 127.0.0.1:5998
+users = bob"
 be_start
 
 # --- login --------------------------------------------------------------
@@ -74,6 +82,21 @@ expect 200
 grep -q "^loadbalanceinfo:s:Cookie: msts=" "$T/out" || fail "no loadbalanceinfo in .rdp"
 grep -q "^full address:s:gateway.test:13389" "$T/out" || fail "no full address in .rdp"
 grep -q "^alternate shell:s:/usr/bin/xterm" "$T/out" || fail "no alternate shell in .rdp"
+# A RemoteApp of a Windows RDS host ("||alias"): the RemoteApp fields, no
+# alternate shell; the launch answer names it for xfreerdp's /app:.
+BOB=$(login bob bob-pw)
+api GET /resources/notepad/launch.rdp "" "$BOB" >/dev/null
+expect 200
+grep -q "^remoteapplicationmode:i:1"$'\r'"$" "$T/out" && grep -q "^remoteapplicationprogram:s:||notepad"$'\r'"$" "$T/out" &&
+	grep -q "^remoteapplicationname:s:notepad"$'\r'"$" "$T/out" || fail "no RemoteApp fields in .rdp: $(cat "$T/out")"
+grep -q "^alternate shell" "$T/out" && fail "an alternate shell beside RemoteApp: $(cat "$T/out")"
+api POST /resources/notepad/launch "" "$BOB" >/dev/null
+expect 200
+[ "$(jq -r .command "$T/out")" = "||notepad" ] || fail "launch answer: $(cat "$T/out")"
+api POST /resources/apps/launch "" "$ALICE" >/dev/null
+[ "$(jq -r .command "$T/out")" = "/usr/bin/xterm" ] || fail "an app's launch answer has no command: $(cat "$T/out")"
+api POST /resources/office/launch "" "$ALICE" >/dev/null
+[ "$(jq -r .command "$T/out")" = null ] || fail "a desktop's launch answer has a command: $(cat "$T/out")"
 echo "ok: launch and reconnect"
 
 # --- tickets ------------------------------------------------------------------

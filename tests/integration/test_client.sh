@@ -28,6 +28,14 @@ protocol = rdp
 driver = static
 command = /usr/bin/xclock -title it's
 hosts = 127.0.0.1:3389
+users = $SD_USER
+
+[pool notepad]
+kind = app
+protocol = rdp
+driver = static
+command = ||notepad
+hosts = 127.0.0.1:3389
 users = $SD_USER"
 be_start
 ADMIN=$(login carol carol-pw)
@@ -58,6 +66,10 @@ line=$(head -1 <<<"$out")
 [ "$(eval "$line" | sed 's/.*cert:tofu //')" = "/shell:/usr/bin/xclock -title it's" ] || fail "the printed command: $line"
 grep -q "^alternate shell:s:/usr/bin/xclock -title it's$" <<<"$out" || fail "the .rdp file: $out"
 "$P" end rclock >/dev/null || fail "end rclock"
+out=$("$P" connect notepad --print --viewer echo 2>/dev/null) || fail "connect notepad: $out"
+[ "$(eval "$(head -1 <<<"$out")" | sed 's/.*cert:tofu //')" = "/app:||notepad" ] || fail "a RemoteApp's command: $out"
+grep -q "^remoteapplicationprogram:s:||notepad$" <<<"$out" || fail "the RemoteApp .rdp file: $out"
+"$P" end notepad >/dev/null || fail "end notepad"
 echo "ok: an RDP application's command"
 
 # --- list, connect --print, the ticket works at the gateway ---------------------------

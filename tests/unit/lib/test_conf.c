@@ -1121,6 +1121,12 @@ Test(conf_pool_api, set_check_and_read_back_like_the_file, .timeout = 10)
 	cr_assert_eq(pt_conf_pool_set(&pc, "kind", "app", err, sizeof(err)), 0);
 	cr_assert_eq(pt_conf_pool_check(&pc, err, sizeof(err)), -EINVAL);
 	cr_assert(strstr(err, "needs 'command'") != NULL, "got '%s'", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "command", "||calc", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_check(&pc, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "RemoteApp") && strstr(err, "protocol = rdp"), "got '%s'", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "protocol", "rdp", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_check(&pc, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(pt_conf_pool_set(&pc, "protocol", "vnc", err, sizeof(err)), 0);
 	cr_assert_eq(pt_conf_pool_set(&pc, "command", "/usr/bin/galculator", err, sizeof(err)), 0);
 	cr_assert_eq(pt_conf_pool_set(&pc, "users", "alice, bob", err, sizeof(err)), 0);
 	cr_assert_eq(pt_conf_pool_set(&pc, "idle_timeout", "90m", err, sizeof(err)), 0);
