@@ -63,6 +63,7 @@ CPU_RELAY=${CPU_RELAY:-0}
 CPU_LOAD=${CPU_LOAD:-1}
 . tests/integration/broker_env.sh
 . tests/integration/sessiond_env.sh # wait_for
+. tests/integration/xrdp_env.sh
 RB=$BUILD/bench/rdp-bulk
 
 PIDS=() # killed at exit, in reverse order
@@ -168,23 +169,9 @@ HAP=$!
 PIDS+=("$HAP")
 
 # The desktop: an Xvnc with an xterm, shown by xrdp's vnc-any module.
-Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$VNC_PORT" -SecurityTypes None -geometry 800x600 \
-	-nolisten tcp >"$T/xvnc.display" 2>"$T/xvnc.log" &
-PIDS+=("$!")
-wait_for 5 test -s "$T/xvnc.display" || fail "Xvnc did not start"
-DISPLAY=:$(cat "$T/xvnc.display") xterm -geometry 80x24+10+10 >/dev/null 2>&1 &
-PIDS+=("$!")
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=xrdp -keyout "$T/xrdp.key" \
-	-out "$T/xrdp.pem" 2>/dev/null || fail "xrdp certificate"
-sed -e "s|^port=3389|port=tcp://127.0.0.1:$XRDP_PORT|" -e "s|^security_layer=negotiate|security_layer=tls|" \
-	-e "s|^certificate=|certificate=$T/xrdp.pem|" -e "s|^key_file=|key_file=$T/xrdp.key|" \
-	-e "s|^autorun=|autorun=vnc-any|" -e "s|^LogFile=xrdp.log|LogFile=$T/xrdp.log|" \
-	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$T/xrdp.ini"
-printf '\n[vnc-any]\nname=vnc-any\nlib=libvnc.so\nip=127.0.0.1\nport=%s\nusername=na\npassword=na\n' \
-	"$VNC_PORT" >>"$T/xrdp.ini"
-mkdir -p /run/xrdp
-setsid xrdp -n -c "$T/xrdp.ini" >"$T/xrdp.out" 2>&1 &
-XRDP=$!
+xrdp_vnc_desktop "$VNC_PORT"
+PIDS+=("$XVNC" "$XTERM")
+xrdp_start "$XRDP_PORT" vnc-any "$(xrdp_vnc_any "$VNC_PORT")"
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
 PIDS+=("$!")
 # The gateway drops to "portico", a user of the test's nss_wrapper world.

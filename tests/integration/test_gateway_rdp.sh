@@ -10,6 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
 . tests/integration/sessiond_env.sh # wait_for
+. tests/integration/xrdp_env.sh
 
 be_setup
 RDP_PORT=$(free_port)
@@ -37,23 +38,8 @@ users = alice"
 be_start
 
 # The desktop: an Xvnc with an xterm, shown by xrdp's vnc-any module.
-Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$VNC_PORT" -SecurityTypes None -geometry 800x600 \
-	-nolisten tcp >"$T/xvnc.display" 2>"$T/xvnc.log" &
-XVNC=$!
-wait_for 5 test -s "$T/xvnc.display" || fail "Xvnc did not start"
-DISPLAY=:$(cat "$T/xvnc.display") xterm -geometry 80x24+10+10 >/dev/null 2>&1 &
-XTERM=$!
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=xrdp -keyout "$T/xrdp.key" \
-	-out "$T/xrdp.pem" 2>/dev/null || fail "xrdp certificate"
-sed -e "s|^port=3389|port=tcp://127.0.0.1:$XRDP_PORT|" -e "s|^security_layer=negotiate|security_layer=tls|" \
-	-e "s|^certificate=|certificate=$T/xrdp.pem|" -e "s|^key_file=|key_file=$T/xrdp.key|" \
-	-e "s|^autorun=|autorun=vnc-any|" -e "s|^LogFile=xrdp.log|LogFile=$T/xrdp.log|" \
-	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$T/xrdp.ini"
-printf '\n[vnc-any]\nname=vnc-any\nlib=libvnc.so\nip=127.0.0.1\nport=%s\nusername=na\npassword=na\n' \
-	"$VNC_PORT" >>"$T/xrdp.ini"
-mkdir -p /run/xrdp
-setsid xrdp -n -c "$T/xrdp.ini" >"$T/xrdp.out" 2>&1 &
-XRDP=$!
+xrdp_vnc_desktop "$VNC_PORT"
+xrdp_start "$XRDP_PORT" vnc-any "$(xrdp_vnc_any "$VNC_PORT")"
 # The gateway drops to "portico", a user of the test's nss_wrapper world.
 env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
 	NSS_WRAPPER_DISABLE_DEEPBIND=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \

@@ -10,6 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
 . tests/integration/sessiond_env.sh
+. tests/integration/xrdp_env.sh
 
 SESMAN_PORT=3350 # xrdp reads it from /etc/xrdp/sesman.ini, whatever -c says
 ss -ltn | grep -q ":$SESMAN_PORT " &&
@@ -31,19 +32,12 @@ hosts = 127.0.0.1:$XRDP_PORT
 users = $SD_USER"
 be_start
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=xrdp -keyout "$T/xrdp.key" \
-	-out "$T/xrdp.pem" 2>/dev/null || fail "xrdp certificate"
-sed -e "s|^port=3389|port=tcp://127.0.0.1:$XRDP_PORT|" -e "s|^security_layer=negotiate|security_layer=tls|" \
-	-e "s|^certificate=|certificate=$T/xrdp.pem|" -e "s|^key_file=|key_file=$T/xrdp.key|" \
-	-e "s|^autorun=|autorun=Xvnc|" -e "s|^LogFile=xrdp.log|LogFile=$T/xrdp.log|" \
-	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$T/xrdp.ini"
 sed -e "s|^LogFile=xrdp-sesman.log|LogFile=$T/sesman.log|" -e "s|^EnableSyslog=true|EnableSyslog=false|" \
 	/etc/xrdp/sesman.ini >"$T/sesman.ini"
 mkdir -p /run/xrdp
 setsid xrdp-sesman -n -c "$T/sesman.ini" >"$T/sesman.out" 2>&1 &
 SESMAN=$!
-setsid xrdp -n -c "$T/xrdp.ini" >"$T/xrdp.out" 2>&1 &
-XRDP=$!
+xrdp_start "$XRDP_PORT" Xvnc # sesman's Xvnc sessions
 # The gateway drops to the host's service user, a real one.
 "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
 GW=$!

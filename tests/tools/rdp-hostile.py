@@ -53,6 +53,12 @@ def outcome(s, timeout=10, until_confirm=False):
     return "closed" if not data else "answered %r" % data[:20]
 
 
+def to_login(s):
+    """A request without a ticket; what came back (the login step's confirm)."""
+    s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
+    return outcome(s, until_confirm=True)
+
+
 def main():
     host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if case == "many":
@@ -78,8 +84,7 @@ def main():
     if case == "logins":
         for _ in range(int(sys.argv[4])):
             s = socket.create_connection((host, port), timeout=10)
-            s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
-            r = outcome(s, until_confirm=True)
+            r = to_login(s)
             s.close()
             if r != "confirm protocol 1":
                 print(r)
@@ -93,8 +98,7 @@ def main():
         return
     s = socket.create_connection((host, port), timeout=10)
     if case == "tlsjunk":
-        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
-        r = outcome(s, until_confirm=True)
+        r = to_login(s)
         if r != "confirm protocol 1":
             print(r)
             return
@@ -129,21 +133,18 @@ def main():
     elif case == "nocrlf":
         s.sendall(cr(b"Cookie: mstshash=alice", neg=False))
     elif case == "noticket":
-        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
-        print(outcome(s, until_confirm=True))
+        print(to_login(s))
         return
     elif case == "rdponly":
         s.sendall(cr(b"Cookie: mstshash=alice\r\n", protocols=0))
     elif case == "notls":
-        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
-        r = outcome(s, until_confirm=True)
+        r = to_login(s)
         if r != "confirm protocol 1":
             print(r)
             return
         s.sendall(b"GET / HTTP/1.1\r\n\r\n" * 100)
     elif case == "stall":
-        s.sendall(cr(b"Cookie: mstshash=alice\r\n"))
-        outcome(s, until_confirm=True)
+        to_login(s)
         t0 = time.time()
         r = outcome(s, 60)
         print("%s after %d s" % (r, round(time.time() - t0)))
