@@ -222,7 +222,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 static int cmd_app(struct cli *c, int argc, char **argv)
 {
 	json_t *body, *out;
-	int st;
+	int st, driver_given = 0;
 
 	if (argc < 3 || strcmp(argv[1], "publish") || !path_arg(argv[2]))
 		return usage();
@@ -232,8 +232,10 @@ static int cmd_app(struct cli *c, int argc, char **argv)
 		if (i + 1 >= argc || strncmp(k, "--", 2))
 			return json_decref(body), usage();
 		if (!strcmp(k, "--command") || !strcmp(k, "--users") || !strcmp(k, "--groups") ||
-		    !strcmp(k, "--hosts") || !strcmp(k, "--protocol") || !strcmp(k, "--driver"))
+		    !strcmp(k, "--hosts") || !strcmp(k, "--protocol") || !strcmp(k, "--driver")) {
+			driver_given |= !strcmp(k, "--driver");
 			json_object_set_new(body, k + 2, json_string(argv[++i]));
+		}
 		else
 			return json_decref(body), usage();
 	}
@@ -242,6 +244,11 @@ static int cmd_app(struct cli *c, int argc, char **argv)
 		fprintf(stderr, "portico-admin: app publish needs --command\n");
 		return usage();
 	}
+	/* Session hosts serve VNC: an RDP application lives on existing xrdp
+	 * or RDS hosts (--hosts host:port), a static pool. */
+	if (!strcmp(json_string_value(json_object_get(body, "protocol")) ?: "", "rdp") &&
+	    !driver_given)
+		json_object_set_new(body, "driver", json_string("static"));
 	st = cli_call(c, "POST", "/admin/pools", body, &out);
 	json_decref(body);
 	return answer(c, st, out, pool_show, NULL);

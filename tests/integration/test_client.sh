@@ -125,6 +125,11 @@ out=$(adm app publish clock --command "/usr/bin/xclock -digital" --users "$SD_US
 grep -qE "^command +/usr/bin/xclock -digital$" <<<"$out" || fail "published: $out"
 out=$("$P" list) && grep -qE "^clock +app +vnc +-$" <<<"$out" || fail "the user does not see clock: $out"
 out=$(adm pool list) && grep -qE "^clock +app +vnc +xvnc +host1 +$SD_USER +- +least-loaded +no$" <<<"$out" || fail "pool list: $out"
+# An RDP application goes on existing RDP hosts: a static pool.
+out=$(adm app publish gimp --protocol rdp --command /usr/bin/gimp --hosts 127.0.0.1:3389 --users "$SD_USER") ||
+	fail "app publish over RDP: $out"
+grep -qE "^driver +static$" <<<"$out" && grep -qE "^protocol +rdp$" <<<"$out" || fail "an RDP application: $out"
+adm pool delete gimp >/dev/null || fail "pool delete gimp"
 out=$(adm pool set clock idle_timeout=30m max_sessions_per_host=3) || fail "pool set: $out"
 grep -qE "^idle_timeout +30m$" <<<"$out" && grep -qE "^max_sessions_per_host +3$" <<<"$out" || fail "set: $out"
 out=$(adm --json pool show clock) && [ "$(jq -r .idle_timeout <<<"$out")" = 30m ] || fail "--json show: $out"
