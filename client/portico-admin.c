@@ -235,8 +235,7 @@ static int cmd_app(struct cli *c, int argc, char **argv)
 		    !strcmp(k, "--hosts") || !strcmp(k, "--protocol") || !strcmp(k, "--driver")) {
 			driver_given |= !strcmp(k, "--driver");
 			json_object_set_new(body, k + 2, json_string(argv[++i]));
-		}
-		else
+		} else
 			return json_decref(body), usage();
 	}
 	if (!json_object_get(body, "command")) {
