@@ -26,6 +26,7 @@ struct gw {
 	uv_tcp_t vnc;
 	uv_tcp_t rdp;
 	char *rdp_cert_pem, *rdp_key_pem; /* for the RDP login step */
+	int64_t logins;			  /* login processes running */
 	struct gw_vnc *conns;
 	struct gw_rdp *rdp_conns;
 	int64_t nconns, pending;
@@ -39,11 +40,13 @@ int gw_rdp_listen(struct gw *g);
 /* The RDP login step (rdp_login.c).  _init reads the TLS certificate and
  * key (before the gateway drops root): 0, or -1 with err set.  _start hands
  * a connection whose Connection Request (req, len) had no ticket to a login
- * thread, with timeout_ms to finish; *fd is the socket to relay the client
- * to.  0 or a negative errno. */
+ * process, with timeout_ms to finish; *fd is the socket to relay the client
+ * to.  0 or a negative errno (-EAGAIN: rdp_max_logins are running).
+ * _main is that process (portico-gateway --rdp-login). */
 int gw_rdp_login_init(struct gw *g, char *err, size_t errlen);
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd);
+_Noreturn void gw_rdp_login_main(void);
 /* Connections from peer (an address) that have not logged in yet: VNC and
  * RDP together (gw_pending_from), RDP alone (gw_rdp_pending_from). */
 int gw_pending_from(struct gw *g, const char *peer);

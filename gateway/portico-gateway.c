@@ -55,6 +55,9 @@ int main(int argc, char **argv)
 	struct gw *g = &gw;
 	char err[1024];
 
+	/* The RDP login step's process (rdp_login.c), started by the gateway. */
+	if (argc == 2 && !strcmp(argv[1], "--rdp-login"))
+		gw_rdp_login_main();
 	conf = pt_daemon_start(argc, argv, "gateway", &test_only);
 	if (test_only)
 		pt_daemon_test_ok(conf);

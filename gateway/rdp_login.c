@@ -5,10 +5,16 @@
  *
  * The gateway speaks just enough RDP to read the Client Info PDU: a
  * FreeRDP server peer with TLS security (no NLA: the password must reach
- * PAM, and CredSSP only proves knowledge of an NT hash) runs in a thread of
- * its own, since FreeRDP's peer API is blocking.  When the client's Client
- * Info has arrived (the earliest hook is the peer's LicenseCallback), the
- * thread tells the client its licence is fine, asks the broker
+ * PAM, and CredSSP only proves knowledge of an NT hash).  It runs in a
+ * short-lived process of its own per login (the gateway's binary again,
+ * `portico-gateway --rdp-login`, as the gateway's user): FreeRDP's peer API
+ * blocks; FreeRDP 2.11 leaks the certificate and key it loads for every
+ * TLS accept (libfreerdp/crypto/tls.c), which a process returns when it
+ * ends; and a fault in its parsing of what an unauthenticated client sends
+ * ends that login, not the gateway.  The loop hears of the end through
+ * libuv's exit callback.  When the client's Client Info has arrived (the
+ * earliest hook is the peer's LicenseCallback), the process tells the
+ * client its licence is fine, asks the broker
  * (gateway/authorize: PAM with the same fixed delay and throttling as every
  * login, then the launch), and answers with a Server Redirection PDU that
  * carries a fresh ticket as its load-balance info and the gateway's own
@@ -17,16 +23,17 @@
  * run end to end.  A refusal is an ErrorInfo PDU the client shows.
  *
  * The loop had already read the client's Connection Request when it found
- * no ticket in it; FreeRDP reads its peer from a socket, so the thread gets
- * one end of a socket pair with that request written into it first, and the
- * loop relays the other end to the client (splice, like every relay).
+ * no ticket in it; FreeRDP reads its peer from a socket, so the process gets
+ * one end of a socket pair (fd 3) with that request written into it first,
+ * and the loop relays the other end to the client (splice, like every
+ * relay).  Its parameters (the client, the broker, the certificate and key)
+ * come as JSON on fd 4.
  *
  * Pool choice: "alice#pool" as the user name, or the domain naming a pool,
  * or else the user's only pool.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +54,13 @@
 
 #define PEM_MAX (256 * 1024) /* a certificate chain or a key */
 
-/* What a login thread needs; it owns this. */
+/* What a login process knows (gw_rdp_login_main). */
 struct login {
-	struct gw *g; /* read only: conf, api, the PEM texts */
 	uint64_t id;
 	char peer[64];
+	char public_host[256];	/* the redirection's target */
+	struct pt_api_conf api; /* the broker */
+	const char *cert_pem, *key_pem;
 	int fd;
 	int64_t deadline_ms; /* the handshake timeout */
 	int answered;	     /* redirected or refused: wait for the client to go */
@@ -118,7 +127,7 @@ static int redirect_layout(uint32_t base, uint32_t addr_entry, int *nb, int *cop
 static int send_redirect(freerdp_peer *p, struct login *l, const char *ticket, const char *user,
 			 const char *domain)
 {
-	const char *host = l->g->conf->gateway.public_host;
+	const char *host = l->public_host;
 	char nbname[16] = "PORTICO--------";
 	const char *addrs[16];
 	int nb, k;
@@ -179,7 +188,7 @@ static int authorize(freerdp_peer *p, struct login *l)
 	/* The domain names the pool unless the user name does. */
 	if (body && *domain && !strchr(user, '#'))
 		json_object_set_new(body, "pool", json_string(domain));
-	rc = body ? pt_api_call(&l->g->api, "POST", "/api/v1/gateway/authorize", body, &resp, err,
+	rc = body ? pt_api_call(&l->api, "POST", "/api/v1/gateway/authorize", body, &resp, err,
 				sizeof(err))
 		  : -1;
 	json_decref(body);
@@ -236,7 +245,10 @@ static LicenseCallbackResult on_client_info(freerdp_peer *p, wStream *s)
 	 * when it expects the server's capabilities. */
 	if (!license_send_valid_client_error_packet(p->context->rdp))
 		return LICENSE_CB_ABORT;
-	if (authorize(p, l) == 0) {
+	int rc = authorize(p, l);
+	if (p->settings->Password) /* the broker has it; FreeRDP frees it as is */
+		explicit_bzero(p->settings->Password, strlen(p->settings->Password));
+	if (rc == 0) {
 		/* A redirected client leaves by itself: give it a moment. */
 		int64_t linger = mono_ms() + 5000;
 		if (linger < l->deadline_ms)
@@ -246,26 +258,26 @@ static LicenseCallbackResult on_client_info(freerdp_peer *p, wStream *s)
 	return LICENSE_CB_ABORT; /* the error is sent: close */
 }
 
-static void *login_thread(void *arg)
+/* The login itself, in its own process: the peer on l->fd until the client
+ * has its answer and goes, or the deadline. */
+static void run_login(struct login *l)
 {
-	struct login *l = arg;
 	freerdp_peer *p = freerdp_peer_new(l->fd);
-	const struct gw *g = l->g;
 	int ok = 0;
 
 	if (!p) {
 		close(l->fd);
-		goto out;
+		return;
 	}
 	p->ContextSize = sizeof(struct login_ctx);
 	if (!freerdp_peer_context_new(p)) {
 		freerdp_peer_free(p);
-		goto out; /* the socket is closed with the context */
+		return;
 	}
 	((struct login_ctx *)p->context)->l = l;
 	rdpSettings *s = p->settings;
-	s->CertificateContent = strdup(g->rdp_cert_pem);
-	s->PrivateKeyContent = strdup(g->rdp_key_pem);
+	s->CertificateContent = strdup(l->cert_pem);
+	s->PrivateKeyContent = strdup(l->key_pem);
 	s->RdpSecurity = FALSE;
 	s->TlsSecurity = TRUE;
 	s->NlaSecurity = FALSE;
@@ -291,46 +303,181 @@ static void *login_thread(void *arg)
 	p->Disconnect(p);
 	freerdp_peer_context_free(p);
 	freerdp_peer_free(p);
-out:
-	explicit_bzero(l, sizeof(*l));
-	free(l);
-	return NULL;
+}
+
+/* --- the login process: portico-gateway --rdp-login ------------------------ */
+
+static const char *param(json_t *j, const char *key)
+{
+	const char *v = json_string_value(json_object_get(j, key));
+
+	return v && *v ? v : NULL;
+}
+
+_Noreturn void gw_rdp_login_main(void)
+{
+	/* What the gateway wrote to fd 4 (rdp_login_start below), up to EOF. */
+	static char buf[4 * PEM_MAX];
+	size_t n = 0;
+	ssize_t got;
+	json_t *j;
+	json_error_t jerr;
+	struct login l = { .fd = 3 };
+
+	pt_log_init("gateway", PT_LOG_INFO, 0);
+	while (n < sizeof(buf) && (got = read(4, buf + n, sizeof(buf) - n)) != 0) {
+		if (got < 0 && errno != EINTR)
+			pt_fatal("--rdp-login: cannot read its parameters from fd 4");
+		n += got > 0 ? (size_t)got : 0;
+	}
+	close(4);
+	j = n < sizeof(buf) ? json_loadb(buf, n, 0, &jerr) : NULL;
+	explicit_bzero(buf, n);
+	if (!j || !param(j, "peer") || !param(j, "public_host") || !param(j, "broker") ||
+	    !param(j, "cert_pem") || !param(j, "key_pem") ||
+	    !json_is_integer(json_object_get(j, "id")) ||
+	    !json_is_integer(json_object_get(j, "timeout_ms")))
+		pt_fatalx(
+			"--rdp-login is the gateway's own: it wants its parameters (JSON) on fd 4");
+	if (json_is_true(json_object_get(j, "debug")))
+		pt_log_init("gateway", PT_LOG_DEBUG, 0);
+	signal(SIGPIPE, SIG_IGN);
+	if (!getenv("WLOG_LEVEL")) /* FreeRDP's own log: the gateway's lines say what matters */
+		WLog_SetLogLevel(WLog_GetRoot(), WLOG_OFF);
+	if (pt_api_global_init())
+		pt_fatalx("cannot initialise libcurl");
+	l.id = (uint64_t)json_integer_value(json_object_get(j, "id"));
+	snprintf(l.peer, sizeof(l.peer), "%s", param(j, "peer"));
+	snprintf(l.public_host, sizeof(l.public_host), "%s", param(j, "public_host"));
+	l.deadline_ms = mono_ms() + json_integer_value(json_object_get(j, "timeout_ms"));
+	l.cert_pem = param(j, "cert_pem");
+	l.key_pem = param(j, "key_pem");
+	l.api.base = param(j, "broker");
+	l.api.ca = param(j, "ca");
+	l.api.cert = param(j, "cert");
+	l.api.key = param(j, "key");
+	l.api.bearer = param(j, "bearer");
+	l.api.timeout_ms = 30000;
+	run_login(&l);
+	json_decref(j);
+	/* One login, one process: what FreeRDP 2.11 leaks per TLS accept goes
+	 * back to the system with it; there are no exit handlers worth
+	 * running (a leak checker would only count FreeRDP's leak). */
+	_exit(0);
+}
+
+/* --- the gateway's side ---------------------------------------------------------- */
+
+struct login_proc {
+	uv_process_t proc;
+	uv_pipe_t params;
+	uv_write_t wr;
+	char *text; /* the parameters */
+	struct gw *g;
+	uint64_t id;
+	int open; /* handles not closed yet */
+};
+
+static void login_proc_free(uv_handle_t *h)
+{
+	struct login_proc *lp = h->data;
+
+	if (--lp->open)
+		return;
+	lp->g->logins--;
+	if (lp->text)
+		explicit_bzero(lp->text, strlen(lp->text));
+	free(lp->text);
+	free(lp);
+}
+
+static void on_login_exit(uv_process_t *proc, int64_t status, int sig)
+{
+	struct login_proc *lp = proc->data;
+
+	/* A fault in FreeRDP's server side ends this login, not the gateway. */
+	if (sig)
+		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process died of signal %d", sig);
+	else if (status)
+		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process exited with status %lld",
+		       (long long)status);
+	uv_close((uv_handle_t *)proc, login_proc_free);
+}
+
+static void on_params_written(uv_write_t *wr, int status)
+{
+	struct login_proc *lp = wr->data;
+
+	explicit_bzero(lp->text, strlen(lp->text));
+	uv_close((uv_handle_t *)&lp->params, login_proc_free); /* the child reads EOF */
 }
 
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd)
 {
-	int sp[2];
-	struct login *l;
-	pthread_attr_t attr;
-	pthread_t t;
+	const struct pt_conf *conf = g->conf;
+	struct login_proc *lp;
+	uv_process_options_t opt = { 0 };
+	uv_stdio_container_t io[5];
+	char *args[] = { "portico-gateway", "--rdp-login", NULL };
+	json_t *j;
+	int sp[2], rc;
 
 	if (!g->rdp_cert_pem || !g->rdp_key_pem)
 		return -ENOTSUP;
+	if (g->logins >= conf->gateway.rdp_max_logins)
+		return -EAGAIN;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
 	/* The request FreeRDP must read first; a socket pair holds far more. */
-	if (write(sp[0], req, len) != (ssize_t)len || !(l = calloc(1, sizeof(*l)))) {
+	lp = calloc(1, sizeof(*lp));
+	j = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:s,s:b}", "id", (json_int_t)id,
+		      "peer", peer, "timeout_ms", (json_int_t)timeout_ms, "public_host",
+		      conf->gateway.public_host, "broker", g->api.base, "ca", g->api.ca, "cert",
+		      g->api.cert, "key", g->api.key, "bearer", g->api.bearer, "cert_pem",
+		      g->rdp_cert_pem, "key_pem", g->rdp_key_pem, "debug",
+		      pt_log_level() >= PT_LOG_DEBUG);
+	if (lp && j)
+		lp->text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!lp || !lp->text || write(sp[0], req, len) != (ssize_t)len) {
+		if (lp)
+			free(lp->text);
+		free(lp);
 		close(sp[0]);
 		close(sp[1]);
 		return -ENOMEM;
 	}
-	l->g = g;
-	l->id = id;
-	snprintf(l->peer, sizeof(l->peer), "%s", peer);
-	l->fd = sp[1];
-	l->deadline_ms = mono_ms() + timeout_ms;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 1 << 20);
-	int rc = pthread_create(&t, &attr, login_thread, l);
-	pthread_attr_destroy(&attr);
+	lp->g = g;
+	lp->id = id;
+	lp->proc.data = lp->params.data = lp->wr.data = lp;
+	uv_pipe_init(g->loop, &lp->params, 0);
+	io[0].flags = UV_IGNORE;
+	io[1].flags = UV_INHERIT_FD;
+	io[1].data.fd = 1;
+	io[2].flags = UV_INHERIT_FD;
+	io[2].data.fd = 2;
+	io[3].flags = UV_INHERIT_FD;
+	io[3].data.fd = sp[1];
+	io[4].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	io[4].data.stream = (uv_stream_t *)&lp->params;
+	opt.file = "/proc/self/exe";
+	opt.args = args;
+	opt.stdio = io;
+	opt.stdio_count = 5;
+	opt.exit_cb = on_login_exit;
+	rc = uv_spawn(g->loop, &lp->proc, &opt);
+	close(sp[1]);
+	lp->open = rc ? 1 : 2;
 	if (rc) {
+		uv_close((uv_handle_t *)&lp->params, login_proc_free);
 		close(sp[0]);
-		close(sp[1]);
-		free(l);
-		return -rc;
+		return rc;
 	}
+	g->logins++;
+	uv_buf_t b = uv_buf_init(lp->text, (unsigned)strlen(lp->text));
+	if (uv_write(&lp->wr, (uv_stream_t *)&lp->params, &b, 1, on_params_written))
+		uv_close((uv_handle_t *)&lp->params, login_proc_free);
 	*fd = sp[0];
 	return 0;
 }
@@ -342,10 +489,7 @@ int gw_rdp_login_init(struct gw *g, char *err, size_t errlen)
 	char **dst[2] = { &g->rdp_cert_pem, &g->rdp_key_pem };
 	const char *paths[2] = { tls->cert, tls->key };
 
-	/* FreeRDP logs to stdout; the gateway's own lines say what matters. */
-	if (!getenv("WLOG_LEVEL"))
-		WLog_SetLogLevel(WLog_GetRoot(), WLOG_OFF);
-	/* Read now: the gateway cannot read its key once it has dropped root. */
+	/* Read now: the gateway may not read its key once it has dropped root. */
 	for (int i = 0; i < 2; i++) {
 		FILE *f = paths[i] ? fopen(paths[i], "r") : NULL;
 		char *buf = f ? malloc(PEM_MAX + 1) : NULL;

@@ -129,8 +129,9 @@ static void relay_done(struct pt_relay *rl, int status)
 	struct gw_rdp *r = pt_relay_data(rl);
 	const struct pt_relay_stats *st = pt_relay_stats(rl);
 
-	pt_log(PT_LOG_INFO, r->id, "rdp %s user %s: session %lld disconnected (%s), %llu up, %llu down%s",
-	       r->peer, r->user, (long long)r->session, status == 0 ? "closed" : uv_strerror(status),
+	pt_log(PT_LOG_INFO, r->id,
+	       "rdp %s user %s: session %lld disconnected (%s), %llu up, %llu down%s", r->peer,
+	       r->user, (long long)r->session, status == 0 ? "closed" : uv_strerror(status),
 	       (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
 	       st->spliced ? ", spliced" : "");
 	gw_event(r->g, r->session, "disconnect", gw_now_ms(), st->bytes_up, st->bytes_down);
@@ -280,7 +281,10 @@ static void start_login(struct gw_rdp *r)
 				r->g->conf->gateway.handshake_timeout_ms, &fd);
 	if (rc) {
 		char why[128];
-		snprintf(why, sizeof(why), "cannot start the login step: %s", strerror(-rc));
+		snprintf(why, sizeof(why), "%s%s",
+			 rc == -EAGAIN ? "too many logins under way (rdp_max_logins)"
+				       : "cannot start the login step: ",
+			 rc == -EAGAIN ? "" : uv_strerror(rc));
 		refuse(r, why);
 		return;
 	}
@@ -436,6 +440,7 @@ int gw_rdp_listen(struct gw *g)
 	rc = pt_net_listen(&g->rdp, g->conf->gateway.rdp_listen, 511, on_accept);
 	if (rc < 0)
 		return rc;
-	pt_log_info("RDP on %s (tickets: passthrough; others: login, then redirection)", g->conf->gateway.rdp_listen);
+	pt_log_info("RDP on %s (tickets: passthrough; others: login, then redirection)",
+		    g->conf->gateway.rdp_listen);
 	return 0;
 }

@@ -148,6 +148,8 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "max_pending", CONF_INT, gateway.max_pending, 1, 1000000, "1000", NULL, 0),
 	GKEY("gateway", "max_pending_per_addr", CONF_INT, gateway.max_pending_per_addr, 1, 1000000,
 	     "20", NULL, 0),
+	GKEY("gateway", "rdp_max_logins", CONF_INT, gateway.rdp_max_logins, 1, 100000, "100", NULL,
+	     0),
 
 	GKEY("sessiond", "broker", CONF_URL, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),

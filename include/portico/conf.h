@@ -58,6 +58,7 @@ struct pt_gateway_conf {
 	int64_t input_report_ms;      /* how often the last input time goes to the broker */
 	int64_t max_pending;	      /* connections not logged in yet, in total */
 	int64_t max_pending_per_addr; /* ... from one client address */
+	int64_t rdp_max_logins;	      /* RDP login steps (processes) at once */
 };
 
 struct pt_sessiond_conf {

@@ -31,4 +31,13 @@ out=$("$BUILD/bin/portico-sessiond" -t -c "$T/longrun.conf" 2>&1)
 [ $? = 1 ] && grep -q "run_dir must be an absolute path of at most 64 bytes" <<<"$out" || fail "long run_dir: $out"
 out=$("$BUILD/bin/portico-gateway" -c "$T/novnc.conf" 2>&1)
 [ $? = 1 ] && grep -q "vnc_listen and rdp_listen are both empty" <<<"$out" || fail "gateway without listeners: $out"
+# The gateway's login process is its own: run by hand, or fed garbage,
+# it says so and leaves.
+G=$BUILD/bin/portico-gateway
+for feed in "" "not json" '{"peer":"x"}' "$(head -c 2000000 /dev/zero | tr '\0' '{')"; do
+	out=$(printf '%s' "$feed" | "$G" --rdp-login 4<&0 3</dev/null 2>&1)
+	[ $? = 1 ] && grep -q -- "--rdp-login is the gateway's own" <<<"$out" || fail "--rdp-login fed '${feed:0:20}': $out"
+done
+out=$("$G" --rdp-login 4<&- 2>&1)
+[ $? = 1 ] && grep -q -- "--rdp-login: cannot read its parameters" <<<"$out" || fail "--rdp-login without fd 4: $out"
 echo "ok: daemon command lines"

@@ -19,7 +19,7 @@ VNC_PORT=$(free_port)
 GWV_PORT=$(free_port)
 NLA_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s|" "$T/portico.conf"
+sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s\nrdp_max_logins = 5|" "$T/portico.conf"
 sed -i "s|^key  = .*|&\nca   = $T/tls/server.pem|" "$T/portico.conf"
 be_conf_append "
 [pool rdesk]
@@ -168,9 +168,13 @@ case $r in "closed after 2 s" | "closed after 3 s") ;; *) fail "a login step tha
 # max_pending_per_addr (20): VNC and RDP connections that have not logged in.
 [ "$($H hold 20)" = "the next one closed at once" ] || fail "the 21st silent connection from one address was kept"
 wait_for 5 eval '[ "$($H hold 19)" = "the next one kept" ]' || fail "the per-address limit did not free up"
-threads=$(ls /proc/$GW/task | wc -l)
+logins() { pgrep -P $GW -f -- --rdp-login | wc -l; } # login processes running
 [ "$($H logins 200)" = done ] || fail "200 dropped logins"
-wait_for 10 eval '[ "$(ls /proc/$GW/task | wc -l)" -le "$threads" ]' || fail "login threads stay behind: $(ls /proc/$GW/task | wc -l) (were $threads)"
+wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
+# rdp_max_logins (5 here): the sixth login at once is refused at once.
+[ "$($H held 5)" = "negotiation failure 2" ] || fail "a sixth login at once was taken"
+grep -q "refused: too many logins under way (rdp_max_logins)" "$T/gateway.log" || fail "no line for rdp_max_logins"
+wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
 [ "$($H forged)" = "negotiation failure 2" ] || fail "a forged ticket: $($H forged)"
 [ "$($H many 1000)" = done ] || fail "1000 bad connections"
 kill -0 $GW || fail "the gateway died of hostile input"
@@ -180,4 +184,22 @@ TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
 seen=$(rdp "$TICKET")
 [ "${seen##*painted=}" -gt 10000 ] || fail "no desktop after the hostile clients: $seen"
 echo "ok: hostile input"
+
+# Stopping while a login step is under way: the gateway stops cleanly (and
+# under the sanitizers, without a leak); the login process follows.
+python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT stall >/dev/null &
+HOSTILE=$!
+wait_for 5 eval '[ "$(logins)" = 1 ]' || fail "no login process for the stalled client"
+kill -TERM $GW
+wait_for 5 eval '! kill -0 $GW 2>/dev/null' || fail "the gateway did not stop with a login under way"
+wait $GW
+rc=$?
+kill $HOSTILE 2>/dev/null
+wait_for 5 eval '! pgrep -f -- "--rdp-login" >/dev/null' || fail "a login process outlived the gateway"
+[ $rc = 0 ] || fail "the gateway stopped with status $rc: $(tail -3 "$T/gateway.log")"
+grep -q "stopped$" "$T/gateway.log" || fail "no 'stopped' line: $(tail -3 "$T/gateway.log")"
+# Every login process ended by itself (a fault, or a sanitizer's report,
+# would be a line of the gateway's).
+grep "the login process" "$T/gateway.log" && fail "a login process failed"
+echo "ok: stopping during a login"
 echo "ok: gateway rdp"

@@ -21,6 +21,8 @@ gateway; prints what it got, one line:
                                                  -> "closed"
   from ADDR TICKET   a good ticket sent from another source address
                                                  -> "negotiation failure N"
+  held N      N login steps held open (after the confirm), then one more
+                                                 -> what the last one got
   hold N      N silent connections held open, then one more
                                                  -> "the next one closed at once"
 """
@@ -78,6 +80,20 @@ def main():
         r = outcome(s, 2)
         print("the next one %s" % ("closed at once" if r == "closed" and time.time() - t0 < 1
                                    else "kept"))
+        for h in held:
+            h.close()
+        return
+    if case == "held":
+        held = []
+        for _ in range(int(sys.argv[4])):
+            h = socket.create_connection((host, port), timeout=10)
+            r = to_login(h)
+            if r != "confirm protocol 1":
+                print("login %d: %s" % (len(held) + 1, r))
+                return
+            held.append(h)
+        s = socket.create_connection((host, port), timeout=10)
+        print(to_login(s))
         for h in held:
             h.close()
         return
