@@ -12,7 +12,7 @@
  * TLS accept (libfreerdp/crypto/tls.c), which a process returns when it
  * ends; and a fault in its parsing of what an unauthenticated client sends
  * ends that login, not the gateway.  The loop hears of the end through
- * libuv's exit callback.  When the client's Client Info has arrived (the
+ * a pidfd.  When the client's Client Info has arrived (the
  * earliest hook is the peer's LicenseCallback), the process tells the
  * client its licence is fine, asks the broker
  * (gateway/authorize: PAM with the same fixed delay and throttling as every
@@ -33,11 +33,15 @@
  * or else the user's only pool.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,13 +372,21 @@ _Noreturn void gw_rdp_login_main(void)
 
 /* --- the gateway's side ---------------------------------------------------------- */
 
+/*
+ * posix_spawn, not uv_spawn: libuv 1.44 forks, which copies the page tables
+ * of a gateway carrying thousands of sessions on the event loop's thread;
+ * glibc's posix_spawn shares the memory until the exec (vfork-like).  The
+ * loop hears of the end on a pidfd.
+ */
 struct login_proc {
-	uv_process_t proc;
-	uv_pipe_t params;
+	uv_poll_t exited; /* the pidfd */
+	uv_pipe_t params; /* the write end of the child's fd 4 */
 	uv_write_t wr;
 	char *text; /* the parameters */
 	struct gw *g;
 	uint64_t id;
+	pid_t pid;
+	int pidfd;
 	int open; /* handles not closed yet */
 };
 
@@ -384,24 +396,30 @@ static void login_proc_free(uv_handle_t *h)
 
 	if (--lp->open)
 		return;
-	lp->g->logins--;
+	if (lp->pidfd >= 0)
+		close(lp->pidfd);
 	if (lp->text)
 		explicit_bzero(lp->text, strlen(lp->text));
 	free(lp->text);
 	free(lp);
 }
 
-static void on_login_exit(uv_process_t *proc, int64_t status, int sig)
+static void on_login_exit(uv_poll_t *p, int status, int events)
 {
-	struct login_proc *lp = proc->data;
+	struct login_proc *lp = p->data;
+	int st = 0;
 
+	if (waitpid(lp->pid, &st, WNOHANG) == 0)
+		return; /* not yet */
 	/* A fault in FreeRDP's server side ends this login, not the gateway. */
-	if (sig)
-		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process died of signal %d", sig);
-	else if (status)
-		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process exited with status %lld",
-		       (long long)status);
-	uv_close((uv_handle_t *)proc, login_proc_free);
+	if (WIFSIGNALED(st))
+		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process died of signal %d",
+		       WTERMSIG(st));
+	else if (WIFEXITED(st) && WEXITSTATUS(st))
+		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process exited with status %d",
+		       WEXITSTATUS(st));
+	lp->g->logins--;
+	uv_close((uv_handle_t *)p, login_proc_free);
 }
 
 static void on_params_written(uv_write_t *wr, int status)
@@ -412,16 +430,52 @@ static void on_params_written(uv_write_t *wr, int status)
 	uv_close((uv_handle_t *)&lp->params, login_proc_free); /* the child reads EOF */
 }
 
+/* fd moved to 5 or above, so that the child's dup2 to 3 and 4 cannot clash. */
+static int fd_high(int fd)
+{
+	int nfd;
+
+	if (fd >= 5)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
+	close(fd);
+	return nfd;
+}
+
+static int spawn_login(struct login_proc *lp, int client_fd, int params_fd)
+{
+	extern char **environ;
+	char *args[] = { "portico-gateway", "--rdp-login", NULL };
+	posix_spawn_file_actions_t fa;
+	int rc;
+
+	if ((rc = posix_spawn_file_actions_init(&fa)))
+		return -rc;
+	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, client_fd, 3);
+	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, params_fd, 4);
+	rc = rc ? rc : posix_spawn(&lp->pid, "/proc/self/exe", &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		return -rc;
+	lp->pidfd = pidfd_open(lp->pid, 0);
+	if (lp->pidfd < 0) {
+		/* Cannot watch it (a kernel before 5.3): let it go, and reap. */
+		rc = -errno;
+		kill(lp->pid, SIGKILL);
+		waitpid(lp->pid, NULL, 0);
+		return rc;
+	}
+	return 0;
+}
+
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd)
 {
 	const struct pt_conf *conf = g->conf;
 	struct login_proc *lp;
-	uv_process_options_t opt = { 0 };
-	uv_stdio_container_t io[5];
-	char *args[] = { "portico-gateway", "--rdp-login", NULL };
 	json_t *j;
-	int sp[2], rc;
+	int sp[2], pp[2], rc;
 
 	if (!g->rdp_cert_pem || !g->rdp_key_pem)
 		return -ENOTSUP;
@@ -429,8 +483,17 @@ int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_
 		return -EAGAIN;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		return -errno;
-	/* The request FreeRDP must read first; a socket pair holds far more. */
+	if (pipe2(pp, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close(sp[0]);
+		close(sp[1]);
+		return rc;
+	}
+	sp[1] = fd_high(sp[1]);
+	pp[0] = fd_high(pp[0]);
 	lp = calloc(1, sizeof(*lp));
+	if (lp)
+		lp->pidfd = -1;
 	j = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:s,s:b}", "id", (json_int_t)id,
 		      "peer", peer, "timeout_ms", (json_int_t)timeout_ms, "public_host",
 		      conf->gateway.public_host, "broker", g->api.base, "ca", g->api.ca, "cert",
@@ -440,40 +503,30 @@ int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_
 	if (lp && j)
 		lp->text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	if (!lp || !lp->text || write(sp[0], req, len) != (ssize_t)len) {
+	/* The request FreeRDP must read first; a socket pair holds far more. */
+	rc = !lp || !lp->text || sp[1] < 0 || pp[0] < 0 ? -ENOMEM
+	     : write(sp[0], req, len) != (ssize_t)len	? -EIO
+							: spawn_login(lp, sp[1], pp[0]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	if (pp[0] >= 0)
+		close(pp[0]);
+	if (rc) {
 		if (lp)
 			free(lp->text);
 		free(lp);
 		close(sp[0]);
-		close(sp[1]);
-		return -ENOMEM;
+		close(pp[1]);
+		return rc;
 	}
 	lp->g = g;
 	lp->id = id;
-	lp->proc.data = lp->params.data = lp->wr.data = lp;
+	lp->exited.data = lp->params.data = lp->wr.data = lp;
+	lp->open = 2;
+	uv_poll_init(g->loop, &lp->exited, lp->pidfd);
+	uv_poll_start(&lp->exited, UV_READABLE, on_login_exit);
 	uv_pipe_init(g->loop, &lp->params, 0);
-	io[0].flags = UV_IGNORE;
-	io[1].flags = UV_INHERIT_FD;
-	io[1].data.fd = 1;
-	io[2].flags = UV_INHERIT_FD;
-	io[2].data.fd = 2;
-	io[3].flags = UV_INHERIT_FD;
-	io[3].data.fd = sp[1];
-	io[4].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	io[4].data.stream = (uv_stream_t *)&lp->params;
-	opt.file = "/proc/self/exe";
-	opt.args = args;
-	opt.stdio = io;
-	opt.stdio_count = 5;
-	opt.exit_cb = on_login_exit;
-	rc = uv_spawn(g->loop, &lp->proc, &opt);
-	close(sp[1]);
-	lp->open = rc ? 1 : 2;
-	if (rc) {
-		uv_close((uv_handle_t *)&lp->params, login_proc_free);
-		close(sp[0]);
-		return rc;
-	}
+	uv_pipe_open(&lp->params, pp[1]);
 	g->logins++;
 	uv_buf_t b = uv_buf_init(lp->text, (unsigned)strlen(lp->text));
 	if (uv_write(&lp->wr, (uv_stream_t *)&lp->params, &b, 1, on_params_written))
