@@ -373,12 +373,14 @@ _Noreturn void gw_rdp_login_main(void)
 /* --- the gateway's side ---------------------------------------------------------- */
 
 /*
- * posix_spawn, not uv_spawn: libuv 1.44 forks, which copies the page tables
- * of a gateway carrying thousands of sessions on the event loop's thread;
- * glibc's posix_spawn shares the memory until the exec (vfork-like).  The
+ * posix_spawn on the thread pool, not uv_spawn: a process start is
+ * blocking work, kept off the event loop's thread (DESIGN.md), and libuv
+ * 1.44 forks, copying the page tables of a gateway that carries thousands
+ * of sessions; glibc's posix_spawn shares the memory until the exec.  The
  * loop hears of the end on a pidfd.
  */
 struct login_proc {
+	uv_work_t work;	  /* the spawn */
 	uv_poll_t exited; /* the pidfd */
 	uv_pipe_t params; /* the write end of the child's fd 4 */
 	uv_write_t wr;
@@ -387,7 +389,10 @@ struct login_proc {
 	uint64_t id;
 	pid_t pid;
 	int pidfd;
-	int open; /* handles not closed yet */
+	int client_fd, params_fd; /* the child's fds 3 and 4 */
+	int params_w;		  /* the parent's end of fd 4 */
+	int rc;			  /* the spawn's */
+	int open;		  /* handles not closed yet */
 };
 
 static void login_proc_free(uv_handle_t *h)
@@ -469,6 +474,41 @@ static int spawn_login(struct login_proc *lp, int client_fd, int params_fd)
 	return 0;
 }
 
+static void spawn_work(uv_work_t *w)
+{
+	struct login_proc *lp = w->data;
+
+	lp->rc = spawn_login(lp, lp->client_fd, lp->params_fd);
+}
+
+static void spawn_done(uv_work_t *w, int status)
+{
+	struct login_proc *lp = w->data;
+
+	close(lp->client_fd); /* the child has them now, or nobody */
+	close(lp->params_fd);
+	if (lp->rc || status) {
+		/* The loop's end of the client's pair sees EOF: the relay ends. */
+		pt_log(PT_LOG_WARNING, lp->id, "rdp: cannot start a login process: %s",
+		       strerror(lp->rc ? -lp->rc : ECANCELED));
+		lp->g->logins--;
+		close(lp->params_w);
+		explicit_bzero(lp->text, strlen(lp->text));
+		free(lp->text);
+		free(lp);
+		return;
+	}
+	lp->exited.data = lp->params.data = lp->wr.data = lp;
+	lp->open = 2;
+	uv_poll_init(lp->g->loop, &lp->exited, lp->pidfd);
+	uv_poll_start(&lp->exited, UV_READABLE, on_login_exit);
+	uv_pipe_init(lp->g->loop, &lp->params, 0);
+	uv_pipe_open(&lp->params, lp->params_w);
+	uv_buf_t b = uv_buf_init(lp->text, (unsigned)strlen(lp->text));
+	if (uv_write(&lp->wr, (uv_stream_t *)&lp->params, &b, 1, on_params_written))
+		uv_close((uv_handle_t *)&lp->params, login_proc_free);
+}
+
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd)
 {
@@ -503,34 +543,32 @@ int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_
 	if (lp && j)
 		lp->text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
+	if (lp) {
+		lp->g = g;
+		lp->id = id;
+		lp->client_fd = sp[1];
+		lp->params_fd = pp[0];
+		lp->params_w = pp[1];
+		lp->work.data = lp;
+	}
 	/* The request FreeRDP must read first; a socket pair holds far more. */
-	rc = !lp || !lp->text || sp[1] < 0 || pp[0] < 0 ? -ENOMEM
-	     : write(sp[0], req, len) != (ssize_t)len	? -EIO
-							: spawn_login(lp, sp[1], pp[0]);
-	if (sp[1] >= 0)
-		close(sp[1]);
-	if (pp[0] >= 0)
-		close(pp[0]);
+	rc = !lp || !lp->text || sp[1] < 0 || pp[0] < 0			 ? -ENOMEM
+	     : write(sp[0], req, len) != (ssize_t)len			 ? -EIO
+	     : uv_queue_work(g->loop, &lp->work, spawn_work, spawn_done) ? -ENOMEM
+									 : 0;
 	if (rc) {
 		if (lp)
 			free(lp->text);
 		free(lp);
-		close(sp[0]);
-		close(pp[1]);
+		for (int k = 0; k < 2; k++) {
+			if (sp[k] >= 0)
+				close(sp[k]);
+			if (pp[k] >= 0)
+				close(pp[k]);
+		}
 		return rc;
 	}
-	lp->g = g;
-	lp->id = id;
-	lp->exited.data = lp->params.data = lp->wr.data = lp;
-	lp->open = 2;
-	uv_poll_init(g->loop, &lp->exited, lp->pidfd);
-	uv_poll_start(&lp->exited, UV_READABLE, on_login_exit);
-	uv_pipe_init(g->loop, &lp->params, 0);
-	uv_pipe_open(&lp->params, pp[1]);
 	g->logins++;
-	uv_buf_t b = uv_buf_init(lp->text, (unsigned)strlen(lp->text));
-	if (uv_write(&lp->wr, (uv_stream_t *)&lp->params, &b, 1, on_params_written))
-		uv_close((uv_handle_t *)&lp->params, login_proc_free);
 	*fd = sp[0];
 	return 0;
 }
