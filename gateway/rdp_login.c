@@ -79,10 +79,7 @@ struct login_ctx {
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(uv_hrtime() / 1000000);
 }
 
 static int is_ascii(const char *s)
@@ -395,18 +392,30 @@ struct login_proc {
 	int open;		  /* handles not closed yet */
 };
 
+/* The parameters hold the TLS key: wiped as soon as they are no longer
+ * needed. */
+static void drop_text(struct login_proc *lp)
+{
+	if (lp->text)
+		explicit_bzero(lp->text, strlen(lp->text));
+	free(lp->text);
+	lp->text = NULL;
+}
+
+static void lp_destroy(struct login_proc *lp)
+{
+	if (lp->pidfd >= 0)
+		close(lp->pidfd);
+	drop_text(lp);
+	free(lp);
+}
+
 static void login_proc_free(uv_handle_t *h)
 {
 	struct login_proc *lp = h->data;
 
-	if (--lp->open)
-		return;
-	if (lp->pidfd >= 0)
-		close(lp->pidfd);
-	if (lp->text)
-		explicit_bzero(lp->text, strlen(lp->text));
-	free(lp->text);
-	free(lp);
+	if (--lp->open == 0)
+		lp_destroy(lp);
 }
 
 static void on_login_exit(uv_poll_t *p, int status, int events)
@@ -431,7 +440,7 @@ static void on_params_written(uv_write_t *wr, int status)
 {
 	struct login_proc *lp = wr->data;
 
-	explicit_bzero(lp->text, strlen(lp->text));
+	drop_text(lp);
 	uv_close((uv_handle_t *)&lp->params, login_proc_free); /* the child reads EOF */
 }
 
@@ -493,9 +502,7 @@ static void spawn_done(uv_work_t *w, int status)
 		       strerror(lp->rc ? -lp->rc : ECANCELED));
 		lp->g->logins--;
 		close(lp->params_w);
-		explicit_bzero(lp->text, strlen(lp->text));
-		free(lp->text);
-		free(lp);
+		lp_destroy(lp);
 		return;
 	}
 	lp->exited.data = lp->params.data = lp->wr.data = lp;
@@ -558,8 +565,7 @@ int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_
 									 : 0;
 	if (rc) {
 		if (lp)
-			free(lp->text);
-		free(lp);
+			lp_destroy(lp);
 		for (int k = 0; k < 2; k++) {
 			if (sp[k] >= 0)
 				close(sp[k]);

@@ -32,7 +32,7 @@
 
 struct gw_rdp {
 	struct gw *g;
-	struct gw_rdp *next, **prevp; /* g->rdp_conns */
+	struct gw_rdp *next, **prevp; /* g->rdp_conns: the pending ones */
 	int pending;		      /* not logged in yet */
 	uint64_t id;
 	char peer[64];
@@ -49,12 +49,22 @@ struct gw_rdp {
 	struct pt_relay *relay;
 };
 
+/* Logged in, or gone: no longer counted against max_pending (in all and
+ * per address), and out of the list that the per-address count walks. */
+static void unpend(struct gw_rdp *r)
+{
+	if (!r->pending)
+		return;
+	r->pending = 0;
+	r->g->pending--;
+	if ((*r->prevp = r->next))
+		r->next->prevp = r->prevp;
+}
+
 static void rdp_free(struct gw_rdp *r)
 {
 	if (r->busy || r->client || r->backend || r->relay || !r->timer_closed)
 		return;
-	if ((*r->prevp = r->next))
-		r->next->prevp = r->prevp;
 	explicit_bzero(r->in, sizeof(r->in));
 	free(r);
 }
@@ -91,8 +101,7 @@ static void rdp_close(struct gw_rdp *r, const char *why)
 	if (why)
 		pt_log(PT_LOG_INFO, r->id, "rdp %s%s%s: %s", r->peer, r->user[0] ? " user " : "",
 		       r->user, why);
-	r->g->pending -= r->pending;
-	r->pending = 0;
+	unpend(r);
 	r->g->nconns--;
 	uv_timer_stop(&r->timer);
 	if (r->client)
@@ -167,8 +176,7 @@ static void on_cr_forwarded(struct pt_stream *s, int status)
 		return;
 	}
 	r->client = r->backend = NULL;
-	r->g->pending--; /* logged in: no longer pending; still a connection */
-	r->pending = 0;
+	unpend(r); /* logged in; still a connection */
 	pt_log(PT_LOG_INFO, r->id, "rdp %s user %s: connected to session %lld at %s", r->peer,
 	       r->user, (long long)r->session, r->backend_addr);
 	gw_event(r->g, r->session, "connect", gw_now_ms(), 0, 0);
@@ -263,15 +271,10 @@ static void login_relay_done(struct pt_relay *rl, int status)
 	struct gw_rdp *r = pt_relay_data(rl);
 
 	r->relay = NULL;
-	r->done = 1;
-	r->g->pending--;
-	r->pending = 0;
-	r->g->nconns--;
-	uv_timer_stop(&r->timer);
-	uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+	rdp_close(r, NULL);
 }
 
-/* No ticket: hand the client to a login thread, through a socket pair. */
+/* No ticket: hand the client to a login process, through a socket pair. */
 static void start_login(struct gw_rdp *r)
 {
 	struct pt_stream *pair;
@@ -368,7 +371,7 @@ int gw_rdp_pending_from(struct gw *g, const char *peer)
 	int n = 0;
 
 	for (struct gw_rdp *r = g->rdp_conns; r; r = r->next)
-		n += r->pending && !strcmp(r->peer, peer);
+		n += !strcmp(r->peer, peer);
 	return n;
 }
 
