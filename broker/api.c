@@ -21,6 +21,7 @@
 
 #include "broker.h"
 #include "portico/log.h"
+#include "roles.h"
 #include "portico/ticket.h"
 #include "seal.h"
 
@@ -45,6 +46,7 @@ struct job {
 	int admin;
 	char rhost[64];		     /* client address for tickets and throttling */
 	int gateway;		     /* a gateway (or session host) is asking */
+	char node[128];		     /* its certificate's CN, "" for a shared secret */
 	int want_rdp;		     /* launch.rdp */
 	char geometry[24];	     /* launch: the client's screen, WxH */
 	char sealed[BRK_SEALED_MAX]; /* the token's sealed password (sso) */
@@ -900,6 +902,17 @@ static void job_event(struct job *j)
 
 /* --- session hosts ------------------------------------------------------------ */
 
+/* A session host's certificate speaks only for the host its CN names. */
+static int speaks_for(struct job *j, const char *name)
+{
+	if (!j->node[0] || !strcmp(j->node, name))
+		return 1;
+	pt_log_warnx("session host %s (%s) tried to speak for host %s: refused", j->node,
+		     j->req->peer, name);
+	set_error(j, 403, "forbidden", "your certificate is host %s's, not %s's", j->node, name);
+	return 0;
+}
+
 static void job_host(struct job *j)
 {
 	const char *name = in_str(j, "name"), *address = in_str(j, "address");
@@ -911,6 +924,8 @@ static void job_host(struct job *j)
 		set_error(j, 400, "bad_request", "name is required");
 		return;
 	}
+	if (!speaks_for(j, name))
+		return;
 	if (sessions && !json_is_array(sessions)) {
 		set_error(j, 400, "bad_request", "sessions must be a list");
 		return;
@@ -964,6 +979,8 @@ static void job_host_event(struct job *j)
 		set_error(j, 400, "bad_request", "name, session_id and event (ended) are required");
 		return;
 	}
+	if (!speaks_for(j, name))
+		return;
 	rc = brk_store_session_get(j->b->store, json_integer_value(id), &s);
 	if (rc == -ENOENT || (rc == 0 && strcmp(s.host, name))) {
 		set_error(j, 404, "no_such_session", "no session %lld on %s",
@@ -1557,10 +1574,19 @@ void brk_api_handle(struct pt_http_req *req, void *data)
 		}
 		if (!want_method(j, HTTP_POST, ALLOW_POST))
 			return;
-		if (!pt_http_component(req, b->conf->broker.gateway_secret)) {
-			set_error(j, 401, "unauthenticated",
-				  "gateways and session hosts present a certificate from [tls] "
-				  "ca or [broker] gateway_secret");
+		int want = !strcmp(seg[0], "hosts") ? BRK_ROLE_HOST : BRK_ROLE_GATEWAY;
+		int role = brk_node_role(b->conf, req, j->node, sizeof(j->node));
+		if (role != want) {
+			if (role != BRK_ROLE_NONE)
+				pt_log_warnx("%s %s%s%s refused on %s: not a %s", req->peer,
+					     brk_role_name(role), j->node[0] ? " " : "", j->node,
+					     req->path, brk_role_name(want));
+			set_error(j, role == BRK_ROLE_NONE ? 401 : 403,
+				  role == BRK_ROLE_NONE ? "unauthenticated" : "forbidden",
+				  "this route is for a %s: present its certificate from [tls] ca "
+				  "or [broker] %s",
+				  brk_role_name(want),
+				  want == BRK_ROLE_HOST ? "host_secret" : "gateway_secret");
 			job_finish(j);
 			return;
 		}

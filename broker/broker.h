@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "portico/api.h"
 #include "portico/httpd.h"
 #include "portico/conf.h"
 #include "store.h"
@@ -20,8 +21,9 @@ struct brk {
 	struct pt_httpd *http;
 	struct brk_throttle *throttle;
 	struct brk_auth *auth;
-	SSL_CTX *client_ctx; /* to reach session hosts */
-	uv_timer_t sweep;    /* session timeouts, expired tickets */
+	SSL_CTX *client_ctx;	     /* to reach session hosts */
+	struct pt_api_conf host_api; /* ... with the broker's credential (no base) */
+	uv_timer_t sweep;	     /* session timeouts, expired tickets */
 	int sweeping;
 	char gw_rdp[300]; /* host:port clients dial for RDP, "" when none */
 	char gw_vnc[300]; /* ... for VNC */

@@ -3,10 +3,10 @@
  * "Session hosts"): start and stop sessions on portico-sessiond over HTTPS,
  * and reconcile what a sessiond reports with the store.
  *
- * The broker authenticates to a sessiond as a gateway does to the broker:
- * its [tls] certificate as a client certificate, and [broker]
- * gateway_secret as a bearer token; it verifies the sessiond's certificate
- * with [tls] ca.
+ * The broker authenticates to a sessiond with its own credential: its
+ * certificate ([broker] cert, else [tls]'s) as a client certificate, and
+ * [broker] broker_secret as a bearer token; it verifies the sessiond's
+ * certificate with [tls] ca (docs/security.md).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,10 +28,8 @@
 static void host_api(struct brk *b, const struct brk_host *h, long timeout_ms,
 		     struct pt_api_conf *c)
 {
-	memset(c, 0, sizeof(*c));
+	*c = b->host_api;
 	c->base = h->address;
-	pt_api_conf_tls(c, &b->conf->tls);
-	c->bearer = b->conf->broker.gateway_secret;
 	c->timeout_ms = timeout_ms;
 }
 

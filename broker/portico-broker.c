@@ -85,16 +85,20 @@ int main(int argc, char **argv)
 	conf = pt_daemon_start(argc, argv, "broker", &test_only);
 	if (test_only)
 		pt_daemon_test_ok(conf);
-	if (!conf->broker.gateway_secret)
-		pt_log_warnx("[broker] gateway_secret is not set: gateways and session hosts "
-			     "cannot authenticate");
+	if (!conf->tls.ca && (!conf->broker.gateway_secret || !conf->broker.host_secret ||
+			      !conf->broker.broker_secret))
+		pt_log_warnx("[tls] ca is not set and not every one of [broker] gateway_secret, "
+			     "host_secret and broker_secret is: the nodes without one cannot "
+			     "authenticate (docs/security.md)");
 	if (geteuid() != 0)
 		pt_log_warnx("not started as root: PAM modules that need root (pam_unix) will "
 			     "refuse every login");
 
 	/* TLS before the privileges go: the key may be readable by root only,
 	 * and a first start writes a self-signed pair. */
-	SSL_CTX *ctx = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	struct pt_tls_conf tls;
+	pt_conf_tls_of(conf, PT_NODE_BROKER, &tls);
+	SSL_CTX *ctx = pt_tls_server_ctx(&tls, err, sizeof(err));
 	if (!ctx)
 		pt_fatalx("%s", err);
 
@@ -113,6 +117,11 @@ int main(int argc, char **argv)
 	}
 	close(sv[0]);
 	pt_log_init("broker", pt_log_level(), 0);
+	/* Its credential towards session hosts, read while root may. */
+	pt_api_conf_tls(&broker.host_api, &tls);
+	broker.host_api.bearer = conf->broker.broker_secret;
+	if (pt_api_conf_load_identity(&broker.host_api))
+		pt_fatal("cannot read %s or %s", tls.cert, tls.key);
 	pt_drop_privileges(conf->broker.user, "[broker] user");
 	signal(SIGPIPE, SIG_IGN);
 	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds

@@ -17,6 +17,10 @@
 /* Exit statuses: 0 done, 1 refused or failed, 2 usage. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+/* portico-admin pki ... (argv[0] is "pki"): a CA and the nodes'
+ * certificates.  CLI_OK, CLI_FAIL or CLI_USAGE. */
+int cli_pki(int argc, char **argv);
+
 struct cli {
 	const char *prog;
 	char broker[512];

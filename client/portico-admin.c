@@ -1,5 +1,6 @@
 /*
- * portico-admin - the console admins use: pools, hosts, sessions.
+ * portico-admin - the console admins use: pools, hosts, sessions, and the
+ * nodes' certificates (pki.c).
  *
  *   portico-admin [--broker URL] [--ca FILE] [--json] COMMAND ...
  *
@@ -22,7 +23,9 @@ static const char usage_text[] =
 	"  app publish NAME --command CMD [--users A,B] [--groups G] [--hosts H] [--protocol "
 	"vnc|rdp]\n"
 	"  host list | drain NAME | undrain NAME\n"
-	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n";
+	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n"
+	"  pki init DIR                          a CA for the nodes' certificates\n"
+	"  pki issue DIR --role gateway|host|broker NAME [--san NAME,IP...]\n";
 
 static int usage(void)
 {
@@ -379,6 +382,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(a[0], "login"))
 		return cli_login(&c, n, a, usage);
+	if (!strcmp(a[0], "pki"))
+		return cli_pki(n, a);
 	if (!strcmp(a[0], "logout")) {
 		json_t *out;
 		if (n != 1)

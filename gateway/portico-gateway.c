@@ -53,6 +53,7 @@ int main(int argc, char **argv)
 	struct pt_conf *conf;
 	static struct gw gw;
 	struct gw *g = &gw;
+	struct pt_tls_conf tls;
 	char err[1024];
 
 	/* The RDP login step's process (rdp_login.c), started by the gateway. */
@@ -73,14 +74,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	g->conf = conf;
 	g->loop = uv_default_loop();
-	g->tls = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	pt_conf_tls_of(conf, PT_NODE_GATEWAY, &tls);
+	g->tls = pt_tls_server_ctx(&tls, err, sizeof(err));
 	if (!g->tls)
 		pt_fatalx("%s", err);
 	if (conf->gateway.vnc_anon_tls && !(g->anon = anon_ctx(err, sizeof(err))))
 		pt_fatalx("%s", err);
 	g->api.base = conf->gateway.broker;
-	pt_api_conf_tls(&g->api, &conf->tls);
+	pt_api_conf_tls(&g->api, &tls);
 	g->api.bearer = conf->broker.gateway_secret;
+	if (pt_api_conf_load_identity(&g->api))
+		pt_fatal("cannot read %s or %s", tls.cert, tls.key);
 	g->api.timeout_ms = 30000;
 	if (vnc && (rc = gw_vnc_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.vnc_listen, uv_strerror(rc));

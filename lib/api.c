@@ -55,6 +55,41 @@ void pt_api_conf_tls(struct pt_api_conf *c, const struct pt_tls_conf *tls)
 	c->key = tls->key;
 }
 
+static int slurp(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return -errno;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 1 << 20 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) != NULL &&
+	    fread(buf, 1, (size_t)n, f) == (size_t)n) {
+		fclose(f);
+		*out = buf;
+		*len = (size_t)n;
+		return 0;
+	}
+	free(buf);
+	fclose(f);
+	return -EIO;
+}
+
+int pt_api_conf_load_identity(struct pt_api_conf *c)
+{
+	int rc;
+
+	if (!c->cert || !c->key || access(c->cert, F_OK) || access(c->key, F_OK))
+		return 0;
+	rc = slurp(c->cert, &c->cert_pem, &c->cert_len);
+	if (rc == 0 && (rc = slurp(c->key, &c->key_pem, &c->key_len)) != 0) {
+		free(c->cert_pem);
+		c->cert_pem = NULL;
+	}
+	return rc;
+}
+
 struct sink {
 	struct pt_api_resp *r;
 	size_t cap;
@@ -135,7 +170,8 @@ int pt_api_call(const struct pt_api_conf *c, const char *method, const char *pat
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
+	/* The daemons and clients speak https only (docs/security.md). */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 15000L);
@@ -147,7 +183,12 @@ int pt_api_call(const struct pt_api_conf *c, const char *method, const char *pat
 	}
 	if (c->ca)
 		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-	if (readable(c->cert) && readable(c->key)) {
+	if (c->cert_pem && c->key_pem) {
+		struct curl_blob cb = { c->cert_pem, c->cert_len, CURL_BLOB_NOCOPY };
+		struct curl_blob kb = { c->key_pem, c->key_len, CURL_BLOB_NOCOPY };
+		curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cb);
+		curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &kb);
+	} else if (readable(c->cert) && readable(c->key)) {
 		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
 		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key);
 	}

@@ -40,7 +40,7 @@ enum conf_type {
 	CONF_ENUM,     /* int, index into names */
 	CONF_LIST,     /* struct pt_strlist */
 	CONF_ADDRESS,  /* char *, host:port */
-	CONF_URL,      /* char *, http:// or https:// */
+	CONF_URL,      /* char *, https:// (daemons talk TLS to each other only) */
 	CONF_GEOMETRY, /* char *, WIDTHxHEIGHT, each side within [min, max] */
 };
 
@@ -117,6 +117,13 @@ static const struct conf_key conf_keys[] = {
 	     0),
 	GKEY("broker", "gateway_secret", CONF_STRING, broker.gateway_secret, 0, 0, NULL, NULL,
 	     CONF_OPTIONAL | CONF_SECRET),
+	GKEY("broker", "host_secret", CONF_STRING, broker.host_secret, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL | CONF_SECRET),
+	GKEY("broker", "broker_secret", CONF_STRING, broker.broker_secret, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL | CONF_SECRET),
+	GKEY("broker", "gateways", CONF_LIST, broker.gateways, 0, 0, "", NULL, 0),
+	GKEY("broker", "cert", CONF_STRING, broker.cert, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	GKEY("broker", "key", CONF_STRING, broker.key, 0, 0, NULL, NULL, CONF_OPTIONAL),
 	GKEY("broker", "token_ttl", CONF_DURATION, broker.token_ttl_ms, MIN_MS, 30 * DAY_MS, "8h",
 	     NULL, 0),
 	GKEY("broker", "ticket_ttl", CONF_DURATION, broker.ticket_ttl_ms, 5 * SEC_MS, HOUR_MS,
@@ -148,6 +155,8 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "max_pending", CONF_INT, gateway.max_pending, 1, 1000000, "1000", NULL, 0),
 	GKEY("gateway", "max_pending_per_addr", CONF_INT, gateway.max_pending_per_addr, 1, 1000000,
 	     "20", NULL, 0),
+	GKEY("gateway", "cert", CONF_STRING, gateway.cert, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	GKEY("gateway", "key", CONF_STRING, gateway.key, 0, 0, NULL, NULL, CONF_OPTIONAL),
 	GKEY("gateway", "rdp_max_logins", CONF_INT, gateway.rdp_max_logins, 1, 100000, "100", NULL,
 	     0),
 
@@ -176,6 +185,13 @@ static const struct conf_key conf_keys[] = {
 	     0),
 	GKEY("sessiond", "vm_user", CONF_STRING, sessiond.vm_user, 0, 0, "portico", NULL, 0),
 	GKEY("sessiond", "vm_accel", CONF_STRING, sessiond.vm_accel, 0, 0, "kvm:tcg", NULL, 0),
+	GKEY("sessiond", "broker_name", CONF_STRING, sessiond.broker_name, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL),
+	GKEY("sessiond", "image_dir", CONF_STRING, sessiond.image_dir, 0, 0,
+	     "/var/lib/portico/images", NULL, 0),
+	GKEY("sessiond", "allow_users", CONF_LIST, sessiond.allow_users, 0, 0, "", NULL, 0),
+	GKEY("sessiond", "cert", CONF_STRING, sessiond.cert, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	GKEY("sessiond", "key", CONF_STRING, sessiond.key, 0, 0, NULL, NULL, CONF_OPTIONAL),
 };
 
 /* Every key of a [pool NAME] section. */
@@ -464,12 +480,11 @@ static int check_url(const char *s)
 	for (p = s; *p; p++)
 		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
 			return -EINVAL;
+	/* https only: the daemons authenticate each other over TLS, and a
+	 * secret or a user's session sent in the clear is given away. */
 	if (!strncmp(s, "https://", 8)) {
 		a = s + 8;
 		defport = 443;
-	} else if (!strncmp(s, "http://", 7)) {
-		a = s + 7;
-		defport = 80;
 	} else {
 		return -EINVAL;
 	}
@@ -583,6 +598,9 @@ static int conf_set(const struct conf_key *k, void *base, const char *val, bool 
 		return rc;
 	if (k->type == CONF_URL && (rc = check_url(val)))
 		return rc;
+	/* A shared secret short enough to guess is no credential. */
+	if ((k->flags & CONF_SECRET) && strlen(val) < PT_CONF_SECRET_MIN)
+		return -EINVAL;
 	if (k->type == CONF_GEOMETRY && (rc = check_geometry(k, val)))
 		return rc;
 	if (!(dup = strdup(val)))
@@ -738,12 +756,19 @@ static void value_error_text(const struct conf_key *k, const char *val, int rc, 
 			 (k->flags & CONF_OPTIONAL) ? ", or nothing to turn it off" : "");
 		break;
 	case CONF_URL:
-		snprintf(want, sizeof(want), "an http:// or https:// URL such as %s", k->def);
+		snprintf(want, sizeof(want),
+			 "an https:// URL such as %s (daemons speak TLS to each other)", k->def);
 		break;
 	case CONF_GEOMETRY:
 		snprintf(want, sizeof(want), "WIDTHxHEIGHT such as %s", k->def);
 		break;
 	case CONF_STRING:
+		if (k->flags & CONF_SECRET) {
+			snprintf(want, sizeof(want), "a secret of at least %d characters",
+				 PT_CONF_SECRET_MIN);
+			break;
+		}
+		/* fall through */
 	case CONF_LIST:
 	default:
 		snprintf(want, sizeof(want), "a value");
@@ -1277,6 +1302,42 @@ int pt_conf_pool_value(const struct pt_pool_conf *pc, size_t i, const char **key
 	}
 }
 
+void pt_conf_tls_of(const struct pt_conf *conf, int node, struct pt_tls_conf *out)
+{
+	char *cert = node == PT_NODE_BROKER    ? conf->broker.cert
+		     : node == PT_NODE_GATEWAY ? conf->gateway.cert
+					       : conf->sessiond.cert;
+	char *key = node == PT_NODE_BROKER    ? conf->broker.key
+		    : node == PT_NODE_GATEWAY ? conf->gateway.key
+					      : conf->sessiond.key;
+
+	*out = conf->tls;
+	if (cert)
+		out->cert = cert;
+	if (key)
+		out->key = key;
+}
+
+/* A credential carries one role: the three shared secrets must differ, or
+ * a gateway's secret would open the session hosts' routes too. */
+static int conf_check_secrets(struct conf_parse *p)
+{
+	const struct pt_broker_conf *b = &p->conf->broker;
+	const char *v[] = { b->gateway_secret, b->host_secret, b->broker_secret };
+	static const char *const n[] = { "gateway_secret", "host_secret", "broker_secret" };
+
+	for (int i = 0; i < 3; i++)
+		for (int k = i + 1; k < 3; k++)
+			if (v[i] && v[k] && !strcmp(v[i], v[k])) {
+				conf_fail(p, 0,
+					  "[broker] %s and %s are the same: a credential carries "
+					  "one role, so each must differ",
+					  n[i], n[k]);
+				return -1;
+			}
+	return 0;
+}
+
 struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
 {
 	struct conf_parse p;
@@ -1317,6 +1378,8 @@ struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
 	for (i = 0; i < conf->npools; i++)
 		if (conf_check_pool(&p, &conf->pools[i]))
 			goto fail;
+	if (conf_check_secrets(&p))
+		goto fail;
 
 	fclose(p.fp);
 	free(p.pool_seen);

@@ -160,6 +160,9 @@ static void peer_cert(struct conn *c)
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->req->peer_cn,
 				      sizeof(c->req->peer_cn)) < 0)
 		snprintf(c->req->peer_cn, sizeof(c->req->peer_cn), "?");
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationalUnitName,
+				      c->req->peer_ou, sizeof(c->req->peer_ou)) < 0)
+		c->req->peer_ou[0] = '\0';
 }
 
 static int on_message_begin(http_parser *p)
@@ -546,13 +549,11 @@ const char *pt_http_bearer(const struct pt_http_req *req)
 	return *a ? a : NULL;
 }
 
-int pt_http_component(const struct pt_http_req *req, const char *secret)
+int pt_http_bearer_is(const struct pt_http_req *req, const char *secret)
 {
 	const char *tok = pt_http_bearer(req);
 	size_t n;
 
-	if (req->peer_verified)
-		return 1;
 	if (!tok || !secret || !*secret)
 		return 0;
 	n = strlen(secret);

@@ -91,15 +91,11 @@ static int pem_write_cert(FILE *f, void *x)
 	return PEM_write_X509(f, x);
 }
 
-static int add_ext(X509 *x, int nid, const char *value)
+static int add_ext(X509V3_CTX *ctx, X509 *x, int nid, const char *value)
 {
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
 	int ok;
 
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
 	if (!ext)
 		return 0;
 	ok = X509_add_ext(x, ext, -1);
@@ -107,17 +103,51 @@ static int add_ext(X509 *x, int nid, const char *value)
 	return ok;
 }
 
-int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, char *err,
-			    size_t errlen)
+/* Load a PEM certificate or key (an issuer's). */
+static X509 *load_cert(const char *path)
 {
-	EVP_PKEY *key = NULL;
-	X509 *x = NULL;
+	FILE *f = fopen(path, "re");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+	if (f)
+		fclose(f);
+	return x;
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+
+	if (f)
+		fclose(f);
+	return k;
+}
+
+int pt_tls_make_cert(const char *cert_path, const char *key_path, const struct pt_tls_cert_req *r,
+		     char *err, size_t errlen)
+{
+	EVP_PKEY *key = NULL, *ikey = NULL;
+	X509 *x = NULL, *issuer = NULL;
 	X509_NAME *name;
+	X509V3_CTX v3;
 	unsigned char serial[16];
-	char san[600];
+	char san[700];
 	BIGNUM *bn = NULL;
 	int rc = -EPROTO;
 
+	if (r->issuer_cert) {
+		issuer = load_cert(r->issuer_cert);
+		ikey = issuer ? load_key(r->issuer_key) : NULL;
+		if (!issuer || !ikey) {
+			snprintf(err, errlen, "%s: cannot load the CA's %s",
+				 issuer ? r->issuer_key : r->issuer_cert,
+				 issuer ? "key" : "certificate");
+			ERR_clear_error();
+			rc = -EINVAL;
+			goto out;
+		}
+	}
 	key = EVP_EC_gen("P-256");
 	x = X509_new();
 	if (!key || !x)
@@ -130,21 +160,38 @@ int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const c
 		goto ssl_fail;
 	X509_set_version(x, 2);
 	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), (long)(r->days > 0 ? r->days : 3650) * 24 * 3600);
 	X509_set_pubkey(x, key);
 	name = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Portico", -1,
 				   -1, 0);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", cn);
-	if (strspn(cn, "0123456789.") == strlen(cn))
-		snprintf(san, sizeof(san), "IP:%s,DNS:localhost,IP:127.0.0.1,IP:::1", cn);
-	if (!add_ext(x, NID_subject_alt_name, san) ||
-	    !add_ext(x, NID_subject_key_identifier, "hash") ||
-	    !add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth"))
+	if (r->ou)
+		X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, (const unsigned char *)r->ou,
+					   -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)r->cn, -1, -1,
+				   0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	if (r->san)
+		snprintf(san, sizeof(san), "%s", r->san);
+	else if (strspn(r->cn, "0123456789.") == strlen(r->cn))
+		snprintf(san, sizeof(san), "IP:%s,DNS:localhost,IP:127.0.0.1,IP:::1", r->cn);
+	else
+		snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", r->cn);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	if (!add_ext(&v3, x, NID_subject_key_identifier, "hash") ||
+	    (issuer && !add_ext(&v3, x, NID_authority_key_identifier, "keyid:always")))
 		goto ssl_fail;
-	if (!X509_sign(x, key, EVP_sha256()))
+	if (r->ca) {
+		if (!add_ext(&v3, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+		    !add_ext(&v3, x, NID_key_usage, "critical,keyCertSign,cRLSign"))
+			goto ssl_fail;
+	} else if ((*san && !add_ext(&v3, x, NID_subject_alt_name, san)) ||
+		   (issuer && !add_ext(&v3, x, NID_basic_constraints, "critical,CA:FALSE")) ||
+		   !add_ext(&v3, x, NID_ext_key_usage, "serverAuth,clientAuth")) {
+		goto ssl_fail;
+	}
+	if (!X509_sign(x, ikey ? ikey : key, EVP_sha256()))
 		goto ssl_fail;
 	rc = write_pem(key_path, 0600, pem_write_key, key);
 	if (rc) {
@@ -165,8 +212,18 @@ ssl_fail:
 out:
 	BN_free(bn);
 	X509_free(x);
+	X509_free(issuer);
 	EVP_PKEY_free(key);
+	EVP_PKEY_free(ikey);
 	return rc;
+}
+
+int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, char *err,
+			    size_t errlen)
+{
+	struct pt_tls_cert_req r = { .cn = cn };
+
+	return pt_tls_make_cert(cert_path, key_path, &r, err, errlen);
 }
 
 static int ctx_common(SSL_CTX *ctx, const struct pt_tls_conf *conf, char *err, size_t errlen)

@@ -51,6 +51,8 @@ static struct {
 	int registered;
 	int beating; /* a register or heartbeat is in flight */
 	char address[300];
+	char broker_name[256]; /* the CN of the broker's certificate */
+	char last_err[512];    /* why the last register or heartbeat failed */
 	struct pt_api_conf api;
 	uv_signal_t sigterm, sigint;
 	json_t *pools;	    /* what the broker says this host serves */
@@ -266,11 +268,14 @@ static void beat_done(struct call *c)
 
 	N.beating = 0;
 	if (c->rc) {
-		if (N.registered)
+		/* Said once per cause, not once per beat. */
+		if (N.registered || strcmp(N.last_err, c->err))
 			pt_log_warnx("broker unreachable: %s", c->err);
+		snprintf(N.last_err, sizeof(N.last_err), "%s", c->err);
 		N.registered = 0;
 		return;
 	}
+	N.last_err[0] = '\0';
 	if (c->resp.status == 404 && !strcmp(c->path, "/api/v1/hosts/heartbeat")) {
 		N.registered = 0; /* a broker with a fresh store: register again */
 		return;
@@ -608,16 +613,37 @@ static void not_allowed(struct pt_http_req *req, const char *allow)
 	pt_http_respond(req, 405, "application/json", body, sizeof(body) - 1, allow);
 }
 
+/* Only the broker may call: its certificate (CN = broker_name, issued as a
+ * broker's or by a CA that names no roles), or [broker] broker_secret.
+ * Nothing else opens this API, whatever other Portico credential it is. */
+static int from_broker(struct pt_http_req *req)
+{
+	const char *ou = req->peer_ou;
+
+	if (req->peer_verified) {
+		if (!strcmp(req->peer_cn, N.broker_name) && (!*ou || !strcmp(ou, "broker")))
+			return 1;
+		pt_log_warnx("%s presented the certificate of %s%s%s, not the broker's (%s): "
+			     "refused",
+			     req->peer, req->peer_cn, *ou ? ", a " : "", ou, N.broker_name);
+		pt_http_error(req, 403, "forbidden", "only the broker (%s) may call a session host",
+			      N.broker_name);
+		return 0;
+	}
+	if (pt_http_bearer_is(req, N.conf->broker.broker_secret))
+		return 1;
+	pt_http_error(req, 401, "unauthenticated",
+		      "the broker presents its certificate from [tls] ca or [broker] "
+		      "broker_secret");
+	return 0;
+}
+
 static void handle(struct pt_http_req *req, void *data)
 {
 	const char *p = req->path;
 
-	if (!pt_http_component(req, N.conf->broker.gateway_secret)) {
-		pt_http_error(req, 401, "unauthenticated",
-			      "the broker presents a certificate from [tls] ca or [broker] "
-			      "gateway_secret");
+	if (!from_broker(req))
 		return;
-	}
 	if (!strcmp(p, "/api/v1/sessions")) {
 		if (req->method == HTTP_POST)
 			start_request(req);
@@ -668,6 +694,30 @@ static void on_term(uv_signal_t *h, int sig)
 	uv_stop(h->loop);
 }
 
+int sd_net_load_identity(const struct pt_conf *conf)
+{
+	struct pt_tls_conf tls;
+
+	pt_conf_tls_of(conf, PT_NODE_SESSIOND, &tls);
+	pt_api_conf_tls(&N.api, &tls);
+	return pt_api_conf_load_identity(&N.api);
+}
+
+/* The host of an https:// URL (the configuration checked its form):
+ * "broker.example.org", "127.0.0.1", "::1" (without brackets). */
+static void url_host(const char *url, char *out, size_t len)
+{
+	const char *h = url + 8, *e;
+
+	if (*h == '[') {
+		h++;
+		e = strchr(h, ']');
+	} else {
+		e = h + strcspn(h, ":/?#");
+	}
+	snprintf(out, len, "%.*s", e ? (int)(e - h) : 0, h);
+}
+
 int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 {
 	const struct pt_sessiond_conf *sc = &conf->sessiond;
@@ -686,9 +736,12 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 		snprintf(N.address, sizeof(N.address), "%s", sc->address);
 	else
 		snprintf(N.address, sizeof(N.address), "https://%s", sc->listen);
+	if (sc->broker_name)
+		snprintf(N.broker_name, sizeof(N.broker_name), "%s", sc->broker_name);
+	else
+		url_host(sc->broker, N.broker_name, sizeof(N.broker_name));
 	N.api.base = sc->broker;
-	pt_api_conf_tls(&N.api, &conf->tls);
-	N.api.bearer = conf->broker.gateway_secret;
+	N.api.bearer = conf->broker.host_secret;
 	N.api.timeout_ms = 10000;
 	N.next_spare = PT_SESS_SPARE_BASE + 1;
 	N.pools = json_array();

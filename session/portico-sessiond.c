@@ -35,6 +35,7 @@ int main(int argc, char **argv)
 	struct pt_conf *conf;
 	char err[1024];
 	SSL_CTX *ctx;
+	struct pt_tls_conf tls;
 	pid_t pid;
 
 	conf = pt_daemon_start(argc, argv, "sessiond", &test_only);
@@ -46,14 +47,16 @@ int main(int argc, char **argv)
 		pt_daemon_test_ok(conf);
 	if (geteuid() != 0)
 		pt_fatalx("portico-sessiond must start as root: it starts sessions as their users");
-	if (!conf->broker.gateway_secret && !conf->tls.ca)
-		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
-			     "cannot authenticate to this agent, nor this agent to the broker");
+	if (!conf->tls.ca && (!conf->broker.broker_secret || !conf->broker.host_secret))
+		pt_log_warnx("[tls] ca is not set and [broker] broker_secret or host_secret is "
+			     "not either: the broker cannot authenticate to this agent, or this "
+			     "agent to the broker (docs/security.md)");
 	umask(022);
 	if (mkdir(conf->sessiond.run_dir, 0755) == -1 && errno != EEXIST)
 		pt_fatal("cannot make %s", conf->sessiond.run_dir);
 	/* TLS before the split: the key may be root's alone. */
-	ctx = pt_tls_server_ctx(&conf->tls, err, sizeof(err));
+	pt_conf_tls_of(conf, PT_NODE_SESSIOND, &tls);
+	ctx = pt_tls_server_ctx(&tls, err, sizeof(err));
 	if (!ctx)
 		pt_fatalx("%s", err);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
@@ -67,6 +70,8 @@ int main(int argc, char **argv)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() == 1)
 			_exit(1);
+		if (sd_net_load_identity(conf))
+			pt_fatal("cannot read this host's certificate or key");
 		pt_drop_privileges(conf->sessiond.user, "[sessiond] user");
 		signal(SIGPIPE, SIG_IGN);
 		/* Calls to the broker block on the thread pool. */

@@ -52,4 +52,8 @@ int sd_root_run(const struct pt_conf *conf, int ipc_fd, pid_t net_pid);
 /* net.c: the network side's loop, as [sessiond] user. */
 int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx);
 
+/* net.c: read this host's credential towards the broker (as root, before
+ * the network side drops privileges). */
+int sd_net_load_identity(const struct pt_conf *conf);
+
 #endif

@@ -23,8 +23,12 @@ struct pt_api_conf {
 	const char *cert; /* client certificate presented when cert and key exist */
 	const char *key;
 	const char *bearer; /* sent as "Authorization: Bearer ..."; NULL: none */
-	long timeout_ms;    /* the whole request; 0: 15 s */
-	int insecure;	    /* skip server verification (the CLI's -k only) */
+	/* cert and key as read by pt_api_conf_load_identity (they win over
+	 * the paths): a daemon reads its key as root, then drops root. */
+	char *cert_pem, *key_pem;
+	size_t cert_len, key_len;
+	long timeout_ms; /* the whole request; 0: 15 s */
+	int insecure;	 /* skip server verification (the CLI's -k only) */
 };
 
 /* Once per process, before any thread makes a call. */
@@ -32,6 +36,12 @@ int pt_api_global_init(void);
 
 /* Fill c from [tls]: CA, client certificate and key. */
 void pt_api_conf_tls(struct pt_api_conf *c, const struct pt_tls_conf *tls);
+
+/* Read c->cert and c->key into memory now (before privileges are
+ * dropped), so the client certificate is presented although the key file
+ * is root's alone.  Nothing when either is unset or absent (the bearer
+ * alone then); -errno when one exists but cannot be read. */
+int pt_api_conf_load_identity(struct pt_api_conf *c);
 
 struct pt_api_resp {
 	int status; /* HTTP status */

@@ -16,6 +16,9 @@
 
 #define PT_CONF_DEFAULT_PATH "/etc/portico/portico.conf"
 
+/* The shortest shared secret ([broker] *_secret) taken. */
+#define PT_CONF_SECRET_MIN 16
+
 /* A comma-separated list value ("alice, bob"), blanks trimmed, empty items
  * dropped.  v[n] is NULL. */
 struct pt_strlist {
@@ -37,7 +40,11 @@ struct pt_broker_conf {
 	char *pam_service;
 	char *user; /* the network side runs as this user */
 	char *admin_group;
-	char *gateway_secret; /* NULL: gateways must present a client certificate */
+	char *gateway_secret;	    /* gateways -> broker; NULL: certificates only */
+	char *host_secret;	    /* session hosts -> broker; NULL: certificates only */
+	char *broker_secret;	    /* broker -> session hosts; NULL: certificates only */
+	struct pt_strlist gateways; /* client-certificate CNs that are gateways */
+	char *cert, *key;	    /* override [tls] cert and key; NULL: [tls]'s */
 	int64_t token_ttl_ms;
 	int64_t ticket_ttl_ms;
 	int64_t fail_delay_ms;
@@ -59,6 +66,7 @@ struct pt_gateway_conf {
 	int64_t max_pending;	      /* connections not logged in yet, in total */
 	int64_t max_pending_per_addr; /* ... from one client address */
 	int64_t rdp_max_logins;	      /* RDP login steps (processes) at once */
+	char *cert, *key;	      /* override [tls] cert and key; NULL: [tls]'s */
 };
 
 struct pt_sessiond_conf {
@@ -74,11 +82,15 @@ struct pt_sessiond_conf {
 	char *vnc_listen;   /* "unix" (gateway on this host) or an IP address */
 	char *gateway_user; /* owns the unix sockets the gateway connects to */
 	int64_t heartbeat_ms;
-	char *xvnc;	      /* the Xvnc binary */
-	char *qemu;	      /* the QEMU binary */
-	int64_t vm_memory_mb; /* memory of each VM */
-	char *vm_user;	      /* QEMU runs as this user */
-	char *vm_accel;	      /* QEMU -accel: "kvm:tcg" takes KVM when it can */
+	char *xvnc;		       /* the Xvnc binary */
+	char *qemu;		       /* the QEMU binary */
+	int64_t vm_memory_mb;	       /* memory of each VM */
+	char *vm_user;		       /* QEMU runs as this user */
+	char *vm_accel;		       /* QEMU -accel: "kvm:tcg" takes KVM when it can */
+	char *broker_name;	       /* the broker's certificate CN; NULL: host of broker */
+	char *image_dir;	       /* VM images only from below here */
+	struct pt_strlist allow_users; /* below UID_MIN, yet may have sessions */
+	char *cert, *key;	       /* override [tls] cert and key; NULL: [tls]'s */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
@@ -129,6 +141,12 @@ struct pt_conf *pt_conf_defaults(void);
 
 /* NULL-safe. */
 void pt_conf_free(struct pt_conf *conf);
+
+/* Whose certificate: each daemon's section may name its own. */
+enum pt_conf_node { PT_NODE_BROKER, PT_NODE_GATEWAY, PT_NODE_SESSIOND };
+/* [tls] with cert and key replaced by the node's own ([broker], [gateway]
+ * or [sessiond] cert and key) where set.  The strings stay conf's. */
+void pt_conf_tls_of(const struct pt_conf *conf, int node, struct pt_tls_conf *out);
 
 /* The pool named `name`, or NULL. */
 const struct pt_pool_conf *pt_conf_pool(const struct pt_conf *conf, const char *name);

@@ -31,7 +31,8 @@ struct pt_http_req {
 	char content_type[128];
 	char peer[80];	   /* client address, without port */
 	int peer_verified; /* presented a certificate that [tls] ca verified */
-	char peer_cn[128]; /* its subject's common name */
+	char peer_cn[128]; /* its subject's common name: the node's name */
+	char peer_ou[64];  /* its organizational unit: the role portico-admin pki gave, or "" */
 	char *body;	   /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	uint64_t start_ms; /* uv_now when the request began */
@@ -64,10 +65,10 @@ void pt_http_json(struct pt_http_req *req, int status, json_t *doc);
 void pt_http_error(struct pt_http_req *req, int status, const char *code, const char *fmt, ...)
 	PT_PRINTF(4, 5);
 
-/* True when a Portico component is asking: a client certificate that
- * [tls] ca verified, or "Authorization: Bearer <secret>" (compared in
- * constant time; a NULL or empty secret matches nothing). */
-int pt_http_component(const struct pt_http_req *req, const char *secret);
+/* True when the request's bearer is `secret` (compared in constant time; a
+ * NULL or empty secret matches nothing).  Which secret means which role is
+ * the daemon's to say (docs/security.md). */
+int pt_http_bearer_is(const struct pt_http_req *req, const char *secret);
 
 /* The bearer token of the request, or NULL. */
 const char *pt_http_bearer(const struct pt_http_req *req);

@@ -40,6 +40,22 @@ SSL_CTX *pt_tls_client_ctx(const struct pt_tls_conf *conf, char *err, size_t err
 int pt_tls_make_self_signed(const char *cert_path, const char *key_path, const char *cn, char *err,
 			    size_t errlen);
 
+/* What pt_tls_make_cert makes: an ECDSA P-256 key and its certificate. */
+struct pt_tls_cert_req {
+	const char *cn;		 /* subject CN: the node's name */
+	const char *ou;		 /* subject OU (the role pki issued it for), or NULL */
+	const char *san;	 /* subjectAltName, OpenSSL syntax; NULL: DNS or IP of cn */
+	int ca;			 /* a CA (signs certificates, nothing else) */
+	int days;		 /* validity; 0: 3650 */
+	const char *issuer_cert; /* the CA that signs it (PEM paths); NULL: self-signed */
+	const char *issuer_key;
+};
+
+/* Write a new key (mode 0600, never over an existing file) and its
+ * certificate (0644).  0 or -errno/-EPROTO with err set. */
+int pt_tls_make_cert(const char *cert_path, const char *key_path, const struct pt_tls_cert_req *r,
+		     char *err, size_t errlen);
+
 /* The most recent OpenSSL error of this thread as text, queue cleared. */
 const char *pt_tls_error_string(char *buf, size_t len);
 

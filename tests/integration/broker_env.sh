@@ -6,7 +6,10 @@
 # on a port picked free below 32768, as root when the test is (it then drops
 # to the nss_wrapper user "portico", as in production).
 #
-#   be_setup                  make the directory, users, PAM service, config
+#   be_setup                  make the directory, users, PAM service, config,
+#                             and a PKI of portico-admin's ($T/pki: ca.pem;
+#                             the broker's certificate, CN 127.0.0.1, is
+#                             $T/tls/server.pem; gw1.pem the gateway's)
 #   be_conf_append TEXT       more configuration before be_start
 #   be_start / be_stop        run or stop the broker (SIGTERM, waits)
 #   be_kill9                  SIGKILL both broker processes
@@ -19,7 +22,10 @@ BE_BIN=$BUILD/bin/portico-broker
 PAM_WRAPPER_LIB=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
 NSS_WRAPPER_LIB=/usr/lib/x86_64-linux-gnu/libnss_wrapper.so
 PAM_MATRIX=/usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so
+# One secret per role and direction (docs/security.md).
 GW_SECRET=gw-secret-0123456789abcdef
+HOST_SECRET=host-secret-0123456789abcdef
+BROKER_SECRET=broker-secret-0123456789abcdef
 
 fail() {
 	echo "FAIL: $*"
@@ -81,6 +87,16 @@ auth    required $PAM_MATRIX passdb=$T/passdb
 account required $PAM_MATRIX passdb=$T/passdb
 PAM
 	printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$T/pam/other"
+	# Each node its own certificate from the test's own CA.
+	"$BUILD/bin/portico-admin" pki init "$T/pki" >/dev/null || fail "pki init"
+	"$BUILD/bin/portico-admin" pki issue "$T/pki" --role broker 127.0.0.1 --san localhost \
+		>/dev/null || fail "pki issue broker"
+	"$BUILD/bin/portico-admin" pki issue "$T/pki" --role gateway gw1 \
+		--san 127.0.0.1,localhost,gateway.test >/dev/null || fail "pki issue gateway"
+	# The daemons' unprivileged sides read ca.pem (keys are read as root).
+	chmod 755 "$T/pki"
+	cp "$T/pki/127.0.0.1.pem" "$T/tls/server.pem"
+	cp "$T/pki/127.0.0.1.key" "$T/tls/server.key"
 	PORT=$(free_port)
 	BACKEND_A=127.0.0.1:$(free_port)
 	BACKEND_B=127.0.0.1:$(free_port)
@@ -96,12 +112,17 @@ pam_service = portico
 user = portico
 admin_group = portico-admin
 gateway_secret = $GW_SECRET
+host_secret = $HOST_SECRET
+broker_secret = $BROKER_SECRET
+gateways = gw1
 fail_delay = 300ms
 ticket_ttl = 5s
 login_attempts = 1000
 login_window = 1m
 
 [gateway]
+cert = $T/pki/gw1.pem
+key = $T/pki/gw1.key
 public_host = gateway.test
 rdp_listen = 0.0.0.0:13389
 vnc_listen = 0.0.0.0:15900
@@ -171,7 +192,7 @@ be_cleanup() {
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
 }
 
-# api METHOD PATH [BODY] [AUTH]; AUTH is a token or the gateway secret.
+# api METHOD PATH [BODY] [AUTH]; AUTH is a token or a role's secret.
 api() {
 	local method=$1 path=$2 body=${3:-} auth=${4:-}
 	local args=(-s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$method")

@@ -9,7 +9,8 @@
 #
 #   sd_setup        users, PAM service, [sessiond] section (after be_setup)
 #   sd_start/sd_stop/sd_kill9
-#   sd_api METHOD PATH [BODY]   curl to sessiond itself; sets $STATUS
+#   sd_api METHOD PATH [BODY]   curl to sessiond itself, with the broker's
+#                               secret; sets $STATUS
 #   wait_for CMD... / host_registered
 
 SD_BIN=$BUILD/bin/portico-sessiond
@@ -64,12 +65,16 @@ session required $SECMOD/pam_env.so readenv=0
 session required $SECMOD/pam_unix.so
 PAM
 	SD_PORT=$(free_port)
-	sed -i "s|^key  = .*|&\nca   = $T/tls/server.pem|" "$T/portico.conf"
+	"$BUILD/bin/portico-admin" pki issue "$T/pki" --role host host1 --san 127.0.0.1 \
+		>/dev/null || fail "pki issue host1"
+	sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
 	be_conf_append "
 [sessiond]
 broker = https://127.0.0.1:$PORT
 listen = 127.0.0.1:$SD_PORT
 name = host1
+cert = $T/pki/host1.pem
+key = $T/pki/host1.key
 user = $SD_SVC
 gateway_user = $SD_SVC
 run_dir = $T/run
@@ -112,8 +117,8 @@ sd_kill9() {
 
 sd_api() {
 	local method=$1 path=$2 body=${3:-}
-	local args=(-s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$method"
-		-H "Authorization: Bearer $GW_SECRET")
+	local args=(-s -o "$T/out" -w '%{http_code}' --cacert "$T/pki/ca.pem" -X "$method"
+		-H "Authorization: Bearer $BROKER_SECRET")
 	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	STATUS=$(curl "${args[@]}" "$SD$path")
 	cat "$T/out"

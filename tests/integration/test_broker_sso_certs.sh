@@ -18,7 +18,12 @@ for ca in ca rogue; do
 	pki x509 -req -in "$T/tls/gw-$ca.csr" -CA "$T/tls/$ca.pem" -CAkey "$T/tls/$ca.key" \
 		-CAcreateserial -days 2 -out "$T/tls/gw-$ca.pem"
 done
-sed -i "s|^key  = .*|&\nca   = $T/tls/ca.pem|" "$T/portico.conf"
+# One more from the configured CA whose CN is no gateway's: a session host's.
+pki req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=host9" \
+	-keyout "$T/tls/host9.key" -out "$T/tls/host9.csr"
+pki x509 -req -in "$T/tls/host9.csr" -CA "$T/tls/ca.pem" -CAkey "$T/tls/ca.key" \
+	-CAcreateserial -days 2 -out "$T/tls/host9.pem"
+sed -i "s|^key  = .*|&\nca   = $T/tls/ca.pem|; s|^gateways = gw1|gateways = gw1, gw-ca|" "$T/portico.conf"
 be_conf_append "
 [pool secure]
 driver = static
@@ -67,6 +72,19 @@ expect 401 unauthenticated
 # A user's token is not a gateway credential.
 api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$ALICE" >/dev/null
 expect 401 unauthenticated
+# A certificate of the same CA whose CN [broker] gateways does not list is a
+# session host's: no gateway route for it, and the ticket stays unspent.
+STATUS=$(redeem_cert host9 "$T5")
+expect 403 forbidden
+grep -q "session host host9 refused on /api/v1/gateway/redeem" "$T/broker.log" ||
+	fail "the refusal is not logged"
+# Nor do the other roles' secrets open it.
+api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$HOST_SECRET" >/dev/null
+expect 403 forbidden
+api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$BROKER_SECRET" >/dev/null
+expect 403 forbidden
+STATUS=$(redeem_cert gw-ca "$T5")
+expect 200
 echo "ok: client certificates"
 
 # --- schema v1 migrated at start, rows kept ------------------------------------------

@@ -47,7 +47,7 @@ wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null" || fail "the
 export HOME=$T/client-home XDG_CONFIG_HOME=
 mkdir -p "$HOME"
 P="$BUILD/bin/portico"
-CA=$T/tls/server.pem
+CA=$T/pki/ca.pem
 
 # --- login -------------------------------------------------------------------------
 out=$(echo wrong | "$P" --broker "https://127.0.0.1:$PORT" --ca "$CA" login "$SD_USER" 2>&1)

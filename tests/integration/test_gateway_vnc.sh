@@ -40,7 +40,7 @@ GW_PID=$!
 trap 'kill $GW_PID $STATIC_PID 2>/dev/null; wait $GW_PID 2>/dev/null; sd_cleanup' EXIT
 wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null" || fail "the gateway does not listen: $(cat "$T/gateway.log")"
 GW=127.0.0.1:$GW_PORT
-CA=$T/tls/server.pem
+CA=$T/pki/ca.pem
 gwprobe() { "$PROBE" -u "$1" -C "$CA" "$GW" "$2" 2>"$T/probe.err"; }
 # The session's own secret, as the broker keeps it (to connect directly).
 sqlite_secret() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select secret from sessions where id=?", (int(sys.argv[2]),)).fetchone()[0])' "$T/db/portico.db" "$1"; }

@@ -190,9 +190,9 @@ wait_for 3 no_processes || fail "a failed start left processes"
 echo "ok: launch failures"
 
 # --- hostile requests to sessiond --------------------------------------------------
-STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" "$SD/sessions")
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/pki/ca.pem" "$SD/sessions")
 [ "$STATUS" = 401 ] || fail "no credentials: $STATUS"
-STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" -H "Authorization: Bearer $ADMIN" "$SD/sessions")
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/pki/ca.pem" -H "Authorization: Bearer $ADMIN" "$SD/sessions")
 [ "$STATUS" = 401 ] || fail "a user's token: $STATUS"
 sd_api POST /sessions '{"id":' >/dev/null
 expect 400 bad_json
@@ -216,7 +216,7 @@ expect 400 bad_id
 sd_api PUT /sessions >/dev/null
 expect 405
 head -c 200000 /dev/zero | tr '\0' 'a' >"$T/big"
-STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/tls/server.pem" -H "Authorization: Bearer $GW_SECRET" --data-binary @"$T/big" "$SD/sessions")
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/pki/ca.pem" -H "Authorization: Bearer $BROKER_SECRET" --data-binary @"$T/big" "$SD/sessions")
 [ "$STATUS" = 413 ] || fail "huge body: $STATUS"
 printf 'GET / HTTP/1.1\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "$SD_PORT" >/dev/null 2>&1
 kill -0 "$SD_PID" || fail "sessiond died of hostile input"

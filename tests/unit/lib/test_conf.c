@@ -298,7 +298,7 @@ Test(conf, every_key, .timeout = 10)
 				   "ticket_ttl = 30\n"
 				   "fail_delay = 500ms\n"
 				   "[gateway]\n"
-				   "broker = http://broker.example.org:8080/base\n"
+				   "broker = https://broker.example.org:8080/base\n"
 				   "rdp_listen = 192.0.2.1:13389\n"
 				   "vnc_listen =\n"
 				   "public_host = gw.example.org\n"
@@ -350,7 +350,7 @@ Test(conf, every_key, .timeout = 10)
 	cr_assert_eq(c->broker.ticket_ttl_ms, 30 * SEC);
 	cr_assert_eq(c->broker.fail_delay_ms, 500);
 
-	cr_assert_str_eq(c->gateway.broker, "http://broker.example.org:8080/base");
+	cr_assert_str_eq(c->gateway.broker, "https://broker.example.org:8080/base");
 	cr_assert_str_eq(c->gateway.rdp_listen, "192.0.2.1:13389");
 	cr_assert_null(c->gateway.vnc_listen, "empty vnc_listen must turn it off");
 	cr_assert_str_eq(c->gateway.public_host, "gw.example.org");
@@ -773,6 +773,9 @@ Test(conf_errors, bad_address_url_geometry, .timeout = 10)
 	expect_error("[gateway]\nbroker = ftp://x\n", 2, "bad value 'ftp://x' for 'broker'", "URL");
 	expect_error("[gateway]\nbroker = https://\n", 2, "'broker'", "URL");
 	expect_error("[gateway]\nbroker = 127.0.0.1:8443\n", 2, "'broker'", "https://");
+	/* The daemons authenticate each other over TLS: no plain http. */
+	expect_error("[gateway]\nbroker = http://127.0.0.1:8443\n", 2, "'broker'", "https://");
+	expect_error("[sessiond]\naddress = http://host1:8444\n", 2, "'address'", "https://");
 	expect_error("[sessiond]\nbroker = https://host:99999/\n", 2, "'broker'", "URL");
 	expect_error("[sessiond]\nbroker = HTTPS://host\n", 2, "'broker'", "URL");
 	expect_error("[pool a]\ngeometry = 1280*800\n", 2, "'geometry'", "WIDTHxHEIGHT");
@@ -1180,4 +1183,61 @@ Test(conf_pool_api, dotdot_pool_in_a_file_is_refused, .timeout = 10)
 
 	cr_assert_null(c);
 	cr_assert(strstr(err, ":1: bad pool name") != NULL, "got '%s'", err);
+}
+
+/* The trust model's keys: one secret per role, node names, per-daemon
+ * certificates, the session host's own limits. */
+Test(conf, trust_keys, .timeout = 10)
+{
+	char err[256];
+	struct pt_conf *c = load_str("[broker]\n"
+				     "gateway_secret = gateway-secret-0123456789\n"
+				     "host_secret = host-secret-0123456789\n"
+				     "broker_secret = broker-secret-0123456789\n"
+				     "gateways = gw1, gw2\n"
+				     "cert = /b.pem\nkey = /b.key\n"
+				     "[gateway]\ncert = /g.pem\nkey = /g.key\n"
+				     "[sessiond]\nbroker_name = broker.example.org\n"
+				     "image_dir = /srv/images\nallow_users = kiosk\n"
+				     "cert = /h.pem\nkey = /h.key\n",
+				     err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->broker.host_secret, "host-secret-0123456789");
+	cr_assert_str_eq(c->broker.broker_secret, "broker-secret-0123456789");
+	expect_list(&c->broker.gateways, 2, (const char *[]){ "gw1", "gw2" });
+	cr_assert_str_eq(c->broker.cert, "/b.pem");
+	cr_assert_str_eq(c->gateway.key, "/g.key");
+	cr_assert_str_eq(c->sessiond.broker_name, "broker.example.org");
+	cr_assert_str_eq(c->sessiond.image_dir, "/srv/images");
+	expect_list(&c->sessiond.allow_users, 1, (const char *[]){ "kiosk" });
+	cr_assert_str_eq(c->sessiond.cert, "/h.pem");
+	pt_conf_free(c);
+
+	c = pt_conf_defaults();
+	cr_assert_str_eq(c->sessiond.image_dir, "/var/lib/portico/images");
+	cr_assert_null(c->sessiond.broker_name);
+	cr_assert_null(c->broker.host_secret);
+	cr_assert_null(c->broker.cert);
+	pt_conf_free(c);
+}
+
+Test(conf_errors, short_secret, .timeout = 10)
+{
+	expect_error("[broker]\nhost_secret = short\n", 2, "'host_secret'", "16 characters");
+	expect_error("[broker]\nbroker_secret = 0123456789abcde\n", 2, "'broker_secret'",
+		     "16 characters");
+}
+
+Test(conf_errors, same_secret_for_two_roles, .timeout = 10)
+{
+	char err[512];
+	struct pt_conf *c = load_str("[broker]\n"
+				     "gateway_secret = the-same-secret-0123\n"
+				     "host_secret = the-same-secret-0123\n",
+				     err, sizeof(err));
+
+	cr_assert_null(c, "one secret for two roles was taken");
+	cr_assert_not_null(strstr(err, "gateway_secret and host_secret"), "%s", err);
+	cr_assert_null(strstr(err, "the-same-secret"), "the secret is echoed: %s", err);
 }
