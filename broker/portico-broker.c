@@ -24,6 +24,7 @@
 #include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
+#include "portico/privsep.h"
 #include "portico/tls.h"
 
 #define PAM_QUEUE_MAX 64
@@ -77,7 +78,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
-	int test_only = 0, sv[2];
+	int test_only = 0, ipc;
 	struct pt_conf *conf;
 	char err[1024];
 	pid_t pid;
@@ -102,20 +103,18 @@ int main(int argc, char **argv)
 	if (!ctx)
 		pt_fatalx("%s", err);
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		pt_fatal("socketpair");
-	pid = fork();
-	if (pid == -1)
-		pt_fatal("fork");
+	pid = pt_privsep_fork(&ipc);
+	if (pid < 0) {
+		errno = (int)-pid;
+		pt_fatal("cannot start the network side");
+	}
 	if (pid > 0) {
 		char service[64];
-		close(sv[1]);
 		SSL_CTX_free(ctx);
 		snprintf(service, sizeof(service), "%s", conf->broker.pam_service);
 		pt_conf_free(conf);
-		run_authd(sv[0], pid, service);
+		run_authd(ipc, pid, service);
 	}
-	close(sv[0]);
 	pt_log_init("broker", pt_log_level(), 0);
 	/* Its credential towards session hosts, read while root may. */
 	pt_api_conf_tls(&broker.host_api, &tls);
@@ -123,6 +122,7 @@ int main(int argc, char **argv)
 	if (pt_api_conf_load_identity(&broker.host_api))
 		pt_fatal("cannot read %s or %s", tls.cert, tls.key);
 	pt_drop_privileges(conf->broker.user, "[broker] user");
+	pt_privsep_rearm(); /* the PAM process's death ends this side too */
 	signal(SIGPIPE, SIG_IGN);
 	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds
 	 * for a VM): more threads than libuv's default 4. */
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 		pt_fatalx("cannot load the pools into the store");
 	b->throttle = brk_throttle_new(65536, (int)conf->broker.login_attempts,
 				       conf->broker.login_window_ms);
-	b->auth = brk_auth_new(b->loop, sv[1], PAM_QUEUE_MAX);
+	b->auth = brk_auth_new(b->loop, ipc, PAM_QUEUE_MAX);
 	if (!b->throttle || !b->auth)
 		pt_fatalx("out of memory");
 	struct pt_httpd_limits lim = {

@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +21,7 @@
 #include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
+#include "portico/privsep.h"
 #include "portico/tls.h"
 #include "session.h"
 
@@ -31,7 +30,7 @@
 
 int main(int argc, char **argv)
 {
-	int test_only = 0, sv[2], status = 0, rc;
+	int test_only = 0, fd, status = 0, rc;
 	struct pt_conf *conf;
 	char err[1024];
 	SSL_CTX *ctx;
@@ -59,29 +58,26 @@ int main(int argc, char **argv)
 	ctx = pt_tls_server_ctx(&tls, err, sizeof(err));
 	if (!ctx)
 		pt_fatalx("%s", err);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		pt_fatal("socketpair");
-	pid = fork();
-	if (pid == -1)
-		pt_fatal("fork");
+	pid = pt_privsep_fork(&fd);
+	if (pid < 0) {
+		errno = (int)-pid;
+		pt_fatal("cannot start the network side");
+	}
 	if (pid == 0) {
-		close(sv[0]);
-		/* The root side's death ends this side too. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(1);
 		if (sd_net_load_identity(conf))
 			pt_fatal("cannot read this host's certificate or key");
 		pt_drop_privileges(conf->sessiond.user, "[sessiond] user");
+		/* The root side's death ends this side too (the change of
+		 * user cleared the parent-death signal). */
+		pt_privsep_rearm();
 		signal(SIGPIPE, SIG_IGN);
 		/* Calls to the broker block on the thread pool. */
 		setenv("UV_THREADPOOL_SIZE", "8", 0);
-		exit(sd_net_run(conf, sv[1], ctx));
+		exit(sd_net_run(conf, fd, ctx));
 	}
-	close(sv[1]);
 	SSL_CTX_free(ctx);
-	rc = sd_root_run(conf, sv[0], pid);
-	close(sv[0]);
+	rc = sd_root_run(conf, fd, pid);
+	close(fd);
 	kill(pid, SIGTERM);
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
