@@ -33,14 +33,11 @@ struct brk {
  * update; pools made through the API are left alone).  Blocking: start-up. */
 int brk_load_pools(struct brk *b);
 
-/* The HTTP handler: every /api/v1 route. */
+/* The HTTP handler: every /api/v1 route (api.c). */
 void brk_api_handle(struct pt_http_req *req, void *data);
 
 /* Start the periodic sweep (timeouts, expired tickets and tokens). */
 void brk_sweep_start(struct brk *b, uint64_t every_ms);
-
-/* A pool as the API shows it (docs/api.md). */
-json_t *brk_pool_json(const struct brk_pool *p);
 
 /* --- session hosts (hosts.c): blocking, thread pool only ----------------- */
 
@@ -64,7 +61,7 @@ void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reaso
 json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, int *status,
 			   char *msg, size_t msglen);
 
-/* Milliseconds since the epoch. */
+/* Milliseconds since the epoch: the store's clock (sweep.c). */
 int64_t brk_now_ms(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "pool.h"
 #include "portico/api.h"
 #include "portico/log.h"
 

@@ -1,8 +1,13 @@
 /*
- * roles.c - the role of a node's credential (see roles.h).
+ * roles.c - the role of a node's credential, and a user's groups (see
+ * roles.h).
  */
 #include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "roles.h"
@@ -15,8 +20,7 @@ static int listed(const struct pt_strlist *l, const char *s)
 	return 0;
 }
 
-int brk_node_role(const struct pt_conf *conf, const struct pt_http_req *req, char *name,
-		  size_t len)
+int brk_node_role(const struct pt_conf *conf, const struct pt_http_req *req, char *name, size_t len)
 {
 	const struct pt_broker_conf *bc = &conf->broker;
 	const char *ou = req->peer_ou;
@@ -56,7 +60,66 @@ const char *brk_role_name(int role)
 		return "session host";
 	case BRK_ROLE_BROKER:
 		return "broker";
+	case BRK_ROLE_ANYONE:
+		return "anyone";
 	default:
 		return "nobody";
 	}
+}
+
+/* One look-up at a time: getgrouplist walks the group database with shared
+ * iteration state in some NSS back-ends (nss_wrapper, some LDAP modules),
+ * and the look-ups are not hot enough for the lock to matter. */
+static pthread_mutex_t nss_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char **user_groups_locked(const char *user)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+	gid_t gids[256];
+	int ng = 256;
+	char **names;
+
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+		return calloc(1, sizeof(char *));
+	if (getgrouplist(user, pw.pw_gid, gids, &ng) < 0)
+		ng = 256;
+	names = calloc((size_t)ng + 1, sizeof(char *));
+	if (!names)
+		return NULL;
+	for (int i = 0, k = 0; i < ng; i++) {
+		struct group gr, *grp = NULL;
+		char gbuf[8192];
+		if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &grp) == 0 && grp)
+			names[k++] = strdup(grp->gr_name);
+	}
+	return names;
+}
+
+char **brk_user_groups(const char *user)
+{
+	char **g;
+
+	pthread_mutex_lock(&nss_lock);
+	g = user_groups_locked(user);
+	pthread_mutex_unlock(&nss_lock);
+	return g;
+}
+
+void brk_groups_free(char **groups)
+{
+	for (size_t i = 0; groups && groups[i]; i++)
+		free(groups[i]);
+	free(groups);
+}
+
+int brk_user_in_group(const char *user, const char *group)
+{
+	char **g = brk_user_groups(user);
+	int in = 0;
+
+	for (size_t i = 0; g && g[i] && !in; i++)
+		in = !strcmp(g[i], group);
+	brk_groups_free(g);
+	return in;
 }

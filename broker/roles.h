@@ -24,6 +24,7 @@ enum brk_role {
 	BRK_ROLE_GATEWAY = 1 << 2, /* a certificate CN in [broker] gateways, or gateway_secret */
 	BRK_ROLE_HOST = 1 << 3,	   /* a session host: its certificate, or host_secret */
 	BRK_ROLE_BROKER = 1 << 4,  /* a broker (session hosts' peer; no broker route) */
+	BRK_ROLE_ANYONE = 1 << 5,  /* a route that takes no credential (login) */
 };
 
 /* The node role of the request's credential, or BRK_ROLE_NONE when it
@@ -38,5 +39,15 @@ int brk_node_role(const struct pt_conf *conf, const struct pt_http_req *req, cha
 
 /* "gateway", "session host", ... for log lines and messages. */
 const char *brk_role_name(int role);
+
+/* Blocking (NSS), thread pool only: the names of user's groups,
+ * NULL-terminated (empty for an unknown user; NULL when out of memory).
+ * Free with brk_groups_free. */
+char **brk_user_groups(const char *user);
+void brk_groups_free(char **groups);
+/* Blocking (NSS): whether user is a member of group now.  The broker asks
+ * on every admin request, so that leaving admin_group takes effect at once
+ * (as fast as NSS tells: nscd or sssd may cache for a while). */
+int brk_user_in_group(const char *user, const char *group);
 
 #endif

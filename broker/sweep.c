@@ -1,9 +1,18 @@
 /* sweep.c - what happens by the clock: session timeouts, and expired
  * tickets and tokens deleted. */
 #include <stdlib.h>
+#include <sys/time.h>
 
 #include "broker.h"
 #include "portico/log.h"
+
+int64_t brk_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 struct sweep {
 	uv_work_t work;

@@ -121,3 +121,11 @@ void brk_throttle_fail(struct brk_throttle *t, const char *key, int64_t now_ms)
 	if (++s->count == t->limit)
 		s->start_ms = now_ms;
 }
+
+void brk_throttle_forgive(struct brk_throttle *t, const char *key, int64_t now_ms)
+{
+	struct slot *s = find(t, key, now_ms, 0);
+
+	if (s && live_count(t, s, now_ms) > 0)
+		s->count--;
+}

@@ -69,9 +69,11 @@ STATUS=$(redeem_cert gw-rogue "$T5")
 [ "$STATUS" = 000 ] || fail "a certificate from another CA got HTTP $STATUS"
 api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" >/dev/null
 expect 401 unauthenticated
-# A user's token is not a gateway credential.
+# A user's token is a credential of another role: forbidden, and logged.
 api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$ALICE" >/dev/null
-expect 401 unauthenticated
+expect 403 forbidden
+grep -q "user alice refused on /api/v1/gateway/redeem: not a gateway" "$T/broker.log" ||
+	fail "the user's refusal is not logged"
 # A certificate of the same CA whose CN [broker] gateways does not list is a
 # session host's: no gateway route for it, and the ticket stays unspent.
 STATUS=$(redeem_cert host9 "$T5")
