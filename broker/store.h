@@ -23,7 +23,9 @@
 struct brk_store;
 
 /* uri: "sqlite:/path/to/file.db".  Creates the file and schema when absent,
- * migrates an older schema, refuses a newer one.  NULL with err set. */
+ * migrates an older schema, refuses a newer one.  The database and its
+ * journal files are made owner-only (0600), new or old.  NULL with err
+ * set. */
 struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen);
 void brk_store_close(struct brk_store *st); /* NULL-safe */
 /* The last error text of this thread's most recent failing call. */
@@ -165,8 +167,10 @@ struct brk_ticket {
 };
 
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t);
-/* Single use: returns and deletes it in one statement; -ENOENT when
- * unknown, used or expired (expired ones are deleted too). */
+/* Single use: returns and deletes it under one lock; -ENOENT when
+ * unknown, used or expired (expired ones are deleted too).  -EIO when the
+ * DELETE failed: the ticket is refused, and refused again until it expires
+ * (remembered in memory: a restart forgets it). */
 int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
 			  struct brk_ticket *out);
 

@@ -12,6 +12,10 @@
  * change when a key is added, and a PostgreSQL back-end can store the same
  * text.  SQL is kept to what PostgreSQL also accepts, but for BEGIN
  * IMMEDIATE and last_insert_rowid, each marked.
+ *
+ * One file past 600 lines: it is the whole back-end, one short function per
+ * call of store.h around one connection and its lock; a second back-end
+ * (store_pg.c) is a second file of the same shape, not a split of this one.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,15 +24,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store.h"
 
 #define SCHEMA_VERSION 2
 #define HOST_ALIVE_MS  60000
+#define SPENT_MAX      64
+
+/* A ticket taken whose DELETE failed: refused until it expires. */
+struct spent {
+	char hash[72]; /* SHA-256, hex */
+	int64_t expires_ms;
+};
 
 struct brk_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
+	struct spent spent[SPENT_MAX];
 };
 
 static _Thread_local char store_err[512];
@@ -155,6 +168,37 @@ static void col_text(sqlite3_stmt *s, int i, char *buf, size_t len)
 
 /* --- open ----------------------------------------------------------------- */
 
+/* Owner only (0600) when path exists and is more open; 0 or -errno. */
+static int make_private(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == -1)
+		return errno == ENOENT ? 0 : -errno;
+	if ((sb.st_mode & 0177) == 0)
+		return 0;
+	return chmod(path, 0600) == -1 ? -errno : 0;
+}
+
+/* The database and the files SQLite keeps beside it, owner only. */
+static int make_files_private(const char *db, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char path[4096];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffix[i]);
+		rc = make_private(path);
+		if (rc) {
+			snprintf(err, errlen, "%s: cannot make it private (chmod 0600): %s", path,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 {
 	struct brk_store *st;
@@ -171,14 +215,36 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&st->mu, NULL);
-	if (sqlite3_open_v2(uri + 7, &st->db,
+	/*
+	 * The files hold backends' addresses and secrets and sealed passwords:
+	 * owner only.  SQLite creates the database 0644 less the umask, and its
+	 * -wal, -shm and -journal files with the database's own mode; so a
+	 * umask of 077 covers a new database, and a chmod one that an older
+	 * broker (or a person) made, before the journal files are opened.  The
+	 * umask is the process's: the store is opened at start-up, before the
+	 * broker has any other thread.
+	 */
+	mode_t mask = umask(077);
+	int orc = make_files_private(uri + 7, err, errlen);
+	if (orc == 0 &&
+	    sqlite3_open_v2(uri + 7, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
 			    NULL) != SQLITE_OK)
+		orc = -EIO;
+	if (orc == 0) {
+		sqlite3_busy_timeout(st->db, 5000);
+		if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") ||
+		    exec_sql(st,
+			     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"))
+			orc = -EIO;
+	}
+	umask(mask);
+	if (orc == -EIO)
 		goto fail;
-	sqlite3_busy_timeout(st->db, 5000);
-	if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;") ||
-	    exec_sql(st, "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"))
-		goto fail;
+	if (orc) {
+		brk_store_close(st);
+		return NULL;
+	}
 	s = q(st, "SELECT value FROM meta WHERE key = 'schema_version'", "");
 	if (!s)
 		goto fail;
@@ -946,13 +1012,53 @@ int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct br
 		      t->sealed);
 }
 
+/* Under the lock: the entry of a ticket whose DELETE failed, or NULL. */
+static struct spent *spent(struct brk_store *st, const char *hash, int64_t now_ms)
+{
+	for (int i = 0; i < SPENT_MAX; i++) {
+		struct spent *e = &st->spent[i];
+		if (e->hash[0] && e->expires_ms <= now_ms)
+			e->hash[0] = '\0';
+		if (e->hash[0] && !strcmp(e->hash, hash))
+			return e;
+	}
+	return NULL;
+}
+
+/* Under the lock: remember a ticket that could not be deleted.  When every
+ * slot holds a live one, the one that expires first gives way. */
+static void remember_spent(struct brk_store *st, const char *hash, int64_t expires_ms)
+{
+	struct spent *slot = &st->spent[0];
+
+	for (int i = 0; i < SPENT_MAX; i++) {
+		struct spent *e = &st->spent[i];
+		if (!e->hash[0]) {
+			slot = e;
+			break;
+		}
+		if (e->expires_ms < slot->expires_ms)
+			slot = e;
+	}
+	snprintf(slot->hash, sizeof(slot->hash), "%s", hash);
+	slot->expires_ms = expires_ms;
+}
+
 int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
 			  struct brk_ticket *out)
 {
+	struct spent *e;
 	sqlite3_stmt *s;
-	int rc = -ENOENT;
+	int rc = -ENOENT, found = 0;
 
 	LOCK(st);
+	if ((e = spent(st, hash, now_ms)) != NULL) {
+		/* Presented before: whatever the store still holds, it is used. */
+		if (exec_stmt(st, q(st, "DELETE FROM tickets WHERE hash = ?", "s", hash)) == 0)
+			e->hash[0] = '\0';
+		UNLOCK(st);
+		return -ENOENT;
+	}
 	s = q(st,
 	      "SELECT session_id, user_name, client_addr, expires_ms, sealed FROM tickets"
 	      " WHERE hash = ?",
@@ -964,13 +1070,24 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 		col_text(s, 2, out->client_addr, sizeof(out->client_addr));
 		out->expires_ms = sqlite3_column_int64(s, 3);
 		col_text(s, 4, out->sealed, sizeof(out->sealed));
+		found = 1;
 		rc = out->expires_ms > now_ms ? 0 : -ENOENT;
 	}
 	sqlite3_finalize(s);
-	/* Single use: whatever the outcome, the ticket is gone. */
-	if (exec_stmt(st, q(st, "DELETE FROM tickets WHERE hash = ?", "s", hash)) == 0 && rc == 0 &&
-	    sqlite3_changes(st->db) == 0)
-		rc = -ENOENT;
+	/* Single use: whatever the outcome, the ticket is gone.  A DELETE that
+	 * fails (the database locked, read-only, full) must not let it be taken
+	 * again: refuse it now, and remember it until it expires. */
+	if (found) {
+		if (exec_stmt(st, q(st, "DELETE FROM tickets WHERE hash = ?", "s", hash))) {
+			remember_spent(st, hash, out->expires_ms);
+			if (rc == 0)
+				rc = -EIO;
+		} else if (rc == 0 && sqlite3_changes(st->db) == 0) {
+			rc = -ENOENT; /* taken meanwhile by another broker */
+		}
+		if (rc)
+			explicit_bzero(out->sealed, sizeof(out->sealed));
+	}
 	UNLOCK(st);
 	return rc;
 }

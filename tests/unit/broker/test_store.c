@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -187,4 +188,71 @@ Test(store, newer_schema_and_foreign_files_are_refused)
 
 	cr_assert_null(brk_store_open("postgresql://x/y", err, sizeof(err)));
 	cr_assert(strstr(err, "expected sqlite:") != NULL, "got '%s'", err);
+}
+
+static int mode_of(const char *suffix)
+{
+	char p[160];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	cr_assert_eq(stat(p, &sb), 0, "%s: %s", p, strerror(errno));
+	return (int)(sb.st_mode & 0777);
+}
+
+Test(store, files_are_owner_only_new_or_old)
+{
+	struct brk_token t = { .user = "alice", .expires_ms = 1 };
+	struct brk_store *st;
+	sqlite3 *db;
+
+	/* New: whatever the umask, the database and its WAL files are 0600. */
+	umask(022);
+	st = open_ok();
+	cr_assert_eq(brk_store_token_put(st, "h1", &t), 0); /* a write: the WAL is there */
+	cr_assert_eq(mode_of(""), 0600, "db is %o", mode_of(""));
+	cr_assert_eq(mode_of("-wal"), 0600, "-wal is %o", mode_of("-wal"));
+	cr_assert_eq(mode_of("-shm"), 0600, "-shm is %o", mode_of("-shm"));
+	cr_assert_eq(umask(022), 022, "the umask is given back");
+	brk_store_close(st);
+
+	/* Old: a database an older broker left world-readable, with its WAL. */
+	unlink(path);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(
+		sqlite3_exec(db, "PRAGMA journal_mode = WAL; CREATE TABLE x (y)", NULL, NULL, NULL),
+		SQLITE_OK);
+	cr_assert_eq(mode_of(""), 0644);
+	cr_assert_eq(mode_of("-wal"), 0644);
+	st = open_ok(); /* while the other connection keeps the WAL open */
+	cr_assert_eq(mode_of(""), 0600, "db is %o", mode_of(""));
+	cr_assert_eq(mode_of("-wal"), 0600, "-wal is %o", mode_of("-wal"));
+	cr_assert_eq(mode_of("-shm"), 0600, "-shm is %o", mode_of("-shm"));
+	brk_store_close(st);
+	sqlite3_close(db);
+}
+
+Test(store, a_ticket_whose_delete_fails_is_refused_for_good, .timeout = 60)
+{
+	struct brk_ticket t = { .session_id = 7, .user = "alice", .expires_ms = 1000000 }, out;
+	struct brk_store *st = open_ok();
+	sqlite3 *db;
+
+	cr_assert_eq(brk_store_ticket_put(st, "locked", &t), 0);
+	cr_assert_eq(brk_store_ticket_put(st, "later", &t), 0);
+	/* Another connection holds the write lock: the DELETE fails (after
+	 * the store's busy timeout), the SELECT before it does not. */
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(brk_store_ticket_take(st, "locked", 1000, &out), -EIO);
+	cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	/* The row is still there, the ticket is not valid again. */
+	cr_assert_eq(brk_store_ticket_take(st, "locked", 2000, &out), -ENOENT);
+	cr_assert_eq(brk_store_ticket_take(st, "locked", 3000, &out), -ENOENT);
+	/* The store works again for the others. */
+	cr_assert_eq(brk_store_ticket_take(st, "later", 3000, &out), 0);
+	cr_assert_eq(out.session_id, 7);
+	cr_assert_eq(brk_store_ticket_take(st, "later", 3000, &out), -ENOENT);
+	brk_store_close(st);
 }
