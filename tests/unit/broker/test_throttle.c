@@ -60,3 +60,31 @@ Test(throttle, full_table_keeps_the_worst_offender, .timeout = 10)
 	cr_assert(brk_throttle_blocked(t, "addr:attacker", 0));
 	brk_throttle_free(t);
 }
+
+Test(throttle, attempts_in_flight_count_and_successes_are_forgiven, .timeout = 10)
+{
+	struct brk_throttle *t = brk_throttle_new(1024, 5, 60000);
+	int admitted = 0;
+
+	/* 64 at once, each counted as it starts: 5 get through. */
+	for (int i = 0; i < 64; i++) {
+		if (brk_throttle_blocked(t, "user:bob", 1000))
+			continue;
+		brk_throttle_fail(t, "user:bob", 1000);
+		admitted++;
+	}
+	cr_assert_eq(admitted, 5);
+	brk_throttle_free(t);
+
+	/* Successes take their attempt back: a user who logs in often is
+	 * never locked out. */
+	t = brk_throttle_new(1024, 3, 60000);
+	for (int i = 0; i < 100; i++) {
+		cr_assert_not(brk_throttle_blocked(t, "user:alice", 1000 + i), "at login %d", i);
+		brk_throttle_fail(t, "user:alice", 1000 + i);
+		brk_throttle_forgive(t, "user:alice", 1000 + i);
+	}
+	brk_throttle_forgive(t, "user:nobody", 1000); /* unknown: nothing */
+	cr_assert_not(brk_throttle_blocked(t, "user:nobody", 1000));
+	brk_throttle_free(t);
+}
