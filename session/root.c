@@ -1,13 +1,15 @@
 /*
  * root.c - portico-sessiond's root side (see session.h).
  *
- * It does one thing: on the network side's checked request, fork a
- * session monitor (monitor.c) or signal one to stop, and pass back what the
+ * It does one thing: on the network side's request, checked again here
+ * (checks.c: the network side may be an attacker's), fork a session
+ * monitor (monitor.c) or signal one to stop, and pass back what the
  * monitors report.  It holds no network connection and parses nothing but
- * fixed-size messages (portico/ipc.h).  Monitors run in sessions of their
- * own, so a sessiond that stops or restarts leaves the users' sessions
- * running; at start it adopts the monitors it finds in RUN_DIR/state and
- * cleans up after the ones that died.
+ * fixed-size messages (portico/ipc.h).  A malformed message ends the
+ * network side; a well-formed request that fails a check is answered
+ * FAILED with the reason, and nothing is made, started or handed over.  Monitors run in sessions of
+ * their own, so a sessiond that stops or restarts leaves the users' sessions running; at start it
+ * adopts the monitors it finds in RUN_DIR/state and cleans up after the ones that died.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "portico/log.h"
 #include "session.h"
@@ -83,8 +86,8 @@ static void send_simple(int op, int64_t id, const char *user, const char *pool, 
 	rep.type = PT_IPC_SESS_REP;
 	rep.op = (uint32_t)op;
 	rep.id = id;
-	snprintf(rep.user, sizeof(rep.user), "%s", user ? user : "");
-	snprintf(rep.pool, sizeof(rep.pool), "%s", pool ? pool : "");
+	sd_printable(rep.user, sizeof(rep.user), user ? user : "");
+	sd_printable(rep.pool, sizeof(rep.pool), pool ? pool : "");
 	snprintf(rep.message, sizeof(rep.message), "%s", msg ? msg : "");
 	send_rep(&rep);
 }
@@ -115,29 +118,35 @@ static void sess_free(struct rsess *s)
 
 /* Processes of the session that outlived their monitor (it was killed):
  * every process group the state file names, if its members are still the
- * session user's (a recycled group id is left alone). */
+ * session user's (a recycled group id is left alone), never root's and
+ * never a group <= 1 (sd_kill_pgrp); then the session's directory, by
+ * descriptors (its user owns it). */
 static void kill_orphans(const struct sd_state *st)
 {
-	for (int i = 0; i < 2; i++) {
-		char path[64];
+	char path[64], name[24];
+	int fd;
+
+	for (int i = 0; i < 2 && st->uid != 0; i++) {
 		struct stat sb;
-		if (st->pgid[i] <= 0)
+		if (st->pgid[i] <= 1)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d", (int)st->pgid[i]);
 		if (stat(path, &sb) == 0 && sb.st_uid != st->uid)
 			continue;
-		if (kill(-st->pgid[i], SIGKILL) == 0)
+		if (sd_kill_pgrp(st->pgid[i], SIGKILL) == 0)
 			pt_log_info("session %lld: killed process group %d left behind",
 				    (long long)st->id, (int)st->pgid[i]);
 	}
-	char dir[600], f[700];
-	snprintf(dir, sizeof(dir), "%s/sessions/%lld", R.conf->sessiond.run_dir, (long long)st->id);
-	static const char *const files[] = { "vnc.sock", "passwd", "Xauthority", "session.log" };
-	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
-		snprintf(f, sizeof(f), "%s/%s", dir, files[k]);
-		unlink(f);
-	}
-	rmdir(dir);
+	fd = sd_root_dir(R.conf->sessiond.run_dir, 0755);
+	if (fd < 0)
+		return;
+	int sfd = openat(fd, "sessions", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(fd);
+	if (sfd == -1)
+		return;
+	snprintf(name, sizeof(name), "%lld", (long long)st->id);
+	sd_dir_remove(sfd, name);
+	close(sfd);
 }
 
 static void read_report(struct rsess *s);
@@ -210,16 +219,10 @@ static void on_report(uv_poll_t *p, int status, int events)
 
 static void start(const struct pt_ipc_sess_req *req)
 {
-	struct rsess *s = find(req->id);
+	struct rsess *s;
 	int rp[2];
 	pid_t pid;
 
-	if (s) {
-		/* Asked again (a retried request): the same answer once known. */
-		if (s->started)
-			send_rep(&s->rep);
-		return;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s || pipe2(rp, O_CLOEXEC) == -1) {
 		free(s);
@@ -269,7 +272,7 @@ static int assign_spare(const struct pt_ipc_sess_req *req)
 	struct rsess *s;
 	FILE *f;
 
-	if (req->driver != PT_DRIVER_QEMU || req->persistent || find(req->id))
+	if (req->driver != PT_DRIVER_QEMU || req->persistent)
 		return -1;
 	for (s = R.sessions; s; s = s->next)
 		if (s->spare && s->started && !strcmp(s->rep.pool, req->pool))
@@ -299,6 +302,42 @@ static int assign_spare(const struct pt_ipc_sess_req *req)
 	return 0;
 }
 
+/* A START or SPARE request, checked again whatever the network side
+ * checked (checks.c); 0, or -1 when it was answered FAILED. */
+static int check(const struct pt_ipc_sess_req *req)
+{
+	struct sd_checked *ck = malloc(sizeof(*ck));
+	char why[256], who[64];
+	int rc;
+
+	if (!ck) {
+		send_simple(PT_SESS_FAILED, req->id, req->user, req->pool,
+			    "sessiond is out of resources");
+		return -1;
+	}
+	rc = sd_check_req(R.conf, req, ck, why, sizeof(why));
+	explicit_bzero(ck, sizeof(*ck));
+	free(ck);
+	if (rc == 0)
+		return 0;
+	sd_printable(who, sizeof(who), req->user);
+	pt_log_warnx("session %lld of %s refused: %s", (long long)req->id, who, why);
+	send_simple(PT_SESS_FAILED, req->id, req->user, req->pool, why);
+	return -1;
+}
+
+static void stop(const struct pt_ipc_sess_req *req)
+{
+	struct rsess *s = find(req->id);
+
+	if (!s)
+		return;
+	/* Passed on to the broker as the end's reason: printable only. */
+	sd_printable(s->stop_reason, sizeof(s->stop_reason),
+		     req->reason[0] ? req->reason : "stopped");
+	kill(s->monitor, SIGTERM);
+}
+
 static void on_ipc(uv_poll_t *p, int status, int events)
 {
 	struct pt_ipc_sess_req req;
@@ -322,15 +361,14 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		uv_stop(R.loop);
 		return;
 	}
-	if (req.op == PT_SESS_START && assign_spare(&req) == 0) {
-		/* handed a booted VM */
-	} else if (req.op == PT_SESS_START || req.op == PT_SESS_SPARE) {
+	if (req.op == PT_SESS_STOP)
+		stop(&req);
+	else if ((s = find(req.id)) != NULL) {
+		/* Asked again (a retried request): the same answer once known. */
+		if (s->started)
+			send_rep(&s->rep);
+	} else if (check(&req) == 0 && (req.op != PT_SESS_START || assign_spare(&req) != 0))
 		start(&req);
-	} else if ((s = find(req.id)) != NULL) {
-		snprintf(s->stop_reason, sizeof(s->stop_reason), "%s",
-			 req.reason[0] ? req.reason : "stopped");
-		kill(s->monitor, SIGTERM);
-	}
 	explicit_bzero(&req, sizeof(req));
 }
 
@@ -369,15 +407,19 @@ static void on_term(uv_signal_t *h, int sig)
 	uv_stop(R.loop);
 }
 
-/* A monitor from before a restart, if it still runs: its comm is
- * "pt-session" (monitor.c).  pidfd_open first, then the check, so the
- * pid cannot be recycled in between. */
+/* A monitor from before a restart, if it still runs and is one: its comm
+ * is "pt-session" (monitor.c) and it runs as root, every uid of it (a
+ * user's process could name itself pt-session, and the state file could
+ * be older than the pid's reuse).  pidfd_open first, then the checks in
+ * /proc, then a signal 0 through the pidfd: if the process is still the
+ * one the pidfd holds, /proc showed that one and no recycled pid. */
 static int adoptable(pid_t pid, int *pidfd)
 {
-	char path[64], comm[32] = "";
+	char path[64], line[256], comm[32] = "";
+	int uid_ok = 0;
 	FILE *f;
 
-	*pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	*pidfd = pid > 1 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (*pidfd < 0)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
@@ -387,7 +429,19 @@ static int adoptable(pid_t pid, int *pidfd)
 			comm[0] = '\0';
 		fclose(f);
 	}
-	if (strncmp(comm, "pt-session", 10)) {
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f) {
+		unsigned r, e, sv, fs;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "Uid: %u %u %u %u", &r, &e, &sv, &fs) == 4) {
+				uid_ok = r == 0 && e == 0 && sv == 0 && fs == 0;
+				break;
+			}
+		fclose(f);
+	}
+	if (strcmp(comm, "pt-session\n") || !uid_ok ||
+	    syscall(SYS_pidfd_send_signal, *pidfd, 0, NULL, 0) == -1) {
 		close(*pidfd);
 		*pidfd = -1;
 		return 0;

@@ -6,8 +6,14 @@
  *     │                             ones after a restart
  *     ├── network side (user)      net.c: the HTTPS API the broker calls,
  *     │                             register and heartbeat to the broker
- *     └── one monitor per session  monitor.c: PAM session, the user's Xvnc
- *           (root, setsid)          and program (or a VM), cleanup at the end
+ *     └── one monitor per session  monitor.c: PAM session and lifecycle;
+ *           (root, setsid)          spawn.c: the session's processes;
+ *                                   drv_xvnc.c, drv_qemu.c: what runs
+ *
+ * The root side trusts nothing the network side sends: every request is
+ * checked again by checks.c, in the root process before a monitor is
+ * forked and in the monitor before it acts (files.c: what root makes in
+ * directories others own, only relative to directory descriptors).
  *
  * A monitor keeps a state file, RUN_DIR/state/ID (root only), so that a
  * restarted sessiond finds the sessions that kept running without it.
@@ -15,9 +21,10 @@
 #ifndef SESSION_SESSION_H
 #define SESSION_SESSION_H
 
+#include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <uv.h>
 
 #include "portico/conf.h"
 #include "portico/ipc.h"
@@ -36,13 +43,75 @@ struct sd_state {
 	char ended[64]; /* why it ended, once it has */
 };
 
+/* RUN_DIR/state/ID (RUN_DIR/state itself for id 0), made when missing.
+ * 0 or -1. */
 int sd_state_path(const struct pt_conf *conf, int64_t id, char *buf, size_t len);
+/* Write st atomically (0600).  -1 also when a text field holds a control
+ * character: nothing the state file holds may break its lines. */
 int sd_state_write(const struct pt_conf *conf, const struct sd_state *st);
+/* Read one; -1 unless it is a regular file of root's (not a symbolic link)
+ * with an id, a safe user name (or none) and a valid pool name. */
 int sd_state_read(const char *path, struct sd_state *st);
 
-/* monitor.c: run session req in this (forked, root) process; report
- * STARTED or FAILED on report_fd, keep the session until it ends or
- * SIGTERM comes, clean up, write why into the state file, exit. */
+/* --- checks.c: what the root side and every monitor check ------------------ */
+
+/* What sd_check_req found out: who the session runs as, what it runs. */
+struct sd_checked {
+	struct passwd pw; /* the user's account, or [sessiond] vm_user's (qemu) */
+	char pwbuf[4096];
+	char program[PATH_MAX]; /* an xvnc app pool's program, resolved; else "" */
+};
+
+/* Check a START or SPARE request whatever the network side checked: kind
+ * and driver, the pool's name by the configuration's rule, the user (a
+ * safe name; on xvnc an account that exists, is not root and has a uid of
+ * at least UID_MIN unless [sessiond] allow_users names it), the geometry,
+ * an app's program (an absolute path to a root-owned executable nobody
+ * else may change) and a VM's image (below [sessiond] image_dir, no
+ * symbolic link followed).  0 with *out filled, or a negative errno with
+ * a sentence for people in why. */
+int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
+		 struct sd_checked *out, char *why, size_t len);
+
+/* A name safe in a state file, a path component and a QEMU option: 1 to
+ * 255 bytes, no control character, '/' or ',', not starting with '.' or
+ * '-'.  1 when it is. */
+int sd_name_safe(const char *name);
+
+/* src for a message or a log line: control characters become '?'. */
+void sd_printable(char *dst, size_t len, const char *src);
+
+/* UID_MIN of /etc/login.defs; 1000 when it is unset or unreadable. */
+uid_t sd_uid_min(void);
+
+/* --- files.c: root in directories others own ------------------------------- */
+
+/* Make `name` below the directory at (mkdirat, mode; an existing one is
+ * fine) and open it (O_DIRECTORY | O_NOFOLLOW).  The fd or -errno. */
+int sd_dir_at(int at, const char *name, mode_t mode);
+/* Open `path` as a directory of root's that nobody else may write in
+ * (made with mode when missing).  The fd or -errno (-EPERM: owned by
+ * another user or writable by group or others). */
+int sd_root_dir(const char *path, mode_t mode);
+/* Remove directory `name` below at: its files first (unlinkat, which never
+ * follows a link), then itself.  0 or -errno (-ENOENT when it is gone). */
+int sd_dir_remove(int at, const char *name);
+/* Hand the socket `name` below dirfd to uid:gid, if it is a socket of
+ * owner's (fstat on an O_PATH descriptor, then fchownat on that same
+ * descriptor: no name is looked up twice).  0 or -errno (-EPERM: not a
+ * socket of owner's). */
+int sd_hand_socket(int dirfd, const char *name, uid_t owner, uid_t uid, gid_t gid);
+
+/* --- spawn.c ---------------------------------------------------------------- */
+
+/* kill(-pgid, sig), refused (-EINVAL) for a process group <= 1: never
+ * every process, never init's.  0 or -errno. */
+int sd_kill_pgrp(pid_t pgid, int sig);
+
+/* monitor.c: run session req in this (forked, root) process; check it
+ * again (sd_check_req), report STARTED or FAILED on report_fd, keep the
+ * session until it ends or SIGTERM comes, clean up, write why into the
+ * state file, exit. */
 _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 			      int report_fd);
 

@@ -1,7 +1,9 @@
 /* state.c - a session's state file, RUN_DIR/state/ID (see session.h).
  *
  * "key value" lines, written to a temporary file and renamed, readable by
- * root only (the secret is in it). */
+ * root only (the secret is in it).  A newline in a value would be a line
+ * of its own ("uid 0"), so no value with a control character is written,
+ * and what is read is checked again. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,12 +30,23 @@ int sd_state_path(const struct pt_conf *conf, int64_t id, char *buf, size_t len)
 	return 0;
 }
 
+static int line_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 int sd_state_write(const struct pt_conf *conf, const struct sd_state *st)
 {
 	char path[600], tmp[620];
 	FILE *f;
 	int fd, rc;
 
+	if (!line_safe(st->user) || !line_safe(st->pool) || !line_safe(st->backend) ||
+	    !line_safe(st->secret) || !line_safe(st->ended))
+		return -1;
 	if (sd_state_path(conf, st->id, path, sizeof(path)))
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -67,11 +80,18 @@ static void text(char *dst, size_t len, const char *v)
 int sd_state_read(const char *path, struct sd_state *st)
 {
 	char line[1024];
-	FILE *f = fopen(path, "re");
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f;
 
 	memset(st, 0, sizeof(*st));
-	if (!f)
+	if (fd == -1)
 		return -1;
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_uid != 0 ||
+	    !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return -1;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		char *v = strchr(line, ' ');
 		line[strcspn(line, "\n")] = '\0';
@@ -104,5 +124,10 @@ int sd_state_read(const char *path, struct sd_state *st)
 			text(st->ended, sizeof(st->ended), v);
 	}
 	fclose(f);
-	return st->id > 0 ? 0 : -1;
+	if (st->id <= 0 || (st->user[0] && !sd_name_safe(st->user)) ||
+	    (st->pool[0] && !pt_conf_pool_name_valid(st->pool))) {
+		explicit_bzero(st->secret, sizeof(st->secret));
+		return -1;
+	}
+	return 0;
 }

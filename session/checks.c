@@ -1,0 +1,367 @@
+/*
+ * checks.c - what the root side believes of a request: nothing it has not
+ * checked itself (see session.h).
+ *
+ * The network side checks requests too, but it faces the network: if it
+ * is taken over, these checks are what stands between it and root.  So
+ * they are made twice, in the root process before a monitor is forked and
+ * in the monitor before it acts, and every refusal says why in words an
+ * operator can act on.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "session.h"
+
+#define LOGIN_DEFS	"/etc/login.defs"
+#define UID_MIN_DEFAULT 1000
+
+int sd_name_safe(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 255 || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == ',')
+			return 0;
+	}
+	return 1;
+}
+
+static int text_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+void sd_printable(char *dst, size_t len, const char *src)
+{
+	size_t i = 0;
+
+	if (len == 0)
+		return;
+	for (; src[i] && i < len - 1; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i];
+	dst[i] = '\0';
+}
+
+uid_t sd_uid_min(void)
+{
+	char line[256];
+	unsigned long v = UID_MIN_DEFAULT;
+	FILE *f = fopen(LOGIN_DEFS, "re");
+
+	if (!f)
+		return UID_MIN_DEFAULT;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+		while (isblank((unsigned char)*p))
+			p++;
+		if (strncmp(p, "UID_MIN", 7) || !isblank((unsigned char)p[7]))
+			continue;
+		errno = 0;
+		unsigned long u = strtoul(p + 7, &end, 10);
+		while (isspace((unsigned char)*end))
+			end++;
+		/* A value we cannot read is no reason to let uid 1 in. */
+		if (!errno && end != p + 7 && !*end && u > 0 && u < 0x7fffffff)
+			v = u;
+	}
+	fclose(f);
+	return (uid_t)v;
+}
+
+static int listed(const struct pt_strlist *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], name))
+			return 1;
+	return 0;
+}
+
+/* The account an xvnc session runs as: the user's own. */
+static int check_user(const struct pt_conf *conf, const char *user, struct sd_checked *out,
+		      char *why, size_t len)
+{
+	struct passwd *res = NULL;
+	uid_t min;
+
+	if (getpwnam_r(user, &out->pw, out->pwbuf, sizeof(out->pwbuf), &res) != 0 || !res) {
+		snprintf(why, len, "user %s does not exist on %s", user, conf->sessiond.name);
+		return -ENOENT;
+	}
+	if (out->pw.pw_uid == 0) {
+		snprintf(why, len, "sessions never run as root (user %s has uid 0)", user);
+		return -EPERM;
+	}
+	min = sd_uid_min();
+	if (out->pw.pw_uid < min && !listed(&conf->sessiond.allow_users, user)) {
+		snprintf(why, len,
+			 "user %s is a system account (uid %u, below UID_MIN %u): sessions run "
+			 "for it only if [sessiond] allow_users names it",
+			 user, (unsigned)out->pw.pw_uid, (unsigned)min);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Every directory from path's up to /: root's, and nobody else may
+ * write in it (a sticky one above the program's own is fine: others
+ * cannot rename root's entries in it). */
+static int check_dirs(const char *prog, char *why, size_t len)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	int first = 1;
+
+	snprintf(dir, sizeof(dir), "%s", prog);
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			return 0;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &sb) == -1) {
+			snprintf(why, len, "%s: directory %s: %s", prog, dir, strerror(errno));
+			return -errno;
+		}
+		if (sb.st_uid != 0) {
+			snprintf(why, len, "%s: directory %s is not owned by root", prog, dir);
+			return -EPERM;
+		}
+		if ((sb.st_mode & S_IWOTH) && (first || !(sb.st_mode & S_ISVTX))) {
+			snprintf(why, len, "%s: directory %s is writable by others", prog, dir);
+			return -EPERM;
+		}
+		if (!strcmp(dir, "/"))
+			return 0;
+		first = 0;
+	}
+}
+
+/* An app's program: the first word of the pool's command. */
+static int check_command(const char *cmd, struct sd_checked *out, char *why, size_t len)
+{
+	char word[PATH_MAX];
+	size_t k;
+	struct stat sb;
+	int e;
+
+	cmd += strspn(cmd, " \t");
+	k = strcspn(cmd, " \t");
+	if (k == 0) {
+		snprintf(why, len, "the pool names no program to run");
+		return -EINVAL;
+	}
+	if (k >= sizeof(word)) {
+		snprintf(why, len, "the pool's program name is too long");
+		return -ENAMETOOLONG;
+	}
+	memcpy(word, cmd, k);
+	word[k] = '\0';
+	if (word[0] != '/') {
+		snprintf(why, len, "%s: the pool's program must be named by an absolute path",
+			 word);
+		return -EINVAL;
+	}
+	/* What runs is the file the links lead to: checked here, and
+	 * exec'd by this name (spawn.c), so no link can change in between. */
+	if (!realpath(word, out->program)) {
+		e = errno;
+		snprintf(why, len, "%s: %s", word,
+			 e == ENOENT || e == ENOTDIR ? "no such program" : strerror(e));
+		return -e;
+	}
+	if (stat(out->program, &sb) == -1) {
+		e = errno;
+		snprintf(why, len, "%s: %s", word, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(why, len, "%s: not a regular file", word);
+		return -EACCES;
+	}
+	if (!(sb.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH))) {
+		snprintf(why, len, "%s: not executable", word);
+		return -EACCES;
+	}
+	if (sb.st_uid != 0) {
+		snprintf(why, len, "%s: not owned by root (uid %u owns it)", word,
+			 (unsigned)sb.st_uid);
+		return -EPERM;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, len, "%s: writable by group or others (mode %04o)", word,
+			 (unsigned)(sb.st_mode & 07777));
+		return -EPERM;
+	}
+	return check_dirs(out->program, why, len);
+}
+
+/*
+ * A VM's golden image: below [sessiond] image_dir, a regular file, and no
+ * symbolic link on the way (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+ * from a descriptor of image_dir, which root owns and others cannot write
+ * in).
+ *
+ * What remains: qemu-img later opens the image by its path (a qcow2
+ * overlay records its backing file's name, so it must be a path, not a
+ * descriptor), and the file could be replaced in between.  Only root, or
+ * a group the admin gave image_dir to, can do that, and they could change
+ * the pool's image anyway; and qemu-img and QEMU run as [sessiond] vm_user,
+ * so whatever they open then is only what vm_user may read (which also
+ * bounds a golden image's own backing file).
+ */
+static int check_image(const struct pt_conf *conf, const char *image, char *why, size_t len)
+{
+	const char *dir = conf->sessiond.image_dir;
+	size_t n = strlen(dir);
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	struct stat sb;
+	int dfd, fd, e;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (!image[0]) {
+		snprintf(why, len, "the pool names no image");
+		return -EINVAL;
+	}
+	if (strncmp(image, dir, n) || image[n] != '/' || !image[n + 1]) {
+		snprintf(why, len, "image %s is not below [sessiond] image_dir %s", image, dir);
+		return -EPERM;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd == -1) {
+		e = errno;
+		snprintf(why, len, "[sessiond] image_dir %s cannot be opened: %s", dir,
+			 strerror(e));
+		return -e;
+	}
+	if (fstat(dfd, &sb) == -1 || sb.st_uid != 0 || (sb.st_mode & S_IWOTH)) {
+		close(dfd);
+		snprintf(why, len,
+			 "[sessiond] image_dir %s must be owned by root and not writable by others",
+			 dir);
+		return -EPERM;
+	}
+	fd = (int)syscall(SYS_openat2, dfd, image + n + 1, &how, sizeof(how));
+	e = errno;
+	close(dfd);
+	if (fd == -1) {
+		if (e == ELOOP)
+			snprintf(why, len,
+				 "image %s cannot be read: symbolic links below [sessiond] "
+				 "image_dir are not followed",
+				 image);
+		else if (e == EXDEV)
+			snprintf(why, len, "image %s is not below [sessiond] image_dir %s", image,
+				 dir);
+		else
+			snprintf(why, len, "image %s cannot be read: %s", image, strerror(e));
+		return -e;
+	}
+	e = fstat(fd, &sb) == -1 ? errno : S_ISREG(sb.st_mode) ? 0 : EINVAL;
+	close(fd);
+	if (e) {
+		snprintf(why, len, "image %s is not a regular file", image);
+		return -e;
+	}
+	return 0;
+}
+
+static int check_geometry(const char *g)
+{
+	unsigned w, h;
+	char end;
+
+	if (!g[0])
+		return 1;
+	return strspn(g, "0123456789x") == strlen(g) && sscanf(g, "%4ux%4u%c", &w, &h, &end) == 2 &&
+	       w >= 200 && h >= 200 && w <= 8192 && h <= 8192;
+}
+
+int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
+		 struct sd_checked *out, char *why, size_t len)
+{
+	char shown[256];
+	struct passwd *res = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (req->kind != PT_POOL_DESKTOP && req->kind != PT_POOL_APP) {
+		snprintf(why, len, "pool kind %d is unknown", (int)req->kind);
+		return -EINVAL;
+	}
+	if (req->driver != PT_DRIVER_XVNC && req->driver != PT_DRIVER_QEMU &&
+	    req->driver != PT_DRIVER_STATIC) {
+		snprintf(why, len, "pool driver %d is unknown", (int)req->driver);
+		return -EINVAL;
+	}
+	if (!pt_conf_pool_name_valid(req->pool)) {
+		sd_printable(shown, 80, req->pool);
+		snprintf(why, len,
+			 "pool name \"%s\" is not valid: 1 to 64 letters, digits, '_', '.' or '-' "
+			 "(not . or ..)",
+			 shown);
+		return -EINVAL;
+	}
+	/* A spare VM is for nobody yet; everything else is for somebody. */
+	if ((req->op != PT_SESS_SPARE || req->user[0]) && !sd_name_safe(req->user)) {
+		sd_printable(shown, 80, req->user);
+		snprintf(why, len,
+			 "user name \"%s\" is not safe: 1 to 255 bytes, no control character, '/' "
+			 "or ',', not starting with '.' or '-'",
+			 shown);
+		return -EINVAL;
+	}
+	if (!check_geometry(req->geometry)) {
+		sd_printable(shown, 30, req->geometry);
+		snprintf(why, len, "geometry \"%s\" is not WIDTHxHEIGHT, each from 200 to 8192",
+			 shown);
+		return -EINVAL;
+	}
+	if (!text_safe(req->command) || !text_safe(req->image)) {
+		snprintf(why, len, "the pool's command or image holds a control character");
+		return -EINVAL;
+	}
+	switch (req->driver) {
+	case PT_DRIVER_STATIC:
+		snprintf(why, len, "static pools have nothing to start");
+		return -EINVAL;
+	case PT_DRIVER_QEMU:
+		/* A VM belongs to no host account: it runs as [sessiond]
+		 * vm_user, and the user logs in to the guest. */
+		if (getpwnam_r(conf->sessiond.vm_user, &out->pw, out->pwbuf, sizeof(out->pwbuf),
+			       &res) != 0 ||
+		    !res || out->pw.pw_uid == 0) {
+			snprintf(why, len, "[sessiond] vm_user %s does not exist or is root",
+				 conf->sessiond.vm_user);
+			return -EPERM;
+		}
+		return check_image(conf, req->image, why, len);
+	default: {
+		int rc = check_user(conf, req->user, out, why, len);
+		if (rc)
+			return rc;
+		if (req->kind == PT_POOL_APP)
+			return check_command(req->command, out, why, len);
+		return 0;
+	}
+	}
+}
