@@ -14,7 +14,9 @@ tests/integration/make-golden.sh "$T/golden.qcow2" || fail "cannot build the gol
 chmod 644 "$T/golden.qcow2"
 head -c 65536 /dev/urandom >"$T/corrupt.qcow2"
 chmod 644 "$T/corrupt.qcow2"
+# The images are the test's own: image_dir is its directory (root's).
 be_conf_append "vm_user = $SD_SVC
+image_dir = $T
 vm_accel = tcg
 vm_memory = 256
 

@@ -3,15 +3,25 @@
  * privilege-separation socketpair, as a compromised network side would.
  *
  *   ipc-inject PID short|type|unterminated|valid
+ *   ipc-inject PID sess [KEY=VALUE]...
  *
  * PID is the network side.  Its end of the SOCK_SEQPACKET socketpair is
  * copied out of it with pidfd_getfd(2) (needs ptrace rights over it: root in
- * the tests), so the daemon under test runs unmodified.
+ * the tests), so the daemon under test runs unmodified; the message goes
+ * to the root side, at the other end.
  *   short         a datagram shorter than any message
  *   type          the right size, an unknown type
  *   unterminated  an auth request whose user name has no NUL
  *   valid         a well-formed auth request (the control case)
- * Exit 0 when the message was sent.
+ *   sess          a well-formed session request to portico-sessiond's root
+ *                 side, of the test's choosing: op=start|stop|spare (or a
+ *                 number), id=N, user=, pool=, kind=desktop|app|N,
+ *                 driver=xvnc|qemu|static|N, command=, image=, geometry=,
+ *                 reason=, persistent=0|1 (defaults: start, id 1, kind
+ *                 desktop, driver xvnc, the rest empty).  Values are taken
+ *                 byte for byte (a newline stays one).
+ * Exit 0 when the message was sent.  The answer goes to the network side,
+ * which logs a failure: the test reads it in sessiond's log.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,14 +82,94 @@ static int grab(pid_t pid)
 	return found;
 }
 
+static int pick(const char *v, const char *const names[], int n)
+{
+	for (int i = 0; i < n; i++)
+		if (names[i] && !strcmp(v, names[i]))
+			return i;
+	return atoi(v);
+}
+
+static int text(char *dst, size_t len, const char *key, const char *v)
+{
+	if (strlen(v) >= len) {
+		fprintf(stderr, "ipc-inject: %s is longer than %zu bytes\n", key, len - 1);
+		return -1;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+/* A session request from KEY=VALUE arguments; 0, or -1 on a bad one. */
+static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
+{
+	static const char *const ops[] = { NULL, "start", "stop", NULL, NULL, NULL, NULL, "spare" };
+	static const char *const kinds[] = { "desktop", "app" };
+	static const char *const drivers[] = { "xvnc", "qemu", "static" };
+
+	memset(r, 0, sizeof(*r));
+	r->type = PT_IPC_SESS_REQ;
+	r->op = PT_SESS_START;
+	r->id = 1;
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '='), *k = argv[i], *v;
+		int bad = 0;
+		if (!eq) {
+			fprintf(stderr, "ipc-inject: expected KEY=VALUE, not '%s'\n", argv[i]);
+			return -1;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (!strcmp(k, "op"))
+			r->op = (uint32_t)pick(v, ops, 8);
+		else if (!strcmp(k, "id"))
+			r->id = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "kind"))
+			r->kind = pick(v, kinds, 2);
+		else if (!strcmp(k, "driver"))
+			r->driver = pick(v, drivers, 3);
+		else if (!strcmp(k, "persistent"))
+			r->persistent = atoi(v);
+		else if (!strcmp(k, "user"))
+			bad = text(r->user, sizeof(r->user), k, v);
+		else if (!strcmp(k, "pool"))
+			bad = text(r->pool, sizeof(r->pool), k, v);
+		else if (!strcmp(k, "command"))
+			bad = text(r->command, sizeof(r->command), k, v);
+		else if (!strcmp(k, "image"))
+			bad = text(r->image, sizeof(r->image), k, v);
+		else if (!strcmp(k, "geometry"))
+			bad = text(r->geometry, sizeof(r->geometry), k, v);
+		else if (!strcmp(k, "reason"))
+			bad = text(r->reason, sizeof(r->reason), k, v);
+		else {
+			fprintf(stderr, "ipc-inject: unknown key '%s'\n", k);
+			return -1;
+		}
+		if (bad)
+			return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pt_ipc_auth_req req;
+	struct pt_ipc_sess_req sreq;
+	const void *msg = &req;
 	size_t len = sizeof(req);
 	int fd;
 
+	if (argc >= 3 && !strcmp(argv[2], "sess")) {
+		if (sess_req(&sreq, argc - 3, argv + 3))
+			return 2;
+		msg = &sreq;
+		len = sizeof(sreq);
+		goto send;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: ipc-inject PID short|type|unterminated|valid\n");
+		fprintf(stderr, "usage: ipc-inject PID short|type|unterminated|valid\n"
+				"       ipc-inject PID sess [KEY=VALUE]...\n");
 		return 2;
 	}
 	memset(&req, 0, sizeof(req));
@@ -99,12 +189,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ipc-inject: unknown message kind '%s'\n", argv[2]);
 		return 2;
 	}
+send:
 	fd = grab((pid_t)atoi(argv[1]));
 	if (fd < 0) {
 		fprintf(stderr, "ipc-inject: no SOCK_SEQPACKET socket in process %s\n", argv[1]);
 		return 1;
 	}
-	if (send(fd, &req, len, 0) != (ssize_t)len) {
+	if (send(fd, msg, len, 0) != (ssize_t)len) {
 		perror("send");
 		return 1;
 	}

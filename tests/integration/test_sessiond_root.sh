@@ -1,0 +1,230 @@
+#!/bin/bash
+# portico-sessiond's root side trusts nothing (issue 12): what a network
+# side in an attacker's hands could ask, through the API with the broker's
+# credential and straight down the root side's socket (ipc-inject, as that
+# network side itself would), is refused with a clear reason and leaves
+# nothing: no directory made, no process started, nothing chowned.  A
+# system account named in [sessiond] allow_users may have a session; a
+# VM's QEMU runs with vm_user's groups, not root's.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/broker_env.sh
+. tests/integration/sessiond_env.sh
+
+INJECT=$BUILD/tests/tools/ipc-inject
+be_setup
+sd_setup
+tag=$$
+SYS=ptq$tag   # a system account (uid below UID_MIN)
+KIOSK=ptk$tag # a system account that allow_users names
+XGROUP=ptx$tag
+ESCAPE=/tmp/x-$tag # where ../../../../tmp/x-$tag leads from STATE_DIR/vms
+root_cleanup() {
+	sd_cleanup
+	for u in $SYS $KIOSK; do pkill -KILL -u "$u" 2>/dev/null; done
+	for _ in $(seq 1 50); do
+		pgrep -u "$SYS,$KIOSK" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
+	for u in $SYS $KIOSK; do userdel "$u" >/dev/null 2>&1; done
+	groupdel "$XGROUP" >/dev/null 2>&1
+	rm -rf "$ESCAPE"
+}
+trap root_cleanup EXIT
+useradd -r -M -s /bin/sh "$SYS" || fail "useradd"
+useradd -r -M -s /bin/sh "$KIOSK" || fail "useradd"
+groupadd "$XGROUP" || fail "groupadd"
+usermod -aG "$XGROUP" "$SD_SVC" || fail "usermod" # vm_user gets a group of its own
+[ "$(id -u "$SYS")" -lt "$(awk '$1 == "UID_MIN" { print $2 }' /etc/login.defs)" ] || fail "useradd -r made uid $(id -u "$SYS")"
+[ ! -e "$ESCAPE" ] || fail "$ESCAPE exists before the test"
+
+# Images: one below image_dir, one outside it, a link from inside to it.
+mkdir -p "$T/images" "$T/outside" "$T/bin" "$T/odir" "$T/victim"
+qemu-img create -q -f qcow2 "$T/images/blank.qcow2" 16M || fail "qemu-img"
+cp "$T/images/blank.qcow2" "$T/outside/out.qcow2"
+chmod 644 "$T/images/blank.qcow2" "$T/outside/out.qcow2"
+ln -s ../outside/out.qcow2 "$T/images/link.qcow2"
+# Programs: writable by others, not root's, in a directory others may write.
+cp /bin/sleep "$T/bin/open"
+chmod 777 "$T/bin/open"
+cp /bin/sleep "$T/bin/theirs"
+chown "$SD_USER2" "$T/bin/theirs"
+chmod 755 "$T/bin/theirs"
+cp /bin/sleep "$T/odir/prog"
+chmod 755 "$T/odir/prog"
+chmod 777 "$T/odir"
+be_conf_append "image_dir = $T/images
+allow_users = $KIOSK
+vm_user = $SD_SVC
+vm_accel = tcg
+vm_memory = 128
+
+[pool kiosk]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm
+hosts = host1
+users = $KIOSK
+
+[pool vmg]
+kind = desktop
+driver = qemu
+image = $T/images/blank.qcow2
+hosts = host1
+users = $SD_USER"
+be_user "$KIOSK" kiosk-pw 5005
+be_start
+ADMIN=$(login carol carol-pw)
+sd_start
+NET=$(pgrep -P "$SD_PID" -x portico-session) || fail "no network side"
+
+# start_api ID USER POOL KIND DRIVER [COMMAND] [IMAGE]: POST /sessions
+start_api() {
+	local body
+	body=$(jq -nc --argjson id "$1" --arg user "$2" --arg pool "$3" --arg kind "$4" \
+		--arg driver "$5" --arg command "${6:-}" --arg image "${7:-}" \
+		'{id: $id, user: $user, pool: ({name: $pool, kind: $kind, driver: $driver}
+		  + (if $command != "" then {command: $command} else {} end)
+		  + (if $image != "" then {image: $image} else {} end))}')
+	sd_api POST /sessions "$body" >/dev/null
+}
+# refused_api MESSAGE: 422 start_failed, and the message says MESSAGE
+refused_api() {
+	expect 422 start_failed
+	jq -r .message "$T/out" | grep -qF -- "$1" || fail "expected '$1': $(cat "$T/out")"
+}
+# refused_ipc ID MESSAGE: the root side answered FAILED with MESSAGE
+refused_ipc() {
+	local line
+	for _ in $(seq 1 50); do
+		line=$(grep -F "session $1 of " "$T/sessiond.log" | grep -F "did not start" | grep -F -- "$2") && break
+		sleep 0.1
+	done
+	[ -n "$line" ] || fail "request $1 down the socket: no refusal '$2': $(grep -F "session $1 " "$T/sessiond.log")"
+	grep -F "session $1 of " "$T/sessiond.log" | grep -F " refused: " | grep -qF -- "$2" ||
+		fail "the root side did not log its refusal of $1"
+}
+inject() { "$INJECT" "$NET" sess "$@" || fail "ipc-inject $*"; }
+# nothing_left WHAT: no session directory, state, VM directory, monitor or
+# process of the users involved; nothing outside STATE_DIR made or chowned.
+nothing_left() {
+	[ -z "$(ls -A "$T/run/sessions" 2>/dev/null)" ] || fail "$1: left $(ls "$T/run/sessions")"
+	[ -z "$(ls -A "$T/run/state" 2>/dev/null)" ] || fail "$1: left state $(ls "$T/run/state")"
+	[ -z "$(ls -A "$T/state/vms" 2>/dev/null)" ] || fail "$1: left $(ls "$T/state/vms")"
+	[ ! -e "$ESCAPE" ] || fail "$1: made $ESCAPE ($(stat -c %U "$ESCAPE"))"
+	[ "$(stat -c %U:%G "$T/victim")" = root:root ] || fail "$1: $T/victim is now $(stat -c %U:%G "$T/victim")"
+	! pgrep -P "$SD_PID" -x pt-session >/dev/null || fail "$1: a session monitor runs"
+	! pgrep -u "$SD_USER,$SD_USER2,$SYS" >/dev/null || fail "$1: processes $(pgrep -l -u "$SD_USER,$SD_USER2,$SYS")"
+	! pgrep -u "$SD_SVC" -f qemu >/dev/null || fail "$1: QEMU runs"
+}
+
+# --- pools named with ../ (driver qemu: the VM directory would be made
+# there and handed to vm_user) -------------------------------------------------------------
+POOLMSG="is not valid: 1 to 64 letters"
+start_api 101 "$SD_USER" "../../../../tmp/x-$tag" desktop qemu "" "$T/images/blank.qcow2"
+refused_api "pool name \"../../../../tmp/x-$tag\" $POOLMSG"
+start_api 102 "$SD_USER" "../../victim" desktop qemu "" "$T/images/blank.qcow2"
+refused_api "$POOLMSG"
+inject id=103 user="$SD_USER" pool=../../victim driver=qemu image="$T/images/blank.qcow2"
+refused_ipc 103 "$POOLMSG"
+inject id=104 user="$SD_USER" pool="../../../../tmp/x-$tag" driver=qemu image="$T/images/blank.qcow2"
+refused_ipc 104 "$POOLMSG"
+inject op=spare id=1125899906842700 pool=../../victim driver=qemu image="$T/images/blank.qcow2"
+refused_ipc 1125899906842700 "$POOLMSG"
+nothing_left "a pool named with ../"
+echo "ok: pool names with ../"
+
+# --- root, a system account, a newline in a user name --------------------------------
+start_api 111 root desk desktop xvnc
+refused_api "sessions never run as root"
+inject id=112 user=root pool=desk
+refused_ipc 112 "sessions never run as root"
+start_api 121 "$SYS" desk desktop xvnc
+refused_api "user $SYS is a system account (uid $(id -u "$SYS"), below UID_MIN"
+inject id=122 user="$SYS" pool=desk kind=app command=/usr/bin/xterm
+refused_ipc 122 "user $SYS is a system account"
+# The network side refuses a control character itself; the root side
+# again (a state file's "user" line would become two: "uid 0").
+start_api 131 "ghost
+uid 0" desk desktop qemu "" "$T/images/blank.qcow2"
+expect 400 bad_request
+inject id=132 user="ghost
+uid 0" pool=desk driver=qemu image="$T/images/blank.qcow2"
+refused_ipc 132 'user name "ghost?uid 0" is not safe'
+inject id=133 user="$SD_USER
+" pool=desk
+refused_ipc 133 "is not safe"
+inject id=134 user="../$SD_USER" pool=desk driver=qemu persistent=1 image="$T/images/blank.qcow2"
+refused_ipc 134 "is not safe"
+inject id=135 user="$SD_USER" pool=desk kind=7
+refused_ipc 135 "pool kind 7 is unknown"
+inject id=136 user="$SD_USER" pool=desk driver=9
+refused_ipc 136 "pool driver 9 is unknown"
+nothing_left "a bad user"
+echo "ok: root, system accounts, unsafe names"
+
+# --- images: outside image_dir, a link inside it to one outside --------------------------
+start_api 141 "$SD_USER" vm desktop qemu "" "$T/outside/out.qcow2"
+refused_api "image $T/outside/out.qcow2 is not below [sessiond] image_dir $T/images"
+inject id=142 user="$SD_USER" pool=vm driver=qemu image="$T/outside/out.qcow2"
+refused_ipc 142 "is not below [sessiond] image_dir"
+inject id=143 user="$SD_USER" pool=vm driver=qemu image="$T/images/../outside/out.qcow2"
+refused_ipc 143 "is not below [sessiond] image_dir"
+start_api 151 "$SD_USER" vm desktop qemu "" "$T/images/link.qcow2"
+refused_api "image $T/images/link.qcow2 cannot be read: symbolic links below [sessiond] image_dir are not followed"
+inject id=152 user="$SD_USER" pool=vm driver=qemu image="$T/images/link.qcow2"
+refused_ipc 152 "symbolic links below [sessiond] image_dir are not followed"
+nothing_left "a bad image"
+echo "ok: images only from below image_dir, no links"
+
+# --- application commands ------------------------------------------------------------------
+start_api 161 "$SD_USER2" app app xvnc "$T/bin/open 100"
+refused_api "$T/bin/open: writable by group or others (mode 0777)"
+inject id=162 user="$SD_USER2" pool=app kind=app command="$T/bin/open 100"
+refused_ipc 162 "$T/bin/open: writable by group or others"
+start_api 171 "$SD_USER2" app app xvnc "$T/bin/theirs 100"
+refused_api "$T/bin/theirs: not owned by root (uid $(id -u "$SD_USER2") owns it)"
+inject id=172 user="$SD_USER2" pool=app kind=app command="$T/bin/theirs 100"
+refused_ipc 172 "$T/bin/theirs: not owned by root"
+start_api 181 "$SD_USER2" app app xvnc "$T/odir/prog 100"
+refused_api "$T/odir/prog: directory $T/odir is writable by others"
+start_api 191 "$SD_USER2" app app xvnc "sleep 100"
+refused_api "sleep: the pool's program must be named by an absolute path"
+start_api 192 "$SD_USER2" app app xvnc "/nonexistent/program --flag"
+refused_api "/nonexistent/program: no such program"
+nothing_left "a bad command"
+echo "ok: application commands"
+
+# The network side is still there (a refusal is no protocol violation),
+# and sessiond serves on.
+kill -0 "$NET" 2>/dev/null || fail "the network side was stopped"
+[ "$(sd_api GET /sessions | jq '.sessions | length')" = 0 ] || fail "sessiond runs $(cat "$T/out")"
+
+# --- allow_users: a listed system account has its session --------------------------
+# (Through the broker: sessiond stops what the broker does not know.)
+KIOSK_TOKEN=$(login "$KIOSK" kiosk-pw)
+api POST /resources/kiosk/launch "" "$KIOSK_TOKEN" >/dev/null
+expect 200
+S1=$(jq -r .session.id "$T/out")
+wait_for 5 pgrep -u "$KIOSK" -x xterm >/dev/null || fail "no xterm of $KIOSK"
+api POST "/sessions/$S1/logoff" "" "$KIOSK_TOKEN" >/dev/null
+expect 200
+wait_for 10 eval '! pgrep -u "$KIOSK" >/dev/null' || fail "the kiosk session still runs"
+echo "ok: allow_users"
+
+# --- a VM: QEMU has vm_user's groups, not root's --------------------------------------
+USER_TOKEN=$(login "$SD_USER" user-pw)
+api POST /resources/vmg/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+S2=$(jq -r .session.id "$T/out")
+qpid=$(pgrep -u "$SD_SVC" -f "name vmg \\(") || fail "no QEMU of vm_user"
+have=$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$qpid/status" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ')
+want=$(id -G "$SD_SVC" | tr ' ' '\n' | sort -n | tr '\n' ' ')
+echo "   QEMU's groups: ${have% } (vm_user's: ${want% })"
+[ "$have" = "$want" ] || fail "QEMU's supplementary groups are '$have', vm_user's are '$want'"
+[ "$(stat -c %U "$T/state/vms/vmg")" = "$SD_SVC" ] || fail "the VM directory is $(stat -c %U "$T/state/vms/vmg")'s"
+api POST "/sessions/$S2/logoff" "" "$USER_TOKEN" >/dev/null
+expect 200
+wait_for 10 eval '! pgrep -u "$SD_SVC" -f "name vmg" >/dev/null' || fail "QEMU still runs"
+echo "ok: QEMU with vm_user's groups"
+echo "ok: sessiond root side"
