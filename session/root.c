@@ -7,9 +7,11 @@
  * monitors report.  It holds no network connection and parses nothing but
  * fixed-size messages (portico/ipc.h).  A malformed message ends the
  * network side; a well-formed request that fails a check is answered
- * FAILED with the reason, and nothing is made, started or handed over.  Monitors run in sessions of
- * their own, so a sessiond that stops or restarts leaves the users' sessions running; at start it
- * adopts the monitors it finds in RUN_DIR/state and cleans up after the ones that died.
+ * FAILED with the reason, and nothing is made, started or handed over.
+ * Monitors run in sessions of their own, so a sessiond that stops or
+ * restarts leaves the users' sessions running; at start it adopts the
+ * monitors it finds in RUN_DIR/state and cleans up after the ones that
+ * died.
  */
 #include <dirent.h>
 #include <errno.h>
