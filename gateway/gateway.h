@@ -17,6 +17,25 @@
 struct gw_vnc;
 struct gw_rdp;
 
+/*
+ * A login process (rdp_login.c) holds no credential: it asks the gateway,
+ * on the SOCK_SEQPACKET pair that is its fd 5, one question, and gets one
+ * answer (rdp_login_proc.c asks the broker).  Each is one JSON object in
+ * one message:
+ *   process -> gateway  {"username":U,"password":P,"domain":D}, nothing
+ *                       else; U and P 1..GW_LOGIN_FIELD_MAX bytes, D up to
+ *                       that; the whole at most GW_LOGIN_ASK_MAX bytes.
+ *   gateway -> process  {"ticket":T,"user":U,"session_id":N}, or
+ *                       {"refused":"credentials"|"unavailable"|"denied"};
+ *                       at most GW_LOGIN_ANSWER_MAX bytes.
+ * The gateway trusts nothing in the question (it adds the client's address
+ * itself) and ends a process that sends anything else, or more.
+ */
+#define GW_LOGIN_FIELD_MAX  512
+#define GW_LOGIN_ASK_MAX    8192
+#define GW_LOGIN_ANSWER_MAX 2048
+#define GW_LOGIN_ENV_MAX    32 /* variables a login process inherits, at most */
+
 struct gw {
 	uv_loop_t *loop;
 	const struct pt_conf *conf;
@@ -25,8 +44,9 @@ struct gw {
 	struct pt_api_conf api; /* the broker */
 	uv_tcp_t vnc;
 	uv_tcp_t rdp;
-	char *rdp_cert_pem, *rdp_key_pem; /* for the RDP login step */
-	int64_t logins;			  /* login processes running */
+	char *rdp_cert_pem, *rdp_key_pem;      /* for the RDP login step */
+	char *login_env[GW_LOGIN_ENV_MAX + 1]; /* a login process's environment */
+	int64_t logins;			       /* login processes running */
 	struct gw_vnc *conns;
 	struct gw_rdp *rdp_conns;
 	int64_t nconns, pending;
@@ -37,12 +57,14 @@ struct gw {
 int gw_vnc_listen(struct gw *g);
 /* Listen for RDP clients on [gateway] rdp_listen (rdp_route.c). */
 int gw_rdp_listen(struct gw *g);
-/* The RDP login step (rdp_login.c).  _init reads the TLS certificate and
- * key (before the gateway drops root): 0, or -1 with err set.  _start hands
- * a connection whose Connection Request (req, len) had no ticket to a login
+/* The RDP login step.  _init reads the certificate and key RDP clients
+ * see ([tls] cert and key, made self-signed when both are absent), before
+ * the gateway drops root: 0, or -1 with err set.  _start hands a
+ * connection whose Connection Request (req, len) had no ticket to a login
  * process, with timeout_ms to finish; *fd is the socket to relay the client
- * to.  0 or a negative errno (-EAGAIN: rdp_max_logins are running).
- * _main is that process (portico-gateway --rdp-login). */
+ * to.  0 or a negative errno (-EAGAIN: rdp_max_logins are running).  Both
+ * in rdp_login_proc.c.  _main is that process (portico-gateway
+ * --rdp-login, rdp_login.c). */
 int gw_rdp_login_init(struct gw *g, char *err, size_t errlen);
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd);

@@ -1,48 +1,53 @@
 /*
  * rdp_login.c - the gateway's RDP login step, for a client that came
  * without a ticket (a user name and password typed into mstsc, xfreerdp,
- * Remmina).
+ * Remmina): the login process, `portico-gateway --rdp-login`.  The
+ * gateway's side (starting, watching and answering these processes) is
+ * rdp_login_proc.c.
  *
  * The gateway speaks just enough RDP to read the Client Info PDU: a
  * FreeRDP server peer with TLS security (no NLA: the password must reach
  * PAM, and CredSSP only proves knowledge of an NT hash).  It runs in a
  * short-lived process of its own per login (the gateway's binary again,
- * `portico-gateway --rdp-login`, as the gateway's user): FreeRDP's peer API
- * blocks; FreeRDP 2.11 leaks the certificate and key it loads for every
- * TLS accept (libfreerdp/crypto/tls.c), which a process returns when it
- * ends; and a fault in its parsing of what an unauthenticated client sends
- * ends that login, not the gateway.  The loop hears of the end through
- * a pidfd.  When the client's Client Info has arrived (the
- * earliest hook is the peer's LicenseCallback), the process tells the
- * client its licence is fine, asks the broker
- * (gateway/authorize: PAM with the same fixed delay and throttling as every
- * login, then the launch), and answers with a Server Redirection PDU that
- * carries a fresh ticket as its load-balance info and the gateway's own
- * address.  The client reconnects with the ticket as its routing token and
- * takes the passthrough path (rdp_route.c) to its session, where TLS and NLA
- * run end to end.  A refusal is an ErrorInfo PDU the client shows.
+ * as the gateway's user): FreeRDP's peer API blocks; FreeRDP 2.11 leaks
+ * the certificate and key it loads for every TLS accept
+ * (libfreerdp/crypto/tls.c), which a process returns when it ends; and a
+ * fault in its parsing of what an unauthenticated client sends ends that
+ * login, not the gateway.
+ *
+ * The process faces an unauthenticated client, so it holds no credential:
+ * not the broker's address, nor the gateway's client certificate, nor a
+ * secret, nor more of the environment than FreeRDP and the sanitizers read.
+ * When the client's Client Info has arrived (the earliest hook is the
+ * peer's LicenseCallback), the process tells the client its licence is
+ * fine and asks the gateway, over the socket pair on its fd 5, one question
+ * (the user name, password and domain: gateway.h has the messages); the
+ * gateway asks the broker (gateway/authorize: PAM with the same fixed
+ * delay and throttling as every login, then the launch) and answers with a
+ * ticket or a refusal.  The process answers the client with a Server
+ * Redirection PDU that carries the ticket as its load-balance info and the
+ * gateway's own address, or with an ErrorInfo PDU the client shows.  The
+ * client reconnects with the ticket as its routing token and takes the
+ * passthrough path (rdp_route.c) to its session, where TLS and NLA run end
+ * to end.
  *
  * The loop had already read the client's Connection Request when it found
  * no ticket in it; FreeRDP reads its peer from a socket, so the process gets
  * one end of a socket pair (fd 3) with that request written into it first,
  * and the loop relays the other end to the client (splice, like every
- * relay).  Its parameters (the client, the broker, the certificate and key)
- * come as JSON on fd 4.
+ * relay).  Its parameters (the client's address, the gateway's public name,
+ * the certificate and key RDP clients see) come as JSON on fd 4.
  *
  * Pool choice: "alice#pool" as the user name, or the domain naming a pool,
  * or else the user's only pool.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <freerdp/error.h>
@@ -56,14 +61,15 @@
 #include "portico/log.h"
 #include "portico/ticket.h"
 
-#define PEM_MAX (256 * 1024) /* a certificate chain or a key */
+#define PARAMS_MAX     (1024 * 1024) /* fd 4: a certificate chain and a key, mostly */
+#define ASK_FD	       5	     /* the socket pair to the gateway */
+#define ANSWER_WAIT_MS 60000	     /* the gateway's call to the broker gives up at 30 s */
 
 /* What a login process knows (gw_rdp_login_main). */
 struct login {
 	uint64_t id;
 	char peer[64];
-	char public_host[256];	/* the redirection's target */
-	struct pt_api_conf api; /* the broker */
+	char public_host[256]; /* the redirection's target */
 	const char *cert_pem, *key_pem;
 	int fd;
 	int64_t deadline_ms; /* the handshake timeout */
@@ -160,20 +166,49 @@ static void send_error(freerdp_peer *p, UINT32 code)
 	freerdp_send_error_info(p->context->rdp);
 }
 
-/* Ask the broker; answer the client with a redirection (0) or an error
- * (-1). */
+/* Asks the gateway the one question (gateway.h): its answer, parsed, or
+ * NULL when none came (the gateway is stopping, or took too long). */
+static json_t *ask_gateway(struct login *l, const char *user, const char *pass, const char *domain)
+{
+	char *q = NULL, buf[GW_LOGIN_ANSWER_MAX + 1];
+	json_t *j =
+		json_pack("{s:s,s:s,s:s}", "username", user, "password", pass, "domain", domain);
+	struct pollfd pfd = { .fd = ASK_FD, .events = POLLIN };
+	ssize_t n = -1;
+
+	if (j) {
+		char *pw = (char *)json_string_value(json_object_get(j, "password"));
+		q = json_dumps(j, JSON_COMPACT);
+		explicit_bzero(pw, strlen(pw)); /* jansson's copy */
+	}
+	json_decref(j);
+	if (q && strlen(q) <= GW_LOGIN_ASK_MAX &&
+	    send(ASK_FD, q, strlen(q), MSG_NOSIGNAL) == (ssize_t)strlen(q)) {
+		int r;
+		while ((r = poll(&pfd, 1, ANSWER_WAIT_MS)) < 0 && errno == EINTR)
+			;
+		if (r == 1)
+			n = recv(ASK_FD, buf, sizeof(buf), 0);
+	}
+	if (q)
+		explicit_bzero(q, strlen(q));
+	free(q);
+	if (n <= 0 || n > GW_LOGIN_ANSWER_MAX)
+		return NULL;
+	return json_loadb(buf, (size_t)n, 0, NULL);
+}
+
+/* Ask the gateway; answer the client with a redirection (0) or an error
+ * (-1).  The gateway logs its refusals (it has the broker's words). */
 static int authorize(freerdp_peer *p, struct login *l)
 {
 	rdpSettings *s = p->settings;
 	const char *user = s->Username ? s->Username : "";
 	const char *pass = s->Password ? s->Password : "";
 	const char *domain = s->Domain ? s->Domain : "";
-	struct pt_api_resp resp = { 0 };
-	char err[512], msg[300];
-	json_t *body;
 	UINT32 code = ERRINFO_SERVER_DENIED_CONNECTION;
-	const char *why = NULL;
-	int rc;
+	const char *why = NULL, *ticket, *who, *refused;
+	json_t *j;
 
 	snprintf(l->user, sizeof(l->user), "%s", user);
 	if (!*user || !*pass) {
@@ -184,52 +219,44 @@ static int authorize(freerdp_peer *p, struct login *l)
 		send_error(p, ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED);
 		return -1;
 	}
-	body = json_pack("{s:s,s:s,s:s}", "username", user, "password", pass, "client_addr",
-			 l->peer);
-	/* The domain names the pool unless the user name does. */
-	if (body && *domain && !strchr(user, '#'))
-		json_object_set_new(body, "pool", json_string(domain));
-	rc = body ? pt_api_call(&l->api, "POST", "/api/v1/gateway/authorize", body, &resp, err,
-				sizeof(err))
-		  : -1;
-	json_decref(body);
-	if (rc) {
-		pt_log_warnx("broker unreachable: %s", body ? err : "out of memory");
-		why = "the broker is unreachable";
-		code = ERRINFO_CB_DESTINATION_POOL_NOT_FREE;
-	} else if (resp.status == 401 || resp.status == 403 || resp.status == 429) {
-		why = pt_api_message(&resp, msg, sizeof(msg));
-		code = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
-	} else if (resp.status == 503) {
-		why = pt_api_message(&resp, msg, sizeof(msg));
-		code = ERRINFO_CB_DESTINATION_POOL_NOT_FREE;
-	} else if (resp.status != 200) {
-		why = pt_api_message(&resp, msg, sizeof(msg));
+	if (strlen(user) > GW_LOGIN_FIELD_MAX || strlen(pass) > GW_LOGIN_FIELD_MAX ||
+	    strlen(domain) > GW_LOGIN_FIELD_MAX) {
+		pt_log(PT_LOG_INFO, l->id,
+		       "rdp %s user %.64s...: refused: a user name, password or domain over %d "
+		       "bytes",
+		       l->peer, user, GW_LOGIN_FIELD_MAX);
+		send_error(p, ERRINFO_SERVER_DENIED_CONNECTION);
+		return -1;
+	}
+	j = ask_gateway(l, user, pass, domain);
+	ticket = json_string_value(json_object_get(j, "ticket"));
+	who = json_string_value(json_object_get(j, "user"));
+	refused = json_string_value(json_object_get(j, "refused"));
+	if (!j) {
+		why = "the gateway did not answer";
+	} else if (refused) {
+		/* RDP's codes are made here, at the RDP edge. */
+		if (!strcmp(refused, "credentials"))
+			code = ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES;
+		else if (!strcmp(refused, "unavailable"))
+			code = ERRINFO_CB_DESTINATION_POOL_NOT_FREE;
+		send_error(p, code);
+		json_decref(j);
+		return -1;
+	} else if (!ticket || !pt_ticket_valid(ticket) || !who) {
+		why = "the gateway's answer has no ticket";
+	} else if (send_redirect(p, l, ticket, who, *domain && !strchr(user, '#') ? "" : domain)) {
+		why = "cannot send the redirection";
 	} else {
-		json_t *j = resp.json;
-		const char *ticket = json_string_value(json_object_get(j, "ticket"));
-		const char *who = json_string_value(json_object_get(j, "user"));
-		const char *proto = json_string_value(json_object_get(j, "protocol"));
-
-		if (!ticket || !pt_ticket_valid(ticket) || !who) {
-			why = "the broker's answer has no ticket";
-		} else if (!proto || strcmp(proto, "rdp")) {
-			why = "that pool's sessions are VNC: use a VNC viewer";
-		} else if (send_redirect(p, l, ticket, who,
-					 *domain && !strchr(user, '#') ? "" : domain)) {
-			why = "cannot send the redirection";
-		} else {
-			pt_log(PT_LOG_INFO, l->id,
-			       "rdp %s user %s: logged in, redirected to session %lld", l->peer,
-			       who,
-			       (long long)json_integer_value(json_object_get(j, "session_id")));
-		}
+		pt_log(PT_LOG_INFO, l->id, "rdp %s user %s: logged in, redirected to session %lld",
+		       l->peer, who,
+		       (long long)json_integer_value(json_object_get(j, "session_id")));
 	}
 	if (why) {
 		pt_log(PT_LOG_INFO, l->id, "rdp %s user %s: refused: %s", l->peer, user, why);
 		send_error(p, code);
 	}
-	pt_api_resp_free(&resp);
+	json_decref(j);
 	return why ? -1 : 0;
 }
 
@@ -317,8 +344,8 @@ static const char *param(json_t *j, const char *key)
 
 _Noreturn void gw_rdp_login_main(void)
 {
-	/* What the gateway wrote to fd 4 (rdp_login_start below), up to EOF. */
-	static char buf[4 * PEM_MAX];
+	/* What the gateway wrote to fd 4 (rdp_login_proc.c), up to EOF. */
+	static char buf[PARAMS_MAX];
 	size_t n = 0;
 	ssize_t got;
 	json_t *j;
@@ -334,9 +361,8 @@ _Noreturn void gw_rdp_login_main(void)
 	close(4);
 	j = n < sizeof(buf) ? json_loadb(buf, n, 0, &jerr) : NULL;
 	explicit_bzero(buf, n);
-	if (!j || !param(j, "peer") || !param(j, "public_host") || !param(j, "broker") ||
-	    !param(j, "cert_pem") || !param(j, "key_pem") ||
-	    !json_is_integer(json_object_get(j, "id")) ||
+	if (!j || !param(j, "peer") || !param(j, "public_host") || !param(j, "cert_pem") ||
+	    !param(j, "key_pem") || !json_is_integer(json_object_get(j, "id")) ||
 	    !json_is_integer(json_object_get(j, "timeout_ms")))
 		pt_fatalx(
 			"--rdp-login is the gateway's own: it wants its parameters (JSON) on fd 4");
@@ -345,266 +371,16 @@ _Noreturn void gw_rdp_login_main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (!getenv("WLOG_LEVEL")) /* FreeRDP's own log: the gateway's lines say what matters */
 		WLog_SetLogLevel(WLog_GetRoot(), WLOG_OFF);
-	if (pt_api_global_init())
-		pt_fatalx("cannot initialise libcurl");
 	l.id = (uint64_t)json_integer_value(json_object_get(j, "id"));
 	snprintf(l.peer, sizeof(l.peer), "%s", param(j, "peer"));
 	snprintf(l.public_host, sizeof(l.public_host), "%s", param(j, "public_host"));
 	l.deadline_ms = mono_ms() + json_integer_value(json_object_get(j, "timeout_ms"));
 	l.cert_pem = param(j, "cert_pem");
 	l.key_pem = param(j, "key_pem");
-	l.api.base = param(j, "broker");
-	l.api.ca = param(j, "ca");
-	l.api.cert = param(j, "cert");
-	l.api.key = param(j, "key");
-	l.api.bearer = param(j, "bearer");
-	l.api.timeout_ms = 30000;
 	run_login(&l);
 	json_decref(j);
 	/* One login, one process: what FreeRDP 2.11 leaks per TLS accept goes
 	 * back to the system with it; there are no exit handlers worth
 	 * running (a leak checker would only count FreeRDP's leak). */
 	_exit(0);
-}
-
-/* --- the gateway's side ---------------------------------------------------------- */
-
-/*
- * posix_spawn on the thread pool, not uv_spawn: a process start is
- * blocking work, kept off the event loop's thread (DESIGN.md), and libuv
- * 1.44 forks, copying the page tables of a gateway that carries thousands
- * of sessions; glibc's posix_spawn shares the memory until the exec.  The
- * loop hears of the end on a pidfd.
- */
-struct login_proc {
-	uv_work_t work;	  /* the spawn */
-	uv_poll_t exited; /* the pidfd */
-	uv_pipe_t params; /* the write end of the child's fd 4 */
-	uv_write_t wr;
-	char *text; /* the parameters */
-	struct gw *g;
-	uint64_t id;
-	pid_t pid;
-	int pidfd;
-	int client_fd, params_fd; /* the child's fds 3 and 4 */
-	int params_w;		  /* the parent's end of fd 4 */
-	int rc;			  /* the spawn's */
-	int open;		  /* handles not closed yet */
-};
-
-/* The parameters hold the TLS key: wiped as soon as they are no longer
- * needed. */
-static void drop_text(struct login_proc *lp)
-{
-	if (lp->text)
-		explicit_bzero(lp->text, strlen(lp->text));
-	free(lp->text);
-	lp->text = NULL;
-}
-
-static void lp_destroy(struct login_proc *lp)
-{
-	if (lp->pidfd >= 0)
-		close(lp->pidfd);
-	drop_text(lp);
-	free(lp);
-}
-
-static void login_proc_free(uv_handle_t *h)
-{
-	struct login_proc *lp = h->data;
-
-	if (--lp->open == 0)
-		lp_destroy(lp);
-}
-
-static void on_login_exit(uv_poll_t *p, int status, int events)
-{
-	struct login_proc *lp = p->data;
-	int st = 0;
-
-	if (waitpid(lp->pid, &st, WNOHANG) == 0)
-		return; /* not yet */
-	/* A fault in FreeRDP's server side ends this login, not the gateway. */
-	if (WIFSIGNALED(st))
-		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process died of signal %d",
-		       WTERMSIG(st));
-	else if (WIFEXITED(st) && WEXITSTATUS(st))
-		pt_log(PT_LOG_WARNING, lp->id, "rdp: the login process exited with status %d",
-		       WEXITSTATUS(st));
-	lp->g->logins--;
-	uv_close((uv_handle_t *)p, login_proc_free);
-}
-
-static void on_params_written(uv_write_t *wr, int status)
-{
-	struct login_proc *lp = wr->data;
-
-	drop_text(lp);
-	uv_close((uv_handle_t *)&lp->params, login_proc_free); /* the child reads EOF */
-}
-
-/* fd moved to 5 or above, so that the child's dup2 to 3 and 4 cannot clash. */
-static int fd_high(int fd)
-{
-	int nfd;
-
-	if (fd >= 5)
-		return fd;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 5);
-	close(fd);
-	return nfd;
-}
-
-static int spawn_login(struct login_proc *lp, int client_fd, int params_fd)
-{
-	extern char **environ;
-	char *args[] = { "portico-gateway", "--rdp-login", NULL };
-	posix_spawn_file_actions_t fa;
-	int rc;
-
-	if ((rc = posix_spawn_file_actions_init(&fa)))
-		return -rc;
-	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, client_fd, 3);
-	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, params_fd, 4);
-	rc = rc ? rc : posix_spawn(&lp->pid, "/proc/self/exe", &fa, NULL, args, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc)
-		return -rc;
-	lp->pidfd = pidfd_open(lp->pid, 0);
-	if (lp->pidfd < 0) {
-		/* Cannot watch it (a kernel before 5.3): let it go, and reap. */
-		rc = -errno;
-		kill(lp->pid, SIGKILL);
-		waitpid(lp->pid, NULL, 0);
-		return rc;
-	}
-	return 0;
-}
-
-static void spawn_work(uv_work_t *w)
-{
-	struct login_proc *lp = w->data;
-
-	lp->rc = spawn_login(lp, lp->client_fd, lp->params_fd);
-}
-
-static void spawn_done(uv_work_t *w, int status)
-{
-	struct login_proc *lp = w->data;
-
-	close(lp->client_fd); /* the child has them now, or nobody */
-	close(lp->params_fd);
-	if (lp->rc || status) {
-		/* The loop's end of the client's pair sees EOF: the relay ends. */
-		pt_log(PT_LOG_WARNING, lp->id, "rdp: cannot start a login process: %s",
-		       strerror(lp->rc ? -lp->rc : ECANCELED));
-		lp->g->logins--;
-		close(lp->params_w);
-		lp_destroy(lp);
-		return;
-	}
-	lp->exited.data = lp->params.data = lp->wr.data = lp;
-	lp->open = 2;
-	uv_poll_init(lp->g->loop, &lp->exited, lp->pidfd);
-	uv_poll_start(&lp->exited, UV_READABLE, on_login_exit);
-	uv_pipe_init(lp->g->loop, &lp->params, 0);
-	uv_pipe_open(&lp->params, lp->params_w);
-	uv_buf_t b = uv_buf_init(lp->text, (unsigned)strlen(lp->text));
-	if (uv_write(&lp->wr, (uv_stream_t *)&lp->params, &b, 1, on_params_written))
-		uv_close((uv_handle_t *)&lp->params, login_proc_free);
-}
-
-int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
-		       int64_t timeout_ms, int *fd)
-{
-	const struct pt_conf *conf = g->conf;
-	struct login_proc *lp;
-	json_t *j;
-	int sp[2], pp[2], rc;
-
-	if (!g->rdp_cert_pem || !g->rdp_key_pem)
-		return -ENOTSUP;
-	if (g->logins >= conf->gateway.rdp_max_logins)
-		return -EAGAIN;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return -errno;
-	if (pipe2(pp, O_CLOEXEC) < 0) {
-		rc = -errno;
-		close(sp[0]);
-		close(sp[1]);
-		return rc;
-	}
-	sp[1] = fd_high(sp[1]);
-	pp[0] = fd_high(pp[0]);
-	lp = calloc(1, sizeof(*lp));
-	if (lp)
-		lp->pidfd = -1;
-	j = json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:s,s:b}", "id", (json_int_t)id,
-		      "peer", peer, "timeout_ms", (json_int_t)timeout_ms, "public_host",
-		      conf->gateway.public_host, "broker", g->api.base, "ca", g->api.ca, "cert",
-		      g->api.cert, "key", g->api.key, "bearer", g->api.bearer, "cert_pem",
-		      g->rdp_cert_pem, "key_pem", g->rdp_key_pem, "debug",
-		      pt_log_level() >= PT_LOG_DEBUG);
-	if (lp && j)
-		lp->text = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (lp) {
-		lp->g = g;
-		lp->id = id;
-		lp->client_fd = sp[1];
-		lp->params_fd = pp[0];
-		lp->params_w = pp[1];
-		lp->work.data = lp;
-	}
-	/* The request FreeRDP must read first; a socket pair holds far more. */
-	rc = !lp || !lp->text || sp[1] < 0 || pp[0] < 0			 ? -ENOMEM
-	     : write(sp[0], req, len) != (ssize_t)len			 ? -EIO
-	     : uv_queue_work(g->loop, &lp->work, spawn_work, spawn_done) ? -ENOMEM
-									 : 0;
-	if (rc) {
-		if (lp)
-			lp_destroy(lp);
-		for (int k = 0; k < 2; k++) {
-			if (sp[k] >= 0)
-				close(sp[k]);
-			if (pp[k] >= 0)
-				close(pp[k]);
-		}
-		return rc;
-	}
-	g->logins++;
-	*fd = sp[0];
-	return 0;
-}
-
-int gw_rdp_login_init(struct gw *g, char *err, size_t errlen)
-{
-	const struct pt_tls_conf *tls = &g->conf->tls;
-	static const char *const files[2] = { "certificate", "key" };
-	char **dst[2] = { &g->rdp_cert_pem, &g->rdp_key_pem };
-	const char *paths[2] = { tls->cert, tls->key };
-
-	/* Read now: the gateway may not read its key once it has dropped root. */
-	for (int i = 0; i < 2; i++) {
-		FILE *f = paths[i] ? fopen(paths[i], "r") : NULL;
-		char *buf = f ? malloc(PEM_MAX + 1) : NULL;
-		size_t n = buf ? fread(buf, 1, PEM_MAX + 1, f) : 0;
-
-		if (f)
-			fclose(f);
-		if (!buf || !n || n > PEM_MAX) {
-			snprintf(err, errlen, "cannot read the TLS %s %s: %s", files[i],
-				 paths[i] ? paths[i] : "(none)",
-				 !f	       ? strerror(errno)
-				 : n > PEM_MAX ? "too big"
-					       : "empty");
-			free(buf);
-			return -1;
-		}
-		buf[n] = '\0';
-		*dst[i] = buf;
-	}
-	return 0;
 }

@@ -5,7 +5,9 @@
 # and xrdp; the gateway only reads the Connection Request.  NLA end to end
 # with FreeRDP's shadow server as the desktop.  Then xfreerdp with a user
 # name and password and no ticket: the gateway's login step, the Server
-# Redirection, the same desktop; its refusals; hostile clients.
+# Redirection, the same desktop; its refusals; hostile clients.  A login
+# process holds no credential (not in its environment, its memory or its
+# files), and one that turns hostile is ended.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
@@ -21,6 +23,7 @@ NLA_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s\nrdp_max_logins = 5|" "$T/portico.conf"
 sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+xrdp_gateway_cert
 be_conf_append "
 [pool rdesk]
 kind = desktop
@@ -41,9 +44,12 @@ be_start
 xrdp_vnc_desktop "$VNC_PORT"
 xrdp_start "$XRDP_PORT" vnc-any "$(xrdp_vnc_any "$VNC_PORT")"
 # The gateway drops to "portico", a user of the test's nss_wrapper world.
+# Its environment holds a secret of the operator's, which its login
+# processes must not inherit.
+CANARY=canary-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')
 env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
 	NSS_WRAPPER_DISABLE_DEEPBIND=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-	"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
+	PORTICO_OPERATOR_SECRET="$CANARY" "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
 GW=$!
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
 XVFB=$!
@@ -61,6 +67,9 @@ wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$XRDP_PORT) 2>/dev/null" || fail "x
 wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
 wait_for 10 eval "(exec 3<>/dev/tcp/127.0.0.1/$NLA_PORT) 2>/dev/null" || fail "the shadow server does not listen: $(tail -5 "$T/shadow.log")"
 XD=:$(cat "$T/xvfb.display")
+grep -q "generated a self-signed .* in $T/tls/rdp.pem (key $T/tls/rdp.key) for RDP clients" "$T/gateway.log" ||
+	fail "no line for the RDP login step's certificate: $(head -5 "$T/gateway.log")"
+grep -q "issued by \[tls\] ca" "$T/gateway.log" && fail "a certificate of the test's CA for the login step"
 
 ALICE=$(login alice alice-pw)
 shot() { # XFREERDP-ARGS...: xfreerdp through the gateway for a few seconds; what it painted
@@ -200,6 +209,94 @@ grep -q "^closed after 0 s$" "$T/stall.out" || fail "the client of a dead login 
 kill -0 $GW || fail "the gateway died with its login process"
 [ "$($H noticket)" = "confirm protocol 1" ] || fail "no login step after a login process died"
 echo "ok: a login process that dies"
+
+# A login process holds no credential.  It is scanned while it waits for a
+# client's TLS: its environment (the gateway's holds $CANARY), its whole
+# memory (what fd 4 brought it, and all it made of that) and its open
+# files.  The scan must find the key it serves RDP with, or it proves
+# nothing.
+wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
+python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT stall >/dev/null &
+HOSTILE=$!
+wait_for 5 eval '[ "$(logins)" = 1 ]' || fail "no login process for the stalled client"
+r=$(python3 - "$(pgrep -P $GW -f -- --rdp-login)" "$T" "$CANARY" "$GW_SECRET" "$HOST_SECRET" \
+	"$BROKER_SECRET" "127.0.0.1:$PORT" <<'PY'
+import base64, os, sys
+pid, T, secrets = sys.argv[1], sys.argv[2], sys.argv[3:]
+def pem(path):  # a PEM key's base64 lines
+    return [l.strip().encode() for l in open(path) if l.strip() and not l.startswith("-----")]
+def key(path):  # ... and its DER
+    return pem(path) + [base64.b64decode(b"".join(pem(path)))]
+mem = []
+with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as m:
+    for line in maps:
+        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+        if line.split()[1][0] != "r" or hi - lo > 1 << 30:  # skip a sanitizer's shadow
+            continue
+        try:
+            m.seek(lo)
+            mem.append(m.read(hi - lo))
+        except OSError:
+            pass
+mem = b"".join(mem)
+env = open(f"/proc/{pid}/environ", "rb").read()
+found = [s for s in secrets if s.encode() in env or s.encode() in mem]
+for name in ("ca", "gw1", "127.0.0.1"):  # the test's CA, the gateway's and the broker's keys
+    if any(k in mem for k in key(f"{T}/pki/{name}.key")):
+        found.append(f"{T}/pki/{name}.key")
+fds = [os.readlink(f"/proc/{pid}/fd/{f}") for f in os.listdir(f"/proc/{pid}/fd")]
+found += [f for f in fds if f.startswith((f"{T}/pki", f"{T}/db", f"{T}/portico.conf"))]
+if not mem or not all(k in mem for k in pem(f"{T}/tls/rdp.key")):
+    found.append("(not even the RDP key: the scan is broken)")
+print(" ".join(found) or "none")
+PY
+)
+[ "$r" = none ] || fail "a login process holds: $r"
+kill $HOSTILE 2>/dev/null
+wait $HOSTILE 2>/dev/null
+wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
+echo "ok: a login process holds no credential"
+
+# What a login process asks is answered by the gateway, which asks the
+# broker; a login process that sends anything else, or more, is ended with
+# a line, and the gateway serves on.
+child() { # CASE [ARGS]: rdp-hostile's child CASE from a login process's socket
+	wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
+	python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT stall >"$T/stall.out" &
+	HOSTILE=$!
+	wait_for 5 eval '[ "$(logins)" = 1 ]' || fail "no login process for the stalled client"
+	python3 tests/tools/rdp-hostile.py child "$(pgrep -P $GW -f -- --rdp-login)" "$@"
+}
+r=$(child ask alice alice-pw rdesk)
+[ "$r" = "session_id ticket user" ] || fail "a login process's question: $r"
+wait $HOSTILE
+grep -q ": ended$" "$T/gateway.log" && fail "a login process that asked was ended: $(grep ": ended$" "$T/gateway.log")"
+r=$(child ask alice wrong rdesk)
+[ "$r" = "refused credentials" ] || fail "a wrong password asked by a login process: $r"
+wait $HOSTILE
+grep -q "rdp 127.0.0.1 user alice: refused: login failed" "$T/gateway.log" || fail "no refusal line for a login process's question"
+hostile_child() { # CASE LOG-TEXT
+	local n0 text="the login process $2: ended"
+	n0=$(grep -c "$text" "$T/gateway.log")
+	[ "$(child "$1")" = sent ] || fail "rdp-hostile child $1"
+	wait_for 5 eval '[ "$(grep -c "$text" "$T/gateway.log")" -gt "$n0" ]' ||
+		fail "child $1: no line '$text': $(tail -3 "$T/gateway.log")"
+	wait $HOSTILE
+	grep -q "^closed after [01] s$" "$T/stall.out" || fail "child $1: its client: $(cat "$T/stall.out")"
+	wait_for 5 eval '[ "$(logins)" = 0 ]' || fail "child $1: the login process was not ended"
+}
+hostile_child garbage "sent a malformed request"
+hostile_child big "sent a request over 8192 bytes"
+hostile_child addr "sent a malformed request"
+hostile_child long "sent a malformed request"
+hostile_child nul "sent a malformed request"
+hostile_child twice "sent a second request"
+sleep 1 # the broker's answer to the first comes for a process that is gone
+kill -0 $GW || fail "the gateway died of a hostile login process"
+grep "died of signal" "$T/gateway.log" | grep -vq "signal 9" && fail "a login process died of a fault"
+seen=$(shot "/u:alice#rdesk" /p:alice-pw)
+[ "${seen##*painted=}" -gt 10000 ] || fail "no login after the hostile login processes: $seen"
+echo "ok: a hostile login process"
 
 # Stopping while a login step is under way: the gateway stops cleanly (and
 # under the sanitizers, without a leak); the login process follows.

@@ -25,8 +25,20 @@ gateway; prints what it got, one line:
                                                  -> what the last one got
   hold N      N silent connections held open, then one more
                                                  -> "the next one closed at once"
+
+rdp-hostile child PID CASE - a hostile login process: as root, takes a copy
+of login process PID's socket to the gateway (its fd 5, pidfd_getfd) and
+sends what a login process taken over by its client might:
+  garbage     no JSON                            -> "sent"
+  big         a message over 8192 bytes          -> "sent"
+  addr        a good question plus "client_addr" -> "sent"
+  long        a user name of 600 bytes           -> "sent"
+  nul         a NUL in the user name             -> "sent"
+  twice       a question (a wrong password), then another at once -> "sent"
+  ask USER PASSWORD DOMAIN   a good question     -> the answer's keys, or
+                                                    "refused KIND"
 """
-import socket, ssl, struct, sys, time
+import ctypes, json, os, socket, ssl, struct, sys, time
 
 
 def cr(line=b"", neg=True, protocols=3):
@@ -61,7 +73,46 @@ def to_login(s):
     return outcome(s, until_confirm=True)
 
 
+def child(pid, case):
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    fd = libc.syscall(438, pidfd, 5, 0)  # pidfd_getfd(2), x86-64
+    if fd < 0:
+        print("pidfd_getfd: %s" % os.strerror(ctypes.get_errno()))
+        sys.exit(1)
+    s = socket.socket(fileno=fd)
+    ask = lambda u, p, d: json.dumps({"username": u, "password": p, "domain": d}).encode()
+    if case == "garbage":
+        s.send(b"hello, gateway")
+    elif case == "big":
+        s.send(b'{"username":"' + b"a" * 9000 + b'"}')
+    elif case == "addr":
+        q = json.loads(ask("alice#rdesk", "alice-pw", ""))
+        q["client_addr"] = "192.0.2.1"
+        s.send(json.dumps(q).encode())
+    elif case == "long":
+        s.send(ask("a" * 600, "x", ""))
+    elif case == "nul":
+        s.send(b'{"username":"alice\\u0000#rdesk","password":"x","domain":""}')
+    elif case == "twice":
+        s.send(ask("alice#rdesk", "wrong", ""))
+        s.send(ask("alice#rdesk", "wrong", ""))
+    elif case == "ask":
+        s.send(ask(sys.argv[4], sys.argv[5], sys.argv[6]))
+        s.settimeout(30)
+        a = json.loads(s.recv(65536))
+        print("refused %s" % a["refused"] if "refused" in a else " ".join(sorted(a)))
+        return
+    else:
+        print("unknown case")
+        sys.exit(2)
+    print("sent")
+
+
 def main():
+    if sys.argv[1] == "child":
+        child(int(sys.argv[2]), sys.argv[3])
+        return
     host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if case == "many":
         for _ in range(int(sys.argv[4])):
