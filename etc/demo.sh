@@ -1,11 +1,16 @@
 #!/bin/bash
 # make demo: the whole of Portico on loopback, in the foreground.
 #
-# Starts portico-broker, portico-sessiond and portico-gateway with a CA and
-# certificates made for the demo, a demo user with a printed password, a
-# desktop pool and an application pool on the session host, an RDP desktop
-# pool on an xrdp host, and prints how to connect.  Ctrl-C stops everything
-# and removes what it made.
+# Starts portico-broker, portico-sessiond and portico-gateway with a demo
+# user with a printed password, a desktop pool and an application pool on
+# the session host, an RDP desktop pool on an xrdp host, and prints how to
+# connect.  Ctrl-C stops everything and removes what it made.
+#
+# The daemons trust each other as in production (docs/admin.md): a CA of
+# the demo's own made with `portico-admin pki`, one certificate per node
+# (the broker "broker", the gateway "gw1", the session host "demo-host"),
+# no shared secret.  The gateway shows RDP clients a self-signed
+# certificate of its own making ([tls] cert), which no node trusts.
 #
 # Nothing of the system changes: the demo user, the "portico" service user
 # and the PAM services live in the demo's own directory (nss_wrapper and
@@ -31,7 +36,7 @@ SECMOD=/usr/lib/x86_64-linux-gnu/security
 
 die() { echo "demo: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run it as root (sessions start as their users, as on a real session host)"
-for f in "$BIN/portico-broker" "$BIN/portico-sessiond" "$BIN/portico-gateway" "$BIN/portico" "$NSS" "$PAMW" "$MATRIX"; do
+for f in "$BIN/portico-broker" "$BIN/portico-sessiond" "$BIN/portico-gateway" "$BIN/portico" "$BIN/portico-admin" "$NSS" "$PAMW" "$MATRIX"; do
 	[ -e "$f" ] || die "$f is missing: run 'make demo' (it installs and builds what is needed)"
 done
 
@@ -78,20 +83,17 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-# --- a CA and one certificate for the three daemons ---------------------------------
-ossl() { openssl "$@" 2>/dev/null || die "openssl $1 failed"; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-	-subj "/CN=Portico demo CA" -keyout "$D/tls/ca.key" -out "$D/tls/ca.pem"
-ossl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-	-keyout "$D/tls/server.key" -out "$D/tls/server.csr"
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$D/tls/ext"
-ossl x509 -req -in "$D/tls/server.csr" -CA "$D/tls/ca.pem" -CAkey "$D/tls/ca.key" \
-	-CAcreateserial -days 30 -extfile "$D/tls/ext" -out "$D/tls/server.pem"
-chmod 600 "$D/tls/server.key" "$D/tls/ca.key"
+# --- a CA and one certificate per node: portico-admin pki --------------------------------
+pki() { "$BIN/portico-admin" pki "$@" >/dev/null || die "portico-admin pki $1 failed"; }
+pki init "$D/pki"
+pki issue "$D/pki" --role broker broker --san 127.0.0.1,localhost
+pki issue "$D/pki" --role gateway gw1 --san 127.0.0.1,localhost
+pki issue "$D/pki" --role host demo-host --san 127.0.0.1,localhost
+# The daemons read their keys as root; their unprivileged sides, ca.pem.
+chmod 755 "$D/pki"
 
 # --- users, groups, PAM: the demo's own ---------------------------------------------------
 PASSWORD=$(openssl rand -base64 12 | tr -d '/+=' | cut -c1-12)
-SECRET=$(openssl rand -hex 24)
 cat >"$D/passwd" <<EOF
 root:x:0:0:root:/root:/bin/sh
 portico:x:64990:64990:Portico:/nonexistent:/usr/sbin/nologin
@@ -125,20 +127,26 @@ printf 'auth required pam_deny.so\naccount required pam_deny.so\n' >"$D/pam/othe
 cat >"$D/portico.conf" <<EOF
 ; Portico demo ($D), made by etc/demo.sh
 [tls]
-cert = $D/tls/server.pem
-key  = $D/tls/server.key
-ca   = $D/tls/ca.pem
+; What RDP clients see at the gateway's login step: made by the gateway,
+; self-signed, trusted by no node.
+cert = $D/tls/rdp.pem
+key  = $D/tls/rdp.key
+ca   = $D/pki/ca.pem
 
 [broker]
+cert = $D/pki/broker.pem
+key = $D/pki/broker.key
+gateways = gw1
 listen = 127.0.0.1:$BP
 store = sqlite:$D/db/portico.db
 pam_service = portico
 user = portico
 admin_group = portico-admin
-gateway_secret = $SECRET
 fail_delay = 1s
 
 [gateway]
+cert = $D/pki/gw1.pem
+key = $D/pki/gw1.key
 broker = https://127.0.0.1:$BP
 vnc_listen = 127.0.0.1:$VP
 rdp_listen = 127.0.0.1:$RP
@@ -146,6 +154,9 @@ public_host = 127.0.0.1
 user = portico
 
 [sessiond]
+cert = $D/pki/demo-host.pem
+key = $D/pki/demo-host.key
+broker_name = broker
 broker = https://127.0.0.1:$BP
 listen = 127.0.0.1:$SP
 name = demo-host
@@ -188,6 +199,14 @@ run() { # NAME BINARY: start a daemon in the demo's world
 		"$BIN/$2" -c "$D/portico.conf" > >(sed -u "s/^/[$1] /") 2>&1 &
 	PIDS+=($!)
 }
+run broker portico-broker
+for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
+busy "$BP" || die "the broker did not start"
+run sessiond portico-sessiond
+run gateway portico-gateway # it makes $D/tls/rdp.pem
+for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && break; sleep 0.1; done
+busy "$VP" && busy "$RP" || die "the gateway did not start"
+
 # --- the xrdp host: xrdp showing an Xvnc desktop of the demo user's ---------------------
 command -v xrdp >/dev/null && command -v Xvnc >/dev/null || die "xrdp or Xvnc is missing: run 'make demo'"
 XVP=$(port 25901)
@@ -205,10 +224,12 @@ for _ in $(seq 1 50); do [ -s "$D/xrdp-host.display" ] && break; sleep 0.1; done
 [ -s "$D/xrdp-host.display" ] || die "the xrdp host's Xvnc did not start: $(cat "$D/xrdp-host.log")"
 setpriv --reuid 64991 --regid 64991 --clear-groups env HOME="$D/home/demo" \
 	DISPLAY=":$(cat "$D/xrdp-host.display")" sh "$TOP/etc/xsession" >/dev/null 2>&1 &
-# xrdp presents the demo's certificate too: clients reach it through the
-# gateway's address, so it must be valid for that name.
+# xrdp presents the gateway's RDP certificate too: clients reach it through
+# the gateway's address, and the client's first connection (the gateway's
+# login step) and its second (xrdp, after the redirection) must show them
+# the same one.
 sed -e "s|^port=3389|port=tcp://127.0.0.1:$XP|" -e "s|^security_layer=negotiate|security_layer=tls|" \
-	-e "s|^certificate=|certificate=$D/tls/server.pem|" -e "s|^key_file=|key_file=$D/tls/server.key|" \
+	-e "s|^certificate=|certificate=$D/tls/rdp.pem|" -e "s|^key_file=|key_file=$D/tls/rdp.key|" \
 	-e "s|^autorun=|autorun=demo-desktop|" -e "s|^LogFile=xrdp.log|LogFile=$D/xrdp.log|" \
 	-e "s|^EnableSyslog=true|EnableSyslog=false|" /etc/xrdp/xrdp.ini >"$D/xrdp.ini"
 printf '\n[demo-desktop]\nname=demo-desktop\nlib=libvnc.so\nip=127.0.0.1\nport=%s\nusername=na\npassword=%s\n' \
@@ -217,14 +238,7 @@ chmod 600 "$D/xrdp.ini"
 mkdir -p /run/xrdp
 setsid xrdp -n -c "$D/xrdp.ini" >"$D/xrdp.out" 2>&1 &
 XRDP_PID=$!
-
-run broker portico-broker
-for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
-busy "$BP" || die "the broker did not start"
-run sessiond portico-sessiond
-run gateway portico-gateway
-for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && busy "$SP" && busy "$XP" && break; sleep 0.1; done
-busy "$VP" && busy "$RP" || die "the gateway did not start"
+for _ in $(seq 1 50); do busy "$SP" && busy "$XP" && break; sleep 0.1; done
 busy "$XP" || die "xrdp did not start: $(cat "$D/xrdp.out")"
 sleep 1
 
@@ -233,7 +247,7 @@ cat <<EOF
 ==============================================================================
  Portico is running on 127.0.0.1 (Ctrl-C stops it and removes $D)
 
-   broker API   https://127.0.0.1:$BP/api/v1     (CA: $D/tls/ca.pem)
+   broker API   https://127.0.0.1:$BP/api/v1     (CA: $D/pki/ca.pem)
    VNC gateway  127.0.0.1:$VP
    RDP gateway  127.0.0.1:$RP
    user         demo   password $PASSWORD   (also an administrator)
@@ -241,17 +255,17 @@ cat <<EOF
                 rdesktop (an RDP desktop on an xrdp host)
 
  With the thin client:
-   $BIN/portico --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
+   $BIN/portico --broker https://127.0.0.1:$BP --ca $D/pki/ca.pem login demo
    $BIN/portico list
    $BIN/portico connect desktop          (opens TigerVNC's viewer)
    $BIN/portico connect rdesktop         (opens xfreerdp)
 
  With TigerVNC's viewer alone (user#pool, the password above):
    VNC_USERNAME='demo#clock' VNC_PASSWORD='$PASSWORD' \\
-     xtigervncviewer -SecurityTypes X509Plain -X509CA $D/tls/ca.pem 127.0.0.1::$VP
+     xtigervncviewer -SecurityTypes X509Plain -X509CA $D/pki/ca.pem 127.0.0.1::$VP
 
  The console:
-   $BIN/portico-admin --broker https://127.0.0.1:$BP --ca $D/tls/ca.pem login demo
+   $BIN/portico-admin --broker https://127.0.0.1:$BP --ca $D/pki/ca.pem login demo
    $BIN/portico-admin status
 
  With xfreerdp alone (user#pool, the password above; the gateway logs you

@@ -1,8 +1,9 @@
 #!/bin/bash
-# make demo's script: it starts the whole system on loopback, a real VNC
-# client reaches the demo's desktop and application through the gateway
-# with the printed password, and Ctrl-C (SIGINT) stops everything and
-# removes what it made.
+# make demo's script: it starts the whole system on loopback, its nodes
+# trusting each other by their certificates alone (no shared secret), a
+# real VNC client reaches the demo's desktop and application through the
+# gateway with the printed password, and Ctrl-C (SIGINT) stops everything
+# and removes what it made.
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -31,9 +32,13 @@ for _ in $(seq 1 100); do grep -q "Portico is running" "$OUT" && break; sleep 0.
 grep -q "Portico is running" "$OUT" || fail "the demo did not start"
 PW=$(sed -n 's/.*user         demo   password \([^ ]*\) .*/\1/p' "$OUT")
 [ ${#PW} -ge 8 ] || fail "no password printed"
-grep -q "xtigervncviewer -SecurityTypes X509Plain -X509CA $DIR/tls/ca.pem 127.0.0.1::$VP" "$OUT" ||
+# Per-node certificates, as in production: no secret in the configuration,
+# so everything below (a gateway's calls, the session host's) rides on them.
+grep -E "^[a-z_]*secret *=" "$DIR/portico.conf" && fail "the demo configures a shared secret"
+grep -q "^gateways = gw1$" "$DIR/portico.conf" || fail "the demo names no gateway by certificate"
+grep -q "xtigervncviewer -SecurityTypes X509Plain -X509CA $DIR/pki/ca.pem 127.0.0.1::$VP" "$OUT" ||
 	fail "the printed viewer command"
-probe() { "$BUILD/tests/tools/vnc-probe" -u "demo#$1" -C "$DIR/tls/ca.pem" "127.0.0.1:$VP" "$PW" 2>&1; }
+probe() { "$BUILD/tests/tools/vnc-probe" -u "demo#$1" -C "$DIR/pki/ca.pem" "127.0.0.1:$VP" "$PW" 2>&1; }
 out=$(probe clock) || fail "clock: $out"
 grep -q "name=clock (demo)" <<<"$out" || fail "clock: $out"
 painted() { out=$(probe desktop) && [ "$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")" -gt 1000 ]; }
@@ -43,7 +48,7 @@ echo "   demo desktop: $out"
 # The printed thin-client commands work as printed.
 mkdir -p "$DIR/client"
 HOME=$DIR/client "$BUILD/bin/portico" --broker "$(sed -n 's|.*broker API   \(https://[^ ]*\)/api/v1.*|\1|p' "$OUT")" \
-	--ca "$DIR/tls/ca.pem" login demo <<<"$PW" >/dev/null || fail "portico login with the printed password"
+	--ca "$DIR/pki/ca.pem" login demo <<<"$PW" >/dev/null || fail "portico login with the printed password"
 HOME=$DIR/client "$BUILD/bin/portico" list | grep -q "^desktop " || fail "portico list"
 HOME=$DIR/client "$BUILD/bin/portico" list | grep -qE "^rdesktop +desktop +rdp " || fail "no RDP desktop in portico list"
 # The printed xfreerdp command, as printed, under Xvfb: the gateway logs
