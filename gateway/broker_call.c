@@ -38,8 +38,13 @@ static void call_done(uv_work_t *w, int status)
 {
 	struct call *c = w->data;
 
+	json_t *pw = json_object_get(c->body, "password");
+
 	if (c->cb)
 		c->cb(c->arg, c->rc, &c->resp, c->err);
+	/* A user's password (authorize): jansson frees its copy unwiped. */
+	if (json_is_string(pw))
+		explicit_bzero((char *)json_string_value(pw), json_string_length(pw));
 	json_decref(c->body);
 	pt_api_resp_free(&c->resp);
 	free(c);

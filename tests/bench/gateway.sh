@@ -40,7 +40,7 @@ api POST /gateway/redeem "{\"ticket\":\"$(jq -r .ticket "$T/out")\",\"client_add
 SOCK=$(jq -r .backend "$T/out" | sed 's/^unix://')
 SECRET=$(jq -r .secret "$T/out")
 sleep 1
-via() { "$PROBE" "$@" -u "$SD_USER#big" -C "$T/tls/server.pem" "127.0.0.1:$GW_PORT" user-pw; }
+via() { "$PROBE" "$@" -u "$SD_USER#big" -C "$T/pki/ca.pem" "127.0.0.1:$GW_PORT" user-pw; }
 direct() { "$PROBE" "$@" "$SOCK" "$SECRET"; }
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 p50() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -16,7 +16,9 @@ be_setup
 sd_setup
 tests/integration/make-golden.sh "$T/golden.qcow2" || fail "golden image"
 chmod 644 "$T/golden.qcow2"
+# The golden image is the benchmark's own: image_dir is its directory.
 be_conf_append "vm_user = $SD_SVC
+image_dir = $T
 vm_accel = ${VM_ACCEL:-tcg}
 vm_memory = 256
 

@@ -181,7 +181,8 @@ logins() { pgrep -P $GW -f -- --rdp-login | wc -l; } # login processes running
 [ "$($H logins 200)" = done ] || fail "200 dropped logins"
 wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
 # rdp_max_logins (5 here): the sixth login at once is refused at once.
-[ "$($H held 5)" = "negotiation failure 2" ] || fail "a sixth login at once was taken"
+r=$($H held 5)
+[ "$r" = "negotiation failure 2" ] || fail "a sixth login at once was taken: $r"
 grep -q "refused: too many logins under way (rdp_max_logins)" "$T/gateway.log" || fail "no line for rdp_max_logins"
 wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
 [ "$($H forged)" = "negotiation failure 2" ] || fail "a forged ticket: $($H forged)"
@@ -216,17 +217,21 @@ echo "ok: a login process that dies"
 # files.  The scan must find the key it serves RDP with, or it proves
 # nothing.
 wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
-python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT stall >/dev/null &
+python3 tests/tools/rdp-hostile.py 127.0.0.1 $RDP_PORT confirmed >"$T/stall.out" &
 HOSTILE=$!
-wait_for 5 eval '[ "$(logins)" = 1 ]' || fail "no login process for the stalled client"
-r=$(python3 - "$(pgrep -P $GW -f -- --rdp-login)" "$T" "$CANARY" "$GW_SECRET" "$HOST_SECRET" \
-	"$BROKER_SECRET" "127.0.0.1:$PORT" <<'PY'
+# Confirmed: the process has its parameters and speaks RDP.
+wait_for 5 grep -q "^confirm protocol 1$" "$T/stall.out" || fail "no login step for the stalled client: $(cat "$T/stall.out")"
+LP=$(pgrep -P $GW -f -- --rdp-login)
+kill -STOP "$LP" || fail "no login process to scan" # held still while it is read
+r=$(python3 - "$LP" "$T" "$CANARY" "$GW_SECRET" "$HOST_SECRET" "$BROKER_SECRET" \
+	"127.0.0.1:$PORT" <<'PY'
 import base64, os, sys
 pid, T, secrets = sys.argv[1], sys.argv[2], sys.argv[3:]
 def pem(path):  # a PEM key's base64 lines
     return [l.strip().encode() for l in open(path) if l.strip() and not l.startswith("-----")]
 def key(path):  # ... and its DER
     return pem(path) + [base64.b64decode(b"".join(pem(path)))]
+env = open(f"/proc/{pid}/environ", "rb").read()
 mem = []
 with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as m:
     for line in maps:
@@ -239,7 +244,6 @@ with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as m:
         except OSError:
             pass
 mem = b"".join(mem)
-env = open(f"/proc/{pid}/environ", "rb").read()
 found = [s for s in secrets if s.encode() in env or s.encode() in mem]
 for name in ("ca", "gw1", "127.0.0.1"):  # the test's CA, the gateway's and the broker's keys
     if any(k in mem for k in key(f"{T}/pki/{name}.key")):
@@ -251,6 +255,7 @@ if not mem or not all(k in mem for k in pem(f"{T}/tls/rdp.key")):
 print(" ".join(found) or "none")
 PY
 )
+kill -CONT "$LP"
 [ "$r" = none ] || fail "a login process holds: $r"
 kill $HOSTILE 2>/dev/null
 wait $HOSTILE 2>/dev/null

@@ -22,6 +22,7 @@ RDP_PORT=$(free_port)
 XRDP_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen =|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
+xrdp_gateway_cert
 be_conf_append "
 [pool clock]
 kind = app
@@ -49,6 +50,7 @@ wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$XRDP_PORT) 2>/dev/null" || fail "x
 wait_for 5 eval "ss -ltn | grep -q ':$SESMAN_PORT '" || fail "xrdp-sesman does not listen: $(cat "$T/sesman.out")"
 wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
 XD=:$(cat "$T/xvfb.display")
+grep -q "issued by \[tls\] ca" "$T/gateway.log" && fail "a certificate of the test's CA for the login step"
 
 shot() { # SECONDS XFREERDP-ARGS...: xfreerdp through the gateway; what it painted
 	local wait=$1

@@ -13,6 +13,8 @@ gateway; prints what it got, one line:
                                                  -> "negotiation failure 1"
   notls       no ticket, then no TLS but garbage -> "closed"
   stall       no ticket, then silence            -> "closed after N s"
+  confirmed   stall, saying (at once) what confirmed the login step
+                                                 -> "confirm protocol 1", then as stall
   forged      a routing token that is no ticket  -> "negotiation failure N"
   many N      N bad connections in a row         -> "done"
   logins N    N requests without a ticket, each dropped after the confirm
@@ -210,8 +212,10 @@ def main():
             print(r)
             return
         s.sendall(b"GET / HTTP/1.1\r\n\r\n" * 100)
-    elif case == "stall":
-        to_login(s)
+    elif case in ("stall", "confirmed"):
+        r = to_login(s)
+        if case == "confirmed":
+            print(r, flush=True)
         t0 = time.time()
         r = outcome(s, 60)
         print("%s after %d s" % (r, round(time.time() - t0)))
