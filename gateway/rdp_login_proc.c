@@ -516,14 +516,18 @@ int gw_rdp_login_init(struct gw *g, char *err, size_t errlen)
 		buf[n] = '\0';
 		*dst[i] = buf;
 	}
-	if (tls->ca && *tls->ca && issued_by_ca(g->rdp_cert_pem, tls->ca))
-		pt_log_warnx(
-			"the RDP login step's certificate %s is issued by [tls] ca %s: its key "
-			"is a node's credential, and every login process (which faces "
-			"unauthenticated clients) holds it; give [tls] cert a certificate "
-			"of the gateway's public name from another CA, or a self-signed one "
-			"(docs/admin.md)",
-			tls->cert, tls->ca);
+	/* Refused, not warned: a node's key in every login process would hand
+	 * the credential of a gateway or a broker to whoever breaks into one. */
+	if (tls->ca && *tls->ca && issued_by_ca(g->rdp_cert_pem, tls->ca)) {
+		snprintf(err, errlen,
+			 "the RDP login step's certificate [tls] cert %s is issued by [tls] ca "
+			 "%s: its key is a node's credential, and every login process (which "
+			 "faces unauthenticated clients) would hold it; give [tls] cert a "
+			 "certificate of the gateway's public name from another CA, or remove "
+			 "both files for a self-signed one (docs/gateway.md)",
+			 tls->cert, tls->ca);
+		return -1;
+	}
 	login_env(g);
 	return 0;
 }

@@ -9,7 +9,10 @@
 #   be_setup                  make the directory, users, PAM service, config,
 #                             and a PKI of portico-admin's ($T/pki: ca.pem;
 #                             the broker's certificate, CN 127.0.0.1, is
-#                             $T/tls/server.pem; gw1.pem the gateway's)
+#                             $T/tls/server.pem; gw1.pem the gateway's; [tls]
+#                             cert, what RDP clients see at the gateway's
+#                             login step, is $T/tls/rdp.pem, made by the
+#                             gateway: no node's key in a login process)
 #   be_conf_append TEXT       more configuration before be_start
 #   be_start / be_stop        run or stop the broker (SIGTERM, waits)
 #   be_kill9                  SIGKILL both broker processes
@@ -102,10 +105,12 @@ PAM
 	BACKEND_B=127.0.0.1:$(free_port)
 	cat >"$T/portico.conf" <<CONF
 [tls]
-cert = $T/tls/server.pem
-key  = $T/tls/server.key
+cert = $T/tls/rdp.pem
+key  = $T/tls/rdp.key
 
 [broker]
+cert = $T/tls/server.pem
+key = $T/tls/server.key
 listen = 127.0.0.1:$PORT
 store = sqlite:$T/db/portico.db
 pam_service = portico

@@ -23,7 +23,6 @@ NLA_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s\nrdp_max_logins = 5|" "$T/portico.conf"
 sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
-xrdp_gateway_cert
 be_conf_append "
 [pool rdesk]
 kind = desktop
@@ -70,6 +69,15 @@ XD=:$(cat "$T/xvfb.display")
 grep -q "generated a self-signed .* in $T/tls/rdp.pem (key $T/tls/rdp.key) for RDP clients" "$T/gateway.log" ||
 	fail "no line for the RDP login step's certificate: $(head -5 "$T/gateway.log")"
 grep -q "issued by \[tls\] ca" "$T/gateway.log" && fail "a certificate of the test's CA for the login step"
+# A certificate that [tls] ca issued (a node's key) for the login step: the
+# gateway refuses to start and says why.
+sed -e "s|^cert = $T/tls/rdp.pem|cert = $T/pki/gw1.pem|" -e "s|^key  = $T/tls/rdp.key|key  = $T/pki/gw1.key|" \
+	-e "s|^rdp_listen = .*|rdp_listen = 127.0.0.1:$(free_port)|" -e "s|^vnc_listen = .*|vnc_listen =|" \
+	"$T/portico.conf" >"$T/nodecert.conf"
+out=$(timeout 10 "$BUILD/bin/portico-gateway" -c "$T/nodecert.conf" 2>&1) &&
+	fail "the gateway started with a node's certificate for RDP clients"
+grep -q "certificate \[tls\] cert $T/pki/gw1.pem is issued by \[tls\] ca" <<<"$out" ||
+	fail "the refusal does not say why: $out"
 
 ALICE=$(login alice alice-pw)
 shot() { # XFREERDP-ARGS...: xfreerdp through the gateway for a few seconds; what it painted

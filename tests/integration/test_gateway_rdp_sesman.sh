@@ -22,7 +22,6 @@ RDP_PORT=$(free_port)
 XRDP_PORT=$(free_port)
 sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen =|" "$T/portico.conf"
 sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
-xrdp_gateway_cert
 be_conf_append "
 [pool clock]
 kind = app

@@ -11,13 +11,6 @@
 #                               sets XRDP (its process group: kill -- -$XRDP)
 #   xrdp_vnc_any VNC_PORT       the [vnc-any] section for INI-TEXT: xrdp's
 #                               VNC module showing 127.0.0.1:VNC_PORT
-#   xrdp_gateway_cert           (before be_start) the certificate RDP clients
-#                               see at the gateway's login step, [tls] cert
-#                               = $T/tls/rdp.pem, made by the gateway at its
-#                               start: one that no CA of the test's issued,
-#                               as a login process must hold no node's key
-#                               (docs/admin.md); the broker keeps its own as
-#                               [broker] cert
 
 xrdp_vnc_desktop() {
 	Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$1" -SecurityTypes None -geometry 800x600 \
@@ -46,9 +39,3 @@ xrdp_start() {
 	XRDP=$!
 }
 
-xrdp_gateway_cert() {
-	sed -i -e "s|^cert = $T/tls/server.pem\$|cert = $T/tls/rdp.pem|" \
-		-e "s|^key  = $T/tls/server.key\$|key  = $T/tls/rdp.key|" \
-		-e "s|^\\[broker\\]\$|&\ncert = $T/tls/server.pem\nkey = $T/tls/server.key|" "$T/portico.conf"
-	grep -q "^cert = $T/tls/rdp.pem" "$T/portico.conf" || fail "xrdp_gateway_cert: no [tls] cert to replace"
-}
