@@ -131,7 +131,8 @@ void brk_user_sessions(struct brk_call *c);
 void brk_user_logoff(struct brk_call *c);
 /* A session as users and admins see it (never its backend or secret). */
 json_t *brk_session_json(const struct brk_session *s);
-json_t *brk_sessions_json(const struct brk_session *ss, size_t n);
+/* Answer {"sessions": [...]} with the sessions filter f selects. */
+void brk_answer_sessions(struct brk_call *c, const struct brk_session_filter *f);
 /* Disconnect or end session c->id (op BRK_OP_DISCONNECT or BRK_OP_LOGOFF);
  * own: only one of c->user's. */
 void brk_session_action(struct brk_call *c, int op, int own);

@@ -80,16 +80,23 @@ void brk_admin_pool_create(struct brk_call *c)
 	brk_pool_clear(&p);
 }
 
-void brk_admin_pool_update(struct brk_call *c)
+/* Pool c->name into *p: 0, or -1 with the answer made (404, store). */
+static int pool_get(struct brk_call *c, struct brk_pool *p)
 {
-	struct brk_pool p = { 0 };
-	int rc = brk_store_pool_get(c->b->store, c->name, &p);
+	int rc = brk_store_pool_get(c->b->store, c->name, p);
 
 	if (rc == -ENOENT)
 		no_pool(c);
 	else if (rc)
 		brk_call_store_error(c, rc);
-	else
+	return rc ? -1 : 0;
+}
+
+void brk_admin_pool_update(struct brk_call *c)
+{
+	struct brk_pool p = { 0 };
+
+	if (pool_get(c, &p) == 0)
 		pool_put(c, &p, 0);
 	brk_pool_clear(&p);
 }
@@ -98,13 +105,8 @@ void brk_admin_pool_update(struct brk_call *c)
 static void pool_show(struct brk_call *c)
 {
 	struct brk_pool p = { 0 };
-	int rc = brk_store_pool_get(c->b->store, c->name, &p);
 
-	if (rc == -ENOENT)
-		no_pool(c);
-	else if (rc)
-		brk_call_store_error(c, rc);
-	else
+	if (pool_get(c, &p) == 0)
 		brk_call_ok(c, 200, brk_pool_json(&p));
 	brk_pool_clear(&p);
 }
@@ -210,10 +212,7 @@ void brk_admin_host_drain(struct brk_call *c)
 void brk_admin_sessions(struct brk_call *c)
 {
 	struct brk_session_filter f = { .state = -2 };
-	struct brk_session *ss = NULL;
 	char pool[80] = "", user[BRK_USER_MAX + 1] = "", state[32] = "";
-	size_t n = 0;
-	int rc;
 
 	if (pt_http_query(c->req, "pool", pool, sizeof(pool)) == 0)
 		f.pool = pool;
@@ -231,13 +230,7 @@ void brk_admin_sessions(struct brk_call *c)
 			return;
 		}
 	}
-	rc = brk_store_session_list(c->b->store, &f, &ss, &n);
-	if (rc) {
-		brk_call_store_error(c, rc);
-		return;
-	}
-	brk_call_ok(c, 200, json_pack("{s:o}", "sessions", brk_sessions_json(ss, n)));
-	free(ss);
+	brk_answer_sessions(c, &f);
 }
 
 void brk_admin_session_action(struct brk_call *c)

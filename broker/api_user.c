@@ -46,13 +46,22 @@ json_t *brk_session_json(const struct brk_session *s)
 	return o;
 }
 
-json_t *brk_sessions_json(const struct brk_session *ss, size_t n)
+void brk_answer_sessions(struct brk_call *c, const struct brk_session_filter *f)
 {
-	json_t *a = json_array();
+	struct brk_session *ss = NULL;
+	size_t n = 0;
+	int rc = brk_store_session_list(c->b->store, f, &ss, &n);
+	json_t *a;
 
+	if (rc) {
+		brk_call_store_error(c, rc);
+		return;
+	}
+	a = json_array();
 	for (size_t i = 0; a && i < n; i++)
 		json_array_append_new(a, brk_session_json(&ss[i]));
-	return a;
+	free(ss);
+	brk_call_ok(c, 200, json_pack("{s:o}", "sessions", a));
 }
 
 void brk_user_logout(struct brk_call *c)
@@ -111,17 +120,8 @@ void brk_user_resources(struct brk_call *c)
 void brk_user_sessions(struct brk_call *c)
 {
 	struct brk_session_filter f = { .user = c->user, .state = -2 };
-	struct brk_session *ss = NULL;
-	size_t n = 0;
-	int rc;
 
-	rc = brk_store_session_list(c->b->store, &f, &ss, &n);
-	if (rc) {
-		brk_call_store_error(c, rc);
-		return;
-	}
-	brk_call_ok(c, 200, json_pack("{s:o}", "sessions", brk_sessions_json(ss, n)));
-	free(ss);
+	brk_answer_sessions(c, &f);
 }
 
 void brk_user_logoff(struct brk_call *c)

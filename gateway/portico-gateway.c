@@ -60,6 +60,7 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--rdp-login"))
 		gw_rdp_login_main();
 	conf = pt_daemon_start(argc, argv, "gateway", &test_only);
+	pt_conf_drop_secrets(conf, PT_NODE_GATEWAY);
 	if (test_only)
 		pt_daemon_test_ok(conf);
 	int vnc = conf->gateway.vnc_listen && *conf->gateway.vnc_listen;

@@ -1318,6 +1318,26 @@ void pt_conf_tls_of(const struct pt_conf *conf, int node, struct pt_tls_conf *ou
 		out->key = key;
 }
 
+void pt_conf_drop_secrets(struct pt_conf *conf, int node)
+{
+	struct pt_broker_conf *b = &conf->broker;
+	char **drop[3];
+	int n = 0;
+
+	if (node == PT_NODE_GATEWAY) {
+		drop[n++] = &b->host_secret;
+		drop[n++] = &b->broker_secret;
+	} else if (node == PT_NODE_SESSIOND) {
+		drop[n++] = &b->gateway_secret;
+	}
+	for (int i = 0; i < n; i++) {
+		if (*drop[i])
+			explicit_bzero(*drop[i], strlen(*drop[i]));
+		free(*drop[i]);
+		*drop[i] = NULL;
+	}
+}
+
 /* A credential carries one role: the three shared secrets must differ, or
  * a gateway's secret would open the session hosts' routes too. */
 static int conf_check_secrets(struct conf_parse *p)

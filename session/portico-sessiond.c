@@ -38,6 +38,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	conf = pt_daemon_start(argc, argv, "sessiond", &test_only);
+	pt_conf_drop_secrets(conf, PT_NODE_SESSIOND);
 	if (strlen(conf->sessiond.run_dir) > RUN_DIR_MAX || conf->sessiond.run_dir[0] != '/')
 		pt_fatalx("%s: [sessiond] run_dir must be an absolute path of at most %d bytes "
 			  "(unix socket paths are short)",

@@ -1241,3 +1241,37 @@ Test(conf_errors, same_secret_for_two_roles, .timeout = 10)
 	cr_assert_not_null(strstr(err, "gateway_secret and host_secret"), "%s", err);
 	cr_assert_null(strstr(err, "the-same-secret"), "the secret is echoed: %s", err);
 }
+
+/* Each daemon keeps only the secrets of its own role and direction. */
+Test(conf, drop_secrets, .timeout = 10)
+{
+	static const char text[] = "[broker]\n"
+				   "gateway_secret = gateway-secret-0123456789\n"
+				   "host_secret = host-secret-0123456789\n"
+				   "broker_secret = broker-secret-0123456789\n";
+	char err[256];
+	struct pt_conf *c = load_str(text, err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	pt_conf_drop_secrets(c, PT_NODE_GATEWAY);
+	cr_assert_str_eq(c->broker.gateway_secret, "gateway-secret-0123456789");
+	cr_assert_null(c->broker.host_secret);
+	cr_assert_null(c->broker.broker_secret);
+	pt_conf_free(c);
+
+	c = load_str(text, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	pt_conf_drop_secrets(c, PT_NODE_SESSIOND);
+	cr_assert_null(c->broker.gateway_secret);
+	cr_assert_str_eq(c->broker.host_secret, "host-secret-0123456789");
+	cr_assert_str_eq(c->broker.broker_secret, "broker-secret-0123456789");
+	pt_conf_free(c);
+
+	c = load_str(text, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	pt_conf_drop_secrets(c, PT_NODE_BROKER);
+	cr_assert_not_null(c->broker.gateway_secret);
+	cr_assert_not_null(c->broker.host_secret);
+	cr_assert_not_null(c->broker.broker_secret);
+	pt_conf_free(c);
+}
