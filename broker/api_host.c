@@ -49,8 +49,7 @@ void brk_host_hello(struct brk_call *c)
 		return;
 	}
 	if (c->route->op == BRK_OP_REGISTER) {
-		if (!address || strlen(address) > 255 ||
-		    (strncmp(address, "https://", 8) && strncmp(address, "http://", 7))) {
+		if (!address || strlen(address) > 255 || strncmp(address, "https://", 8)) {
 			brk_call_fail(c, -EINVAL, "bad_request",
 				      "address is required (https://host:port of the agent)");
 			return;

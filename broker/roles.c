@@ -28,13 +28,20 @@ int brk_node_role(const struct pt_conf *conf, const struct pt_http_req *req, cha
 	name[0] = '\0';
 	if (req->peer_verified) {
 		snprintf(name, len, "%s", req->peer_cn);
-		/* The CN is the node's name; the OU, when pki wrote one, the
-		 * role it was issued for, and the two must agree. */
+		/* The CN is the node's name (none, or one that could not be
+		 * read, names nobody); the OU the role the certificate was
+		 * issued for (portico-admin pki writes it).  A gateway is one
+		 * that [broker] gateways lists, with no OU or "gateway"; a
+		 * session host or a broker must say so in its OU, so that any
+		 * other certificate of the CA (a person's, a web server's) is
+		 * no node at all. */
+		if (!req->peer_cn[0] || !strcmp(req->peer_cn, "?"))
+			return -EACCES;
 		if (listed(&bc->gateways, req->peer_cn))
 			return !*ou || !strcmp(ou, "gateway") ? BRK_ROLE_GATEWAY : -EACCES;
 		if (!strcmp(ou, "broker"))
 			return BRK_ROLE_BROKER;
-		if (!*ou || !strcmp(ou, "host"))
+		if (!strcmp(ou, "host"))
 			return BRK_ROLE_HOST;
 		return -EACCES;
 	}

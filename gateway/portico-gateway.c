@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "gateway.h"
@@ -60,7 +61,7 @@ int main(int argc, char **argv)
 	if (argc == 2 && !strcmp(argv[1], "--rdp-login"))
 		gw_rdp_login_main();
 	conf = pt_daemon_start(argc, argv, "gateway", &test_only);
-	pt_conf_drop_secrets(conf, PT_NODE_GATEWAY);
+	pt_conf_keep_secrets(conf, PT_SECRET_GATEWAY);
 	if (test_only)
 		pt_daemon_test_ok(conf);
 	int vnc = conf->gateway.vnc_listen && *conf->gateway.vnc_listen;
@@ -94,6 +95,11 @@ int main(int argc, char **argv)
 	if (rdp && (rc = gw_rdp_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.rdp_listen, uv_strerror(rc));
 	pt_drop_privileges(conf->gateway.user, "[gateway] user");
+	/* Its login processes run as the same user: none of them may trace
+	 * it or read its memory (its key, gateway_secret), even where it was
+	 * started unprivileged and kept the dumpable flag. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		pt_fatal("prctl(PR_SET_DUMPABLE)");
 	setenv("UV_THREADPOOL_SIZE", "16", 0);
 	if (pt_api_global_init())
 		pt_fatalx("cannot initialise libcurl");

@@ -313,6 +313,9 @@ static int spawn_login(struct login_proc *lp)
 	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, lp->client_fd, 3);
 	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, lp->params_fd, 4);
 	rc = rc ? rc : posix_spawn_file_actions_adddup2(&fa, lp->ask_fd, 5);
+	/* Nothing else of the gateway's, whatever a library opened without
+	 * close-on-exec on another thread meanwhile. */
+	rc = rc ? rc : posix_spawn_file_actions_addclosefrom_np(&fa, 6);
 	rc = rc ? rc : posix_spawn(&lp->pid, "/proc/self/exe", &fa, NULL, args, lp->g->login_env);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc)

@@ -1318,23 +1318,18 @@ void pt_conf_tls_of(const struct pt_conf *conf, int node, struct pt_tls_conf *ou
 		out->key = key;
 }
 
-void pt_conf_drop_secrets(struct pt_conf *conf, int node)
+void pt_conf_keep_secrets(struct pt_conf *conf, int keep)
 {
 	struct pt_broker_conf *b = &conf->broker;
-	char **drop[3];
-	int n = 0;
+	char **field[3] = { &b->gateway_secret, &b->host_secret, &b->broker_secret };
+	static const int bit[3] = { PT_SECRET_GATEWAY, PT_SECRET_HOST, PT_SECRET_BROKER };
 
-	if (node == PT_NODE_GATEWAY) {
-		drop[n++] = &b->host_secret;
-		drop[n++] = &b->broker_secret;
-	} else if (node == PT_NODE_SESSIOND) {
-		drop[n++] = &b->gateway_secret;
-	}
-	for (int i = 0; i < n; i++) {
-		if (*drop[i])
-			explicit_bzero(*drop[i], strlen(*drop[i]));
-		free(*drop[i]);
-		*drop[i] = NULL;
+	for (int i = 0; i < 3; i++) {
+		if ((keep & bit[i]) || !*field[i])
+			continue;
+		explicit_bzero(*field[i], strlen(*field[i]));
+		free(*field[i]);
+		*field[i] = NULL;
 	}
 }
 

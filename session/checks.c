@@ -23,6 +23,8 @@
 
 #define LOGIN_DEFS	"/etc/login.defs"
 #define UID_MIN_DEFAULT 1000
+/* Above it: nobody (65534), systemd's dynamic users (61184 and up). */
+#define UID_MAX_DEFAULT 60000
 
 int sd_name_safe(const char *name)
 {
@@ -57,30 +59,43 @@ void sd_printable(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
-uid_t sd_uid_min(void)
+/* A number of /etc/login.defs (UID_MIN, UID_MAX), or def when it says
+ * none we can read. */
+static unsigned long login_defs(const char *key, unsigned long def)
 {
 	char line[256];
-	unsigned long v = UID_MIN_DEFAULT;
+	unsigned long v = def;
+	size_t kl = strlen(key);
 	FILE *f = fopen(LOGIN_DEFS, "re");
 
 	if (!f)
-		return UID_MIN_DEFAULT;
+		return def;
 	while (fgets(line, sizeof(line), f)) {
 		char *p = line, *end;
 		while (isblank((unsigned char)*p))
 			p++;
-		if (strncmp(p, "UID_MIN", 7) || !isblank((unsigned char)p[7]))
+		if (strncmp(p, key, kl) || !isblank((unsigned char)p[kl]))
 			continue;
 		errno = 0;
-		unsigned long u = strtoul(p + 7, &end, 10);
+		unsigned long u = strtoul(p + kl, &end, 10);
 		while (isspace((unsigned char)*end))
 			end++;
 		/* A value we cannot read is no reason to let uid 1 in. */
-		if (!errno && end != p + 7 && !*end && u > 0 && u < 0x7fffffff)
+		if (!errno && end != p + kl && !*end && u > 0 && u < 0x7fffffff)
 			v = u;
 	}
 	fclose(f);
-	return (uid_t)v;
+	return v;
+}
+
+uid_t sd_uid_min(void)
+{
+	return (uid_t)login_defs("UID_MIN", UID_MIN_DEFAULT);
+}
+
+uid_t sd_uid_max(void)
+{
+	return (uid_t)login_defs("UID_MAX", UID_MAX_DEFAULT);
 }
 
 static int listed(const struct pt_strlist *l, const char *name)
@@ -96,7 +111,7 @@ static int check_user(const struct pt_conf *conf, const char *user, struct sd_ch
 		      char *why, size_t len)
 {
 	struct passwd *res = NULL;
-	uid_t min;
+	uid_t min, max;
 
 	if (getpwnam_r(user, &out->pw, out->pwbuf, sizeof(out->pwbuf), &res) != 0 || !res) {
 		snprintf(why, len, "user %s does not exist on %s", user, conf->sessiond.name);
@@ -107,19 +122,23 @@ static int check_user(const struct pt_conf *conf, const char *user, struct sd_ch
 		return -EPERM;
 	}
 	min = sd_uid_min();
-	if (out->pw.pw_uid < min && !listed(&conf->sessiond.allow_users, user)) {
+	max = sd_uid_max();
+	if ((out->pw.pw_uid < min || out->pw.pw_uid > max) &&
+	    !listed(&conf->sessiond.allow_users, user)) {
 		snprintf(why, len,
-			 "user %s is a system account (uid %u, below UID_MIN %u): sessions run "
-			 "for it only if [sessiond] allow_users names it",
-			 user, (unsigned)out->pw.pw_uid, (unsigned)min);
+			 "user %s is a system account (uid %u, %s %s %u): sessions run for it "
+			 "only if [sessiond] allow_users names it",
+			 user, (unsigned)out->pw.pw_uid, out->pw.pw_uid < min ? "below" : "above",
+			 out->pw.pw_uid < min ? "UID_MIN" : "UID_MAX",
+			 (unsigned)(out->pw.pw_uid < min ? min : max));
 		return -EPERM;
 	}
 	return 0;
 }
 
-/* Every directory from path's up to /: root's, and nobody else may
- * write in it (a sticky one above the program's own is fine: others
- * cannot rename root's entries in it). */
+/* Every directory from path's up to /: root's, and neither its group nor
+ * others may write in it (a sticky one above the program's own is fine:
+ * they cannot rename root's entries in it). */
 static int check_dirs(const char *prog, char *why, size_t len)
 {
 	char dir[PATH_MAX];
@@ -143,8 +162,9 @@ static int check_dirs(const char *prog, char *why, size_t len)
 			snprintf(why, len, "%s: directory %s is not owned by root", prog, dir);
 			return -EPERM;
 		}
-		if ((sb.st_mode & S_IWOTH) && (first || !(sb.st_mode & S_ISVTX))) {
-			snprintf(why, len, "%s: directory %s is writable by others", prog, dir);
+		if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && (first || !(sb.st_mode & S_ISVTX))) {
+			snprintf(why, len, "%s: directory %s is writable by %s", prog, dir,
+				 sb.st_mode & S_IWOTH ? "others" : "its group");
 			return -EPERM;
 		}
 		if (!strcmp(dir, "/"))

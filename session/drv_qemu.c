@@ -77,11 +77,16 @@ static int make_overlay(struct sd_mon *m)
 		sd_mon_report(m, PT_SESS_FAILED, "cannot make %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	/* The user's name is a safe one (checks.c): no '/', no ','. */
-	if (m->req->persistent)
-		snprintf(m->overlay_name, sizeof(m->overlay_name), "user-%.64s.qcow2",
-			 m->req->user);
-	else
+	/* The user's name is a safe one (checks.c): no '/', no ','.  Whole,
+	 * or refused: two names cut to the same length would share a disk. */
+	if (m->req->persistent &&
+	    snprintf(m->overlay_name, sizeof(m->overlay_name), "user-%s.qcow2", m->req->user) >=
+		    (int)sizeof(m->overlay_name)) {
+		sd_mon_report(m, PT_SESS_FAILED,
+			      "user name %.64s... is too long for a persistent VM's disk name",
+			      m->req->user);
+		return -1;
+	} else if (!m->req->persistent)
 		snprintf(m->overlay_name, sizeof(m->overlay_name), "%lld.qcow2",
 			 (long long)m->req->id);
 	snprintf(m->overlay, sizeof(m->overlay), "%.500s/%s", dir, m->overlay_name);

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,8 @@ static struct {
 	char address[300];
 	char broker_name[256]; /* the CN of the broker's certificate */
 	char last_err[512];    /* why the last register or heartbeat failed */
+	unsigned char broker_hash[SHA256_DIGEST_LENGTH]; /* of [broker] broker_secret */
+	int have_broker_hash;
 	struct pt_api_conf api;
 	uv_signal_t sigterm, sigint;
 	json_t *pools;	    /* what the broker says this host serves */
@@ -424,7 +428,8 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 	case PT_SESS_FAILED:
 		pt_log_warnx("session %lld of %s did not start: %s", (long long)rep.id, rep.user,
 			     rep.message);
-		if (s) {
+		/* A running session stays: this refused a second start of its id. */
+		if (s && !s->running) {
 			answer_waiters(s, 422,
 				       json_pack("{s:s,s:s}", "error", "start_failed", "message",
 						 rep.message));
@@ -563,6 +568,13 @@ static void start_request(struct pt_http_req *req)
 	json_decref(in);
 
 	s = find(r.id);
+	/* A retried start gets the same answer; the same id for another user
+	 * or pool gets nothing of the running session (its backend, secret). */
+	if (s && (strcmp(s->user, r.user) || strcmp(s->pool, r.pool))) {
+		pt_http_error(req, 409, "id_in_use",
+			      "session %lld runs here for another user or pool", (long long)r.id);
+		return;
+	}
 	if (s && s->running) {
 		pt_http_json(req, 201, session_json(s, 1));
 		return;
@@ -613,15 +625,28 @@ static void not_allowed(struct pt_http_req *req, const char *allow)
 	pt_http_respond(req, 405, "application/json", body, sizeof(body) - 1, allow);
 }
 
-/* Only the broker may call: its certificate (CN = broker_name, issued as a
- * broker's or by a CA that names no roles), or [broker] broker_secret.
+static int broker_secret_is(const char *tok)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	int ok;
+
+	if (!tok || !N.have_broker_hash)
+		return 0;
+	ok = SHA256((const unsigned char *)tok, strlen(tok), h) &&
+	     CRYPTO_memcmp(h, N.broker_hash, sizeof(h)) == 0;
+	explicit_bzero(h, sizeof(h));
+	return ok;
+}
+
+/* Only the broker may call: its certificate (CN = broker_name, OU broker as
+ * portico-admin pki issues it), or [broker] broker_secret.
  * Nothing else opens this API, whatever other Portico credential it is. */
 static int from_broker(struct pt_http_req *req)
 {
 	const char *ou = req->peer_ou;
 
 	if (req->peer_verified) {
-		if (!strcmp(req->peer_cn, N.broker_name) && (!*ou || !strcmp(ou, "broker")))
+		if (!strcmp(req->peer_cn, N.broker_name) && !strcmp(ou, "broker"))
 			return 1;
 		pt_log_warnx("%s presented the certificate of %s%s%s, not the broker's (%s): "
 			     "refused",
@@ -630,7 +655,7 @@ static int from_broker(struct pt_http_req *req)
 			      N.broker_name);
 		return 0;
 	}
-	if (pt_http_bearer_is(req, N.conf->broker.broker_secret))
+	if (broker_secret_is(pt_http_bearer(req)))
 		return 1;
 	pt_http_error(req, 401, "unauthenticated",
 		      "the broker presents its certificate from [tls] ca or [broker] "
@@ -697,6 +722,13 @@ static void on_term(uv_signal_t *h, int sig)
 int sd_net_load_identity(const struct pt_conf *conf)
 {
 	struct pt_tls_conf tls;
+	const char *bs = conf->broker.broker_secret;
+
+	/* Kept as its hash only: the plain secret would let this host's
+	 * network side, if broken into, call every other host as the broker
+	 * (they share broker_secret). */
+	if (bs && SHA256((const unsigned char *)bs, strlen(bs), N.broker_hash))
+		N.have_broker_hash = 1;
 
 	pt_conf_tls_of(conf, PT_NODE_SESSIOND, &tls);
 	pt_api_conf_tls(&N.api, &tls);

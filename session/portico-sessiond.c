@@ -38,7 +38,7 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	conf = pt_daemon_start(argc, argv, "sessiond", &test_only);
-	pt_conf_drop_secrets(conf, PT_NODE_SESSIOND);
+	pt_conf_keep_secrets(conf, PT_SECRET_HOST | PT_SECRET_BROKER);
 	if (strlen(conf->sessiond.run_dir) > RUN_DIR_MAX || conf->sessiond.run_dir[0] != '/')
 		pt_fatalx("%s: [sessiond] run_dir must be an absolute path of at most %d bytes "
 			  "(unix socket paths are short)",
@@ -65,8 +65,11 @@ int main(int argc, char **argv)
 		pt_fatal("cannot start the network side");
 	}
 	if (pid == 0) {
+		/* Its credential, and only the hash of the broker's secret
+		 * (net.c): one host's network side cannot call another. */
 		if (sd_net_load_identity(conf))
 			pt_fatal("cannot read this host's certificate or key");
+		pt_conf_keep_secrets(conf, PT_SECRET_HOST);
 		pt_drop_privileges(conf->sessiond.user, "[sessiond] user");
 		/* The root side's death ends this side too (the change of
 		 * user cleared the parent-death signal). */
@@ -77,6 +80,9 @@ int main(int argc, char **argv)
 		exit(sd_net_run(conf, fd, ctx));
 	}
 	SSL_CTX_free(ctx);
+	/* The root side and its monitors (which run PAM's modules) need no
+	 * secret. */
+	pt_conf_keep_secrets(conf, 0);
 	rc = sd_root_run(conf, fd, pid);
 	close(fd);
 	kill(pid, SIGTERM);

@@ -366,8 +366,13 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 	if (req.op == PT_SESS_STOP)
 		stop(&req);
 	else if ((s = find(req.id)) != NULL) {
-		/* Asked again (a retried request): the same answer once known. */
-		if (s->started)
+		/* Asked again (a retried request): the same answer once known,
+		 * and only for the same user and pool (it holds the backend's
+		 * secret). */
+		if (strcmp(s->rep.user, req.user) || strcmp(s->rep.pool, req.pool))
+			send_simple(PT_SESS_FAILED, req.id, req.user, req.pool,
+				    "this session id runs here for another user or pool");
+		else if (s->started)
 			send_rep(&s->rep);
 	} else if (check(&req) == 0 && (req.op != PT_SESS_START || assign_spare(&req) != 0))
 		start(&req);

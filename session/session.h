@@ -83,6 +83,8 @@ void sd_printable(char *dst, size_t len, const char *src);
 
 /* UID_MIN of /etc/login.defs; 1000 when it is unset or unreadable. */
 uid_t sd_uid_min(void);
+/* UID_MAX of /etc/login.defs; 60000 when it is unset or unreadable. */
+uid_t sd_uid_max(void);
 
 /* --- files.c: root in directories others own ------------------------------- */
 

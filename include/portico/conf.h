@@ -148,11 +148,13 @@ enum pt_conf_node { PT_NODE_BROKER, PT_NODE_GATEWAY, PT_NODE_SESSIOND };
  * or [sessiond] cert and key) where set.  The strings stay conf's. */
 void pt_conf_tls_of(const struct pt_conf *conf, int node, struct pt_tls_conf *out);
 
-/* Wipe and forget the [broker] secrets that `node` has no use for, so a
- * daemon holds only its own even where one file serves several: a gateway
- * keeps gateway_secret, a session host host_secret and broker_secret, the
- * broker all three. */
-void pt_conf_drop_secrets(struct pt_conf *conf, int node);
+/* Wipe and forget every [broker] secret but those in `keep` (PT_SECRET_*
+ * bits), so a process holds only what it uses even where one file serves
+ * several daemons: a gateway keeps gateway_secret, a session host's network
+ * side host_secret (and broker_secret's hash), the root sides none, the
+ * broker's network side all three. */
+enum { PT_SECRET_GATEWAY = 1, PT_SECRET_HOST = 2, PT_SECRET_BROKER = 4 };
+void pt_conf_keep_secrets(struct pt_conf *conf, int keep);
 
 /* The pool named `name`, or NULL. */
 const struct pt_pool_conf *pt_conf_pool(const struct pt_conf *conf, const char *name);

@@ -18,11 +18,14 @@ for ca in ca rogue; do
 	pki x509 -req -in "$T/tls/gw-$ca.csr" -CA "$T/tls/$ca.pem" -CAkey "$T/tls/$ca.key" \
 		-CAcreateserial -days 2 -out "$T/tls/gw-$ca.pem"
 done
-# One more from the configured CA whose CN is no gateway's: a session host's.
-pki req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=host9" \
-	-keyout "$T/tls/host9.key" -out "$T/tls/host9.csr"
-pki x509 -req -in "$T/tls/host9.csr" -CA "$T/tls/ca.pem" -CAkey "$T/tls/ca.key" \
-	-CAcreateserial -days 2 -out "$T/tls/host9.pem"
+# More from the configured CA: a session host's (OU host), one that names no
+# role (no OU, CN not a gateway's) and one with no CN.
+for c in "host9:/OU=host/CN=host9" "person:/CN=person" "nocn:/OU=host"; do
+	pki req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "${c#*:}" \
+		-keyout "$T/tls/${c%%:*}.key" -out "$T/tls/${c%%:*}.csr"
+	pki x509 -req -in "$T/tls/${c%%:*}.csr" -CA "$T/tls/ca.pem" -CAkey "$T/tls/ca.key" \
+		-CAcreateserial -days 2 -out "$T/tls/${c%%:*}.pem"
+done
 sed -i "s|^key  = .*|&\nca   = $T/tls/ca.pem|; s|^gateways = gw1|gateways = gw1, gw-ca|" "$T/portico.conf"
 be_conf_append "
 [pool secure]
@@ -80,6 +83,29 @@ STATUS=$(redeem_cert host9 "$T5")
 expect 403 forbidden
 grep -q "session host host9 refused on /api/v1/gateway/redeem" "$T/broker.log" ||
 	fail "the refusal is not logged"
+# A certificate of the CA that names no role (no OU, no gateway's CN), and
+# one without a CN: no node at all, on any node route.
+for c in person nocn; do
+	STATUS=$(redeem_cert $c "$T5")
+	expect 403 forbidden
+	STATUS=$(curl -s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" \
+		--cert "$T/tls/$c.pem" --key "$T/tls/$c.key" \
+		-d '{"name":"person","address":"https://192.0.2.1:8444"}' "$B/hosts/register")
+	expect 403 forbidden
+done
+grep -q "certificate of no role person refused on /api/v1/hosts/register" "$T/broker.log" ||
+	fail "the refusal of a certificate of no role is not logged"
+# A session host registers an https:// address only (the broker sends it
+# users' names and sessions' secrets).
+register9() {
+	curl -s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" \
+		--cert "$T/tls/host9.pem" --key "$T/tls/host9.key" \
+		-d "{\"name\":\"host9\",\"address\":\"$1\"}" "$B/hosts/register"
+}
+STATUS=$(register9 http://192.0.2.9:8444)
+expect 400 bad_request
+STATUS=$(register9 https://192.0.2.9:8444)
+expect 200
 # Nor do the other roles' secrets open it.
 api POST /gateway/redeem "{\"ticket\":\"$T5\",\"client_addr\":\"127.0.0.1\"}" "$HOST_SECRET" >/dev/null
 expect 403 forbidden

@@ -268,6 +268,10 @@ kill -CONT "$LP"
 kill $HOSTILE 2>/dev/null
 wait $HOSTILE 2>/dev/null
 wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
+# Nor can a login process (the gateway's user too) read the gateway's
+# memory: the gateway is not dumpable, so its /proc files are root's.
+[ "$(ps -o uid= -p "$GW" | tr -d ' ')" != 0 ] || fail "the gateway runs as root"
+[ "$(stat -c %u "/proc/$GW/mem")" = 0 ] || fail "the gateway's memory is its user's to read"
 echo "ok: a login process holds no credential"
 
 # What a login process asks is answered by the gateway, which asks the

@@ -53,6 +53,10 @@ chmod 755 "$T/bin/theirs"
 cp /bin/sleep "$T/odir/prog"
 chmod 755 "$T/odir/prog"
 chmod 777 "$T/odir"
+mkdir -p "$T/gdir"
+cp /bin/sleep "$T/gdir/prog"
+chmod 755 "$T/gdir/prog"
+chmod 775 "$T/gdir"
 be_conf_append "image_dir = $T/images
 allow_users = $KIOSK
 vm_user = $SD_SVC
@@ -143,6 +147,12 @@ start_api 121 "$SYS" desk desktop xvnc
 refused_api "user $SYS is a system account (uid $(id -u "$SYS"), below UID_MIN"
 inject id=122 user="$SYS" pool=desk kind=app command=/usr/bin/xterm
 refused_ipc 122 "user $SYS is a system account"
+# Above UID_MAX: nobody (65534), which many daemons share.
+getent passwd nobody >/dev/null || fail "no user nobody on this machine"
+start_api 123 nobody desk desktop xvnc
+refused_api "user nobody is a system account (uid 65534, above UID_MAX"
+inject id=124 user=nobody pool=desk
+refused_ipc 124 "user nobody is a system account"
 # The network side refuses a control character itself; the root side
 # again (a state file's "user" line would become two: "uid 0").
 start_api 131 "ghost
@@ -188,6 +198,8 @@ inject id=172 user="$SD_USER2" pool=app kind=app command="$T/bin/theirs 100"
 refused_ipc 172 "$T/bin/theirs: not owned by root"
 start_api 181 "$SD_USER2" app app xvnc "$T/odir/prog 100"
 refused_api "$T/odir/prog: directory $T/odir is writable by others"
+start_api 182 "$SD_USER2" app app xvnc "$T/gdir/prog 100"
+refused_api "$T/gdir/prog: directory $T/gdir is writable by its group"
 start_api 191 "$SD_USER2" app app xvnc "sleep 100"
 refused_api "sleep: the pool's program must be named by an absolute path"
 start_api 192 "$SD_USER2" app app xvnc "/nonexistent/program --flag"
@@ -207,6 +219,15 @@ api POST /resources/kiosk/launch "" "$KIOSK_TOKEN" >/dev/null
 expect 200
 S1=$(jq -r .session.id "$T/out")
 wait_for 5 pgrep -u "$KIOSK" -x xterm >/dev/null || fail "no xterm of $KIOSK"
+# The same session id asked for another user or pool: a retried start gets
+# the running session's backend and secret, anything else nothing of them.
+sd_api POST /sessions "{\"id\":$S1,\"user\":\"$SD_USER\",\"pool\":{\"name\":\"kiosk\",\"kind\":\"app\",\"driver\":\"xvnc\",\"command\":\"/usr/bin/xterm\"}}" >/dev/null
+expect 409 id_in_use
+grep -q '"secret"' "$T/out" && fail "another user's start got the session's secret: $(cat "$T/out")"
+inject id="$S1" user="$SD_USER" pool=kiosk kind=app command=/usr/bin/xterm
+wait_for 5 grep -q "session $S1 of $SD_USER did not start: this session id runs here for another user or pool" "$T/sessiond.log" ||
+	fail "the root side handed session $S1 to another user: $(grep "session $S1 " "$T/sessiond.log" | tail -3)"
+pgrep -u "$KIOSK" -x xterm >/dev/null || fail "the kiosk session died of it"
 api POST "/sessions/$S1/logoff" "" "$KIOSK_TOKEN" >/dev/null
 expect 200
 wait_for 10 eval '! pgrep -u "$KIOSK" >/dev/null' || fail "the kiosk session still runs"

@@ -1253,7 +1253,7 @@ Test(conf, drop_secrets, .timeout = 10)
 	struct pt_conf *c = load_str(text, err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
-	pt_conf_drop_secrets(c, PT_NODE_GATEWAY);
+	pt_conf_keep_secrets(c, PT_SECRET_GATEWAY);
 	cr_assert_str_eq(c->broker.gateway_secret, "gateway-secret-0123456789");
 	cr_assert_null(c->broker.host_secret);
 	cr_assert_null(c->broker.broker_secret);
@@ -1261,7 +1261,7 @@ Test(conf, drop_secrets, .timeout = 10)
 
 	c = load_str(text, err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
-	pt_conf_drop_secrets(c, PT_NODE_SESSIOND);
+	pt_conf_keep_secrets(c, PT_SECRET_HOST | PT_SECRET_BROKER);
 	cr_assert_null(c->broker.gateway_secret);
 	cr_assert_str_eq(c->broker.host_secret, "host-secret-0123456789");
 	cr_assert_str_eq(c->broker.broker_secret, "broker-secret-0123456789");
@@ -1269,9 +1269,13 @@ Test(conf, drop_secrets, .timeout = 10)
 
 	c = load_str(text, err, sizeof(err));
 	cr_assert_not_null(c, "%s", err);
-	pt_conf_drop_secrets(c, PT_NODE_BROKER);
+	pt_conf_keep_secrets(c, PT_SECRET_GATEWAY | PT_SECRET_HOST | PT_SECRET_BROKER);
 	cr_assert_not_null(c->broker.gateway_secret);
 	cr_assert_not_null(c->broker.host_secret);
 	cr_assert_not_null(c->broker.broker_secret);
+	pt_conf_keep_secrets(c, 0);
+	cr_assert_null(c->broker.gateway_secret);
+	cr_assert_null(c->broker.host_secret);
+	cr_assert_null(c->broker.broker_secret);
 	pt_conf_free(c);
 }
