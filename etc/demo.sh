@@ -166,6 +166,9 @@ vm_user = portico
 run_dir = $D/run
 state_dir = $D/state
 xsession = $TOP/etc/xsession
+; The demo's user has a uid above UID_MAX, so that it can be no real
+; user's: name it, as a site does a system account that is a kiosk user.
+allow_users = demo
 
 [pool desktop]
 kind = desktop
