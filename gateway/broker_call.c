@@ -37,9 +37,9 @@ static void call_work(uv_work_t *w)
 static void call_done(uv_work_t *w, int status)
 {
 	struct call *c = w->data;
-
 	json_t *pw = json_object_get(c->body, "password");
 
+	c->g->works--;
 	if (c->cb)
 		c->cb(c->arg, c->rc, &c->resp, c->err);
 	/* A user's password (authorize): jansson frees its copy unwiped. */
@@ -70,6 +70,7 @@ int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *a
 		free(c);
 		return -1;
 	}
+	g->works++;
 	return 0;
 }
 

@@ -47,6 +47,7 @@ struct gw {
 	char *rdp_cert_pem, *rdp_key_pem;      /* for the RDP login step */
 	char *login_env[GW_LOGIN_ENV_MAX + 1]; /* a login process's environment */
 	int64_t logins;			       /* login processes running */
+	int works; /* jobs on the thread pool: stopping waits for them */
 	struct gw_vnc *conns;
 	struct gw_rdp *rdp_conns;
 	int64_t nconns, pending;

@@ -113,8 +113,15 @@ int main(int argc, char **argv)
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	pt_log_info("broker %s", conf->gateway.broker);
 	uv_run(g->loop, UV_RUN_DEFAULT);
-	/* Let the closes finish. */
+	/* Let the closes finish, and the jobs on the thread pool (a call to
+	 * the broker reporting a disconnect, a login process starting): they
+	 * read the configuration, freed below.  A call lasts 30 s at most. */
 	uv_run(g->loop, UV_RUN_NOWAIT);
+	if (g->works > 0)
+		pt_log_info("waiting for %d call%s to the broker to end", g->works,
+			    g->works == 1 ? "" : "s");
+	while (g->works > 0)
+		uv_run(g->loop, UV_RUN_ONCE);
 	SSL_CTX_free(g->tls);
 	SSL_CTX_free(g->anon);
 	free(g->rdp_cert_pem);

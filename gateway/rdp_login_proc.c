@@ -342,6 +342,7 @@ static void spawn_done(uv_work_t *w, int status)
 {
 	struct login_proc *lp = w->data;
 
+	lp->g->works--;
 	close(lp->client_fd); /* the child has them now, or nobody */
 	close(lp->params_fd);
 	close(lp->ask_fd);
@@ -423,6 +424,7 @@ int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_
 		goto fail_fds;
 	}
 	g->logins++;
+	g->works++;
 	*fd = sp[0];
 	return 0;
 fail_fds:
