@@ -118,8 +118,8 @@ int main(int argc, char **argv)
 	 * read the configuration, freed below.  A call lasts 30 s at most. */
 	uv_run(g->loop, UV_RUN_NOWAIT);
 	if (g->works > 0)
-		pt_log_info("waiting for %d call%s to the broker to end", g->works,
-			    g->works == 1 ? "" : "s");
+		pt_log_info("waiting for %d call%s to the broker or login start%s to end", g->works,
+			    g->works == 1 ? "" : "s", g->works == 1 ? "" : "s");
 	while (g->works > 0)
 		uv_run(g->loop, UV_RUN_ONCE);
 	SSL_CTX_free(g->tls);
