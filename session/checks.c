@@ -40,7 +40,7 @@ int sd_name_safe(const char *name)
 	return 1;
 }
 
-static int text_safe(const char *s)
+int sd_text_safe(const char *s)
 {
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -356,7 +356,7 @@ int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 			 shown);
 		return -EINVAL;
 	}
-	if (!text_safe(req->command) || !text_safe(req->image)) {
+	if (!sd_text_safe(req->command) || !sd_text_safe(req->image)) {
 		snprintf(why, len, "the pool's command or image holds a control character");
 		return -EINVAL;
 	}

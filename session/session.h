@@ -80,6 +80,8 @@ int sd_name_safe(const char *name);
 
 /* src for a message or a log line: control characters become '?'. */
 void sd_printable(char *dst, size_t len, const char *src);
+/* No control character in s: it may go into a state file's line. */
+int sd_text_safe(const char *s);
 
 /* UID_MIN of /etc/login.defs; 1000 when it is unset or unreadable. */
 uid_t sd_uid_min(void);

@@ -30,22 +30,14 @@ int sd_state_path(const struct pt_conf *conf, int64_t id, char *buf, size_t len)
 	return 0;
 }
 
-static int line_safe(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 int sd_state_write(const struct pt_conf *conf, const struct sd_state *st)
 {
 	char path[600], tmp[620];
 	FILE *f;
 	int fd, rc;
 
-	if (!line_safe(st->user) || !line_safe(st->pool) || !line_safe(st->backend) ||
-	    !line_safe(st->secret) || !line_safe(st->ended))
+	if (!sd_text_safe(st->user) || !sd_text_safe(st->pool) || !sd_text_safe(st->backend) ||
+	    !sd_text_safe(st->secret) || !sd_text_safe(st->ended))
 		return -1;
 	if (sd_state_path(conf, st->id, path, sizeof(path)))
 		return -1;
