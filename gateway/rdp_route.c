@@ -380,8 +380,6 @@ static void on_accept(uv_stream_t *server, int status)
 	struct gw *g = server->data;
 	struct pt_stream *plain;
 	struct gw_rdp *r;
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
 	char addr[80] = "";
 
 	if (status < 0 || !(plain = pt_plain_new(g->loop, UV_TCP)))
@@ -392,15 +390,7 @@ static void on_accept(uv_stream_t *server, int status)
 		pt_stream_close(plain, NULL);
 		return;
 	}
-	if (uv_tcp_getpeername((uv_tcp_t *)pt_plain_uv(plain), (struct sockaddr *)&ss, &sl) == 0)
-		pt_net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-	char *colon = strrchr(addr, ':');
-	if (colon)
-		*colon = '\0';
-	if (addr[0] == '[') {
-		memmove(addr, addr + 1, strlen(addr));
-		addr[strlen(addr) - 1] = '\0';
-	}
+	pt_net_peer((uv_tcp_t *)pt_plain_uv(plain), addr, sizeof(addr), NULL, 0);
 	if (g->nconns >= g->conf->gateway.max_connections ||
 	    g->pending >= g->conf->gateway.max_pending ||
 	    gw_pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {

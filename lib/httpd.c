@@ -628,11 +628,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	struct pt_httpd *srv = server->data;
 	struct pt_stream *plain, *tls;
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
 	struct conn *c;
-	char addr[80];
-
 	if (status < 0)
 		return;
 	plain = pt_plain_new(srv->loop, UV_TCP);
@@ -659,19 +655,9 @@ static void on_connection(uv_stream_t *server, int status)
 	c->id = ++srv->next_id;
 	tls->id = c->id;
 	tls->data = c;
-	if (uv_tcp_getpeername((uv_tcp_t *)pt_plain_uv(plain), (struct sockaddr *)&ss, &sl) == 0) {
-		pt_net_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-		/* The address without the port: throttling and ticket
-		 * binding work per address. */
-		char *colon = strrchr(addr, ':');
-		if (colon)
-			*colon = '\0';
-		if (addr[0] == '[') {
-			memmove(addr, addr + 1, strlen(addr));
-			addr[strlen(addr) - 1] = '\0';
-		}
-		snprintf(c->peer, sizeof(c->peer), "%s", addr);
-	}
+	/* The address without the port: throttling and ticket binding work
+	 * per address. */
+	pt_net_peer((uv_tcp_t *)pt_plain_uv(plain), c->peer, sizeof(c->peer), NULL, 0);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	uv_timer_init(srv->loop, &c->timer);

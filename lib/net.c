@@ -105,6 +105,52 @@ const char *pt_net_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
+int pt_net_peer_of(const struct sockaddr *sa, char *addr, size_t addrlen, char *source,
+		   size_t srclen)
+{
+	char a[INET6_ADDRSTRLEN] = "", s[INET6_ADDRSTRLEN + 4] = "";
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, a, sizeof(a));
+		snprintf(s, sizeof(s), "%s", a);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *in6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			inet_ntop(AF_INET, &in6->s6_addr[12], a, sizeof(a));
+			snprintf(s, sizeof(s), "%s", a);
+		} else {
+			/* One household or one cloud instance gets a /64:
+			 * counting per address would let it take every slot. */
+			struct in6_addr net = *in6;
+			memset(net.s6_addr + 8, 0, 8);
+			inet_ntop(AF_INET6, in6, a, sizeof(a));
+			inet_ntop(AF_INET6, &net, s, INET6_ADDRSTRLEN);
+			strcat(s, "/64");
+		}
+	}
+	if (addr)
+		snprintf(addr, addrlen, "%s", a);
+	if (source)
+		snprintf(source, srclen, "%s", s);
+	return a[0] ? 0 : -EAFNOSUPPORT;
+}
+
+int pt_net_peer(const uv_tcp_t *tcp, char *addr, size_t addrlen, char *source, size_t srclen)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	int rc = uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &sl);
+
+	if (rc < 0) {
+		if (addr && addrlen)
+			addr[0] = '\0';
+		if (source && srclen)
+			source[0] = '\0';
+		return rc;
+	}
+	return pt_net_peer_of((struct sockaddr *)&ss, addr, addrlen, source, srclen);
+}
+
 int pt_net_listen(uv_tcp_t *tcp, const char *addr, int backlog, uv_connection_cb cb)
 {
 	struct sockaddr_storage ss;
