@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "portico/log.h"
 
@@ -47,4 +48,36 @@ _Noreturn void pt_daemon_test_ok(const struct pt_conf *conf)
 {
 	printf("%s: configuration OK\n", conf->path ? conf->path : "(defaults)");
 	exit(0);
+}
+
+int64_t pt_daemon_nofile(int per_conn, int headroom, int64_t want, const char *what)
+{
+	struct rlimit rl;
+	int64_t fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			pt_log_warn("raising the open-file limit from %llu", (unsigned long long)old);
+			rl.rlim_cur = old;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)INT64_MAX / 2)
+		return want;
+	fit = ((int64_t)rl.rlim_cur - headroom) / (per_conn > 0 ? per_conn : 1);
+	if (fit < 1)
+		fit = 1;
+	if (fit < want) {
+		pt_log_warnx("%s: %lld (open-file limit %llu, %d per connection); raise "
+			     "LimitNOFILE= to allow %lld",
+			     what, (long long)fit, (unsigned long long)rl.rlim_cur, per_conn,
+			     (long long)want);
+		return fit;
+	}
+	pt_log_info("%s: %lld (open-file limit %llu)", what, (long long)want,
+		    (unsigned long long)rl.rlim_cur);
+	return want;
 }
