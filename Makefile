@@ -8,7 +8,8 @@
 #   make SAN=address,undefined check   the same tests under sanitizers
 #   make install PREFIX=/usr/local     (DESTDIR honoured)
 #   make format       clang-format every C file
-#   make fuzz         libFuzzer targets of the network parsers (clang)
+#   make fuzz         libFuzzer targets of every parser that sees outside bytes (clang)
+#   make fuzz-run SECONDS=N   run each of them for N seconds
 #
 # check, bench and demo run `deps` first and then call make again, so that
 # pkg-config is asked only once the packages are there.
@@ -24,7 +25,7 @@ CFLAGS  ?= -O2 -g
 
 # Debian packages: the build, the tests (real servers and clients) and the
 # benchmarks (the peers they are measured against).
-DEB_PKGS := build-essential pkg-config clang clang-format openssl procps util-linux \
+DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format openssl procps util-linux \
 	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
@@ -116,7 +117,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 
-.PHONY: all check test bench bench-run demo deps install format clean fuzz FORCE
+.PHONY: all check test bench bench-run demo deps install format clean fuzz fuzz-run fuzz-bins FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
 # (Only these: a bare .SECONDARY: makes every target intermediate, and make
 # then skips rebuilding some of them.)
@@ -160,8 +161,8 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all $(UNIT_BINS) $(TOOL_BINS)
-	@BUILD=$(BUILD) SAN=$(SAN) tests/run-tests.sh $(UNIT_BINS)
+test: all $(UNIT_BINS) $(TOOL_BINS) fuzz
+	@BUILD=$(BUILD) SAN=$(SAN) FUZZ_BUILD=$(FUZZ_BUILD) tests/run-tests.sh $(UNIT_BINS)
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-run
@@ -186,13 +187,29 @@ install: all
 	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
 	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
 
-# libFuzzer targets (clang): one per tests/fuzz/fuzz_*.c, with the lib
-# sources they need compiled in.  Run one: build/fuzz/fuzz_x224 -runs=1000000
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-fuzz: $(FUZZ_BINS)
-$(BUILD)/fuzz/fuzz_x224: tests/fuzz/fuzz_x224.c lib/x224.c
+# libFuzzer targets (clang): one per tests/fuzz/fuzz_*.c.  They are built in
+# a build directory of their own ($(BUILD)-fuzz), where every part is
+# compiled by clang with ASan, UBSan and libFuzzer's coverage, and each
+# target links the parts' libraries, so a target drives the real parsing
+# code in-process.  A target may include a part's private headers
+# (-Ibroker -Igateway -Isession).
+#   make fuzz                    build them all
+#   make fuzz-run SECONDS=N      run each for N seconds (tests/fuzz/run.sh)
+FUZZ_BUILD ?= $(BUILD)-fuzz
+SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=address,undefined \
+		CFLAGS='-O1 -g -fsanitize=fuzzer-no-link' fuzz-bins
+fuzz-run: fuzz
+	@FUZZ_BUILD=$(FUZZ_BUILD) tests/fuzz/run.sh $(SECONDS)
+fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+$(BUILD)/obj/tests/fuzz/%.o: tests/fuzz/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined -o $@ $^
+	$(CC) $(ALL_CFLAGS) $(FREERDP_CFLAGS) -Ibroker -Igateway -Isession -c -o $@ $<
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(foreach d,broker gateway session,$(BUILD)/lib/lib$(d).a) $(LIBPORTICO)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(FREERDP_LIBS) $(ALL_LDFLAGS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

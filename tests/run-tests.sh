@@ -33,5 +33,14 @@ for t in tests/integration/test_*.sh; do
 	if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 
+# Every fuzz target for a few seconds on its seed corpus: a regression in a
+# parser shows here (make fuzz-run SECONDS=N for longer runs).
+for t in tests/fuzz/fuzz_*.c; do
+	[ -e "$t" ] || continue
+	t=$(basename "$t" .c)
+	echo "== fuzz $t"
+	if tests/fuzz/run.sh "${FUZZ_SECONDS:-3}" "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+done
+
 echo "tests: $passed passed, $failed failed"
 exit $status
