@@ -133,6 +133,12 @@ static const struct conf_key conf_keys[] = {
 	GKEY("broker", "login_attempts", CONF_INT, broker.login_attempts, 1, 1000, "10", NULL, 0),
 	GKEY("broker", "login_window", CONF_DURATION, broker.login_window_ms, SEC_MS, DAY_MS, "15m",
 	     NULL, 0),
+	GKEY("broker", "max_starts_per_host", CONF_INT, broker.max_starts_per_host, 1, 256, "4",
+	     NULL, 0),
+	GKEY("broker", "max_start_queue", CONF_INT, broker.max_start_queue, 0, 100000, "32", NULL,
+	     0),
+	GKEY("broker", "start_timeout", CONF_DURATION, broker.start_timeout_ms, SEC_MS, HOUR_MS,
+	     "90s", NULL, 0),
 
 	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),

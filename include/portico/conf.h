@@ -50,6 +50,9 @@ struct pt_broker_conf {
 	int64_t fail_delay_ms;
 	int64_t login_attempts; /* failures per source or user within login_window */
 	int64_t login_window_ms;
+	int64_t max_starts_per_host; /* calls to one session host at once (starts, stops) */
+	int64_t max_start_queue;     /* ... waiting beyond those, per host */
+	int64_t start_timeout_ms;    /* a start on a session host, answer included */
 };
 
 struct pt_gateway_conf {
