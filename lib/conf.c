@@ -1,21 +1,12 @@
 /* conf.c - see include/portico/conf.h
  *
- * libinih splits the file into sections and key = value pairs; everything
- * else is ours.  The Debian build of libinih (r55) has habits we must not
- * inherit, so the reader function below looks at every raw line first:
- *
- *  - a line longer than inih's buffer is silently cut in two, the tail read
- *    as the next line: the reader refuses such lines instead;
- *  - section names are cut at 49 bytes and section headers are not reported
- *    to the handler (so an empty [foo] would go unnoticed): the reader
- *    parses headers itself and the handler ignores inih's section argument;
- *  - continuation lines keep their inline comments: we strip them.
- *
- * The reader also counts lines, which is how errors get their line number
- * (the Debian handler has no lineno argument).  Parsing stops at the first
- * error: the reader returns end-of-file once one is recorded.
+ * lib/ini.c reads the text into sections, key = value lines and continued
+ * lines (with their line numbers); this file knows the keys: one table of
+ * them, the value types, the checks across keys and pools.  Loading stops
+ * at the first error.
  */
 #include "portico/conf.h"
+#include "portico/ini.h"
 #include "portico/net.h"
 
 #include <ctype.h>
@@ -29,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-#include <ini.h>
 
 enum conf_type {
 	CONF_STRING,
@@ -231,22 +220,18 @@ static const struct conf_key pool_keys[] = {
 
 enum conf_section { SEC_NONE, SEC_GLOBAL, SEC_POOL };
 
-/* State shared by the reader and the handler during one load. */
+/* State of one load. */
 struct conf_parse {
-	const char *path;
-	FILE *fp;
+	const char *path; /* for messages */
 	struct pt_conf *conf;
 	char *err;
 	size_t errlen;
 	bool failed; /* first error wins: later ones are dropped */
-	int err_line;
 
-	int lineno; /* the line last handed to inih */
+	int lineno; /* of the item being read */
 	enum conf_section sec;
 	const char *section;	     /* SEC_GLOBAL: "tls", ... */
 	size_t pool;		     /* SEC_POOL: index into conf->pools */
-	bool cont;		     /* inih will treat this line as a continuation */
-	bool have_prev;		     /* mirrors inih's prev_name being set */
 	const struct conf_key *prev; /* key of the last key = value line */
 	void *prev_base;	     /* the structure that key lives in */
 
@@ -268,7 +253,6 @@ static void conf_fail(struct conf_parse *p, int line, const char *fmt, ...)
 	if (p->failed)
 		return;
 	p->failed = true;
-	p->err_line = line;
 	if (!p->err || p->errlen == 0)
 		return;
 	if (line > 0)
@@ -845,7 +829,6 @@ static int conf_assign(struct conf_parse *p, const char *name, const char *value
 	seen[i] = p->lineno;
 	p->prev = k;
 	p->prev_base = base;
-	p->have_prev = true;
 
 	if ((rc = conf_set(k, base, value, false))) {
 		conf_value_error(p, k, value, rc);
@@ -854,38 +837,13 @@ static int conf_assign(struct conf_parse *p, const char *name, const char *value
 	return 0;
 }
 
-/* An indented line that inih hands us as more of the previous key. */
+/* An indented line going on with the key above (lib/ini.c has refused
+ * indented headers and keys, and stripped the comment). */
 static int conf_continue(struct conf_parse *p, const char *value)
 {
 	const struct conf_key *k = p->prev;
-	const char *s;
-	size_t n;
-	bool was_space = false;
 	int rc;
 
-	/* r55 leaves inline comments on continuation lines; later inih
-	 * versions strip them, which makes this a no-op */
-	for (s = value; *s && !(was_space && *s == ';'); s++)
-		was_space = isspace((unsigned char)*s);
-	n = s - value;
-	while (n > 0 && isspace((unsigned char)value[n - 1]))
-		n--;
-
-	/* An indented header or key after a list would otherwise become an
-	 * item of that list without a word said. */
-	if (value[0] == '[') {
-		conf_fail(p, p->lineno,
-			  "indented section header is read as more of '%s'; remove the indentation",
-			  k->key);
-		return -EINVAL;
-	}
-	if (memchr(value, '=', n)) {
-		conf_fail(p, p->lineno,
-			  "indented 'key = value' line is read as more of '%s'; remove the "
-			  "indentation",
-			  k->key);
-		return -EINVAL;
-	}
 	if (k->type != CONF_LIST) {
 		conf_fail(p, p->lineno,
 			  "'%s' takes a single line: only list keys continue on indented lines",
@@ -894,25 +852,12 @@ static int conf_continue(struct conf_parse *p, const char *value)
 	}
 	/* prev_base stays valid: only a new [pool] moves conf->pools, and a
 	 * section header ends continuation */
-	if ((rc = list_add((struct pt_strlist *)((char *)p->prev_base + k->offset), value, n))) {
+	if ((rc = list_add((struct pt_strlist *)((char *)p->prev_base + k->offset), value,
+			   strlen(value)))) {
 		conf_fail(p, p->lineno, "out of memory");
 		return rc;
 	}
 	return 0;
-}
-
-static int conf_handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct conf_parse *p = user;
-
-	/* section is ignored: inih cuts it at 49 bytes, the reader keeps the
-	 * whole header */
-	(void)section;
-	if (p->failed)
-		return 0;
-	if (p->cont)
-		return conf_continue(p, value) == 0;
-	return conf_assign(p, name, value) == 0;
 }
 
 static uint64_t pool_hash(const char *s)
@@ -1013,30 +958,15 @@ nomem:
 	return -ENOMEM;
 }
 
-/* A "[...]" line; s points at the '[', end past the last non-blank. */
-static int conf_section(struct conf_parse *p, const char *s, const char *end)
+/* A "[name]" line. */
+static int conf_section(struct conf_parse *p, const char *name)
 {
 	static const char *const globals[] = { "tls", "broker", "gateway", "sessiond" };
-	const char *close, *name, *rest;
+	size_t i, n = strlen(name);
 	char q[80];
-	size_t i, n;
 
-	p->have_prev = false;
 	p->prev = NULL;
 	p->prev_base = NULL;
-	close = memchr(s, ']', end - s);
-	if (!close) {
-		conf_fail(p, p->lineno, "syntax error: section header without ']'");
-		return -EINVAL;
-	}
-	for (rest = close + 1; rest < end && isspace((unsigned char)*rest); rest++)
-		;
-	if (rest < end && *rest != ';') {
-		conf_fail(p, p->lineno, "syntax error: text after ']' of the section header");
-		return -EINVAL;
-	}
-	name = s + 1;
-	n = close - name;
 	for (i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
 		if (strlen(globals[i]) == n && !memcmp(name, globals[i], n)) {
 			/* a section may appear more than once; its keys may not */
@@ -1056,109 +986,27 @@ static int conf_section(struct conf_parse *p, const char *s, const char *end)
 	return -EINVAL;
 }
 
-/* Decide what inih will make of the line in buf, the same way it does, and
- * deal with section headers and syntax errors here. */
-static int conf_classify(struct conf_parse *p, char *buf, size_t n)
-{
-	const char *start = buf, *end = buf + n, *s, *k, *key_end;
-	bool was_space = false;
-
-	p->cont = false;
-	while (start < end && isspace((unsigned char)*start))
-		start++;
-	while (end > start && isspace((unsigned char)end[-1]))
-		end--;
-	if (start == end || *start == ';' || *start == '#')
-		return 0;
-	if (start > buf && p->have_prev) {
-		p->cont = true;
-		return 0;
-	}
-	if (*start == '[')
-		return conf_section(p, start, end);
-	/* inih's find_chars_or_comment(start, "=:"); inih also takes
-	 * "key: value", which we refuse so that the file has one syntax */
-	for (s = start; s < end && *s != '=' && *s != ':' && !(was_space && *s == ';'); s++)
-		was_space = isspace((unsigned char)*s);
-	key_end = s;
-	while (key_end > start && isspace((unsigned char)key_end[-1]))
-		key_end--;
-	/* a blank inside the key is a forgotten '=': "listen 0.0.0.0:80" */
-	for (k = start; k < key_end && !isspace((unsigned char)*k); k++)
-		;
-	if (s == end || *s != '=' || k < key_end) {
-		conf_fail(p, p->lineno,
-			  "syntax error: expected 'key = value', '[section]' or a comment");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* The ini_reader: one whole line per call, or NULL at the end, on a read
- * error and after the first error of any kind. */
-static char *conf_read_line(char *buf, int size, void *arg)
+/* One item from lib/ini.c; non-zero stops the reading. */
+static int conf_item(void *arg, const struct pt_ini_item *it)
 {
 	struct conf_parse *p = arg;
-	size_t n = 0, max, i;
-	bool nul = false, overlong = false;
-	int c;
 
-	if (p->failed)
-		return NULL;
-	if (size < 3) {
-		conf_fail(p, p->lineno, "libinih line buffer too small (%d)", size);
-		return NULL;
-	}
-	/* content, '\n' and NUL must fit, or inih would split the line */
-	max = (size_t)size - 2;
-	for (;;) {
-		c = getc(p->fp);
-		if (c == EOF || c == '\n')
-			break;
-		if (c == '\0')
-			nul = true;
-		if (n == max + 1) {
-			overlong = true;
-			break;
+	p->lineno = it->line;
+	switch (it->kind) {
+	case PT_INI_SECTION:
+		return conf_section(p, it->name);
+	case PT_INI_KEY:
+		return conf_assign(p, it->name, it->value);
+	case PT_INI_MORE:
+		/* the reader only continues a key that conf_assign took */
+		if (!p->prev) {
+			conf_fail(p, p->lineno, "continuation line without a key");
+			return -EINVAL;
 		}
-		buf[n++] = (char)c;
+		return conf_continue(p, it->value);
 	}
-	if (c == EOF && ferror(p->fp)) {
-		conf_fail(p, 0, "cannot read: %s", strerror(errno));
-		return NULL;
-	}
-	if (c == EOF && n == 0)
-		return NULL;
-	p->lineno++;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (nul) {
-		conf_fail(p, p->lineno, "line contains a NUL byte (not a text file?)");
-		return NULL;
-	}
-	if (overlong || n > max) {
-		conf_fail(p, p->lineno, "line is longer than %zu characters", max);
-		return NULL;
-	}
-	/* a value with an escape sequence or a stray CR in it would end up in
-	 * user names, paths and log lines */
-	for (i = 0; i < n; i++) {
-		unsigned char u = buf[i];
-		if ((u < 0x20 && u != '\t') || u == 0x7f) {
-			conf_fail(p, p->lineno, "line contains control character 0x%02x", u);
-			return NULL;
-		}
-	}
-	if (p->lineno == 1 && n >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
-		memmove(buf, buf + 3, n - 3);
-		n -= 3;
-	}
-	buf[n] = '\0';
-	if (conf_classify(p, buf, n))
-		return NULL;
-	buf[n] = '\n';
-	buf[n + 1] = '\0';
-	return buf;
+	conf_fail(p, p->lineno, "unknown item from the INI reader");
+	return -EINVAL;
 }
 
 /* Checks that concern a pool as a whole, reported at its header. */
@@ -1359,42 +1207,38 @@ static int conf_check_secrets(struct conf_parse *p)
 	return 0;
 }
 
-struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
+/* Load a file (text NULL) or len bytes of text, named `name` in messages. */
+static struct pt_conf *conf_load(const char *name, bool file, const char *text, size_t len,
+				 char *err, size_t errlen)
 {
+	struct pt_ini_error ierr;
 	struct conf_parse p;
 	struct pt_conf *conf = NULL;
 	size_t i;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
-	if (!path)
-		path = PT_CONF_DEFAULT_PATH;
-	p.path = path;
+	p.path = name;
 	p.err = err;
 	p.errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
 
-	if (!(p.fp = fopen(path, "re"))) {
-		conf_fail(&p, 0, "cannot open: %s", strerror(errno));
-		goto fail;
-	}
-	if (!(conf = pt_conf_defaults()) || !(conf->path = strdup(path))) {
+	if (!(conf = pt_conf_defaults()) || (file && !(conf->path = strdup(name)))) {
 		conf_fail(&p, 0, "out of memory");
 		goto fail;
 	}
 	p.conf = conf;
-
-	rc = ini_parse_stream(conf_read_line, &p, conf_handler, &p);
-	/* The reader finds inih's syntax errors before inih does; this is
-	 * the net for anything it misjudged.  An earlier line wins. */
-	if (rc > 0 && (!p.failed || (p.err_line > 0 && rc < p.err_line))) {
-		p.failed = false;
-		conf_fail(&p, rc, "syntax error");
-	} else if (rc < 0 && !p.failed) {
-		conf_fail(&p, 0, "cannot parse (libinih error %d)", rc);
-	}
-	if (p.failed)
+	if (file)
+		rc = pt_ini_parse_file(name, conf_item, &p, &ierr);
+	else
+		rc = pt_ini_parse(text, len, conf_item, &p, &ierr);
+	/* the reader's own refusals; conf_item's are recorded already */
+	if (rc && ierr.msg[0])
+		conf_fail(&p, ierr.line, "%s", ierr.msg);
+	else if (rc) /* a net: conf_item records its refusals before this */
+		conf_fail(&p, p.lineno, "cannot read: %s", strerror(rc < 0 ? -rc : EINVAL));
+	if (rc || p.failed)
 		goto fail;
 	for (i = 0; i < conf->npools; i++)
 		if (conf_check_pool(&p, &conf->pools[i]))
@@ -1402,16 +1246,24 @@ struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
 	if (conf_check_secrets(&p))
 		goto fail;
 
-	fclose(p.fp);
 	free(p.pool_seen);
 	free(p.hash);
 	return conf;
 
 fail:
-	if (p.fp)
-		fclose(p.fp);
 	free(p.pool_seen);
 	free(p.hash);
 	pt_conf_free(conf);
 	return NULL;
+}
+
+struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen)
+{
+	return conf_load(path ? path : PT_CONF_DEFAULT_PATH, true, NULL, 0, err, errlen);
+}
+
+struct pt_conf *pt_conf_load_buf(const char *name, const void *text, size_t len, char *err,
+				 size_t errlen)
+{
+	return conf_load(name ? name : "(text)", false, text, len, err, errlen);
 }

@@ -1,8 +1,9 @@
 /*
  * conf.h - the one INI configuration file of every Portico daemon.
  *
- * The file is parsed with libinih against one table of keys (section, key,
- * type, default, bounds) kept in lib/conf.c.  Sections: [tls], [broker],
+ * The file is read by lib/ini.c (the syntax and its limits are in
+ * portico/ini.h) against one table of keys (section, key, type, default,
+ * bounds) kept in lib/conf.c.  Sections: [tls], [broker],
  * [gateway], [sessiond] and one [pool NAME] per pool.  Unknown sections and
  * keys, bad values, out-of-range numbers, duplicate keys and duplicate pools
  * are errors that name the file and line.  A loaded configuration is
@@ -138,6 +139,11 @@ struct pt_conf {
  * form "FILE:LINE: what is wrong" (or "FILE: what is wrong" when no line is
  * concerned, such as a missing file). */
 struct pt_conf *pt_conf_load(const char *path, char *err, size_t errlen);
+
+/* pt_conf_load on len bytes of text rather than a file (the fuzzer and
+ * tests); `name` stands for the file in messages, conf->path stays NULL. */
+struct pt_conf *pt_conf_load_buf(const char *name, const void *text, size_t len, char *err,
+				 size_t errlen);
 
 /* A configuration holding only the defaults (no file). */
 struct pt_conf *pt_conf_defaults(void);

@@ -807,31 +807,89 @@ Test(conf_errors, duplicate_pool, .timeout = 10)
 		     "duplicate pool 'office'", "first at line 1");
 }
 
-Test(conf_errors, overlong_line, .timeout = 10)
+/* Text of `total` bytes: "[gateway]\n" and one "public_host = 000..."
+ * line of `n` bytes ending in `eol`, then `tail`. */
+static char *long_value_text(size_t n, const char *eol, const char *tail)
 {
-	char text[512];
+	size_t cap = n + 64 + strlen(tail), len;
+	char *text = malloc(cap);
 
-	/* 198 characters fit (libinih's 200-byte buffer also holds '\n' and NUL) */
-	snprintf(text, sizeof(text), "[gateway]\npublic_host = %0*d\n", 198 - 14, 0);
-	cr_assert_eq(strlen(strchr(text, '\n') + 1), 199);
+	cr_assert_not_null(text);
+	len = (size_t)snprintf(text, cap, "[gateway]\npublic_host = ");
+	cr_assert_gt(n, len - 10);
+	memset(text + len, '0', n - (len - 10));
+	len += n - (len - 10);
+	snprintf(text + len, cap - len, "%s%s", eol, tail);
+	return text;
+}
+
+/* libinih cut lines at 199 bytes; the reader takes any line up to
+ * PT_INI_LINE_MAX (64 KiB) and refuses a longer one at its line. */
+Test(conf_errors, long_lines, .timeout = 10)
+{
+	static const size_t ok[] = { 198, 199, 300, 10 * 1024, 65536 };
 	char err[256];
-	struct pt_conf *c = load_str(text, err, sizeof(err));
-	cr_assert_not_null(c, "%s", err);
-	cr_assert_eq(strlen(c->gateway.public_host), 198 - 14);
-	pt_conf_free(c);
+	struct pt_conf *c;
+	char *text;
 
-	/* the same with CRLF */
-	snprintf(text, sizeof(text), "[gateway]\r\npublic_host = %0*d\r\n", 198 - 14, 0);
-	c = load_str(text, err, sizeof(err));
-	cr_assert_not_null(c, "%s", err);
-	pt_conf_free(c);
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		for (int crlf = 0; crlf < 2; crlf++) {
+			text = long_value_text(ok[i], crlf ? "\r\n" : "\n", "user = x\n");
+			c = load_str(text, err, sizeof(err));
+			free(text);
+			cr_assert_not_null(c, "%zu bytes: %s", ok[i], err);
+			cr_assert_eq(strlen(c->gateway.public_host), ok[i] - 14);
+			cr_assert_str_eq(c->gateway.user, "x", "the line was split");
+			pt_conf_free(c);
+		}
+	}
 
 	/* one more is refused, not split in two */
-	snprintf(text, sizeof(text), "[gateway]\n; c\npublic_host = %0*d\nuser = x\n", 199 - 14, 0);
-	expect_error(text, 3, "longer than 198 characters", NULL);
+	text = long_value_text(65537, "\n", "user = x\n");
+	expect_error(text, 2, "line is longer than 65536 bytes", NULL);
+	free(text);
+	text = long_value_text(65537, "\r\n", "");
+	expect_error(text, 2, "line is longer than 65536 bytes", NULL);
+	free(text);
+
 	/* a long comment as well, and as the last line without '\n' */
-	snprintf(text, sizeof(text), "[gateway]\n;%0*d", 300, 0);
-	expect_error(text, 2, "longer than 198 characters", NULL);
+	text = malloc(70000);
+	cr_assert_not_null(text);
+	memcpy(text, "[gateway]\n;", 11);
+	memset(text + 11, 'c', 70000 - 11 - 1);
+	text[70000 - 1] = '\0';
+	expect_error(text, 2, "line is longer than 65536 bytes", NULL);
+	free(text);
+}
+
+/* A list of one 10 KiB line and one continued over lines of 1 KiB each. */
+Test(conf, long_list_lines, .timeout = 10)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *text = malloc(cap), err[256];
+	struct pt_conf *c;
+
+	cr_assert_not_null(text);
+	len += (size_t)snprintf(text + len, cap - len, "[pool a]\nusers = ");
+	for (int i = 0; i < 1000; i++) /* "u0001, " ... 7 bytes each */
+		len += (size_t)snprintf(text + len, cap - len, "u%04d, ", i);
+	len += (size_t)snprintf(text + len, cap - len, "\ngroups = g\n");
+	for (int l = 0; l < 5; l++) {
+		len += (size_t)snprintf(text + len, cap - len, "\t");
+		for (int i = 0; i < 128; i++) /* 8 bytes each */
+			len += (size_t)snprintf(text + len, cap - len, "g%d_%03d, ", l, i);
+		len += (size_t)snprintf(text + len, cap - len, " ; line %d\n", l);
+	}
+	cr_assert_lt(len, cap);
+	c = load_str(text, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->pools[0].users.n, 1000);
+	cr_assert_str_eq(c->pools[0].users.v[999], "u0999");
+	cr_assert_eq(c->pools[0].groups.n, 1 + 5 * 128);
+	cr_assert_str_eq(c->pools[0].groups.v[0], "g");
+	cr_assert_str_eq(c->pools[0].groups.v[640], "g4_127");
+	pt_conf_free(c);
+	free(text);
 }
 
 Test(conf_errors, app_pool_without_command, .timeout = 10)
@@ -886,7 +944,7 @@ Test(conf_hostile, one_megabyte_line, .timeout = 10)
 	c = pt_conf_load(path, err, sizeof(err));
 	unlink(path);
 	cr_assert_null(c);
-	cr_assert_not_null(strstr(err, ":2: line is longer than 198 characters"), "%s", err);
+	cr_assert_not_null(strstr(err, ":2: line is longer than 65536 bytes"), "%s", err);
 }
 
 Test(conf_hostile, nul_bytes, .timeout = 10)
