@@ -52,8 +52,21 @@ FREERDP_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags freerdp2
 FREERDP_LIBS   := $(shell pkg-config --libs freerdp2 winpr2 2>/dev/null)
 endif
 
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
-ALL_LDFLAGS := $(LDFLAGS)
+# Hardening, on by default and kept whatever CFLAGS/LDFLAGS the user sets
+# (they live here, not in CFLAGS): stack protector, position-independent
+# executables, full RELRO with now-binding (the GOT read-only before main),
+# and glibc's checked string and I/O calls.  _FORTIFY_SOURCE works only when
+# optimising (glibc warns otherwise, and -Werror makes that an error), so it
+# follows the last -O of CFLAGS: on for -O1/-O2/-O3/-Os/-Og..., off for -O0
+# or none.  tests/integration/test_hardening.sh checks the binaries.
+HARDEN_CFLAGS  := -fstack-protector-strong -fPIE
+ifneq ($(filter-out -O0,$(lastword $(filter -O%,$(CFLAGS)))),)
+HARDEN_CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
+endif
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
+
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
 ifneq ($(SAN),)
 ALL_CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_LDFLAGS += -fsanitize=$(SAN)
