@@ -77,7 +77,12 @@ int main(int argc, char **argv)
 		signal(SIGPIPE, SIG_IGN);
 		/* Calls to the broker block on the thread pool. */
 		setenv("UV_THREADPOOL_SIZE", "8", 0);
-		exit(sd_net_run(conf, fd, ctx));
+		/* sd_net_run returns once its calls to the broker have ended
+		 * (they read the configuration and the TLS state). */
+		rc = sd_net_run(conf, fd, ctx);
+		SSL_CTX_free(ctx);
+		pt_conf_free(conf);
+		exit(rc);
 	}
 	SSL_CTX_free(ctx);
 	/* The root side and its monitors (which run PAM's modules) need no
