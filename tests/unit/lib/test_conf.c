@@ -100,7 +100,7 @@ static void expect_defaults(const struct pt_conf *c)
 	cr_assert_str_eq(c->broker.listen, "127.0.0.1:8443");
 	cr_assert_str_eq(c->broker.store, "sqlite:/var/lib/portico/portico.db");
 	cr_assert_str_eq(c->broker.pam_service, "portico");
-	cr_assert_str_eq(c->broker.user, "portico");
+	cr_assert_str_eq(c->broker.user, "portico-broker");
 	cr_assert_str_eq(c->broker.admin_group, "portico-admin");
 	cr_assert_null(c->broker.gateway_secret);
 	cr_assert_eq(c->broker.token_ttl_ms, 8 * HOUR);
@@ -111,7 +111,7 @@ static void expect_defaults(const struct pt_conf *c)
 	cr_assert_str_eq(c->gateway.rdp_listen, "0.0.0.0:3389");
 	cr_assert_str_eq(c->gateway.vnc_listen, "0.0.0.0:5900");
 	cr_assert_str_eq(c->gateway.public_host, "localhost");
-	cr_assert_str_eq(c->gateway.user, "portico");
+	cr_assert_str_eq(c->gateway.user, "portico-gateway");
 	cr_assert_eq(c->gateway.idle_timeout_ms, 0);
 	cr_assert_eq(c->gateway.handshake_timeout_ms, 30 * SEC);
 	cr_assert_eq(c->gateway.max_connections, 10000);
@@ -119,6 +119,9 @@ static void expect_defaults(const struct pt_conf *c)
 
 	cr_assert_str_eq(c->sessiond.broker, "https://127.0.0.1:8443");
 	cr_assert_str_eq(c->sessiond.listen, "127.0.0.1:8444");
+	cr_assert_str_eq(c->sessiond.user, "portico-sessiond");
+	cr_assert_str_eq(c->sessiond.gateway_user, "portico-gateway");
+	cr_assert_str_eq(c->sessiond.vm_user, "portico-vm");
 	cr_assert_eq(gethostname(host, sizeof(host)), 0);
 	host[sizeof(host) - 1] = '\0';
 	cr_assert_str_eq(c->sessiond.name, host[0] ? host : "localhost");
