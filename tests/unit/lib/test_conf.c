@@ -973,6 +973,89 @@ Test(conf_hostile, nul_bytes, .timeout = 10)
 	cr_assert_not_null(strstr(err, ":2: line contains a NUL byte"), "%s", err);
 }
 
+/* The last line needs no '\n'; a file cut short in a header or a list is
+ * read as far as it goes. */
+Test(conf, no_newline_at_end, .timeout = 10)
+{
+	char err[256];
+	struct pt_conf *c = load_str("[gateway]\nuser = gw", err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->gateway.user, "gw");
+	pt_conf_free(c);
+	c = load_str("[gateway]\r\nuser = gw\r", err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->gateway.user, "gw");
+	pt_conf_free(c);
+	c = load_str("[pool a]\nusers = alice,\n  bob", err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	expect_list(&c->pools[0].users, 2, (const char *[]){ "alice", "bob" });
+	pt_conf_free(c);
+
+	expect_error("[gateway]\nuser = gw\n[pool a", 3, "syntax error", "']'");
+	expect_error("[gateway]\nuser", 2, "syntax error", "key = value");
+}
+
+Test(conf_hostile, not_utf8, .timeout = 10)
+{
+	char err[256];
+	struct pt_conf *c = load_str("; caf\xe9 (Latin-1 in a comment is no harm)\n"
+				     "[gateway]\npublic_host = b\xc3\xbcro.example\n",
+				     err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_str_eq(c->gateway.public_host, "b\xc3\xbcro.example");
+	pt_conf_free(c);
+
+	expect_error("[gateway]\npublic_host = b\xfcro\n", 2, "not UTF-8", "0xfc");
+	expect_error("[gateway]\nuser = \xc0\xaf\n", 2, "not UTF-8", NULL);
+	expect_error("[pool caf\xe9]\n", 1, "not UTF-8", NULL);
+	/* U+009B is CSI to a terminal that takes 8-bit controls */
+	expect_error("[broker]\nuser = x\xc2\x9b"
+		     "2J\n",
+		     2, "control character U+009B", NULL);
+}
+
+Test(conf_hostile, larger_than_16_mib, .timeout = 10)
+{
+	char err[256], path[sizeof(TMP_TEMPLATE)], want[300];
+	struct pt_conf *c;
+
+	write_str(path, "[gateway]\n");
+	cr_assert_eq(truncate(path, 16 * 1024 * 1024 + 1), 0);
+	c = pt_conf_load(path, err, sizeof(err));
+	unlink(path);
+	cr_assert_null(c);
+	snprintf(want, sizeof(want), "%s: larger than 16777216 bytes", path);
+	cr_assert_str_eq(err, want);
+}
+
+/* pt_conf_load_buf: the same reading as a file, named as told. */
+Test(conf, load_from_memory, .timeout = 10)
+{
+	static const char text[] = "[gateway]\nuser = gw\n[pool a]\nusers = x,\n y\n";
+	char err[256];
+	struct pt_conf *c = pt_conf_load_buf("text", text, sizeof(text) - 1, err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_null(c->path);
+	cr_assert_str_eq(c->gateway.user, "gw");
+	expect_list(&c->pools[0].users, 2, (const char *[]){ "x", "y" });
+	pt_conf_free(c);
+
+	c = pt_conf_load_buf("inline.conf", "[tls]\nbar = 1\n", 14, err, sizeof(err));
+	cr_assert_null(c);
+	cr_assert_str_eq(err, "inline.conf:2: unknown key 'bar' in [tls]");
+	/* the length is what counts, not a NUL */
+	c = pt_conf_load_buf("nul", "[tls]\n\0", 7, err, sizeof(err));
+	cr_assert_null(c);
+	cr_assert_str_eq(err, "nul:2: line contains a NUL byte (not a text file?)");
+	c = pt_conf_load_buf(NULL, "", 0, err, sizeof(err));
+	cr_assert_not_null(c, "%s", err);
+	expect_defaults(c);
+	pt_conf_free(c);
+}
+
 Test(conf_hostile, control_characters, .timeout = 10)
 {
 	expect_error("[broker]\nuser = port\033[2Jico\n", 2, "control character 0x1b", NULL);
