@@ -128,6 +128,10 @@ static const struct conf_key conf_keys[] = {
 	     0),
 	GKEY("broker", "start_timeout", CONF_DURATION, broker.start_timeout_ms, SEC_MS, HOUR_MS,
 	     "90s", NULL, 0),
+	GKEY("broker", "max_connections", CONF_INT, broker.max_connections, 1, 1000000, "4096",
+	     NULL, 0),
+	GKEY("broker", "max_connections_per_source", CONF_INT, broker.max_connections_per_source,
+	     1, 1000000, "256", NULL, 0),
 
 	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
@@ -187,6 +191,10 @@ static const struct conf_key conf_keys[] = {
 	GKEY("sessiond", "allow_users", CONF_LIST, sessiond.allow_users, 0, 0, "", NULL, 0),
 	GKEY("sessiond", "cert", CONF_STRING, sessiond.cert, 0, 0, NULL, NULL, CONF_OPTIONAL),
 	GKEY("sessiond", "key", CONF_STRING, sessiond.key, 0, 0, NULL, NULL, CONF_OPTIONAL),
+	GKEY("sessiond", "max_connections", CONF_INT, sessiond.max_connections, 1, 1000000, "256",
+	     NULL, 0),
+	GKEY("sessiond", "max_connections_per_source", CONF_INT,
+	     sessiond.max_connections_per_source, 1, 1000000, "64", NULL, 0),
 };
 
 /* Every key of a [pool NAME] section. */

@@ -54,6 +54,8 @@ struct pt_broker_conf {
 	int64_t max_starts_per_host; /* calls to one session host at once (starts, stops) */
 	int64_t max_start_queue;     /* ... waiting beyond those, per host */
 	int64_t start_timeout_ms;    /* a start on a session host, answer included */
+	int64_t max_connections;     /* HTTPS connections in all */
+	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
 };
 
 struct pt_gateway_conf {
@@ -95,6 +97,8 @@ struct pt_sessiond_conf {
 	char *image_dir;	       /* VM images only from below here */
 	struct pt_strlist allow_users; /* below UID_MIN, yet may have sessions */
 	char *cert, *key;	       /* override [tls] cert and key; NULL: [tls]'s */
+	int64_t max_connections;       /* HTTPS connections in all */
+	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
