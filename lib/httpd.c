@@ -1,25 +1,26 @@
 /*
  * httpd.c - the HTTPS server of the broker and the session agent; see httpd.h.
  *
- * http-parser does the parsing; this file keeps each request within its
- * limits (URL, header bytes, body, time) and answers what goes wrong with the
- * status a client can act on: 400, 408, 413, 414, 431, 503.
+ * The connections: TLS, timers, the limits on how many and from whom
+ * (httpd.h's top), and the answers.  What a request's bytes mean is
+ * httpd_request.c's: it keeps each request within its limits and says which
+ * status answers what went wrong: 400, 413, 414, 431; this file adds 408
+ * (too slow) and 503.  One file past 600 lines because it is one object's
+ * life, from accept to close: the caps, the idle list, the timers and the
+ * answer all change the same struct conn.
  */
 #include "portico/httpd.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <http_parser.h>
-#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "portico/buf.h"
 #include "portico/net.h"
+#include "portico/sources.h"
 #include "portico/stream.h"
 #include "portico/tls.h"
 
@@ -31,29 +32,43 @@ enum conn_state { C_READING, C_HANDLING, C_WRITING, C_LINGERING, C_CLOSING };
  * 413 sent while it is still uploading the body). */
 #define LINGER_MS 2000
 
+/* Idle keep-alive connections are closed for new ones once fewer than
+ * max_conns / RESERVE_DIV slots are free (nginx's ngx_drain_connections
+ * does the same with its reusable connections). */
+#define RESERVE_DIV 64
+
 struct conn {
 	struct pt_httpd *srv;
 	struct pt_stream *s;
-	http_parser parser;
+	struct pt_http_reader *rd;
 	uv_timer_t timer;
 	uint64_t id;
-	char peer[80];
+	char peer[80];	 /* address, without the port */
+	char source[64]; /* what per-source caps count it under */
 	enum conn_state state;
-	struct pt_http_req *req; /* being read or handled */
-	size_t header_bytes;
-	size_t url_len;
-	char url[PT_HTTP_PATH_MAX * 2];
-	char hname[64];
-	size_t hname_len;
-	char *hvalue; /* the request field the value goes to */
-	size_t hvalue_cap, hvalue_len;
-	int in_value;
-	int err_status; /* a limit was hit: answer this */
+	struct pt_http_req *req; /* being handled or answered */
 	int keepalive;
+	int counted;	   /* counted against its source: not authenticated */
+	int authenticated; /* a request on it passed the credential check */
+	int idle;	   /* in srv->idle[authenticated] */
+	uint64_t idle_since;
 	char *pending; /* bytes after a complete request */
 	size_t pending_len;
 	char *wbuf; /* the response being written */
-	struct conn *next, **prevp;
+	struct conn *next, **prevp;  /* every connection */
+	struct conn *inext, **iprevp; /* idle ones, oldest first */
+};
+
+/* Connections idle between requests, oldest first. */
+struct idle_list {
+	struct conn *head, **tailp;
+};
+
+/* At most one line a second for each kind of refusal: a flood of
+ * connections must not flood the log too. */
+struct quiet {
+	uint64_t next_ms;
+	unsigned skipped;
 };
 
 struct pt_httpd {
@@ -66,7 +81,14 @@ struct pt_httpd {
 	struct conn *conns;
 	int nconns;
 	uint64_t next_id;
+	struct pt_sources *unauth;  /* connections not authenticated, per source */
+	struct idle_list idle[2];   /* [0] not authenticated, [1] authenticated */
+	struct quiet full, over, trimmed;
 };
+
+/* Set on the thread that runs the servers' loop: pt_http_authenticated()
+ * acts at once there, and leaves a flag for pt_http_respond() elsewhere. */
+static _Thread_local int loop_thread;
 
 static void conn_close(struct conn *c);
 static void conn_feed(struct conn *c, const char *data, size_t len);
@@ -115,7 +137,121 @@ static const char *status_text(int status)
 	}
 }
 
+/* --- idle connections and caps ---------------------------------------------- */
+
+static void idle_add(struct conn *c)
+{
+	struct idle_list *l = &c->srv->idle[c->authenticated];
+
+	if (c->idle)
+		return;
+	c->idle = 1;
+	c->idle_since = uv_now(c->srv->loop);
+	c->inext = NULL;
+	c->iprevp = l->tailp;
+	*l->tailp = c;
+	l->tailp = &c->inext;
+}
+
+static void idle_del(struct conn *c)
+{
+	struct idle_list *l = &c->srv->idle[c->authenticated];
+
+	if (!c->idle)
+		return;
+	c->idle = 0;
+	*c->iprevp = c->inext;
+	if (c->inext)
+		c->inext->iprevp = c->iprevp;
+	else
+		l->tailp = c->iprevp;
+}
+
+/* 1 when a line may be logged now; q->skipped says how many were not. */
+static int may_log(struct pt_httpd *srv, struct quiet *q)
+{
+	uint64_t now = uv_now(srv->loop);
+
+	if (q->next_ms && now < q->next_ms) {
+		q->skipped++;
+		return 0;
+	}
+	q->next_ms = now + 1000;
+	return 1;
+}
+
+static const char *skipped(struct quiet *q, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (q->skipped)
+		snprintf(buf, len, " (and %u more not logged)", q->skipped);
+	q->skipped = 0;
+	return buf;
+}
+
+/* Close the connection idle longest to make room: one of `source` that has
+ * not authenticated, or with source NULL anybody's, those that have not
+ * authenticated first.  1 when one was closed. */
+static int trim_idle(struct pt_httpd *srv, const char *source)
+{
+	struct conn *c = srv->idle[0].head;
+	char more[48];
+
+	if (source) {
+		while (c && strcmp(c->source, source))
+			c = c->inext;
+	} else if (!c) {
+		c = srv->idle[1].head;
+	}
+	if (!c)
+		return 0;
+	if (may_log(srv, &srv->trimmed))
+		pt_log(PT_LOG_INFO, c->id,
+		       "%s: closing a keep-alive connection idle for %llu ms to make room "
+		       "(%s)%s",
+		       c->peer, (unsigned long long)(uv_now(srv->loop) - c->idle_since),
+		       source ? "its source is at its cap" : "the server is near its cap",
+		       skipped(&srv->trimmed, more, sizeof(more)));
+	conn_close(c);
+	return 1;
+}
+
+/* A request on c passed the server's credential check. */
+static void conn_authenticated(struct conn *c)
+{
+	int idle = c->idle;
+
+	if (c->authenticated)
+		return;
+	idle_del(c); /* (never idle while a request is handled, but the lists must hold) */
+	c->authenticated = 1;
+	if (idle)
+		idle_add(c);
+	if (c->counted) {
+		pt_sources_add(c->srv->unauth, c->source, -1);
+		c->counted = 0;
+	}
+}
+
+void pt_http_authenticated(struct pt_http_req *req)
+{
+	req->authenticated = 1;
+	/* On another thread the connection is the loop's business: the flag
+	 * is read when the answer goes out. */
+	if (loop_thread && req->conn)
+		conn_authenticated(req->conn);
+}
+
 /* --- timers -------------------------------------------------------------- */
+
+static void answer_now(struct conn *c, struct pt_http_req *r)
+{
+	c->req = r;
+	r->conn = c;
+	pt_stream_read_stop(c->s);
+	uv_timer_stop(&c->timer);
+	c->state = C_HANDLING;
+}
 
 static void on_timeout(uv_timer_t *t)
 {
@@ -127,13 +263,12 @@ static void on_timeout(uv_timer_t *t)
 	}
 	if (c->state != C_READING)
 		return;
-	if (c->req) {
+	if (pt_http_reader_busy(c->rd)) {
 		/* Part of a request came, the rest did not: say so, then close. */
-		struct pt_http_req *r = c->req;
 		pt_log(PT_LOG_INFO, c->id, "request from %s timed out", c->peer);
 		c->keepalive = 0;
-		c->state = C_HANDLING;
-		pt_http_error(r, 408, "timeout", "the request did not arrive in time");
+		answer_now(c, pt_http_reader_take(c->rd));
+		pt_http_error(c->req, 408, "timeout", "the request did not arrive in time");
 		return;
 	}
 	conn_close(c);
@@ -144,11 +279,9 @@ static void arm(struct conn *c, uint64_t ms)
 	uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
-/* --- parser callbacks ------------------------------------------------------ */
-
 /* A client certificate that [tls] ca verified: a gateway or session host
  * (users present none).  The handshake already refused one that failed. */
-static void peer_cert(struct conn *c)
+static void peer_cert(struct conn *c, struct pt_http_req *r)
 {
 	struct pt_tls *t = pt_tls_stream_engine(c->s);
 	SSL *ssl = t ? pt_tls_ssl(t) : NULL;
@@ -156,244 +289,78 @@ static void peer_cert(struct conn *c)
 
 	if (!x || SSL_get_verify_result(ssl) != X509_V_OK)
 		return;
-	c->req->peer_verified = 1;
-	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, c->req->peer_cn,
-				      sizeof(c->req->peer_cn)) < 0)
-		snprintf(c->req->peer_cn, sizeof(c->req->peer_cn), "?");
+	r->peer_verified = 1;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, r->peer_cn,
+				      sizeof(r->peer_cn)) < 0)
+		snprintf(r->peer_cn, sizeof(r->peer_cn), "?");
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationalUnitName,
-				      c->req->peer_ou, sizeof(c->req->peer_ou)) < 0)
-		c->req->peer_ou[0] = '\0';
+				      r->peer_ou, sizeof(r->peer_ou)) < 0)
+		r->peer_ou[0] = '\0';
 }
 
-static int on_message_begin(http_parser *p)
+/* A request's first byte: it is no longer idle and has request_ms. */
+static void on_begin(struct pt_http_req *r, void *owner)
 {
-	struct conn *c = p->data;
+	struct conn *c = owner;
 
-	c->req = calloc(1, sizeof(*c->req));
-	if (!c->req)
-		return 1;
-	c->req->id = c->id;
-	c->req->conn = c;
-	c->req->start_ms = uv_now(c->srv->loop);
-	snprintf(c->req->peer, sizeof(c->req->peer), "%s", c->peer);
-	peer_cert(c);
-	c->header_bytes = c->url_len = 0;
-	c->hname_len = 0;
-	c->hvalue = NULL;
-	c->in_value = 0;
+	r->id = c->id;
+	r->start_ms = uv_now(c->srv->loop);
+	snprintf(r->peer, sizeof(r->peer), "%s", c->peer);
+	peer_cert(c, r);
+	idle_del(c);
 	arm(c, c->srv->lim.request_ms);
-	return 0;
 }
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-
-	if (c->url_len + len >= sizeof(c->url)) {
-		c->err_status = 414;
-		return 1;
-	}
-	memcpy(c->url + c->url_len, at, len);
-	c->url_len += len;
-	c->url[c->url_len] = '\0';
-	return 0;
-}
-
-static int count_header(struct conn *c, size_t len)
-{
-	c->header_bytes += len;
-	if (c->header_bytes > PT_HTTP_HEADERS_MAX) {
-		c->err_status = 431;
-		return 1;
-	}
-	return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-
-	if (count_header(c, len))
-		return 1;
-	if (c->in_value) {
-		c->in_value = 0;
-		c->hname_len = 0;
-	}
-	if (c->hname_len + len < sizeof(c->hname)) {
-		memcpy(c->hname + c->hname_len, at, len);
-		c->hname_len += len;
-	} else {
-		c->hname_len = sizeof(c->hname); /* too long to be one we want */
-	}
-	return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-	struct pt_http_req *r = c->req;
-
-	if (count_header(c, len))
-		return 1;
-	if (!c->in_value) {
-		c->in_value = 1;
-		c->hvalue = NULL;
-		c->hvalue_len = 0;
-		if (c->hname_len < sizeof(c->hname)) {
-			c->hname[c->hname_len] = '\0';
-			if (!strcasecmp(c->hname, "authorization")) {
-				c->hvalue = r->authorization;
-				c->hvalue_cap = sizeof(r->authorization);
-			} else if (!strcasecmp(c->hname, "content-type")) {
-				c->hvalue = r->content_type;
-				c->hvalue_cap = sizeof(r->content_type);
-			}
-		}
-	}
-	if (c->hvalue) {
-		if (c->hvalue_len + len >= c->hvalue_cap) {
-			c->err_status = 431;
-			return 1;
-		}
-		memcpy(c->hvalue + c->hvalue_len, at, len);
-		c->hvalue_len += len;
-		c->hvalue[c->hvalue_len] = '\0';
-	}
-	return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-	struct pt_http_req *r = c->req;
-	struct http_parser_url u;
-
-	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
-		c->err_status = 413;
-		return -1; /* 1 would mean "no body" to http-parser */
-	}
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(c->url, c->url_len, 0, &u) != 0 ||
-	    !(u.field_set & (1 << UF_PATH))) {
-		c->err_status = 400;
-		return -1;
-	}
-	snprintf(r->path, sizeof(r->path), "%.*s", (int)u.field_data[UF_PATH].len,
-		 c->url + u.field_data[UF_PATH].off);
-	if (u.field_set & (1 << UF_QUERY))
-		snprintf(r->query, sizeof(r->query), "%.*s", (int)u.field_data[UF_QUERY].len,
-			 c->url + u.field_data[UF_QUERY].off);
-	r->method = p->method;
-	c->keepalive = http_should_keep_alive(p);
-	return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-	struct pt_http_req *r = c->req;
-	char *nb;
-
-	if (r->body_len + len > PT_HTTP_BODY_MAX) {
-		c->err_status = 413;
-		return 1;
-	}
-	nb = realloc(r->body, r->body_len + len + 1);
-	if (!nb) {
-		c->err_status = 503;
-		return 1;
-	}
-	r->body = nb;
-	memcpy(r->body + r->body_len, at, len);
-	r->body_len += len;
-	r->body[r->body_len] = '\0';
-	return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	/* One request at a time: stop here, answer, then go on with what
-	 * else arrived. */
-	c->keepalive = http_should_keep_alive(p);
-	http_parser_pause(p, 1);
-	return 0;
-}
-
-static const http_parser_settings settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
-};
 
 /* --- the connection --------------------------------------------------------- */
 
 static void on_read(struct pt_stream *s, ssize_t nread, char *chunk);
 
-static void dispatch(struct conn *c)
-{
-	struct pt_http_req *r = c->req;
-
-	uv_timer_stop(&c->timer);
-	pt_stream_read_stop(c->s);
-	c->state = C_HANDLING;
-	if (!r->body) {
-		r->body = strdup("");
-		if (!r->body) {
-			pt_http_error(r, 503, "busy", "out of memory");
-			return;
-		}
-	}
-	c->srv->handler(r, c->srv->data);
-}
-
 /* Parse len bytes; stop at the end of a request and keep the rest. */
 static void conn_feed(struct conn *c, const char *data, size_t len)
 {
-	size_t n;
-	enum http_errno e;
+	size_t used;
+	int status;
 
-	if (len == 0)
+	switch (pt_http_reader_feed(c->rd, data, len, &used)) {
+	case PT_HTTP_READ_MORE:
 		return;
-	n = http_parser_execute(&c->parser, &settings, data, len);
-	e = HTTP_PARSER_ERRNO(&c->parser);
-	if (e == HPE_PAUSED) {
-		http_parser_pause(&c->parser, 0);
-		if (n < len) {
-			c->pending = malloc(len - n);
+	case PT_HTTP_READ_REQUEST:
+		c->keepalive = pt_http_reader_keepalive(c->rd);
+		if (used < len) {
+			/* Sent ahead of its answer: read once this one is
+			 * answered.  Without the memory, this is the last. */
+			c->pending = malloc(len - used);
 			if (c->pending) {
-				memcpy(c->pending, data + n, len - n);
-				c->pending_len = len - n;
+				memcpy(c->pending, data + used, len - used);
+				c->pending_len = len - used;
+			} else {
+				c->keepalive = 0;
 			}
 		}
-		dispatch(c);
+		answer_now(c, pt_http_reader_take(c->rd));
+		c->srv->handler(c->req, c->srv->data);
 		return;
-	}
-	if (e != HPE_OK) {
-		int status = c->err_status ? c->err_status : 400;
-		c->keepalive = 0;
-		if (!c->req) {
-			/* Garbage before any request line: nothing to answer. */
-			pt_log(PT_LOG_INFO, c->id, "%s: not HTTP (%s)", c->peer,
-			       http_errno_name(e));
-			conn_close(c);
-			return;
-		}
+	case PT_HTTP_READ_GARBAGE:
+		/* Nothing that began a request: nothing to answer. */
+		pt_log(PT_LOG_INFO, c->id, "%s: not HTTP (%s)", c->peer, pt_http_reader_why(c->rd));
+		conn_close(c);
+		return;
+	case PT_HTTP_READ_ERROR:
+		status = pt_http_reader_status(c->rd);
 		pt_log(PT_LOG_INFO, c->id, "%s: bad request: %d (%s)", c->peer, status,
-		       c->err_status ? "limit" : http_errno_description(e));
-		pt_stream_read_stop(c->s);
-		uv_timer_stop(&c->timer);
-		c->state = C_HANDLING;
-		pt_http_error(c->req, status, status == 400 ? "bad_request" : "too_large", "%s",
-			      status == 413   ? "request body too large"
-			      : status == 414 ? "URL too long"
-			      : status == 431 ? "request headers too large"
-					      : "malformed HTTP request");
+		       pt_http_reader_why(c->rd));
+		c->keepalive = 0;
+		answer_now(c, pt_http_reader_take(c->rd));
+		if (status == 503)
+			pt_http_error(c->req, 503, "busy", "out of memory");
+		else
+			pt_http_error(c->req, status, status == 400 ? "bad_request" : "too_large",
+				      "%s",
+				      status == 413   ? "request body too large"
+				      : status == 414 ? "URL too long"
+				      : status == 431 ? "request headers too large"
+						      : "malformed HTTP request");
+		return;
 	}
 }
 
@@ -431,16 +398,20 @@ static void conn_close(struct conn *c)
 	if (c->state == C_CLOSING)
 		return;
 	if (c->req) {
-		if (c->state == C_HANDLING)
-			c->req->conn = NULL; /* the handler still owns it */
-		else {
-			free(c->req->body);
-			free(c->req);
-		}
+		/* Being handled: the handler still owns it and answers into
+		 * nothing. */
+		c->req->conn = NULL;
 		c->req = NULL;
 	}
 	c->state = C_CLOSING;
 	uv_timer_stop(&c->timer);
+	idle_del(c);
+	if (c->counted) {
+		pt_sources_add(c->srv->unauth, c->source, -1);
+		c->counted = 0;
+	}
+	pt_http_reader_free(c->rd);
+	c->rd = NULL;
 	free(c->pending);
 	c->pending = NULL;
 	free(c->wbuf);
@@ -474,10 +445,10 @@ static void after_response(struct conn *c)
 		return;
 	}
 	c->state = C_READING;
-	c->err_status = 0;
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	pt_http_reader_next(c->rd);
 	arm(c, c->srv->lim.keepalive_ms);
+	/* Idle until a request begins (which takes it off the list). */
+	idle_add(c);
 	if (c->pending) {
 		char *p = c->pending;
 		size_t n = c->pending_len;
@@ -509,13 +480,12 @@ void pt_http_respond(struct pt_http_req *req, int status, const char *content_ty
 	struct conn *c = req->conn;
 	int n, rc;
 
-	free(req->body);
-	if (!c) {
-		free(req);
+	if (c && req->authenticated)
+		conn_authenticated(c);
+	pt_http_req_free(req);
+	if (!c)
 		return;
-	}
 	c->req = NULL;
-	free(req);
 	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\n", status, status_text(status));
 	size_t hlen = (size_t)n + 256 + (extra_headers ? strlen(extra_headers) : 0);
 	c->wbuf = malloc(hlen + len);
@@ -535,29 +505,6 @@ void pt_http_respond(struct pt_http_req *req, int status, const char *content_ty
 		after_response(c);
 	else if (rc < 0)
 		conn_close(c);
-}
-
-const char *pt_http_bearer(const struct pt_http_req *req)
-{
-	const char *a = req->authorization;
-
-	if (strncasecmp(a, "Bearer ", 7))
-		return NULL;
-	a += 7;
-	while (*a == ' ')
-		a++;
-	return *a ? a : NULL;
-}
-
-int pt_http_bearer_is(const struct pt_http_req *req, const char *secret)
-{
-	const char *tok = pt_http_bearer(req);
-	size_t n;
-
-	if (!tok || !secret || !*secret)
-		return 0;
-	n = strlen(secret);
-	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
 }
 
 void pt_http_json(struct pt_http_req *req, int status, json_t *doc)
@@ -585,50 +532,38 @@ void pt_http_error(struct pt_http_req *req, int status, const char *code, const 
 	pt_http_json(req, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
 }
 
-static int hexval(int ch)
+/* Whether a new connection from `source` may come in, making room for it
+ * where idle keep-alive connections allow (httpd.h's top says the rules). */
+static int admit(struct pt_httpd *srv, const char *peer, const char *source)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
+	int max = srv->lim.max_conns, per = srv->lim.max_conns_per_source;
+	char more[48];
 
-int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len)
-{
-	size_t nl = strlen(name);
-	const char *p = req->query;
-
-	while (*p) {
-		const char *end = strchr(p, '&');
-		size_t plen = end ? (size_t)(end - p) : strlen(p);
-		if (plen > nl && !strncmp(p, name, nl) && p[nl] == '=') {
-			size_t o = 0;
-			for (const char *q = p + nl + 1; q < p + plen && o + 1 < len; q++) {
-				if (*q == '%' && q + 2 < p + plen + 1 && hexval(q[1]) >= 0 &&
-				    hexval(q[2]) >= 0) {
-					buf[o++] = (char)(hexval(q[1]) << 4 | hexval(q[2]));
-					q += 2;
-				} else {
-					buf[o++] = *q == '+' ? ' ' : *q;
-				}
-			}
-			buf[o] = '\0';
-			return 0;
-		}
-		if (!end)
-			break;
-		p = end + 1;
+	if (per > 0 && pt_sources_get(srv->unauth, source) >= per && !trim_idle(srv, source)) {
+		if (may_log(srv, &srv->over))
+			pt_log_warnx("%s: %d connections not authenticated from %s already (the "
+				     "cap per source): refused%s",
+				     peer, per, source, skipped(&srv->over, more, sizeof(more)));
+		return 0;
 	}
-	return -ENOENT;
+	if (srv->nconns >= max - max / RESERVE_DIV)
+		trim_idle(srv, NULL);
+	if (srv->nconns >= max) {
+		if (may_log(srv, &srv->full))
+			pt_log_warnx("%s: %d connections open, none idle (the cap): refused%s",
+				     peer, srv->nconns, skipped(&srv->full, more, sizeof(more)));
+		return 0;
+	}
+	return 1;
 }
 
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct pt_httpd *srv = server->data;
 	struct pt_stream *plain, *tls;
+	char peer[80], source[64];
 	struct conn *c;
+
 	if (status < 0)
 		return;
 	plain = pt_plain_new(srv->loop, UV_TCP);
@@ -638,28 +573,34 @@ static void on_connection(uv_stream_t *server, int status)
 		pt_stream_close(plain, NULL);
 		return;
 	}
-	if (srv->nconns >= srv->lim.max_conns) {
-		pt_log_warnx("too many connections (%d): refusing one", srv->nconns);
+	/* The address without the port: throttling and ticket binding work
+	 * per address, caps per source. */
+	pt_net_peer((uv_tcp_t *)pt_plain_uv(plain), peer, sizeof(peer), source, sizeof(source));
+	if (!admit(srv, peer, source)) {
 		pt_stream_close(plain, NULL);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	tls = c ? pt_tls_stream_new(plain, srv->ctx, 1, NULL) : NULL;
-	if (!tls) {
+	if (!tls || !(c->rd = pt_http_reader_new(on_begin, c)) ||
+	    pt_sources_add(srv->unauth, source, 1) < 0) {
+		if (c)
+			pt_http_reader_free(c->rd);
 		free(c);
-		pt_stream_close(plain, NULL);
+		if (tls)
+			pt_stream_close(tls, NULL);
+		else
+			pt_stream_close(plain, NULL);
 		return;
 	}
+	c->counted = 1;
 	c->srv = srv;
 	c->s = tls;
 	c->id = ++srv->next_id;
 	tls->id = c->id;
 	tls->data = c;
-	/* The address without the port: throttling and ticket binding work
-	 * per address. */
-	pt_net_peer((uv_tcp_t *)pt_plain_uv(plain), c->peer, sizeof(c->peer), NULL, 0);
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	snprintf(c->source, sizeof(c->source), "%s", source);
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	c->next = srv->conns;
@@ -673,6 +614,14 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c);
 }
 
+static void free_server(uv_handle_t *h)
+{
+	struct pt_httpd *srv = h->data;
+
+	pt_sources_free(srv->unauth);
+	free(srv);
+}
+
 struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr,
 				 const struct pt_httpd_limits *lim, pt_http_handler handler,
 				 void *data)
@@ -680,20 +629,28 @@ struct pt_httpd *pt_httpd_listen(uv_loop_t *loop, SSL_CTX *ctx, const char *addr
 	struct pt_httpd *srv = calloc(1, sizeof(*srv));
 	int rc;
 
-	if (!srv)
+	if (!srv || !(srv->unauth = pt_sources_new())) {
+		pt_log_warnx("listen on %s: out of memory", addr);
+		free(srv);
 		return NULL;
+	}
+	loop_thread = 1;
 	srv->loop = loop;
 	srv->ctx = ctx;
 	srv->lim = *lim;
+	if (srv->lim.max_conns < 1)
+		srv->lim.max_conns = 1;
 	srv->handler = handler;
 	srv->data = data;
+	srv->idle[0].tailp = &srv->idle[0].head;
+	srv->idle[1].tailp = &srv->idle[1].head;
 	uv_tcp_init(loop, &srv->tcp);
 	srv->tcp.data = srv;
 	rc = pt_net_listen(&srv->tcp, addr, 511, on_connection);
 	if (rc) {
 		pt_log_warnx("listen on %s: %s", addr,
 			     rc == -EINVAL ? "bad address" : uv_strerror(rc));
-		uv_close((uv_handle_t *)&srv->tcp, free_owner);
+		uv_close((uv_handle_t *)&srv->tcp, free_server);
 		return NULL;
 	}
 	return srv;
@@ -703,5 +660,5 @@ void pt_httpd_close(struct pt_httpd *srv)
 {
 	while (srv->conns)
 		conn_close(srv->conns);
-	uv_close((uv_handle_t *)&srv->tcp, free_owner);
+	uv_close((uv_handle_t *)&srv->tcp, free_server);
 }

@@ -1,0 +1,372 @@
+/*
+ * httpd_request.c - the requests of the HTTPS server (httpd.h): the reader
+ * (bytes in, requests out) and what handlers ask of a request (its bearer,
+ * its query's parameters).  In the reader, http-parser does the parsing;
+ * these callbacks keep each request within its limits (URL, header bytes,
+ * body) and say which status answers what went wrong: 400, 413, 414, 431
+ * (503 when memory runs out).
+ *
+ * Apart from httpd.c, which owns the socket, the timers and the answers, so
+ * that tests and tests/fuzz/fuzz_http.c drive exactly what a connection
+ * runs, in-process.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <http_parser.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "portico/httpd.h"
+
+struct pt_http_reader {
+	http_parser parser;
+	pt_http_begin_cb begin;
+	void *owner;
+	struct pt_http_req *req; /* begun, not taken */
+	size_t header_bytes;
+	size_t url_len;
+	char url[PT_HTTP_PATH_MAX * 2];
+	char hname[64];
+	size_t hname_len;
+	char *hvalue; /* the request field the value goes to */
+	size_t hvalue_cap, hvalue_len;
+	int in_value;
+	int err_status; /* a limit was hit: answer this */
+	int keepalive;
+};
+
+static int on_message_begin(http_parser *p)
+{
+	struct pt_http_reader *rd = p->data;
+
+	rd->req = calloc(1, sizeof(*rd->req));
+	if (!rd->req)
+		return 1;
+	rd->header_bytes = rd->url_len = 0;
+	rd->url[0] = '\0';
+	rd->hname_len = 0;
+	rd->hvalue = NULL;
+	rd->in_value = 0;
+	if (rd->begin)
+		rd->begin(rd->req, rd->owner);
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+	struct pt_http_reader *rd = p->data;
+
+	if (rd->url_len + len >= sizeof(rd->url)) {
+		rd->err_status = 414;
+		return 1;
+	}
+	memcpy(rd->url + rd->url_len, at, len);
+	rd->url_len += len;
+	rd->url[rd->url_len] = '\0';
+	return 0;
+}
+
+static int count_header(struct pt_http_reader *rd, size_t len)
+{
+	rd->header_bytes += len;
+	if (rd->header_bytes > PT_HTTP_HEADERS_MAX) {
+		rd->err_status = 431;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct pt_http_reader *rd = p->data;
+
+	if (count_header(rd, len))
+		return 1;
+	if (rd->in_value) {
+		rd->in_value = 0;
+		rd->hname_len = 0;
+	}
+	if (rd->hname_len + len < sizeof(rd->hname)) {
+		memcpy(rd->hname + rd->hname_len, at, len);
+		rd->hname_len += len;
+	} else {
+		rd->hname_len = sizeof(rd->hname); /* too long to be one we want */
+	}
+	return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct pt_http_reader *rd = p->data;
+	struct pt_http_req *r = rd->req;
+
+	if (count_header(rd, len))
+		return 1;
+	if (!rd->in_value) {
+		rd->in_value = 1;
+		rd->hvalue = NULL;
+		rd->hvalue_len = 0;
+		if (rd->hname_len < sizeof(rd->hname)) {
+			rd->hname[rd->hname_len] = '\0';
+			if (!strcasecmp(rd->hname, "authorization")) {
+				rd->hvalue = r->authorization;
+				rd->hvalue_cap = sizeof(r->authorization);
+			} else if (!strcasecmp(rd->hname, "content-type")) {
+				rd->hvalue = r->content_type;
+				rd->hvalue_cap = sizeof(r->content_type);
+			}
+		}
+	}
+	if (rd->hvalue) {
+		if (rd->hvalue_len + len >= rd->hvalue_cap) {
+			rd->err_status = 431;
+			return 1;
+		}
+		memcpy(rd->hvalue + rd->hvalue_len, at, len);
+		rd->hvalue_len += len;
+		rd->hvalue[rd->hvalue_len] = '\0';
+	}
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct pt_http_reader *rd = p->data;
+	struct pt_http_req *r = rd->req;
+	struct http_parser_url u;
+
+	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
+		rd->err_status = 413;
+		return -1; /* 1 would mean "no body" to http-parser */
+	}
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(rd->url, rd->url_len, 0, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH))) {
+		rd->err_status = 400;
+		return -1;
+	}
+	snprintf(r->path, sizeof(r->path), "%.*s", (int)u.field_data[UF_PATH].len,
+		 rd->url + u.field_data[UF_PATH].off);
+	if (u.field_set & (1 << UF_QUERY))
+		snprintf(r->query, sizeof(r->query), "%.*s", (int)u.field_data[UF_QUERY].len,
+			 rd->url + u.field_data[UF_QUERY].off);
+	r->method = p->method;
+	rd->keepalive = http_should_keep_alive(p);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+	struct pt_http_reader *rd = p->data;
+	struct pt_http_req *r = rd->req;
+	char *nb;
+
+	if (r->body_len + len > PT_HTTP_BODY_MAX) {
+		rd->err_status = 413;
+		return 1;
+	}
+	nb = realloc(r->body, r->body_len + len + 1);
+	if (!nb) {
+		rd->err_status = 503;
+		return 1;
+	}
+	r->body = nb;
+	memcpy(r->body + r->body_len, at, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct pt_http_reader *rd = p->data;
+	struct pt_http_req *r = rd->req;
+
+	if (!r->body && !(r->body = strdup(""))) {
+		rd->err_status = 503;
+		return 1;
+	}
+	rd->keepalive = http_should_keep_alive(p);
+	/* One request at a time: stop here; the caller answers, then feeds
+	 * what else arrived. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+struct pt_http_reader *pt_http_reader_new(pt_http_begin_cb begin, void *owner)
+{
+	struct pt_http_reader *rd = calloc(1, sizeof(*rd));
+
+	if (!rd)
+		return NULL;
+	rd->begin = begin;
+	rd->owner = owner;
+	pt_http_reader_next(rd);
+	return rd;
+}
+
+void pt_http_req_free(struct pt_http_req *req)
+{
+	if (!req)
+		return;
+	free(req->body);
+	free(req);
+}
+
+void pt_http_reader_free(struct pt_http_reader *rd)
+{
+	if (!rd)
+		return;
+	pt_http_req_free(rd->req);
+	free(rd);
+}
+
+void pt_http_reader_next(struct pt_http_reader *rd)
+{
+	pt_http_req_free(rd->req);
+	rd->req = NULL;
+	rd->err_status = 0;
+	rd->keepalive = 0;
+	http_parser_init(&rd->parser, HTTP_REQUEST);
+	rd->parser.data = rd;
+}
+
+enum pt_http_read pt_http_reader_feed(struct pt_http_reader *rd, const char *data, size_t len,
+				      size_t *used)
+{
+	enum http_errno e;
+
+	*used = 0;
+	if (len == 0)
+		return PT_HTTP_READ_MORE;
+	*used = http_parser_execute(&rd->parser, &settings, data, len);
+	e = HTTP_PARSER_ERRNO(&rd->parser);
+	if (e == HPE_PAUSED) {
+		http_parser_pause(&rd->parser, 0);
+		return PT_HTTP_READ_REQUEST;
+	}
+	if (e == HPE_OK && *used == len)
+		return PT_HTTP_READ_MORE;
+	if (!rd->req)
+		return PT_HTTP_READ_GARBAGE; /* nothing to answer */
+	if (!rd->err_status)
+		rd->err_status = 400;
+	return PT_HTTP_READ_ERROR;
+}
+
+struct pt_http_req *pt_http_reader_take(struct pt_http_reader *rd)
+{
+	struct pt_http_req *r = rd->req;
+
+	rd->req = NULL;
+	return r;
+}
+
+int pt_http_reader_busy(const struct pt_http_reader *rd)
+{
+	return rd->req != NULL;
+}
+
+int pt_http_reader_status(const struct pt_http_reader *rd)
+{
+	return rd->err_status ? rd->err_status : 400;
+}
+
+const char *pt_http_reader_why(const struct pt_http_reader *rd)
+{
+	switch (rd->err_status) {
+	case 400:
+		return "malformed URL";
+	case 413:
+		return "request body too large";
+	case 414:
+		return "URL too long";
+	case 431:
+		return "request headers too large";
+	case 503:
+		return "out of memory";
+	}
+	return http_errno_description(HTTP_PARSER_ERRNO(&rd->parser));
+}
+
+int pt_http_reader_keepalive(const struct pt_http_reader *rd)
+{
+	return rd->keepalive;
+}
+
+/* --- what handlers ask of a request ------------------------------------------ */
+
+const char *pt_http_bearer(const struct pt_http_req *req)
+{
+	const char *a = req->authorization;
+
+	if (strncasecmp(a, "Bearer ", 7))
+		return NULL;
+	a += 7;
+	while (*a == ' ')
+		a++;
+	return *a ? a : NULL;
+}
+
+int pt_http_bearer_is(const struct pt_http_req *req, const char *secret)
+{
+	const char *tok = pt_http_bearer(req);
+	size_t n;
+
+	if (!tok || !secret || !*secret)
+		return 0;
+	n = strlen(secret);
+	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = tolower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name);
+	const char *p = req->query;
+
+	while (*p) {
+		const char *end = strchr(p, '&');
+		size_t plen = end ? (size_t)(end - p) : strlen(p);
+		if (plen > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+			size_t o = 0;
+			for (const char *q = p + nl + 1; q < p + plen && o + 1 < len; q++) {
+				if (*q == '%' && q + 2 < p + plen + 1 && hexval(q[1]) >= 0 &&
+				    hexval(q[2]) >= 0) {
+					buf[o++] = (char)(hexval(q[1]) << 4 | hexval(q[2]));
+					q += 2;
+				} else {
+					buf[o++] = *q == '+' ? ' ' : *q;
+				}
+			}
+			buf[o] = '\0';
+			return 0;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return -ENOENT;
+}
