@@ -121,6 +121,11 @@ int main(int argc, char **argv)
 	broker.host_api.bearer = conf->broker.broker_secret;
 	if (pt_api_conf_load_identity(&broker.host_api))
 		pt_fatal("cannot read %s or %s", tls.cert, tls.key);
+	/* One descriptor per HTTPS connection; the headroom holds the store,
+	 * the calls to session hosts (one per pool thread), the PAM socket,
+	 * the log and libuv's own. */
+	conf->broker.max_connections = pt_daemon_nofile(1, 128, conf->broker.max_connections,
+							"[broker] max_connections");
 	pt_drop_privileges(conf->broker.user, "[broker] user");
 	pt_privsep_rearm(); /* the PAM process's death ends this side too */
 	signal(SIGPIPE, SIG_IGN);
