@@ -152,7 +152,8 @@ int main(int argc, char **argv)
 		.handshake_ms = 10000,
 		.request_ms = 10000,
 		.keepalive_ms = 30000,
-		.max_conns = 4096,
+		.max_conns = (int)conf->broker.max_connections,
+		.max_conns_per_source = (int)conf->broker.max_connections_per_source,
 	};
 	b->http = pt_httpd_listen(b->loop, ctx, conf->broker.listen, &lim, brk_api_handle, b);
 	if (!b->http)
