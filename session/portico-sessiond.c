@@ -70,6 +70,12 @@ int main(int argc, char **argv)
 		if (sd_net_load_identity(conf))
 			pt_fatal("cannot read this host's certificate or key");
 		pt_conf_keep_secrets(conf, PT_SECRET_HOST);
+		/* One descriptor per HTTPS connection; the headroom holds the
+		 * calls to the broker (one per pool thread), the root side's
+		 * socket, the log and libuv's own. */
+		conf->sessiond.max_connections =
+			pt_daemon_nofile(1, 64, conf->sessiond.max_connections,
+					 "[sessiond] max_connections");
 		pt_drop_privileges(conf->sessiond.user, "[sessiond] user");
 		/* The root side's death ends this side too (the change of
 		 * user cleared the parent-death signal). */
