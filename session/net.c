@@ -757,7 +757,8 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 		.handshake_ms = 10000,
 		.request_ms = 10000,
 		.keepalive_ms = 60000,
-		.max_conns = 256,
+		.max_conns = (int)sc->max_connections,
+		.max_conns_per_source = (int)sc->max_connections_per_source,
 	};
 	uv_timer_t stuck;
 
