@@ -669,6 +669,7 @@ static void handle(struct pt_http_req *req, void *data)
 
 	if (!from_broker(req))
 		return;
+	pt_http_authenticated(req); /* no longer counted against its source */
 	if (!strcmp(p, "/api/v1/sessions")) {
 		if (req->method == HTTP_POST)
 			start_request(req);
