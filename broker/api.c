@@ -274,6 +274,8 @@ static void deny(struct brk_call *c, int err, int role)
  * is an admin now (not at login: a user taken out of admin_group loses the
  * admin routes with the next request).  A user's token is refused on the
  * routes of nodes with 403 too: it is a credential, of another role.
+ * A credential admitted marks the connection authenticated (httpd.h):
+ * it no longer counts against its source's cap.
  */
 static int admit(struct brk_call *c, int on_pool)
 {
@@ -297,6 +299,7 @@ static int admit(struct brk_call *c, int on_pool)
 				return DENIED;
 			}
 			c->role = role;
+			pt_http_authenticated(c->req);
 			return ADMIT;
 		}
 		if (!tok || !pt_ticket_valid(tok)) {
@@ -321,11 +324,13 @@ static int admit(struct brk_call *c, int on_pool)
 	explicit_bzero(t.sealed, sizeof(t.sealed));
 	if (r->roles & BRK_ROLE_USER) {
 		c->role = BRK_ROLE_USER;
+		pt_http_authenticated(c->req);
 		return ADMIT;
 	}
 	if ((r->roles & BRK_ROLE_ADMIN) &&
 	    brk_user_in_group(c->user, c->b->conf->broker.admin_group)) {
 		c->role = BRK_ROLE_ADMIN;
+		pt_http_authenticated(c->req);
 		return ADMIT;
 	}
 	deny(c, -EPERM, BRK_ROLE_USER);
