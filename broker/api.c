@@ -113,18 +113,43 @@ int brk_api_status(int err)
 
 static void call_free(struct brk_call *c)
 {
+	c->b->calls--;
 	json_decref(c->in);
 	json_decref(c->out);
 	free(c->text);
 	free(c);
 }
 
+/* Every answer goes out here: to the connection, or to the test's hook. */
+static void respond(struct brk *b, struct pt_http_req *req, int status, const char *ctype,
+		    const char *body, size_t len, const char *extra)
+{
+	if (b->answer_cb) {
+		b->answer_cb(b->answer_arg, status, ctype, body, len);
+		req->conn = NULL; /* pt_http_respond then only frees it */
+	}
+	pt_http_respond(req, status, ctype, body, len, extra);
+}
+
+static void respond_json(struct brk *b, struct pt_http_req *req, int status, json_t *doc)
+{
+	static const char oom[] = "{\"error\":\"internal\",\"message\":\"out of memory\"}";
+	char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	if (s)
+		respond(b, req, status, "application/json", s, strlen(s), NULL);
+	else
+		respond(b, req, 500, "application/json", oom, sizeof(oom) - 1, NULL);
+	free(s);
+}
+
 static void call_answer(struct brk_call *c)
 {
 	if (c->text) {
-		pt_http_respond(c->req, c->status, c->ctype, c->text, strlen(c->text), NULL);
+		respond(c->b, c->req, c->status, c->ctype, c->text, strlen(c->text), NULL);
 	} else {
-		pt_http_json(c->req, c->status ? c->status : 500, c->out);
+		respond_json(c->b, c->req, c->status ? c->status : 500, c->out);
 		c->out = NULL;
 	}
 	c->req = NULL;
@@ -168,6 +193,9 @@ static void after_work_cb(uv_work_t *w, int status)
 {
 	struct brk_call *c = w->data;
 
+	/* Parked: whichever of this and brk_call_resume comes second answers. */
+	if (c->parked && --c->parked > 0)
+		return;
 	if (status < 0 && !c->status)
 		brk_call_fail(c, -EAGAIN, "busy", "the broker is stopping");
 	brk_call_finish(c);
@@ -177,10 +205,32 @@ void brk_call_queue(struct brk_call *c, brk_handler_cb fn)
 {
 	c->next = fn;
 	c->work.data = c;
+	if (c->b->answer_cb) { /* brk_api_serve_inline */
+		work_cb(&c->work);
+		after_work_cb(&c->work, 0);
+		return;
+	}
 	if (uv_queue_work(c->b->loop, &c->work, work_cb, after_work_cb) != 0) {
 		brk_call_fail(c, -EAGAIN, "busy", "try again");
 		brk_call_finish(c);
 	}
+}
+
+void brk_call_park(struct brk_call *c)
+{
+	c->parked = 2; /* the pool job's end, and the resume */
+}
+
+void brk_call_unpark(struct brk_call *c)
+{
+	c->parked = 0;
+}
+
+void brk_call_resume(struct brk_call *c)
+{
+	if (--c->parked > 0)
+		return;
+	brk_call_finish(c);
 }
 
 void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fmt, ...)
@@ -200,9 +250,19 @@ void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fm
 
 void brk_call_store_error(struct brk_call *c, int rc)
 {
-	pt_log(PT_LOG_WARNING, c->req ? c->req->id : 0, "store: %s (%s)",
-	       brk_store_error(c->b->store), strerror(-rc));
-	brk_call_fail(c, -EIO, "internal", "the broker could not reach its store");
+	const char *why = brk_store_error(c->b->store);
+	int n = (int)strcspn(why, "(");
+
+	pt_log(PT_LOG_WARNING, c->req ? c->req->id : 0, "store: %s (%s)", why, strerror(-rc));
+	/* Passing (a full disk, store.h): 503 and its words, up to the
+	 * bracket that holds SQLite's own. */
+	while (n > 0 && why[n - 1] == ' ')
+		n--;
+	if (rc == -EAGAIN)
+		brk_call_fail(c, -EAGAIN, "store_unavailable",
+			      "the broker cannot use its store now (%.*s): try again later", n, why);
+	else
+		brk_call_fail(c, -EIO, "internal", "the broker could not reach its store");
 }
 
 void brk_call_ok(struct brk_call *c, int status, json_t *doc)
@@ -471,7 +531,7 @@ const struct brk_route *brk_api_match(int method, const char *path, unsigned lon
 	return match(method, path, allowed, arg);
 }
 
-static void not_allowed(struct pt_http_req *req, unsigned long allowed)
+static void not_allowed(struct brk *b, struct pt_http_req *req, unsigned long allowed)
 {
 	static const char body[] =
 		"{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}";
@@ -484,31 +544,40 @@ static void not_allowed(struct pt_http_req *req, unsigned long allowed)
 					      o > 6 ? "," : "", http_method_str(m));
 	if (o < sizeof(allow))
 		snprintf(allow + o, sizeof(allow) - o, "\r\n");
-	pt_http_respond(req, 405, "application/json", body, sizeof(body) - 1, allow);
+	respond(b, req, 405, "application/json", body, sizeof(body) - 1, allow);
+}
+
+static void refuse(struct brk *b, struct pt_http_req *req, int status, const char *code,
+		   const char *msg)
+{
+	respond_json(b, req, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
 }
 
 /* The HTTP handler: every /api/v1 route. */
 void brk_api_handle(struct pt_http_req *req, void *data)
 {
+	struct brk *b = data;
 	struct brk_call *c;
 	unsigned long allowed;
-	char arg[SEG_SIZE] = "";
+	char arg[SEG_SIZE] = "", msg[300];
 	const struct brk_route *r = match(req->method, req->path, &allowed, arg);
 
 	if (!r && allowed) {
-		not_allowed(req, allowed);
+		not_allowed(b, req, allowed);
 		return;
 	}
 	if (!r) {
-		pt_http_error(req, 404, "not_found", "no such API path: %.200s", req->path);
+		snprintf(msg, sizeof(msg), "no such API path: %.200s", req->path);
+		refuse(b, req, 404, "not_found", msg);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		pt_http_error(req, 503, "busy", "out of memory");
+		refuse(b, req, 503, "busy", "out of memory");
 		return;
 	}
-	c->b = data;
+	b->calls++;
+	c->b = b;
 	c->req = req;
 	c->route = r;
 	snprintf(c->rhost, sizeof(c->rhost), "%.63s", req->peer);
@@ -531,4 +600,9 @@ void brk_api_handle(struct pt_http_req *req, void *data)
 		return;
 	}
 	r->handler(c);
+}
+
+void brk_api_serve_inline(struct brk *b, struct pt_http_req *req)
+{
+	brk_api_handle(req, b);
 }

@@ -93,6 +93,7 @@ struct brk_call {
 	char *text; /* a body that is not JSON (.rdp) */
 	const char *ctype;
 	int64_t answer_at_ms; /* not before (uv_now's clock); 0: at once */
+	int parked; /* the answer comes from a start on a host (brk_call_park) */
 };
 
 /* The HTTP status for a handler's -errno (the one map, api.c). */
@@ -109,11 +110,29 @@ void brk_call_ok(struct brk_call *c, int status, json_t *doc);
 void brk_call_finish(struct brk_call *c);
 /* Loop thread: run fn on the thread pool, then finish c. */
 void brk_call_queue(struct brk_call *c, brk_handler_cb fn);
+/* In a handler on the thread pool, before it hands c to a call to a
+ * session host (hostq.h): c is not answered when the handler returns, but
+ * when that call's done says brk_call_resume.  Undo with brk_call_unpark
+ * (the same thread) when the hand-over fails. */
+void brk_call_park(struct brk_call *c);
+void brk_call_unpark(struct brk_call *c);
+/* Loop thread: the parked call's answer is set; send it (once the handler
+ * has returned too). */
+void brk_call_resume(struct brk_call *c);
 /* A string member of the JSON body, or NULL. */
 const char *brk_call_str(const struct brk_call *c, const char *key);
 
 /* Printable, 1 to max bytes, no ':' or '/': what a user or host name may be. */
 int brk_name_ok(const char *s, size_t max);
+
+/* For tests and fuzzing: serve req as the HTTP server's handler does (the
+ * same match, role check, body parsing and handler), but with every job
+ * that would go to the thread pool run inline on this thread, and the
+ * answer handed to b->answer_cb (which must be set) instead of a
+ * connection.  req and req->body are malloc'd and taken (freed with the
+ * answer); req->conn must be NULL.  A route whose handler waits for PAM
+ * answers when b->auth's process does and the loop runs. */
+void brk_api_serve_inline(struct brk *b, struct pt_http_req *req);
 
 /* The route table, for tests: n rows. */
 const struct brk_route *brk_api_routes(size_t *n);

@@ -14,6 +14,8 @@
 #include "store.h"
 #include "throttle.h"
 
+struct brk_hostq;
+
 struct brk {
 	uv_loop_t *loop;
 	const struct pt_conf *conf;
@@ -23,8 +25,14 @@ struct brk {
 	struct brk_auth *auth;
 	SSL_CTX *client_ctx;	     /* to reach session hosts */
 	struct pt_api_conf host_api; /* ... with the broker's credential (no base) */
+	struct brk_hostq *hostq;     /* calls to session hosts (hostq.h); NULL: none */
 	uv_timer_t sweep;	     /* session timeouts, expired tickets */
 	int sweeping;
+	int calls; /* requests not answered yet: stopping waits for them */
+	/* For tests and fuzzing (brk_api_serve_inline): jobs run inline and
+	 * answers go to answer_cb, not to a connection.  NULL in the daemon. */
+	void (*answer_cb)(void *arg, int status, const char *ctype, const char *body, size_t len);
+	void *answer_arg;
 	char gw_rdp[300]; /* host:port clients dial for RDP, "" when none */
 	char gw_vnc[300]; /* ... for VNC */
 };
@@ -39,19 +47,22 @@ void brk_api_handle(struct pt_http_req *req, void *data);
 /* Start the periodic sweep (timeouts, expired tickets and tokens). */
 void brk_sweep_start(struct brk *b, uint64_t every_ms);
 
-/* --- session hosts (hosts.c): blocking, thread pool only ----------------- */
+/* --- session hosts (hosts.c) ------------------------------------------------ */
 
 /* Ask the sessiond of s->host to start session s (a STARTING row) of pool
- * p.  On success the row is READY and *s has its backend and secret.  On
- * failure the row is ENDED, msg says why in words for the user, and the
- * return value is the HTTP status to answer with (502 the host refused,
- * 503 it could not be reached). */
+ * p, waiting [broker] start_timeout at most.  On success the row is READY
+ * and *s has its backend and secret.  On failure the row is ENDED, msg
+ * says why in words for the user, and the return value is the HTTP status
+ * to answer with (502 the host refused, 503 it could not be reached).
+ * Blocks: on a thread of the host's queue only (hostq.h, launch.c), never
+ * on the thread pool. */
 int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *p,
 		   const char *geometry, char *msg, size_t msglen);
 
-/* Tell the sessiond of an ended session's host to stop it (nothing for
- * static backends).  A host that cannot be reached learns it from the
- * answer to its next heartbeat. */
+/* Queue a stop of an ended session on its host (nothing for static
+ * backends) and return; it blocks on the store only.  A host that cannot
+ * be reached, or whose queue is full, learns it from the answer to its
+ * next heartbeat. */
 void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason);
 
 /* A register or heartbeat from sessiond `name` reporting `sessions` (its

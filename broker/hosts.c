@@ -14,14 +14,15 @@
 #include <string.h>
 
 #include "broker.h"
+#include "hostq.h"
 #include "pool.h"
 #include "portico/api.h"
 #include "portico/log.h"
 
-/* A QEMU VM may take a while to come up: sessiond answers once the
- * backend listens. */
-#define START_TIMEOUT_MS 90000
-#define STOP_TIMEOUT_MS	 15000
+/* A stop is quick on the host (a signal, a wait); a start takes [broker]
+ * start_timeout at most (a QEMU VM may take a while to come up: sessiond
+ * answers once the backend listens). */
+#define STOP_TIMEOUT_MS 15000
 /* A live session a sessiond does not report is gone, unless it was made
  * this recently (the report may predate it). */
 #define RECONCILE_GRACE_MS 30000
@@ -66,7 +67,7 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
 	}
 	if (geometry && *geometry)
 		json_object_set_new(body, "geometry", json_string(geometry));
-	host_api(b, &h, START_TIMEOUT_MS, &c);
+	host_api(b, &h, (long)b->conf->broker.start_timeout_ms, &c);
 	rc = pt_api_call(&c, "POST", "/api/v1/sessions", body, &r, err, sizeof(err));
 	json_decref(body);
 	if (rc) {
@@ -116,28 +117,79 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
 	return 0;
 }
 
-void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason)
+/* A stop on its way to a host (brk_host_stop). */
+struct stop {
+	struct brk_hostq_job job; /* first */
+	struct brk *b;
+	int64_t id;
+	char reason[64];
+	struct brk_host h;
+};
+
+/* On the stop's own thread: ask the host. */
+static void stop_run(struct brk_hostq_job *j, int why)
 {
+	struct stop *st = (struct stop *)j;
 	struct pt_api_resp r;
 	struct pt_api_conf c;
-	struct brk_host h;
-	char path[64], err[512], why[300];
+	char path[64], err[512], msg[300];
 	json_t *body;
 
-	if (brk_store_host_get(b->store, s->host, &h) || !h.sessiond || !h.address[0])
-		return; /* a static backend: nothing runs on our behalf */
-	snprintf(path, sizeof(path), "/api/v1/sessions/%lld", (long long)s->id);
-	body = json_pack("{s:s}", "reason", reason);
-	host_api(b, &h, STOP_TIMEOUT_MS, &c);
+	if (why != BRK_HOSTQ_RUN) {
+		pt_log_warnx("session %lld: not stopped on %s (%s); its next heartbeat will",
+			     (long long)st->id, st->h.name,
+			     why == BRK_HOSTQ_STOPPING ? "the broker is stopping"
+			     : why == BRK_HOSTQ_LATE   ? "the host is slow to answer"
+						       : "no thread for the call");
+		return;
+	}
+	snprintf(path, sizeof(path), "/api/v1/sessions/%lld", (long long)st->id);
+	body = json_pack("{s:s}", "reason", st->reason);
+	host_api(st->b, &st->h, STOP_TIMEOUT_MS, &c);
 	if (pt_api_call(&c, "DELETE", path, body, &r, err, sizeof(err)))
 		pt_log_warnx("session %lld: cannot reach %s to stop it (%s); its next heartbeat "
 			     "will",
-			     (long long)s->id, h.name, err);
+			     (long long)st->id, st->h.name, err);
 	else if (r.status != 200 && r.status != 404)
-		pt_log_warnx("session %lld: %s did not stop it: %s", (long long)s->id, h.name,
-			     pt_api_message(&r, why, sizeof(why)));
+		pt_log_warnx("session %lld: %s did not stop it: %s", (long long)st->id, st->h.name,
+			     pt_api_message(&r, msg, sizeof(msg)));
 	pt_api_resp_free(&r);
 	json_decref(body);
+}
+
+static void stop_done(struct brk_hostq_job *j)
+{
+	free(j);
+}
+
+void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason)
+{
+	struct stop *st;
+	int rc;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return; /* the heartbeat stops it */
+	if (brk_store_host_get(b->store, s->host, &st->h) || !st->h.sessiond ||
+	    !st->h.address[0]) {
+		free(st); /* a static backend: nothing runs on our behalf */
+		return;
+	}
+	st->b = b;
+	st->id = s->id;
+	snprintf(st->reason, sizeof(st->reason), "%s", reason);
+	st->job.run = stop_run;
+	st->job.done = stop_done;
+	st->job.wait_ms = b->conf->broker.start_timeout_ms;
+	rc = brk_hostq_submit(b->hostq, st->h.name, &st->job);
+	if (rc) {
+		pt_log_warnx("session %lld: not stopped on %s (%s); its next heartbeat will",
+			     (long long)s->id, st->h.name,
+			     rc == -EAGAIN ? "too many calls wait for that host"
+			     : rc == -ESHUTDOWN ? "the broker is stopping"
+						: "out of memory");
+		free(st);
+	}
 }
 
 static int reported(json_t *sessions, int64_t id)

@@ -3,7 +3,11 @@
  * the user's live session in a pool or a new one assigned by its policy,
  * started on its session host when needed, and a one-time ticket for it.
  * Users reach it through launch and launch.rdp, gateways through
- * gateway/authorize after PAM.  Runs on the thread pool.
+ * gateway/authorize after PAM.  Runs on the thread pool, but for a start
+ * on a session host: that runs on a thread of the host's queue (hostq.h),
+ * which then mints the ticket and sets the answer, and the call is
+ * answered from the loop when it is done (brk_call_park).  A host that
+ * stops answering holds its own starts only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "hostq.h"
 #include "pool.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
@@ -75,83 +80,193 @@ static int start_err(int status)
 	return status == 503 ? -EHOSTUNREACH : status == 409 ? -ECANCELED : -EREMOTEIO;
 }
 
-/* Reconnect or assign c->user in pool c->name and mint a ticket: 1 for a
- * reconnect, 0 for a new session, or -1 with the answer set. */
-static int launch(struct brk_call *c, struct brk_session *s, char ticket[PT_TICKET_LEN + 1],
-		  struct brk_pool *pool)
-{
-	struct brk_assign_req ar = { .pool = c->name, .user = c->user, .client_addr = c->rhost };
-	char hash[PT_TICKET_HASH_LEN + 1];
-	struct brk_ticket t = { 0 };
-	char **groups;
-	int rc, reconnect = 0, entitled;
+/* How a launch answers once its session runs: as launch (JSON or .rdp) or
+ * as gateway/authorize (redeem's answer). */
+typedef void (*answer_cb)(struct brk_call *c, const struct brk_session *s, const char *ticket,
+			  const struct brk_pool *pool, int reconnect);
 
-	rc = brk_store_pool_get(c->b->store, c->name, pool);
-	if (rc && rc != -ENOENT) {
-		brk_call_store_error(c, rc);
-		return -1;
-	}
-	groups = rc ? NULL : brk_user_groups(c->user);
-	entitled = !rc && brk_pool_entitled(&pool->c, c->user, groups);
-	brk_groups_free(groups);
-	if (!entitled) {
-		/* The same answer as an unknown pool: nobody learns what
-		 * exists without being entitled to it. */
-		brk_call_fail(c, -ENOENT, "no_such_resource",
-			      "there is no desktop or application '%s'", c->name);
-		return -1;
-	}
-	ar.now_ms = brk_now_ms();
-	rc = brk_store_assign(c->b->store, &ar, s, &reconnect);
-	if (rc == -ENOSPC) {
-		brk_call_fail(c, rc, "no_capacity", "no session available in pool %s", c->name);
-		return -1;
-	}
-	if (rc == -EDQUOT) {
-		brk_call_fail(c, rc, "session_limit",
-			      "you already have the most sessions allowed in pool %s", c->name);
-		return -1;
-	}
-	if (rc) {
-		brk_call_store_error(c, rc);
-		return -1;
-	}
-	if (s->state == BRK_STARTING && reconnect) {
-		brk_call_fail(c, -EAGAIN, "starting",
-			      "your session in pool %s is still starting: try again in a moment",
-			      c->name);
-		return -1;
-	}
-	if (s->state == BRK_STARTING) {
-		char msg[300];
-		rc = brk_host_start(c->b, s, pool, c->geometry, msg, sizeof(msg));
-		if (rc) {
-			brk_call_fail(c, start_err(rc),
-				      rc == 503 ? "host_unavailable" : "start_failed",
-				      "cannot start your session in pool %s: %s", c->name, msg);
-			return -1;
-		}
-	}
+/* Mint a ticket for session s (READY or later) and answer with it. */
+static void mint_and_answer(struct brk_call *c, const struct brk_session *s,
+			    const struct brk_pool *pool, int reconnect, answer_cb answer)
+{
+	char ticket[PT_TICKET_LEN + 1], hash[PT_TICKET_HASH_LEN + 1];
+	struct brk_ticket t = { 0 };
+	int rc;
+
 	if (pt_ticket_new(ticket)) {
 		brk_call_fail(c, -EIO, "internal", "no randomness for a ticket");
-		return -1;
+		return;
 	}
 	pt_ticket_hash(ticket, hash);
 	t.session_id = s->id;
 	snprintf(t.user, sizeof(t.user), "%s", c->user);
 	snprintf(t.client_addr, sizeof(t.client_addr), "%s", c->rhost);
-	t.expires_ms = ar.now_ms + c->b->conf->broker.ticket_ttl_ms;
+	t.expires_ms = brk_now_ms() + c->b->conf->broker.ticket_ttl_ms;
 	if (pool->c.sso)
 		seal_for_ticket(c, ticket, t.sealed, sizeof(t.sealed));
 	rc = brk_store_ticket_put(c->b->store, hash, &t);
 	explicit_bzero(t.sealed, sizeof(t.sealed));
 	if (rc) {
 		brk_call_store_error(c, rc);
-		return -1;
+	} else {
+		pt_log(PT_LOG_INFO, c->req->id, "%s %s session %lld in pool %s on %s",
+		       reconnect ? "reconnect" : "launch", c->user, (long long)s->id, c->name,
+		       s->host);
+		answer(c, s, ticket, pool, reconnect);
 	}
-	pt_log(PT_LOG_INFO, c->req->id, "%s %s session %lld in pool %s on %s",
-	       reconnect ? "reconnect" : "launch", c->user, (long long)s->id, c->name, s->host);
-	return reconnect;
+	explicit_bzero(ticket, sizeof(ticket));
+}
+
+/* A start on a session host, with the call that waits for it (hostq.h). */
+struct start {
+	struct brk_hostq_job job; /* first */
+	struct brk_call *c;
+	struct brk_session s;
+	struct brk_pool pool;
+	answer_cb answer;
+};
+
+/* On the start's own thread (or the pool when it will not be made): the
+ * call to the host, then the ticket.  The answer is c's. */
+static void start_run(struct brk_hostq_job *j, int why)
+{
+	struct start *st = (struct start *)j;
+	struct brk_call *c = st->c;
+	char msg[300];
+	int rc;
+
+	if (why != BRK_HOSTQ_RUN) {
+		const char *reason = why == BRK_HOSTQ_LATE	? "its host did not take the start"
+				     : why == BRK_HOSTQ_STOPPING ? "the broker stopped"
+								 : "start failed";
+		brk_store_session_end(c->b->store, st->s.id, reason, brk_now_ms());
+		if (why == BRK_HOSTQ_LATE)
+			brk_call_fail(c, -EAGAIN, "host_busy",
+				      "cannot start your session in pool %s: host %s has been busy "
+				      "with other starts for %lld s; try again",
+				      c->name, st->s.host,
+				      (long long)(st->job.wait_ms / 1000));
+		else if (why == BRK_HOSTQ_STOPPING)
+			brk_call_fail(c, -EAGAIN, "busy",
+				      "the broker is stopping: try again in a moment");
+		else
+			brk_call_fail(c, -ENOMEM, "busy", "the broker is out of threads: try again");
+		return;
+	}
+	rc = brk_host_start(c->b, &st->s, &st->pool, c->geometry, msg, sizeof(msg));
+	if (rc) {
+		brk_call_fail(c, start_err(rc), rc == 503 ? "host_unavailable" : "start_failed",
+			      "cannot start your session in pool %s: %s", c->name, msg);
+		return;
+	}
+	mint_and_answer(c, &st->s, &st->pool, 0, st->answer);
+}
+
+/* On the loop: the answer is set, c may go. */
+static void start_done(struct brk_hostq_job *j)
+{
+	struct start *st = (struct start *)j;
+	struct brk_call *c = st->c;
+
+	brk_pool_clear(&st->pool);
+	explicit_bzero(&st->s, sizeof(st->s)); /* the backend's secret */
+	free(st);
+	brk_call_resume(c);
+}
+
+/* Hand the start of session s (STARTING) to its host's queue; *pool is
+ * taken.  The answer comes when it has run, or now when it cannot wait. */
+static void start_on_host(struct brk_call *c, const struct brk_session *s, struct brk_pool *pool,
+			  answer_cb answer)
+{
+	struct start *st = calloc(1, sizeof(*st));
+	int rc = -ENOMEM, running, waiting;
+
+	if (st) {
+		st->c = c;
+		st->s = *s;
+		st->pool = *pool;
+		st->answer = answer;
+		st->job.run = start_run;
+		st->job.done = start_done;
+		st->job.wait_ms = c->b->conf->broker.start_timeout_ms;
+		brk_call_park(c);
+		rc = brk_hostq_submit(c->b->hostq, s->host, &st->job);
+		if (rc == 0) {
+			memset(pool, 0, sizeof(*pool)); /* st's now */
+			return;
+		}
+		brk_call_unpark(c);
+		free(st);
+	}
+	brk_store_session_end(c->b->store, s->id, "start refused", brk_now_ms());
+	if (rc == -EAGAIN) {
+		brk_hostq_counts(c->b->hostq, s->host, &running, &waiting);
+		pt_log(PT_LOG_WARNING, c->req->id,
+		       "session %lld of %s: refused, %d starts run and %d wait for host %s",
+		       (long long)s->id, c->user, running, waiting, s->host);
+		brk_call_fail(c, rc, "host_busy",
+			      "too many starts waiting for host %s, try again in a moment", s->host);
+	} else if (rc == -ESHUTDOWN) {
+		brk_call_fail(c, -EAGAIN, "busy", "the broker is stopping: try again in a moment");
+	} else {
+		brk_call_fail(c, -ENOMEM, "busy", "out of memory");
+	}
+}
+
+/* Reconnect or assign c->user in pool c->name, start the session on its
+ * host when it is new there, mint a ticket and answer with answer. */
+static void launch(struct brk_call *c, answer_cb answer)
+{
+	struct brk_assign_req ar = { .pool = c->name, .user = c->user, .client_addr = c->rhost };
+	struct brk_pool pool = { 0 };
+	struct brk_session s;
+	char **groups;
+	int rc, reconnect = 0, entitled;
+
+	rc = brk_store_pool_get(c->b->store, c->name, &pool);
+	if (rc && rc != -ENOENT) {
+		brk_call_store_error(c, rc);
+		goto out;
+	}
+	groups = rc ? NULL : brk_user_groups(c->user);
+	entitled = !rc && brk_pool_entitled(&pool.c, c->user, groups);
+	brk_groups_free(groups);
+	if (!entitled) {
+		/* The same answer as an unknown pool: nobody learns what
+		 * exists without being entitled to it. */
+		brk_call_fail(c, -ENOENT, "no_such_resource",
+			      "there is no desktop or application '%s'", c->name);
+		goto out;
+	}
+	ar.now_ms = brk_now_ms();
+	rc = brk_store_assign(c->b->store, &ar, &s, &reconnect);
+	if (rc == -ENOSPC) {
+		brk_call_fail(c, rc, "no_capacity", "no session available in pool %s", c->name);
+		goto out;
+	}
+	if (rc == -EDQUOT) {
+		brk_call_fail(c, rc, "session_limit",
+			      "you already have the most sessions allowed in pool %s", c->name);
+		goto out;
+	}
+	if (rc) {
+		brk_call_store_error(c, rc);
+		goto out;
+	}
+	if (s.state == BRK_STARTING && reconnect) {
+		brk_call_fail(c, -EAGAIN, "starting",
+			      "your session in pool %s is still starting: try again in a moment",
+			      c->name);
+		goto out;
+	}
+	if (s.state == BRK_STARTING)
+		start_on_host(c, &s, &pool, answer); /* not on this thread: hostq.h */
+	else
+		mint_and_answer(c, &s, &pool, reconnect, answer);
+out:
+	brk_pool_clear(&pool);
+	explicit_bzero(&s, sizeof(s));
 }
 
 /* The launch as a ready .rdp file. */
@@ -234,18 +349,8 @@ static int geometry_arg(struct brk_call *c)
 
 void brk_launch(struct brk_call *c)
 {
-	struct brk_session s;
-	struct brk_pool pool = { 0 };
-	char ticket[PT_TICKET_LEN + 1];
-	int rc;
-
-	if (geometry_arg(c))
-		return;
-	rc = launch(c, &s, ticket, &pool);
-	if (rc >= 0)
-		launch_answer(c, &s, ticket, &pool, rc);
-	brk_pool_clear(&pool);
-	explicit_bzero(ticket, sizeof(ticket));
+	if (geometry_arg(c) == 0)
+		launch(c, launch_answer);
 }
 
 void brk_redeem_answer(struct brk_call *c, const struct brk_session *s, const struct brk_pool *pool,
@@ -295,18 +400,17 @@ static int default_pool(struct brk_call *c)
 	return -1;
 }
 
+/* Redeem's answer, with the fresh ticket. */
+static void authorized_answer(struct brk_call *c, const struct brk_session *s, const char *ticket,
+			      const struct brk_pool *pool, int reconnect)
+{
+	(void)reconnect;
+	brk_redeem_answer(c, s, pool, ticket, brk_call_str(c, "password"));
+}
+
 void brk_launch_authorized(struct brk_call *c)
 {
-	struct brk_session s;
-	struct brk_pool pool = { 0 };
-	char ticket[PT_TICKET_LEN + 1];
-	int rc;
-
 	if (!c->name[0] && default_pool(c))
 		return;
-	rc = launch(c, &s, ticket, &pool);
-	if (rc >= 0)
-		brk_redeem_answer(c, &s, &pool, ticket, brk_call_str(c, "password"));
-	brk_pool_clear(&pool);
-	explicit_bzero(ticket, sizeof(ticket));
+	launch(c, authorized_answer);
 }

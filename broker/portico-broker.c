@@ -20,6 +20,7 @@
 
 #include "authd.h"
 #include "broker.h"
+#include "hostq.h"
 #include "portico/api.h"
 #include "portico/daemon.h"
 #include "portico/log.h"
@@ -74,6 +75,42 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	pt_log_info("stopping (signal %d)", signum);
 	uv_stop(s->loop);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* After the loop: no new request; the ones in flight (on the thread pool,
+ * waiting for PAM or a failed login's delay, a start on a session host)
+ * and a sweep get to their end before the store and configuration they
+ * read are freed.  Starts waiting for a host are answered at once; running
+ * ones take [broker] start_timeout at most. */
+static void stop(struct brk *b, uv_signal_t *sigterm, uv_signal_t *sigint)
+{
+	int waited = 0;
+
+	pt_httpd_close(b->http);
+	uv_close((uv_handle_t *)&b->sweep, close_cb);
+	uv_close((uv_handle_t *)sigterm, close_cb);
+	uv_close((uv_handle_t *)sigint, close_cb);
+	brk_hostq_stop(b->hostq);
+	uv_run(b->loop, UV_RUN_NOWAIT);
+	while (b->calls > 0 || b->sweeping || brk_hostq_busy(b->hostq) > 0) {
+		if (!waited++)
+			pt_log_info("waiting for %d request%s, %d call%s to session hosts%s", b->calls,
+				    b->calls == 1 ? "" : "s", brk_hostq_busy(b->hostq),
+				    brk_hostq_busy(b->hostq) == 1 ? "" : "s",
+				    b->sweeping ? " and a sweep" : "");
+		uv_run(b->loop, UV_RUN_ONCE);
+	}
+	brk_hostq_free(b->hostq);
+	brk_auth_free(b->auth);
+	uv_run(b->loop, UV_RUN_NOWAIT); /* the closes */
+	brk_throttle_free(b->throttle);
+	brk_store_close(b->store);
+	pt_conf_free((struct pt_conf *)b->conf);
 }
 
 int main(int argc, char **argv)
@@ -146,7 +183,9 @@ int main(int argc, char **argv)
 	b->throttle = brk_throttle_new(65536, (int)conf->broker.login_attempts,
 				       conf->broker.login_window_ms);
 	b->auth = brk_auth_new(b->loop, ipc, PAM_QUEUE_MAX);
-	if (!b->throttle || !b->auth)
+	b->hostq = brk_hostq_new(b->loop, (int)conf->broker.max_starts_per_host,
+				 (int)conf->broker.max_start_queue);
+	if (!b->throttle || !b->auth || !b->hostq)
 		pt_fatalx("out of memory");
 	struct pt_httpd_limits lim = {
 		.handshake_ms = 10000,
@@ -167,9 +206,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	pt_log_info("listening on %s (store %s)", conf->broker.listen, conf->broker.store);
 	uv_run(b->loop, UV_RUN_DEFAULT);
-
-	pt_httpd_close(b->http);
-	brk_store_close(b->store);
+	stop(b, &sigterm, &sigint);
 	pt_log_info("stopped");
 	return 0;
 }

@@ -1,9 +1,10 @@
-/* sweep.c - what happens by the clock: session timeouts, and expired
- * tickets and tokens deleted. */
+/* sweep.c - what happens by the clock: session timeouts, expired tickets
+ * and tokens deleted, and starts that waited too long for their host. */
 #include <stdlib.h>
 #include <sys/time.h>
 
 #include "broker.h"
+#include "hostq.h"
 #include "portico/log.h"
 
 int64_t brk_now_ms(void)
@@ -56,6 +57,8 @@ static void on_sweep(uv_timer_t *t)
 	struct brk *b = t->data;
 	struct sweep *s;
 
+	/* Starts that waited too long for their host: answered now. */
+	brk_hostq_expire(b->hostq);
 	if (b->sweeping)
 		return; /* the last one is still running */
 	s = calloc(1, sizeof(*s));
