@@ -27,10 +27,22 @@ for t in "$@"; do
 	fi
 done
 
+# Each integration test gets a directory for its sanitizer reports
+# (tests/integration/lib.sh: the tests that source it fail on a report
+# themselves; this catches the others' too) and a time limit, so that a
+# process that never stops cannot stall the run.
+PT_LIB_NO_SETUP=1
+. tests/integration/lib.sh
 for t in tests/integration/test_*.sh; do
 	[ -e "$t" ] || continue
 	echo "== $t"
-	if bash "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+	dir=$(mktemp -d /tmp/portico-san.XXXXXX)
+	(pt_san_env "$dir" && exec timeout -k 30 "${TEST_TIMEOUT:-1200}" bash "$t")
+	rc=$?
+	[ "$rc" = 124 ] && echo "FAIL: $t did not end within ${TEST_TIMEOUT:-1200}s"
+	if [ "$rc" = 0 ] && ! pt_san_scan "$dir"/report.*; then rc=1; fi
+	rm -rf "$dir"
+	if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
 done
 
 # Every fuzz target for a few seconds on its seed corpus: a regression in a

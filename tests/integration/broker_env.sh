@@ -14,12 +14,17 @@
 #                             login step, is $T/tls/rdp.pem, made by the
 #                             gateway: no node's key in a login process)
 #   be_conf_append TEXT       more configuration before be_start
-#   be_start / be_stop        run or stop the broker (SIGTERM, waits)
+#   be_start / be_stop        run or stop the broker (SIGTERM, waits at most
+#                             PT_STOP_GRACE seconds, then SIGKILL: the test fails)
 #   be_kill9                  SIGKILL both broker processes
 #   api METHOD PATH [BODY] [TOKEN]   curl; sets $STATUS, prints the body
 #   login USER PASSWORD       prints a token (empty on failure)
 #   fail MESSAGE              ends the test
+#
+# lib.sh comes with it: a sanitizer report in any log of $T (every daemon
+# of the test writes one there) or in a report file fails the test at exit.
 
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD=${BUILD:-build}
 BE_BIN=$BUILD/bin/portico-broker
 PAM_WRAPPER_LIB=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so
@@ -179,10 +184,10 @@ be_start() {
 
 be_stop() {
 	[ -n "${BE_PID:-}" ] || return 0
-	kill -TERM "$BE_PID" 2>/dev/null
-	wait "$BE_PID" 2>/dev/null
-	BE_RC=$?
+	pt_stop "$BE_PID" "the broker"
+	BE_RC=$PT_RC
 	BE_PID=
+	pt_san_scan "$T/broker.log" || PT_FAILED_LATER=1
 }
 
 be_kill9() {
@@ -192,8 +197,15 @@ be_kill9() {
 	BE_PID=
 }
 
+# Every test's cleanup ends here (sd_cleanup and the tests' own traps call
+# it last), after the daemons stopped: their logs are complete.
 be_cleanup() {
 	be_stop
+	if ! pt_san_scan "$T"/*.log; then
+		PT_FAILED_LATER=1
+		echo "  (logs kept in $T)"
+		return
+	fi
 	[ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$T"
 }
 

@@ -96,9 +96,9 @@ sd_start() {
 
 sd_stop() {
 	[ -n "${SD_PID:-}" ] || return 0
-	kill -TERM "$SD_PID" 2>/dev/null
-	wait "$SD_PID" 2>/dev/null
+	pt_stop "$SD_PID" "sessiond"
 	SD_PID=
+	pt_san_scan "$T/sessiond.log" || PT_FAILED_LATER=1
 }
 
 # SIGKILL to sessiond's root process only, as a crash would: its network
