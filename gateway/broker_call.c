@@ -52,7 +52,11 @@ static void call_done(uv_work_t *w, int status)
 
 int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg)
 {
-	struct call *c = calloc(1, sizeof(*c));
+	struct call *c;
+
+	if (g->call)
+		return g->call(g, path, body, cb, arg);
+	c = calloc(1, sizeof(*c));
 
 	if (!c || !body) {
 		json_decref(body);
@@ -78,6 +82,8 @@ static void event_done(void *arg, int rc, struct pt_api_resp *resp, const char *
 {
 	char msg[200];
 
+	/* Said, not lost silently: the broker's session list is wrong until
+	 * the session host's next report. */
 	if (rc)
 		pt_log_warnx("cannot report to the broker: %s", err);
 	else if (resp->status != 200 && resp->status != 404)
@@ -88,9 +94,11 @@ static void event_done(void *arg, int rc, struct pt_api_resp *resp, const char *
 void gw_event(struct gw *g, int64_t session_id, const char *event, int64_t at_ms, uint64_t bytes_up,
 	      uint64_t bytes_down)
 {
-	gw_call(g, "/api/v1/gateway/events",
-		json_pack("{s:I,s:s,s:I,s:I,s:I}", "session_id", (json_int_t)session_id, "event",
-			  event, "at_ms", (json_int_t)at_ms, "bytes_up", (json_int_t)bytes_up,
-			  "bytes_down", (json_int_t)bytes_down),
-		event_done, NULL);
+	if (gw_call(g, "/api/v1/gateway/events",
+		    json_pack("{s:I,s:s,s:I,s:I,s:I}", "session_id", (json_int_t)session_id,
+			      "event", event, "at_ms", (json_int_t)at_ms, "bytes_up",
+			      (json_int_t)bytes_up, "bytes_down", (json_int_t)bytes_down),
+		    event_done, NULL))
+		pt_log_warnx("session %lld: cannot report '%s' to the broker (out of memory)",
+			     (long long)session_id, event);
 }

@@ -7,6 +7,7 @@
 #define GATEWAY_GATEWAY_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
 #include <uv.h>
@@ -14,8 +15,13 @@
 #include "portico/api.h"
 #include "portico/conf.h"
 
-struct gw_vnc;
-struct gw_rdp;
+struct gw;
+struct gw_conn;
+struct pt_sources;
+
+/* What the broker answered, on the loop thread.  rc: 0 with resp filled
+ * (any HTTP status), or -1 with err set (unreachable). */
+typedef void (*gw_call_cb)(void *arg, int rc, struct pt_api_resp *resp, const char *err);
 
 /*
  * A login process (rdp_login.c) holds no credential: it asks the gateway,
@@ -36,23 +42,36 @@ struct gw_rdp;
 #define GW_LOGIN_ANSWER_MAX 2048
 #define GW_LOGIN_ENV_MAX    32 /* variables a login process inherits, at most */
 
+/* A listener: which protocol its connections speak (conn.c). */
+struct gw_listener {
+	uv_tcp_t tcp;
+	struct gw *g;
+	const struct gw_conn_proto *proto;
+};
+
 struct gw {
 	uv_loop_t *loop;
 	const struct pt_conf *conf;
 	SSL_CTX *tls;		/* VeNCrypt X509Plain */
 	SSL_CTX *anon;		/* VeNCrypt TLSPlain, NULL unless vnc_anon_tls */
 	struct pt_api_conf api; /* the broker */
-	uv_tcp_t vnc;
-	uv_tcp_t rdp;
+	struct gw_listener vnc, rdp;
 	char *rdp_cert_pem, *rdp_key_pem;      /* for the RDP login step */
 	char *login_env[GW_LOGIN_ENV_MAX + 1]; /* a login process's environment */
 	int64_t logins;			       /* login processes running */
 	int works; /* jobs on the thread pool: stopping waits for them */
-	struct gw_vnc *conns;
-	struct gw_rdp *rdp_conns;
+	int stopping;
+	/* Calls to the broker: NULL for gw_call's own (libcurl on the thread
+	 * pool).  The fuzz targets set one that answers in-process. */
+	int (*call)(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg);
+	/* The connection core's (conn.c) */
+	struct gw_conn *conns;	   /* every open connection */
+	struct pt_sources *sources; /* pending connections per source */
 	int64_t nconns, pending;
+	int64_t max_connections; /* [gateway] max_connections, clamped to the fd limit */
 	uint64_t next_id;
 };
+
 
 /* Listen for VNC viewers on [gateway] vnc_listen.  0 or a negative errno. */
 int gw_vnc_listen(struct gw *g);
@@ -70,18 +89,122 @@ int gw_rdp_login_init(struct gw *g, char *err, size_t errlen);
 int gw_rdp_login_start(struct gw *g, uint64_t id, const char *peer, const uint8_t *req, size_t len,
 		       int64_t timeout_ms, int *fd);
 _Noreturn void gw_rdp_login_main(void);
-/* Connections from peer (an address) that have not logged in yet: VNC and
- * RDP together (gw_pending_from), RDP alone (gw_rdp_pending_from). */
-int gw_pending_from(struct gw *g, const char *peer);
-int gw_rdp_pending_from(struct gw *g, const char *peer);
-/* Close every connection (shutting down). */
-void gw_vnc_close_all(struct gw *g);
+/* The gateway's side of the question, in rdp_login_proc.c (and its fuzz
+ * target).  _question checks a process's message (buf, n): the body for
+ * the broker's gateway/authorize, with peer as the client's address and
+ * user set for the log, or NULL with *why.  _answer makes the broker's
+ * word (rc and resp as gw_call_cb has them) into the process's answer, a
+ * refusal with why set for the log, or NULL without memory. */
+json_t *gw_login_question(const char *buf, size_t n, const char *peer, char *user, size_t userlen,
+			  const char **why);
+json_t *gw_login_answer(int rc, const struct pt_api_resp *resp, char *why, size_t whylen);
+
+/* --- the connection core (conn.c) ---------------------------------------- */
+
+/*
+ * Both front ends (vnc_proxy.c, rdp_route.c) embed a struct gw_conn as the
+ * first member of their connection (libuv's way) and get it back with
+ * container_of.  The core accepts, admits (max_connections, max_pending and
+ * max_pending_per_addr per source), keeps the timer and the pending count,
+ * relays, reports to the broker, and closes.  Ownership:
+ *   - c->client and c->backend belong to the core: it closes them in
+ *     gw_conn_close (a protocol may replace c->client by a stream that wraps
+ *     it, as TLS does, and sets c->backend when it opens one);
+ *   - gw_conn_relay hands both to a relay, which the core stops at close;
+ *   - a call made with gw_conn_call holds c until its answer;
+ *   - proto->closed fires once, after gw_conn_close, when none of these
+ *     points to c any more: only there may the protocol free its memory.
+ * There is one way to close a connection, gw_conn_close, whoever decides
+ * (an error, the handshake timeout, the relay's end, the gateway stopping).
+ */
+struct gw_conn_proto {
+	const char *name; /* "vnc", "rdp": log lines */
+	size_t size;	  /* the protocol's struct, which embeds struct gw_conn first */
+	/* c was admitted: c->client is the accepted socket, not reading yet.
+	 * The protocol starts its handshake, or closes c. */
+	void (*start)(struct gw_conn *c);
+	/* Nothing points to c any more: wipe and free (free(c) frees it all). */
+	void (*closed)(struct gw_conn *c);
+};
+
+struct gw_conn {
+	const struct gw_conn_proto *proto;
+	struct gw *g;
+	struct gw_conn *next, **prevp; /* g->conns */
+	uint64_t id;
+	char peer[64];	 /* the client's address */
+	char source[64]; /* what per-source caps count it under (net.h) */
+	char user[256];	 /* once known: log lines */
+	int pending;	 /* not logged in yet: in g->pending and g->sources */
+	int closing;
+	int calls;	  /* broker calls in flight (gw_conn_call) */
+	int timer_closed; /* the timer's close callback came */
+	uv_timer_t timer; /* the handshake timeout, then input reports */
+	struct pt_stream *client, *backend;
+	struct pt_relay *relay;
+	int login_step;	 /* the relay goes to an RDP login process, not a session */
+	int64_t session; /* the broker's session, once known */
+	char backend_addr[256];
+	uint64_t reported_up_ms; /* the last input time reported */
+	gw_call_cb call_cb;	 /* the answer gw_conn_call waits for */
+};
+
+#define gw_container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+/* Listen on addr for proto's clients: 0 or a negative errno. */
+int gw_conn_listen(struct gw *g, struct gw_listener *l, const char *addr,
+		   const struct gw_conn_proto *proto);
+/* A connection over client (any stream; reading not started) from peer
+ * (counted under source), admitted like an accepted one, its handshake
+ * timer running: NULL (client closed, a line logged) when a cap refuses
+ * it.  What gw_conn_listen does per accept, before proto->start; the fuzz
+ * targets call it with a stream that records what is written. */
+struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
+			     struct pt_stream *client, const char *peer, const char *source);
+/* Logged in: no longer counted as pending (in all and per source). */
+void gw_conn_release(struct gw_conn *c);
+/* Close c (why: a log line, or NULL for none).  Idempotent. */
+void gw_conn_close(struct gw_conn *c, const char *why);
+/* Close every connection and the listeners (the gateway is stopping). */
+void gw_conn_close_all(struct gw *g);
+/* Ask the broker for c (gw_call): cb fires on the loop unless c was closed
+ * meanwhile (then only the core hears the answer).  0, or -1: not queued. */
+int gw_conn_call(struct gw_conn *c, const char *path, json_t *body, gw_call_cb cb);
+/* Relay c->client and c->backend (both set, reading stopped) to each
+ * other; the relay owns them now.  For a session (login_step 0) the core
+ * reports connect, input and disconnect for c->session; for the RDP login
+ * step it only closes c at the end.  0, or -ENOMEM (c is closed). */
+int gw_conn_relay(struct gw_conn *c, int login_step);
+
+/* The descriptors one relayed connection takes at most: the client's and
+ * the backend's sockets and, on the splice path, a duplicate of each and a
+ * pipe per direction (lib/relay.c). */
+#define GW_FDS_PER_CONN 8
+/* What an RDP login step takes besides (rdp_login_proc.c): the child's
+ * three descriptors while it starts, the parameters' pipe, the question's
+ * socket, the pidfd. */
+#define GW_FDS_PER_LOGIN 6
+/* The rest: stdio and the log, the two listeners, libuv's own (epoll,
+ * eventfd, signal pipe), libcurl on 16 pool threads, a margin. */
+#define GW_FDS_HEADROOM 64
+
+/* The VNC front end's protocol (vnc_proxy.c), for gw_conn_open. */
+extern const struct gw_conn_proto gw_vnc_proto;
+/* Where gw_vnc_enter puts a VNC connection (vnc_proxy.c): */
+enum gw_vnc_at {
+	GW_VNC_AT_START,   /* just accepted: the banner goes out */
+	GW_VNC_AT_PLAIN,   /* TLS is up: the user name and password come next */
+	GW_VNC_AT_BACKEND, /* the broker answered: c->backend is the session's
+			      backend, connected; its handshake comes next */
+};
+/* Start c (from gw_conn_open with gw_vnc_proto) at a given step: what
+ * accepting does (GW_VNC_AT_START), or, for the fuzz targets, the steps
+ * after TLS, which a fuzzer cannot reach at speed through a real handshake;
+ * secret is the session's (AT_BACKEND).  0 or a negative errno. */
+int gw_vnc_enter(struct gw_conn *c, enum gw_vnc_at at, const char *secret);
 
 /* --- the broker (broker_call.c) ----------------------------------------- */
 
-/* What the broker answered, on the loop thread.  rc: 0 with resp filled
- * (any HTTP status), or -1 with err set (unreachable). */
-typedef void (*gw_call_cb)(void *arg, int rc, struct pt_api_resp *resp, const char *err);
 
 /* POST path with body (taken) on the thread pool; cb (may be NULL) on the
  * loop.  0, or -1 when it could not be queued (cb never fires). */

@@ -18,17 +18,26 @@
 #include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
+#include "portico/sources.h"
 #include "portico/tls.h"
 
+/* Stopping: no new connection, every open one closed (relays, RDP login
+ * steps, handshakes); the loop then runs until the last of them is gone
+ * and the last job on the thread pool (a disconnect reported to the
+ * broker, a login process starting) has ended, and only then does main
+ * free what they read. */
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct gw *g = s->data;
 
+	if (g->stopping) {
+		pt_log_info("already stopping (signal %d): waiting for %d job%s", signum,
+			    g->works, g->works == 1 ? "" : "s");
+		return;
+	}
+	g->stopping = 1;
 	pt_log_info("stopping (signal %d)", signum);
-	gw_vnc_close_all(g);
-	if (g->rdp.loop)
-		uv_close((uv_handle_t *)&g->rdp, NULL);
-	uv_stop(s->loop);
+	gw_conn_close_all(g);
 }
 
 /* TLSPlain: anonymous Diffie-Hellman in TLS 1.2 (TLS 1.3 has none). */
@@ -94,6 +103,13 @@ int main(int argc, char **argv)
 		pt_fatalx("%s", err);
 	if (rdp && (rc = gw_rdp_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.rdp_listen, uv_strerror(rc));
+	/* As root, before dropping it: what the descriptors allow. */
+	g->max_connections =
+		pt_daemon_nofile(GW_FDS_PER_CONN,
+				 GW_FDS_HEADROOM +
+					 (rdp ? GW_FDS_PER_LOGIN * (int)conf->gateway.rdp_max_logins
+					      : 0),
+				 conf->gateway.max_connections, "max_connections");
 	pt_drop_privileges(conf->gateway.user, "[gateway] user");
 	/* Its login processes run as the same user: none of them may trace
 	 * it or read its memory (its key, gateway_secret), even where it was
@@ -111,17 +127,20 @@ int main(int argc, char **argv)
 	uv_signal_init(g->loop, &sigint);
 	sigint.data = g;
 	uv_signal_start(&sigint, on_signal, SIGINT);
+	/* The signals alone do not keep the loop running: it ends once the
+	 * listeners, every connection, every login process and every job are
+	 * gone (on_signal). */
+	uv_unref((uv_handle_t *)&sigterm);
+	uv_unref((uv_handle_t *)&sigint);
 	pt_log_info("broker %s", conf->gateway.broker);
 	uv_run(g->loop, UV_RUN_DEFAULT);
-	/* Let the closes finish, and the jobs on the thread pool (a call to
-	 * the broker reporting a disconnect, a login process starting): they
-	 * read the configuration, freed below.  A call lasts 30 s at most. */
-	uv_run(g->loop, UV_RUN_NOWAIT);
-	if (g->works > 0)
-		pt_log_info("waiting for %d call%s to the broker or login start%s to end", g->works,
-			    g->works == 1 ? "" : "s", g->works == 1 ? "" : "s");
-	while (g->works > 0)
-		uv_run(g->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&sigterm, NULL);
+	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_run(g->loop, UV_RUN_DEFAULT);
+	if (g->works || g->conns || uv_loop_close(g->loop) != 0)
+		pt_fatalx("stopping left work behind (%d jobs, connections: %s)", g->works,
+			  g->conns ? "some" : "none");
+	pt_sources_free(g->sources);
 	SSL_CTX_free(g->tls);
 	SSL_CTX_free(g->anon);
 	free(g->rdp_cert_pem);

@@ -170,22 +170,22 @@ static json_t *refusal(struct login_proc *lp, const char *kind, const char *why)
 	return json_pack("{s:s}", "refused", kind);
 }
 
-/* The broker's word, made into the process's answer (gateway.h). */
-static void on_authorized(void *arg, int rc, struct pt_api_resp *resp, const char *err)
+json_t *gw_login_answer(int rc, const struct pt_api_resp *resp, char *why, size_t whylen)
 {
-	struct login_proc *lp = arg;
-	char msg[300];
-	json_t *a;
+	const char *kind;
 
 	if (rc) {
-		pt_log_warnx("broker unreachable: %s", err);
-		a = refusal(lp, "unavailable", "the broker is unreachable");
+		snprintf(why, whylen, "the broker is unreachable");
+		kind = "unavailable";
 	} else if (resp->status == 401 || resp->status == 403 || resp->status == 429) {
-		a = refusal(lp, "credentials", pt_api_message(resp, msg, sizeof(msg)));
+		pt_api_message(resp, why, whylen);
+		kind = "credentials";
 	} else if (resp->status == 503) {
-		a = refusal(lp, "unavailable", pt_api_message(resp, msg, sizeof(msg)));
+		pt_api_message(resp, why, whylen);
+		kind = "unavailable";
 	} else if (resp->status != 200) {
-		a = refusal(lp, "denied", pt_api_message(resp, msg, sizeof(msg)));
+		pt_api_message(resp, why, whylen);
+		kind = "denied";
 	} else {
 		json_t *j = resp->json;
 		const char *ticket = json_string_value(json_object_get(j, "ticket"));
@@ -193,20 +193,37 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *resp, const cha
 		const char *proto = json_string_value(json_object_get(j, "protocol"));
 		json_int_t sid = json_integer_value(json_object_get(j, "session_id"));
 
-		if (!ticket || !pt_ticket_valid(ticket) || !who)
-			a = refusal(lp, "denied", "the broker's answer has no ticket");
+		kind = "denied";
+		if (!ticket || !pt_ticket_valid(ticket) || !who || strlen(who) > GW_LOGIN_FIELD_MAX)
+			snprintf(why, whylen, "the broker's answer has no ticket");
 		else if (!proto || strcmp(proto, "rdp"))
-			a = refusal(lp, "denied", "that pool's sessions are VNC: use a VNC viewer");
+			snprintf(why, whylen, "that pool's sessions are VNC: use a VNC viewer");
 		else
-			a = json_pack("{s:s,s:s,s:I}", "ticket", ticket, "user", who, "session_id",
-				      sid);
+			return json_pack("{s:s,s:s,s:I}", "ticket", ticket, "user", who,
+					 "session_id", sid);
 	}
+	return json_pack("{s:s}", "refused", kind);
+}
+
+/* The broker's word, made into the process's answer. */
+static void on_authorized(void *arg, int rc, struct pt_api_resp *resp, const char *err)
+{
+	struct login_proc *lp = arg;
+	char why[300] = "";
+	json_t *a;
+
+	if (rc)
+		pt_log_warnx("broker unreachable: %s", err);
+	a = gw_login_answer(rc, resp, why, sizeof(why));
+	if (json_object_get(a, "refused"))
+		pt_log(PT_LOG_INFO, lp->id, "rdp %s user %s: refused: %s", lp->peer, lp->user,
+		       why);
 	answer(lp, a);
 	lp_unref(lp); /* the answer awaited */
 }
 
-/* The question, checked: NULL and *why set, or the body for the broker. */
-static json_t *question(struct login_proc *lp, const char *buf, size_t n, const char **why)
+json_t *gw_login_question(const char *buf, size_t n, const char *peer, char *user, size_t userlen,
+			  const char **why)
 {
 	static const char *const keys[3] = { "username", "password", "domain" };
 	const char *v[3];
@@ -223,11 +240,10 @@ static json_t *question(struct login_proc *lp, const char *buf, size_t n, const 
 			goto fail;
 		v[i] = json_string_value(s);
 	}
-	snprintf(lp->user, sizeof(lp->user), "%s", v[0]);
+	snprintf(user, userlen, "%s", v[0]);
 	/* The client's address is the gateway's to say; the domain names the
 	 * pool unless the user name does. */
-	body = json_pack("{s:s,s:s,s:s}", "username", v[0], "password", v[1], "client_addr",
-			 lp->peer);
+	body = json_pack("{s:s,s:s,s:s}", "username", v[0], "password", v[1], "client_addr", peer);
 	if (body && *v[2] && !strchr(v[0], '#'))
 		json_object_set_new(body, "pool", json_string(v[2]));
 	explicit_bzero((char *)v[1], strlen(v[1]));
@@ -265,7 +281,8 @@ static void on_ask(uv_poll_t *h, int status, int events)
 		snprintf(why_long, sizeof(why_long), "sent a request over %d bytes",
 			 GW_LOGIN_ASK_MAX);
 		lp_kill(lp, why_long);
-	} else if (!(body = question(lp, buf, (size_t)n, &why))) {
+	} else if (!(body = gw_login_question(buf, (size_t)n, lp->peer, lp->user, sizeof(lp->user),
+					      &why))) {
 		lp_kill(lp, why);
 	} else {
 		lp->asked = 1;

@@ -60,19 +60,11 @@ enum state {
 };
 
 struct gw_vnc {
-	struct gw *g;
-	struct gw_vnc *next, **prevp;
-	uint64_t id;
-	char peer[64];
+	struct gw_conn conn; /* first: the core's (gateway.h) */
 	int state;
-	int pending; /* counted in g->pending (not logged in yet) */
-	int minor;   /* the client's RFB 3.x */
-	int anon;    /* TLSPlain chosen */
-	int busy;    /* a broker call holds a pointer to us */
-	int timer_closed;
-	struct pt_stream *client, *backend;
-	uv_timer_t timer; /* handshake timeout, then input reports */
-	char in[2048];	  /* client bytes not consumed yet */
+	int minor; /* the client's RFB 3.x */
+	int anon;  /* TLSPlain chosen */
+	char in[2048]; /* client bytes not consumed yet */
 	size_t inlen;
 	char bin[8192]; /* backend bytes not consumed yet */
 	size_t binlen;
@@ -82,84 +74,34 @@ struct gw_vnc {
 	int close_after; /* close once it is done */
 	int tls_after;	 /* start TLS once it is done */
 	uint32_t ulen, plen;
-	/* what the broker said */
-	int64_t session;
-	char user[USER_MAX + 1];
-	char backend_addr[256];
-	char secret[64];
-	struct pt_relay *relay;
-	uint64_t reported_up_ms;
+	char secret[64]; /* the session's, from the broker */
 };
 
-static void conn_close(struct gw_vnc *c, const char *why);
+/* The core's connection as ours (it is our first member). */
+static struct gw_vnc *vnc_of(struct gw_conn *k)
+{
+	return gw_container_of(k, struct gw_vnc, conn);
+}
+
+
 static void process(struct gw_vnc *c);
 static void process_backend(struct gw_vnc *c);
 static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk);
 
-/* --- bookkeeping ----------------------------------------------------------- */
-
-static void unpend(struct gw_vnc *c)
+static void conn_close(struct gw_vnc *c, const char *why)
 {
-	if (c->pending) {
-		c->pending = 0;
-		c->g->pending--;
-	}
+	c->state = CLOSING;
+	gw_conn_close(&c->conn, why);
 }
 
-/* Freed when the last thing that points to it lets go: the streams, the
- * relay, a broker call, the timer (closed by conn_close). */
-static void conn_free(struct gw_vnc *c)
+/* The core's close callback: nothing points to c any more. */
+static void vnc_closed(struct gw_conn *k)
 {
-	if (c->busy || c->client || c->backend || c->relay || !c->timer_closed)
-		return; /* the last of them calls again */
+	struct gw_vnc *c = vnc_of(k);
+
 	explicit_bzero(c->secret, sizeof(c->secret));
 	explicit_bzero(c->in, sizeof(c->in));
 	free(c);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-	struct gw_vnc *c = h->data;
-
-	c->timer_closed = 1;
-	conn_free(c);
-}
-
-static void on_client_closed(struct pt_stream *s)
-{
-	struct gw_vnc *c = s->data;
-
-	c->client = NULL;
-	conn_free(c);
-}
-
-static void on_backend_closed(struct pt_stream *s)
-{
-	struct gw_vnc *c = s->data;
-
-	c->backend = NULL;
-	conn_free(c);
-}
-
-static void conn_close(struct gw_vnc *c, const char *why)
-{
-	if (c->state == CLOSING)
-		return;
-	if (why)
-		pt_log(PT_LOG_INFO, c->id, "vnc %s%s%s: %s", c->peer, c->user[0] ? " user " : "",
-		       c->user, why);
-	c->state = CLOSING;
-	unpend(c);
-	*c->prevp = c->next;
-	if (c->next)
-		c->next->prevp = c->prevp;
-	c->g->nconns--;
-	uv_timer_stop(&c->timer);
-	if (c->client)
-		pt_stream_close(c->client, on_client_closed);
-	if (c->backend)
-		pt_stream_close(c->backend, on_backend_closed);
-	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
 
 /* --- writing to the client ------------------------------------------------------ */
@@ -175,7 +117,7 @@ static void send_out(struct gw_vnc *c, size_t len)
 	int rc;
 
 	c->writing = 1;
-	rc = pt_stream_write(c->client, c->out, len, on_client_written);
+	rc = pt_stream_write(c->conn.client, c->out, len, on_client_written);
 	if (rc == PT_STREAM_DONE) {
 		c->writing = 0;
 		after_client_write(c);
@@ -193,9 +135,11 @@ static void send_bytes(struct gw_vnc *c, const void *p, size_t len)
 
 static void on_client_written(struct pt_stream *s, int status)
 {
-	struct gw_vnc *c = s->data;
+	struct gw_vnc *c = vnc_of(s->data);
 
 	c->writing = 0;
+	if (c->conn.closing)
+		return; /* cancelled by the close */
 	if (status < 0) {
 		conn_close(c, "write failed");
 		return;
@@ -208,8 +152,8 @@ static void refuse(struct gw_vnc *c, const char *reason, const char *log)
 {
 	size_t n = 4, len = strlen(reason);
 
-	pt_log(PT_LOG_INFO, c->id, "vnc %s%s%s: refused: %s", c->peer, c->user[0] ? " user " : "",
-	       c->user, log ? log : reason);
+	pt_log(PT_LOG_INFO, c->conn.id, "vnc %s%s%s: refused: %s", c->conn.peer, c->conn.user[0] ? " user " : "",
+	       c->conn.user, log ? log : reason);
 	pt_rfb_put_u32(c->out, 1); /* SecurityResult: failed */
 	if (c->minor >= 8) {
 		pt_rfb_put_u32(c->out + 4, (uint32_t)len);
@@ -225,7 +169,7 @@ static void refuse(struct gw_vnc *c, const char *reason, const char *log)
 
 static void on_tls_ready(struct pt_stream *s, int status)
 {
-	struct gw_vnc *c = s->data;
+	struct gw_vnc *c = vnc_of(s->data);
 
 	if (status < 0) {
 		struct pt_tls *t = pt_tls_stream_engine(s);
@@ -233,14 +177,14 @@ static void on_tls_ready(struct pt_stream *s, int status)
 		return;
 	}
 	c->state = C_PLAIN;
-	if (pt_stream_read_start(c->client, on_client_read) < 0)
+	if (pt_stream_read_start(c->conn.client, on_client_read) < 0)
 		conn_close(c, "read failed");
 }
 
 /* Ciphertext that arrived before the TLS stream took over the socket. */
 static int tls_feed(struct gw_vnc *c, const char *data, size_t len)
 {
-	struct pt_tls *t = pt_tls_stream_engine(c->client);
+	struct pt_tls *t = pt_tls_stream_engine(c->conn.client);
 	size_t avail;
 	char *sp = t ? pt_tls_in_space(t, &avail) : NULL;
 
@@ -257,15 +201,15 @@ static void start_tls(struct gw_vnc *c)
 {
 	struct pt_stream *tls;
 
-	pt_stream_read_stop(c->client);
-	tls = pt_tls_stream_new(c->client, c->anon ? c->g->anon : c->g->tls, 1, NULL);
+	pt_stream_read_stop(c->conn.client);
+	tls = pt_tls_stream_new(c->conn.client, c->anon ? c->conn.g->anon : c->conn.g->tls, 1, NULL);
 	if (!tls) {
 		conn_close(c, "out of memory");
 		return;
 	}
-	tls->data = c;
-	tls->id = c->id;
-	c->client = tls;
+	tls->data = &c->conn;
+	tls->id = c->conn.id;
+	c->conn.client = tls;
 	/* A ClientHello that came with the subtype is TLS's to read. */
 	if (c->inlen && tls_feed(c, c->in, c->inlen))
 		return;
@@ -297,16 +241,11 @@ static void connect_backend(struct gw_vnc *c);
 
 static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *err)
 {
-	struct gw_vnc *c = arg;
+	struct gw_vnc *c = vnc_of(arg);
 	json_t *j = r ? r->json : NULL;
 	char msg[300];
 	const char *backend, *secret, *user;
 
-	c->busy = 0;
-	if (c->state == CLOSING) {
-		conn_free(c);
-		return;
-	}
 	if (rc) {
 		pt_log_warnx("broker unreachable: %s", err);
 		refuse(c, "the service is unavailable: try again later", "broker unreachable");
@@ -324,18 +263,18 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *
 	backend = json_string_value(json_object_get(j, "backend"));
 	secret = json_string_value(json_object_get(j, "secret"));
 	user = json_string_value(json_object_get(j, "user"));
-	if (!backend || strlen(backend) >= sizeof(c->backend_addr) ||
+	if (!backend || strlen(backend) >= sizeof(c->conn.backend_addr) ||
 	    (secret && strlen(secret) >= sizeof(c->secret)) ||
 	    !json_is_integer(json_object_get(j, "session_id")) ||
 	    strcmp(json_string_value(json_object_get(j, "protocol")) ?: "", "vnc")) {
 		refuse(c, "session host unavailable", "the broker's answer has no VNC backend");
 		return;
 	}
-	snprintf(c->backend_addr, sizeof(c->backend_addr), "%s", backend);
+	snprintf(c->conn.backend_addr, sizeof(c->conn.backend_addr), "%s", backend);
 	snprintf(c->secret, sizeof(c->secret), "%s", secret ? secret : "");
 	if (user)
-		snprintf(c->user, sizeof(c->user), "%s", user);
-	c->session = json_integer_value(json_object_get(j, "session_id"));
+		snprintf(c->conn.user, sizeof(c->conn.user), "%s", user);
+	c->conn.session = json_integer_value(json_object_get(j, "session_id"));
 	connect_backend(c);
 }
 
@@ -347,27 +286,24 @@ static void authorize(struct gw_vnc *c, const char *user, const char *password)
 
 	if (!strcmp(user, "ticket")) {
 		path = "/api/v1/gateway/redeem";
-		body = json_pack("{s:s,s:s}", "ticket", password, "client_addr", c->peer);
+		body = json_pack("{s:s,s:s}", "ticket", password, "client_addr", c->conn.peer);
 	} else {
 		path = "/api/v1/gateway/authorize";
 		body = json_pack("{s:s,s:s,s:s}", "username", user, "password", password,
-				 "client_addr", c->peer);
+				 "client_addr", c->conn.peer);
 	}
-	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->conn.user, sizeof(c->conn.user), "%s", user);
 	c->state = C_AUTH;
-	pt_stream_read_stop(c->client);
-	c->busy = 1;
-	if (gw_call(c->g, path, body, on_authorized, c) != 0) {
-		c->busy = 0;
+	pt_stream_read_stop(c->conn.client);
+	if (gw_conn_call(&c->conn, path, body, on_authorized) != 0)
 		refuse(c, "the service is unavailable: try again later", "cannot queue a call");
-	}
 }
 
 /* --- the backend ------------------------------------------------------------------ */
 
 static void on_backend_read(struct pt_stream *s, ssize_t n, char *chunk)
 {
-	struct gw_vnc *c = s->data;
+	struct gw_vnc *c = vnc_of(s->data);
 
 	if (n <= 0) {
 		refuse(c, "session host unavailable",
@@ -391,17 +327,17 @@ static void on_backend_connected(uv_connect_t *req, int status)
 	struct gw_vnc *c = req->data;
 
 	free(req);
-	if (c->state == CLOSING)
+	if (c->conn.closing)
 		return;
 	if (status < 0) {
 		char log[320];
-		snprintf(log, sizeof(log), "cannot connect to %s: %s", c->backend_addr,
+		snprintf(log, sizeof(log), "cannot connect to %s: %s", c->conn.backend_addr,
 			 uv_strerror(status));
 		refuse(c, "session host unavailable", log);
 		return;
 	}
 	c->state = B_VERSION;
-	if (pt_stream_read_start(c->backend, on_backend_read) < 0)
+	if (pt_stream_read_start(c->conn.backend, on_backend_read) < 0)
 		refuse(c, "session host unavailable", "backend read failed");
 }
 
@@ -409,34 +345,34 @@ static void connect_backend(struct gw_vnc *c)
 {
 	uv_connect_t *req = calloc(1, sizeof(*req));
 	struct sockaddr_storage ss;
-	int unix_sock = !strncmp(c->backend_addr, "unix:", 5), rc;
+	int unix_sock = !strncmp(c->conn.backend_addr, "unix:", 5), rc;
 
 	if (!req) {
 		refuse(c, "session host unavailable", "out of memory");
 		return;
 	}
-	if (!unix_sock && pt_net_parse_addr(c->backend_addr, 5900, &ss) != 0) {
+	if (!unix_sock && pt_net_parse_addr(c->conn.backend_addr, 5900, &ss) != 0) {
 		free(req);
 		refuse(c, "session host unavailable", "the backend address is not numeric");
 		return;
 	}
-	c->backend = pt_plain_new(c->g->loop, unix_sock ? UV_NAMED_PIPE : UV_TCP);
-	if (!c->backend) {
+	c->conn.backend = pt_plain_new(c->conn.g->loop, unix_sock ? UV_NAMED_PIPE : UV_TCP);
+	if (!c->conn.backend) {
 		free(req);
 		refuse(c, "session host unavailable", "out of memory");
 		return;
 	}
-	c->backend->data = c;
-	c->backend->id = c->id;
+	c->conn.backend->data = &c->conn;
+	c->conn.backend->id = c->conn.id;
 	req->data = c;
 	c->state = B_CONNECT;
 	if (unix_sock) {
-		uv_pipe_connect(req, (uv_pipe_t *)pt_plain_uv(c->backend), c->backend_addr + 5,
+		uv_pipe_connect(req, (uv_pipe_t *)pt_plain_uv(c->conn.backend), c->conn.backend_addr + 5,
 				on_backend_connected);
 		return;
 	}
-	uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(c->backend), 1);
-	rc = uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(c->backend), (struct sockaddr *)&ss,
+	uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(c->conn.backend), 1);
+	rc = uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(c->conn.backend), (struct sockaddr *)&ss,
 			    on_backend_connected);
 	if (rc < 0) {
 		free(req);
@@ -446,9 +382,9 @@ static void connect_backend(struct gw_vnc *c)
 
 static void on_backend_written(struct pt_stream *s, int status)
 {
-	struct gw_vnc *c = s->data;
+	struct gw_vnc *c = vnc_of(s->data);
 
-	if (status < 0 && c->state != CLOSING && c->state != REFUSING)
+	if (status < 0 && !c->conn.closing && c->state != REFUSING)
 		refuse(c, "session host unavailable", "backend write failed");
 }
 
@@ -458,33 +394,9 @@ static void backend_send(struct gw_vnc *c, const void *p, size_t len)
 
 	memcpy(c->bout, p, len);
 	/* Small handshake writes: the backend answers before we write again. */
-	rc = pt_stream_write(c->backend, c->bout, len, on_backend_written);
+	rc = pt_stream_write(c->conn.backend, c->bout, len, on_backend_written);
 	if (rc < 0)
 		refuse(c, "session host unavailable", "backend write failed");
-}
-
-static void relay_done(struct pt_relay *r, int status);
-static void on_report_timer(uv_timer_t *t);
-
-/* Everything is in place: hand both streams to the relay. */
-static void start_relay(struct gw_vnc *c)
-{
-	uint64_t idle = (uint64_t)c->g->conf->gateway.idle_timeout_ms;
-
-	pt_stream_read_stop(c->client);
-	pt_stream_read_stop(c->backend);
-	c->relay = pt_relay_start(c->g->loop, c->client, c->backend, idle, relay_done, c);
-	if (!c->relay) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	c->client = c->backend = NULL; /* the relay's now */
-	c->state = RELAY;
-	pt_log(PT_LOG_INFO, c->id, "vnc %s user %s: connected to session %lld at %s", c->peer,
-	       c->user, (long long)c->session, c->backend_addr);
-	gw_event(c->g, c->session, "connect", gw_now_ms(), 0, 0);
-	uv_timer_start(&c->timer, on_report_timer, (uint64_t)c->g->conf->gateway.input_report_ms,
-		       (uint64_t)c->g->conf->gateway.input_report_ms);
 }
 
 /* Client bytes that came early (SetEncodings...) go to the backend first,
@@ -492,7 +404,7 @@ static void start_relay(struct gw_vnc *c)
 static void after_serverinit(struct gw_vnc *c)
 {
 	if (c->inlen) {
-		int rc = pt_stream_write(c->backend, c->in, c->inlen, on_backend_written);
+		int rc = pt_stream_write(c->conn.backend, c->in, c->inlen, on_backend_written);
 		c->inlen = 0;
 		if (rc < 0) {
 			conn_close(c, "backend write failed");
@@ -503,7 +415,8 @@ static void after_serverinit(struct gw_vnc *c)
 			return;
 		}
 	}
-	start_relay(c);
+	c->state = RELAY;
+	gw_conn_relay(&c->conn, 0);
 }
 
 /* ServerInit (and anything after it) to the client, unchanged. */
@@ -583,12 +496,12 @@ static void process_backend(struct gw_vnc *c)
 			}
 			memmove(c->bin, c->bin + 4, c->binlen -= 4);
 			/* The backend took us: now the client may go on. */
-			unpend(c);
+			gw_conn_release(&c->conn);
 			c->state = C_CLIENTINIT;
 			pt_rfb_put_u32(c->out, 0);
 			send_out(c, 4);
 			if (c->state == C_CLIENTINIT &&
-			    pt_stream_read_start(c->client, on_client_read) < 0)
+			    pt_stream_read_start(c->conn.client, on_client_read) < 0)
 				conn_close(c, "read failed");
 			process(c);
 			return;
@@ -616,7 +529,7 @@ static void process_backend(struct gw_vnc *c)
 
 static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 {
-	struct gw_vnc *c = s->data;
+	struct gw_vnc *c = vnc_of(s->data);
 	size_t off = 0;
 
 	if (n <= 0) {
@@ -627,7 +540,7 @@ static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 	/* A piece at a time: what the handshake consumes makes room, and a
 	 * refusal (an oversized user name) is decided before the rest is
 	 * looked at. */
-	while (off < (size_t)n && c->state < REFUSING) {
+	while (off < (size_t)n && c->state < REFUSING && !c->conn.closing) {
 		size_t k = (size_t)n - off;
 		if (k > sizeof(c->in) - c->inlen)
 			k = sizeof(c->in) - c->inlen;
@@ -679,8 +592,8 @@ static void process(struct gw_vnc *c)
 				memcpy(c->out + 8, reason, sizeof(reason) - 1);
 				c->close_after = 1;
 				c->state = REFUSING;
-				pt_log(PT_LOG_INFO, c->id, "vnc %s: refused an RFB 3.3 client",
-				       c->peer);
+				pt_log(PT_LOG_INFO, c->conn.id, "vnc %s: refused an RFB 3.3 client",
+				       c->conn.peer);
 				send_out(c, 8 + sizeof(reason) - 1);
 				return;
 			}
@@ -709,17 +622,17 @@ static void process(struct gw_vnc *c)
 			if (c->in[0] != 0 || c->in[1] != 2) {
 				c->close_after = 1;
 				c->state = REFUSING;
-				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt %d.%d refused",
-				       c->peer, c->in[0], c->in[1]);
+				pt_log(PT_LOG_INFO, c->conn.id, "vnc %s: VeNCrypt %d.%d refused",
+				       c->conn.peer, c->in[0], c->in[1]);
 				send_bytes(c, "\377", 1);
 				return;
 			}
 			consume(c, 2);
 			sub[n++] = 0; /* version accepted */
-			sub[n++] = c->g->anon ? 2 : 1;
+			sub[n++] = c->conn.g->anon ? 2 : 1;
 			pt_rfb_put_u32(sub + n, PT_VENCRYPT_X509PLAIN);
 			n += 4;
-			if (c->g->anon) {
+			if (c->conn.g->anon) {
 				pt_rfb_put_u32(sub + n, PT_VENCRYPT_TLSPLAIN);
 				n += 4;
 			}
@@ -734,11 +647,11 @@ static void process(struct gw_vnc *c)
 			t = pt_rfb_u32(c->in);
 			consume(c, 4);
 			if (t != PT_VENCRYPT_X509PLAIN &&
-			    !(t == PT_VENCRYPT_TLSPLAIN && c->g->anon)) {
+			    !(t == PT_VENCRYPT_TLSPLAIN && c->conn.g->anon)) {
 				c->close_after = 1;
 				c->state = REFUSING;
-				pt_log(PT_LOG_INFO, c->id, "vnc %s: VeNCrypt subtype %u refused",
-				       c->peer, t);
+				pt_log(PT_LOG_INFO, c->conn.id, "vnc %s: VeNCrypt subtype %u refused",
+				       c->conn.peer, t);
 				send_bytes(c, "\000", 1);
 				return;
 			}
@@ -783,7 +696,7 @@ static void process(struct gw_vnc *c)
 			/* Always shared: a TigerVNC viewer's exclusive request must
 			 * not drop the user's other viewers. */
 			consume(c, 1);
-			pt_stream_read_stop(c->client);
+			pt_stream_read_stop(c->conn.client);
 			backend_send(c, &shared, 1);
 			c->state = B_SERVERINIT;
 			process_backend(c);
@@ -795,137 +708,57 @@ static void process(struct gw_vnc *c)
 	}
 }
 
-/* --- the session ------------------------------------------------------------------- */
+/* --- starting ------------------------------------------------------------------------ */
 
-/* Input reports for the idle timeout: the last client-to-server byte. */
-static void on_report_timer(uv_timer_t *t)
+int gw_vnc_enter(struct gw_conn *k, enum gw_vnc_at at, const char *secret)
 {
-	struct gw_vnc *c = t->data;
-	const struct pt_relay_stats *st;
+	struct gw_vnc *c = vnc_of(k);
 
-	if (!c->relay)
-		return;
-	st = pt_relay_stats(c->relay);
-	if (st->last_up_ms && st->last_up_ms != c->reported_up_ms) {
-		c->reported_up_ms = st->last_up_ms;
-		gw_event(c->g, c->session, "input",
-			 gw_now_ms() - (int64_t)(uv_now(c->g->loop) - st->last_up_ms), 0, 0);
+	switch (at) {
+	case GW_VNC_AT_START:
+		c->state = C_VERSION;
+		send_bytes(c, "RFB 003.008\n", 12);
+		break;
+	case GW_VNC_AT_PLAIN:
+		c->minor = 8;
+		c->state = C_PLAIN;
+		break;
+	case GW_VNC_AT_BACKEND:
+		if (!k->backend || !secret || strlen(secret) >= sizeof(c->secret))
+			return -EINVAL;
+		c->minor = 8;
+		snprintf(c->secret, sizeof(c->secret), "%s", secret);
+		c->state = B_VERSION;
+		k->backend->data = k;
+		k->backend->id = k->id;
+		if (pt_stream_read_start(k->backend, on_backend_read) < 0)
+			conn_close(c, "backend read failed");
+		return 0;
 	}
-}
-
-static void relay_done(struct pt_relay *r, int status)
-{
-	struct gw_vnc *c = pt_relay_data(r);
-	const struct pt_relay_stats *st = pt_relay_stats(r);
-
-	pt_log(PT_LOG_INFO, c->id,
-	       "vnc %s user %s: session %lld disconnected (%s), %llu up, %llu down", c->peer,
-	       c->user, (long long)c->session, status == 0 ? "closed" : uv_strerror(status),
-	       (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down);
-	if (st->last_up_ms && st->last_up_ms != c->reported_up_ms)
-		gw_event(c->g, c->session, "input",
-			 gw_now_ms() - (int64_t)(uv_now(c->g->loop) - st->last_up_ms), 0, 0);
-	gw_event(c->g, c->session, "disconnect", gw_now_ms(), st->bytes_up, st->bytes_down);
-	c->relay = NULL;
-	conn_close(c, NULL);
-}
-
-/* --- accepting --------------------------------------------------------------------- */
-
-static void on_handshake_timeout(uv_timer_t *t)
-{
-	conn_close(t->data, "handshake timed out");
-}
-
-/* Connections from peer not logged in yet, VNC and RDP together. */
-int gw_pending_from(struct gw *g, const char *peer)
-{
-	int n = gw_rdp_pending_from(g, peer);
-
-	for (struct gw_vnc *c = g->conns; c; c = c->next)
-		n += c->pending && !strcmp(c->peer, peer);
-	return n;
-}
-
-static void on_accept(uv_stream_t *server, int status)
-{
-	struct gw *g = server->data;
-	struct pt_stream *plain;
-	struct gw_vnc *c;
-	char addr[80];
-
-	if (status < 0)
-		return;
-	plain = pt_plain_new(g->loop, UV_TCP);
-	if (!plain)
-		return;
-	/* Interactive traffic: no Nagle delay on either side. */
-	if (uv_accept(server, pt_plain_uv(plain)) != 0 ||
-	    uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(plain), 1) != 0) {
-		pt_stream_close(plain, NULL);
-		return;
-	}
-	addr[0] = '\0';
-	pt_net_peer((uv_tcp_t *)pt_plain_uv(plain), addr, sizeof(addr), NULL, 0);
-	if (g->nconns >= g->conf->gateway.max_connections ||
-	    g->pending >= g->conf->gateway.max_pending ||
-	    gw_pending_from(g, addr) >= g->conf->gateway.max_pending_per_addr) {
-		pt_log_warnx("vnc %s: too many connections: refused", addr);
-		pt_stream_close(plain, NULL);
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		pt_stream_close(plain, NULL);
-		return;
-	}
-	c->g = g;
-	c->id = ++g->next_id;
-	snprintf(c->peer, sizeof(c->peer), "%s", addr);
-	c->client = plain;
-	plain->data = c;
-	plain->id = c->id;
-	c->pending = 1;
-	g->pending++;
-	g->nconns++;
-	c->next = g->conns;
-	if (c->next)
-		c->next->prevp = &c->next;
-	c->prevp = &g->conns;
-	g->conns = c;
-	uv_timer_init(g->loop, &c->timer);
-	c->timer.data = c;
-	uv_timer_start(&c->timer, on_handshake_timeout,
-		       (uint64_t)g->conf->gateway.handshake_timeout_ms, 0);
-	c->state = C_VERSION;
-	send_bytes(c, "RFB 003.008\n", 12);
-	if (c->state != CLOSING && pt_stream_read_start(plain, on_client_read) < 0)
+	if (!k->closing && pt_stream_read_start(k->client, on_client_read) < 0)
 		conn_close(c, "read failed");
+	return 0;
 }
+
+static void vnc_start(struct gw_conn *k)
+{
+	gw_vnc_enter(k, GW_VNC_AT_START, NULL);
+}
+
+const struct gw_conn_proto gw_vnc_proto = {
+	.name = "vnc",
+	.size = sizeof(struct gw_vnc),
+	.start = vnc_start,
+	.closed = vnc_closed,
+};
 
 int gw_vnc_listen(struct gw *g)
 {
-	int rc;
+	int rc = gw_conn_listen(g, &g->vnc, g->conf->gateway.vnc_listen, &gw_vnc_proto);
 
-	uv_tcp_init(g->loop, &g->vnc);
-	g->vnc.data = g;
-	rc = pt_net_listen(&g->vnc, g->conf->gateway.vnc_listen, 511, on_accept);
 	if (rc < 0)
 		return rc;
 	pt_log_info("VNC on %s (VeNCrypt X509Plain%s)", g->conf->gateway.vnc_listen,
 		    g->anon ? ", TLSPlain" : "");
 	return 0;
-}
-
-void gw_vnc_close_all(struct gw *g)
-{
-	for (struct gw_vnc *c = g->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->relay)
-			pt_relay_stop(c->relay); /* relay_done closes it */
-		else
-			conn_close(c, "the gateway is stopping");
-	}
-	if (g->vnc.loop) /* listening */
-		uv_close((uv_handle_t *)&g->vnc, NULL);
 }
