@@ -9,8 +9,12 @@
  * that store_sqlite.c and a later store_pg.c are interchangeable.  Times are
  * milliseconds since the epoch (int64_t).  Functions return 0 or a negative
  * errno: -ENOENT (no such row), -EEXIST (already there), -ENOSPC (no capacity),
- * -EDQUOT (the user's session limit), -EIO (the database failed; the message
- * is in brk_store_error()).
+ * -EDQUOT (the user's session limit), -EAGAIN (the store cannot be used
+ * now: its disk full or failing, read-only, locked; nothing was changed,
+ * and the same call works once the cause is gone, without a restart),
+ * -EIO (the database failed otherwise).  The reason is in
+ * brk_store_error(): for -EAGAIN it starts with words for users ("its disk
+ * is full").
  */
 #ifndef BROKER_STORE_H
 #define BROKER_STORE_H

@@ -45,6 +45,7 @@ struct brk_store {
 };
 
 static _Thread_local char store_err[512];
+static _Thread_local int store_rc = -EIO; /* what the last db_fail() returned */
 
 const char *brk_store_error(struct brk_store *st)
 {
@@ -52,10 +53,68 @@ const char *brk_store_error(struct brk_store *st)
 	return store_err[0] ? store_err : "no error";
 }
 
+/*
+ * The errno for SQLite's last error, and its words in store_err.  A full
+ * disk, an I/O error, a read-only file or a lock held past the busy
+ * timeout is -EAGAIN (store.h): the statement changed nothing, and the
+ * same call works again once the cause is gone, with no restart (SQLite
+ * rolls back what failed; rollback() below sees that no transaction is
+ * left open).  Its text is for users ("its disk is full"); SQLite's own
+ * follows in brackets for the log.
+ */
 static int db_fail(struct brk_store *st, const char *what)
 {
-	snprintf(store_err, sizeof(store_err), "%s: %s", what, sqlite3_errmsg(st->db));
-	return -EIO;
+	const char *why = NULL;
+
+	switch (sqlite3_errcode(st->db)) {
+	case SQLITE_FULL:
+		why = "its disk is full";
+		break;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+		why = "its disk failed";
+		break;
+	case SQLITE_READONLY:
+		why = "it is read-only";
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		why = "it is locked by another process";
+		break;
+	case SQLITE_NOMEM:
+		why = "out of memory";
+		break;
+	}
+	if (why)
+		snprintf(store_err, sizeof(store_err), "%s (%s: %s)", why, what,
+			 sqlite3_errmsg(st->db));
+	else
+		snprintf(store_err, sizeof(store_err), "%s: %s", what, sqlite3_errmsg(st->db));
+	store_rc = !why ? -EIO : sqlite3_errcode(st->db) == SQLITE_NOMEM ? -ENOMEM : -EAGAIN;
+	return store_rc;
+}
+
+/* Ends the transaction a failed call leaves open, if SQLite has not
+ * already rolled it back (a full disk may or may not, by its documentation);
+ * keeps the failure's own text in store_err.  Without it the next BEGIN
+ * would fail for good ("cannot start a transaction within a transaction"). */
+static void rollback(struct brk_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* One step of a query: 1 a row, 0 no more rows, or the error (db_fail).
+ * A read that fails must not pass for "no such row": a session taken for
+ * gone is stopped on its host, a user taken for sessionless gets a second. */
+static int step_row(struct brk_store *st, sqlite3_stmt *s)
+{
+	int rc;
+
+	if (!s)
+		return store_rc;
+	rc = sqlite3_step(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(st, "step");
 }
 
 static const char *const schema[] = {
@@ -127,11 +186,14 @@ static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
 	int rc;
 
 	if (!s)
-		return -EIO;
+		return store_rc;
 	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		rc = db_fail(st, "step");
+		sqlite3_finalize(s);
+		return rc;
+	}
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return db_fail(st, "step");
 	return 0;
 }
 
@@ -264,7 +326,7 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 			goto fail;
 		for (int v = version; v < SCHEMA_VERSION; v++)
 			if (exec_sql(st, schema[v])) {
-				exec_sql(st, "ROLLBACK");
+				rollback(st);
 				goto fail;
 			}
 		if (exec_stmt(st, q(st,
@@ -272,14 +334,16 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 				    " ('schema_version', ?)",
 				    "i", (int64_t)SCHEMA_VERSION)) ||
 		    exec_sql(st, "COMMIT")) {
-			exec_sql(st, "ROLLBACK");
+			rollback(st);
 			goto fail;
 		}
 	}
 	return st;
 fail:
 	snprintf(err, errlen, "%s: %s", uri + 7,
-		 st->db ? sqlite3_errmsg(st->db) : "cannot open the database");
+		 store_err[0] ? store_err
+		 : st->db   ? sqlite3_errmsg(st->db)
+			    : "cannot open the database");
 	brk_store_close(st);
 	return NULL;
 }
@@ -419,11 +483,9 @@ static int pool_get_locked(struct brk_store *st, const char *name, struct brk_po
 			    "s", name);
 	int rc;
 
-	if (!s)
-		return -EIO;
-	if (sqlite3_step(s) != SQLITE_ROW) {
+	if ((rc = step_row(st, s)) != 1) {
 		sqlite3_finalize(s);
-		return -ENOENT;
+		return rc ? rc : -ENOENT;
 	}
 	rc = pool_row(s, out);
 	if (cursor)
@@ -447,25 +509,29 @@ static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t 
 	sqlite3_stmt *s =
 		q(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name", "");
 	size_t cap = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (!s)
-		return -EIO;
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = step_row(st, s)) == 1) {
 		if (*n == cap) {
 			struct brk_pool *np =
 				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
 			if (!np) {
-				sqlite3_finalize(s);
-				return -ENOMEM;
+				rc = -ENOMEM;
+				break;
 			}
 			*out = np;
 		}
 		pool_row(s, &(*out)[(*n)++]);
 	}
 	sqlite3_finalize(s);
-	return 0;
+	if (rc) {
+		brk_pools_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
 }
 
 int brk_store_pool_list(struct brk_store *st, struct brk_pool **out, size_t *n)
@@ -485,9 +551,13 @@ int brk_store_pool_delete(struct brk_store *st, const char *name)
 	LOCK(st);
 	sqlite3_stmt *s =
 		q(st, "SELECT COUNT(*) FROM sessions WHERE pool = ? AND state < 4", "s", name);
-	int64_t live = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int64_t live = 0;
+	if ((rc = step_row(st, s)) == 1)
+		live = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	if (live > 0) {
+	if (rc < 0) {
+		/* unknown: not deleted */
+	} else if (live > 0) {
 		rc = -EBUSY;
 	} else {
 		rc = exec_stmt(st, q(st, "DELETE FROM pools WHERE name = ?", "s", name));
@@ -551,16 +621,15 @@ static int host_list(struct brk_store *st, const char *name, struct brk_host **o
 			    " WHERE s.host = h.name AND s.state < 4) FROM hosts h"
 			    " WHERE ? IS NULL OR h.name = ? ORDER BY h.name",
 			    "ss", name, name);
-	if (!s) {
-		UNLOCK(st);
-		return -EIO;
-	}
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = step_row(st, s)) == 1) {
 		if (*n == cap) {
 			struct brk_host *nh =
 				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
-			if (!nh)
+			if (!nh) {
+				rc = -ENOMEM;
 				break;
+			}
 			*out = nh;
 		}
 		struct brk_host *h = &(*out)[(*n)++];
@@ -576,7 +645,12 @@ static int host_list(struct brk_store *st, const char *name, struct brk_host **o
 	}
 	sqlite3_finalize(s);
 	UNLOCK(st);
-	return 0;
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
 }
 
 int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
@@ -662,16 +736,12 @@ static void session_row(sqlite3_stmt *s, struct brk_session *o)
 static int session_get_locked(struct brk_store *st, int64_t id, struct brk_session *out)
 {
 	sqlite3_stmt *s = q(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?", "i", id);
-	int rc = -ENOENT;
+	int rc = step_row(st, s);
 
-	if (!s)
-		return -EIO;
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	if (rc == 1)
 		session_row(s, out);
-		rc = 0;
-	}
 	sqlite3_finalize(s);
-	return rc;
+	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
 int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *out)
@@ -684,12 +754,14 @@ int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *
 	return rc;
 }
 
-static int64_t count(struct brk_store *st, sqlite3_stmt *s)
+/* A COUNT(*): 0 or the error, the figure in *v. */
+static int count(struct brk_store *st, sqlite3_stmt *s, int64_t *v)
 {
-	int64_t v = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int rc = step_row(st, s);
 
+	*v = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_finalize(s);
-	return v;
+	return rc < 0 ? rc : 0;
 }
 
 /* bsearch over host rows sorted by name (struct hostinfo starts with it);
@@ -718,17 +790,25 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	      "SELECT " SESSION_COLS " FROM sessions WHERE pool = ? AND user_name = ?"
 	      " AND state < 4 ORDER BY id DESC LIMIT 1",
 	      "ss", req->pool, req->user);
-	if (s && sqlite3_step(s) == SQLITE_ROW) {
+	if ((rc = step_row(st, s)) == 1) {
 		session_row(s, out);
 		sqlite3_finalize(s);
 		*reconnect = 1;
+		rc = 0;
 		goto out;
 	}
 	sqlite3_finalize(s);
-	if (count(st, q(st,
-			"SELECT COUNT(*) FROM sessions WHERE pool = ? AND user_name = ?"
-			" AND state < 4",
-			"ss", req->pool, req->user)) >= p.c.max_sessions_per_user) {
+	if (rc)
+		goto out; /* not "no session": that would give a second one */
+	int64_t mine;
+	if ((rc = count(st,
+			q(st,
+			  "SELECT COUNT(*) FROM sessions WHERE pool = ? AND user_name = ?"
+			  " AND state < 4",
+			  "ss", req->pool, req->user),
+			&mine)))
+		goto out;
+	if (mine >= p.c.max_sessions_per_user) {
 		rc = -EDQUOT;
 		goto out;
 	}
@@ -755,12 +835,14 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	      " FROM hosts h LEFT JOIN (SELECT host, COUNT(*) AS n FROM sessions"
 	      " WHERE state < 4 GROUP BY host) c ON c.host = h.name ORDER BY h.name",
 	      "");
-	while (s && sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = step_row(st, s)) == 1) {
 		if (nhi == caphi) {
 			struct hostinfo *nh =
 				realloc(hi, (caphi = caphi ? caphi * 2 : 64) * sizeof(*hi));
-			if (!nh)
+			if (!nh) {
+				rc = -ENOMEM;
 				break;
+			}
 			hi = nh;
 		}
 		col_text(s, 0, hi[nhi].name, sizeof(hi[nhi].name));
@@ -771,15 +853,25 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		nhi++;
 	}
 	sqlite3_finalize(s);
+	if (rc) { /* hosts missed would read as "no capacity" */
+		free(hi);
+		goto out;
+	}
 	for (size_t i = 0; i < p.c.hosts.n; i++) {
 		const char *h = p.c.hosts.v[i];
 		struct hostinfo *row = hi ? bsearch(h, hi, nhi, sizeof(*hi), host_cmp) : NULL;
 		if (!row && !sessiond) {
-			/* A static backend gets its row when first used. */
-			exec_stmt(st, q(st,
-					"INSERT INTO hosts (name, address, sessiond) VALUES"
-					" (?, ?, 0)",
-					"ss", h, h));
+			/* A static backend gets its row when first used.  A
+			 * failed write may have ended the transaction (SQLite
+			 * rolls back on a full disk): stop here, or the
+			 * session row would be written outside it. */
+			if ((rc = exec_stmt(st, q(st,
+						  "INSERT INTO hosts (name, address, sessiond)"
+						  " VALUES (?, ?, 0)",
+						  "ss", h, h)))) {
+				free(hi);
+				goto out;
+			}
 		} else if (!row || row->drained ||
 			   (sessiond &&
 			    (!row->sessiond || row->seen < req->now_ms - HOST_ALIVE_MS))) {
@@ -832,18 +924,21 @@ int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
 	LOCK(st);
 	/* The choice and the insert in one write transaction: no two
 	 * launches can see the same free seat. */
-	if (exec_sql(st, "BEGIN IMMEDIATE")) {
+	if ((rc = exec_sql(st, "BEGIN IMMEDIATE"))) {
 		UNLOCK(st);
-		return -EIO;
+		return rc;
 	}
 	rc = assign_locked(st, req, out, reconnect);
 	if (rc == 0 || rc == -ENOSPC || rc == -EDQUOT || rc == -ENOENT) {
-		if (exec_sql(st, "COMMIT")) {
-			exec_sql(st, "ROLLBACK");
-			rc = -EIO;
+		/* A COMMIT that fails (the disk full) leaves nothing: the
+		 * row the caller would start is not there. */
+		int crc = exec_sql(st, "COMMIT");
+		if (crc) {
+			rollback(st);
+			rc = crc;
 		}
 	} else {
-		exec_sql(st, "ROLLBACK");
+		rollback(st);
 	}
 	UNLOCK(st);
 	return rc;
@@ -886,19 +981,27 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 	}
 	if (f->limit > 0)
 		sqlite3_bind_int(s, 10, f->limit);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	int rc;
+	while ((rc = step_row(st, s)) == 1) {
 		if (*n == cap) {
 			struct brk_session *ns =
 				realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(**out));
-			if (!ns)
+			if (!ns) {
+				rc = -ENOMEM;
 				break;
+			}
 			*out = ns;
 		}
 		session_row(s, &(*out)[(*n)++]);
 	}
 	sqlite3_finalize(s);
 	UNLOCK(st);
-	return 0;
+	if (rc) { /* a part of the list would read as "the rest ended" */
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
 }
 
 int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend,
@@ -1104,16 +1207,16 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 			struct brk_token *out)
 {
 	sqlite3_stmt *s;
-	int rc = -ENOENT;
+	int rc;
 
 	LOCK(st);
 	s = q(st,
 	      "SELECT user_name, admin, expires_ms, sealed FROM tokens"
 	      " WHERE hash = ? AND expires_ms > ?",
 	      "si", hash, now_ms);
-	if (!s) {
-		rc = -EIO;
-	} else if (sqlite3_step(s) == SQLITE_ROW) {
+	if ((rc = step_row(st, s)) == 0) {
+		rc = -ENOENT;
+	} else if (rc == 1) {
 		memset(out, 0, sizeof(*out));
 		col_text(s, 0, out->user, sizeof(out->user));
 		out->admin = sqlite3_column_int(s, 1);
