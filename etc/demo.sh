@@ -60,13 +60,30 @@ D=${DEMO_DIR:-$(mktemp -d /tmp/portico-demo.XXXXXX)}
 mkdir -p "$D"/{tls,db,pam,run,state,home}
 chmod 755 "$D"
 
-PIDS=()
+PIDS=() NAMES=()
+# Running and not yet a zombie (kill -0 succeeds on a zombie).
+running() { [ -d "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 cleanup() {
 	trap - INT TERM EXIT
 	echo
 	echo "demo: stopping"
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	[ -n "${XRDP_PID:-}" ] && kill -TERM -- -"$XRDP_PID" 2>/dev/null
+	# A program that does not stop is a bug: it is named and killed, so that
+	# Ctrl-C always ends the demo.
+	local i left
+	for _ in $(seq 1 "$((${DEMO_STOP_GRACE:-30} * 10))"); do
+		left=0
+		for p in "${PIDS[@]}"; do running "$p" && left=1; done
+		[ "$left" = 0 ] && break
+		sleep 0.1
+	done
+	for i in "${!PIDS[@]}"; do
+		running "${PIDS[$i]}" || continue
+		echo "demo: ${NAMES[$i]} (pid ${PIDS[$i]}) did not stop within ${DEMO_STOP_GRACE:-30}s of SIGTERM: killed" >&2
+		pkill -KILL -P "${PIDS[$i]}" 2>/dev/null
+		kill -KILL "${PIDS[$i]}" 2>/dev/null
+	done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	# Sessions outlive the agent by design: end the demo's.
 	for f in "$D"/run/state/*; do
@@ -200,7 +217,7 @@ run() { # NAME BINARY: start a daemon in the demo's world
 		NSS_WRAPPER_PASSWD="$D/passwd" NSS_WRAPPER_GROUP="$D/group" \
 		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 		"$BIN/$2" -c "$D/portico.conf" > >(sed -u "s/^/[$1] /") 2>&1 &
-	PIDS+=($!)
+	PIDS+=($!) NAMES+=("$2")
 }
 run broker portico-broker
 for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
@@ -222,7 +239,7 @@ setpriv --reuid 64991 --regid 64991 --clear-groups env HOME="$D/home/demo" \
 	Xvnc -displayfd 3 -interface 127.0.0.1 -rfbport "$XVP" -SecurityTypes VncAuth \
 	-rfbauth "$D/xrdp-host.vncpasswd" -geometry 1280x800 -nolisten tcp 3>"$D/xrdp-host.display" \
 	>"$D/xrdp-host.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!) NAMES+=("the xrdp host's Xvnc")
 for _ in $(seq 1 50); do [ -s "$D/xrdp-host.display" ] && break; sleep 0.1; done
 [ -s "$D/xrdp-host.display" ] || die "the xrdp host's Xvnc did not start: $(cat "$D/xrdp-host.log")"
 setpriv --reuid 64991 --regid 64991 --clear-groups env HOME="$D/home/demo" \

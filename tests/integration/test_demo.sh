@@ -3,10 +3,15 @@
 # trusting each other by their certificates alone (no shared secret), a
 # real VNC client reaches the demo's desktop and application through the
 # gateway with the printed password, and Ctrl-C (SIGINT) stops everything
-# and removes what it made.
+# and removes what it made.  A sanitizer report in any daemon's output
+# fails it (lib.sh), and it cannot hang: a demo that does not stop within
+# DEMO_STOP_GRACE (30 s) of Ctrl-C fails it, and is then killed with all
+# it started.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
 BUILD=${BUILD:-build}
+GRACE=${DEMO_STOP_GRACE:-30}
 fail() { echo "FAIL: $*"; [ -f "${OUT:-}" ] && tail -20 "$OUT" | sed 's/^/  demo: /'; exit 1; }
 free_port() {
 	local p
@@ -27,7 +32,21 @@ DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP 
 DEMO=$!
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$OUT.xvfb" 2>/dev/null &
 XVFB=$!
-trap 'kill -INT $DEMO 2>/dev/null; kill $XVFB 2>/dev/null; wait $DEMO 2>/dev/null; rm -f "$OUT" "$OUT".*' EXIT
+# Whatever happened: the demo stopped (SIGKILL to it and all it started
+# after the grace period), its output read for sanitizer reports.
+demo_down() {
+	kill $XVFB 2>/dev/null
+	if [ -n "$DEMO" ]; then
+		pt_stop "$DEMO" "the demo" $((GRACE + 15))
+		pkill -KILL -f "$DIR/portico.conf"
+		pkill -KILL -f "$DIR/xrdp.ini"
+		pkill -KILL -U 64991
+		rm -rf "$DIR"
+	fi
+	pt_san_scan "$OUT" || PT_FAILED_LATER=1
+	rm -f "$OUT" "$OUT".*
+}
+trap demo_down EXIT
 for _ in $(seq 1 100); do grep -q "Portico is running" "$OUT" && break; sleep 0.1; done
 grep -q "Portico is running" "$OUT" || fail "the demo did not start"
 PW=$(sed -n 's/.*user         demo   password \([^ ]*\) .*/\1/p' "$OUT")
@@ -66,8 +85,11 @@ seen=$(python3 tests/tools/xwd-painted.py "$OUT.xwd")
 echo "   demo RDP desktop: $seen"
 [ "${seen##*painted=}" -gt 10000 ] || fail "the printed xfreerdp command shows nothing: $seen $(tail -5 "$OUT.rdp")"
 kill -INT $DEMO
-for _ in $(seq 1 100); do kill -0 $DEMO 2>/dev/null || break; sleep 0.1; done
-kill -0 $DEMO 2>/dev/null && fail "the demo did not stop on Ctrl-C"
+for _ in $(seq 1 $((GRACE * 10 + 150))); do pt_running $DEMO || break; sleep 0.1; done
+pt_running $DEMO && fail "the demo did not stop within $((GRACE + 15))s of Ctrl-C"
+wait $DEMO
+DEMO=
+grep "did not stop within" "$OUT" && fail "a program of the demo's did not stop on Ctrl-C"
 grep -q "demo: stopped, $DIR removed" "$OUT" || fail "no goodbye"
 [ ! -e "$DIR" ] || fail "$DIR was left behind"
 pgrep -U 64991 >/dev/null && fail "demo sessions still run"
