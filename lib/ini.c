@@ -18,7 +18,6 @@
 
 struct ini_reader {
 	const char *text;
-	size_t len;
 	struct pt_ini_error *err;
 	int line;
 	const char *line_start; /* of the line being read, for columns */
@@ -28,7 +27,8 @@ struct ini_reader {
 	char *scratch; /* room for a key and a value, each NUL-terminated */
 };
 
-static int ini_fail(struct ini_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ini_fail(struct ini_reader *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int ini_fail(struct ini_reader *r, const char *fmt, ...)
 {
@@ -110,11 +110,12 @@ static int ini_emit(struct ini_reader *r, pt_ini_cb cb, void *arg, int kind, con
  * blank.  s[-1] is part of the line (a blank, or the '=' of a key). */
 static size_t ini_comment(const char *s, size_t n)
 {
-	size_t i;
+	const char *p;
 
-	for (i = 0; i < n; i++)
-		if (s[i] == ';' && is_blank(s[i - 1]))
-			return i;
+	/* p[-1], not s[i - 1]: i - 1 with i = 0 is an unsigned wrap */
+	for (p = s; p < s + n; p++)
+		if (*p == ';' && is_blank(p[-1]))
+			return (size_t)(p - s);
 	return n;
 }
 
@@ -192,7 +193,8 @@ static int ini_line(struct ini_reader *r, const char *line, size_t n, pt_ini_cb 
 	for (k = s; k < s + klen && !is_blank(*k); k++)
 		;
 	if (v == end || *v != '=' || k < s + klen)
-		return ini_fail(r, "syntax error: expected 'key = value', '[section]' or a comment");
+		return ini_fail(r,
+				"syntax error: expected 'key = value', '[section]' or a comment");
 	for (v++; v < end && is_blank(*v); v++)
 		;
 	vlen = ini_rtrim(v, ini_comment(v, end - v));
@@ -206,7 +208,7 @@ static int ini_line(struct ini_reader *r, const char *line, size_t n, pt_ini_cb 
 
 int pt_ini_parse(const char *text, size_t len, pt_ini_cb cb, void *arg, struct pt_ini_error *err)
 {
-	struct ini_reader r = { .text = text, .len = len, .err = err };
+	struct ini_reader r = { .text = text, .err = err };
 	size_t pos = 0, room;
 	int rc = 0;
 

@@ -128,7 +128,8 @@ Test(ini, inline_comments, .timeout = 10)
 
 Test(ini, crlf_bom_and_no_final_newline, .timeout = 10)
 {
-	expect_items("\xEF\xBB\xBF[s]\r\na = 1\r\n  more\r\nb = 2", "1 [s]\n2 a=1\n3 +a=more\n4 b=2\n");
+	expect_items("\xEF\xBB\xBF[s]\r\na = 1\r\n  more\r\nb = 2",
+		     "1 [s]\n2 a=1\n3 +a=more\n4 b=2\n");
 	/* a CR at the very end goes the same way as one before '\n' */
 	expect_items("[s]\nb = 2\r", "1 [s]\n2 b=2\n");
 	/* a truncated list ends where the text ends */
@@ -143,11 +144,13 @@ Test(ini, crlf_bom_and_no_final_newline, .timeout = 10)
 Test(ini, continuation, .timeout = 10)
 {
 	/* right after a header an indented line is an ordinary one */
-	expect_items("[s]\n  a = 1\n  more\n[t]\n\tb = 2\n", "1 [s]\n2 a=1\n3 +a=more\n4 [t]\n5 b=2\n");
+	expect_items("[s]\n  a = 1\n  more\n[t]\n\tb = 2\n",
+		     "1 [s]\n2 a=1\n3 +a=more\n4 [t]\n5 b=2\n");
 	/* an indented line before any key or header is an ordinary one too */
 	expect_items("  [s]\n", "1 [s]\n");
 	/* indented headers and keys would vanish into the key above */
-	expect_refusal("[s]\nusers = a\n  [t]\n", 3, "indented section header is read as more of 'users'");
+	expect_refusal("[s]\nusers = a\n  [t]\n", 3,
+		       "indented section header is read as more of 'users'");
 	expect_refusal("[s]\nusers = a\n  b = c\n", 3,
 		       "indented 'key = value' line is read as more of 'users'");
 	/* an '=' in a comment of a continued line is no key */
@@ -197,13 +200,15 @@ Test(ini, utf8, .timeout = 10)
 	expect_refusal("[s]\nk\xc3 = 1\n", 2, "not UTF-8");
 	expect_refusal("[s]\na = x\n  y\xc3\n", 3, "not UTF-8");
 	expect_refusal("[s]\na = \xc0\xaf\n", 2, "not UTF-8");	       /* overlong '/' */
-	expect_refusal("[s]\na = \xe0\x80\xaf\n", 2, "not UTF-8");       /* overlong '/' */
-	expect_refusal("[s]\na = \xed\xa0\x80\n", 2, "not UTF-8");       /* a surrogate */
-	expect_refusal("[s]\na = \xf4\x90\x80\x80\n", 2, "not UTF-8");   /* past U+10FFFF */
+	expect_refusal("[s]\na = \xe0\x80\xaf\n", 2, "not UTF-8");     /* overlong '/' */
+	expect_refusal("[s]\na = \xed\xa0\x80\n", 2, "not UTF-8");     /* a surrogate */
+	expect_refusal("[s]\na = \xf4\x90\x80\x80\n", 2, "not UTF-8"); /* past U+10FFFF */
 	expect_refusal("[s]\na = \xe2\x82\n", 2, "not UTF-8");	       /* cut short */
-	expect_refusal_n("[s]\na = \xe2\x82", 9, 2, "not UTF-8");       /* at the end */
+	expect_refusal_n("[s]\na = \xe2\x82", 9, 2, "not UTF-8");      /* at the end */
 	expect_refusal("[s]\na = \x80\n", 2, "not UTF-8");	       /* a lone tail */
-	expect_refusal("[s]\na = x\xc2\x9b" "2J\n", 2, "control character U+009B"); /* CSI */
+	expect_refusal("[s]\na = x\xc2\x9b"
+		       "2J\n",
+		       2, "control character U+009B"); /* CSI */
 	expect_refusal("[s]\na = \xc2\x85\n", 2, "control character U+0085");
 }
 
