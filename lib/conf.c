@@ -3,7 +3,9 @@
  * lib/ini.c reads the text into sections, key = value lines and continued
  * lines (with their line numbers); this file knows the keys: one table of
  * them, the value types, the checks across keys and pools.  Loading stops
- * at the first error.
+ * at the first error.  It stays one file although long: the table, the
+ * value types and the messages about them change together, and the admin
+ * API sets pools through the same rows.
  */
 #include "portico/conf.h"
 #include "portico/ini.h"
