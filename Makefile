@@ -32,7 +32,8 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format ope
 	haproxy nginx libnginx-mod-stream \
 	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
-	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils
+	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils \
+	systemd
 
 PKGS    := libuv openssl inih sqlite3 jansson libcurl
 # No .pc files in Debian for these two.
@@ -199,6 +200,15 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
 	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
 	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
+	# systemd units (ExecStart where the binaries went) and the service users:
+	# both directories are in systemd's search paths for /usr and /usr/local.
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	for u in etc/systemd/*.service; do \
+		sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|' -e 's|/usr/local/share/doc/|$(PREFIX)/share/doc/|' "$$u" \
+			>$(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} || exit 1; \
+	done
+	install -m 0644 etc/sysusers.d/portico.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/portico.conf
 
 # libFuzzer targets (clang): one per tests/fuzz/fuzz_*.c.  They are built in
 # a build directory of their own ($(BUILD)-fuzz), where every part is
