@@ -4,6 +4,7 @@
 # codes a service manager acts on.
 set -u
 cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh # a sanitizer report of a daemon started here fails the test
 BUILD=${BUILD:-build}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT

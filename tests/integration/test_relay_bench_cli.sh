@@ -3,6 +3,7 @@
 # 2), an unusable certificate or a busy port is a one-line reason (exit 1),
 # and SIGTERM stops a running relay cleanly (exit 0).
 set -u
+. "$(dirname "$0")/lib.sh" # a sanitizer report of relay-bench fails the test
 BUILD=${BUILD:-build}
 RB=$BUILD/bench/relay-bench
 tmp=$(mktemp -d)
