@@ -193,6 +193,13 @@ int brk_store_token_delete(struct brk_store *st, const char *hash);
 /* Delete expired tickets and tokens. */
 int brk_store_purge(struct brk_store *st, int64_t now_ms);
 
+/* For tests and fuzzing: the whole database as bytes (malloc'd, *len), and
+ * the database put back to such bytes (what only memory held is forgotten
+ * too).  A fuzzer starts each input from the same state this way, in
+ * microseconds.  0 or -errno. */
+int brk_store_snapshot(struct brk_store *st, void **buf, size_t *len);
+int brk_store_restore(struct brk_store *st, const void *buf, size_t len);
+
 /* --- the assignment decision (assign.c, pure, no SQL) ------------------- */
 
 struct brk_candidate {

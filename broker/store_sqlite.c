@@ -360,6 +360,43 @@ void brk_store_close(struct brk_store *st)
 #define LOCK(st)   pthread_mutex_lock(&(st)->mu)
 #define UNLOCK(st) pthread_mutex_unlock(&(st)->mu)
 
+/* --- snapshots, for tests and fuzzing ---------------------------------------- */
+
+int brk_store_snapshot(struct brk_store *st, void **buf, size_t *len)
+{
+	sqlite3_int64 n = 0;
+	unsigned char *p;
+
+	LOCK(st);
+	p = sqlite3_serialize(st->db, "main", &n, 0);
+	UNLOCK(st);
+	if (!p)
+		return -ENOMEM;
+	*buf = malloc((size_t)n);
+	if (*buf)
+		memcpy(*buf, p, (size_t)n);
+	*len = (size_t)n;
+	sqlite3_free(p);
+	return *buf ? 0 : -ENOMEM;
+}
+
+int brk_store_restore(struct brk_store *st, const void *buf, size_t len)
+{
+	unsigned char *p = sqlite3_malloc64(len);
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, buf, len);
+	LOCK(st);
+	/* SQLite owns p now, whatever the answer. */
+	rc = sqlite3_deserialize(st->db, "main", p, (sqlite3_int64)len, (sqlite3_int64)len,
+				 SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+	memset(st->spent, 0, sizeof(st->spent));
+	UNLOCK(st);
+	return rc == SQLITE_OK ? 0 : db_fail(st, "deserialize");
+}
+
 /* --- pools ----------------------------------------------------------------- */
 
 /* Append to a growing string; 0 or -ENOMEM. */
