@@ -605,7 +605,7 @@ Test(conf, pools_in_file_order, .timeout = 10)
 	pt_conf_free(c);
 }
 
-/* libinih keeps only 49 bytes of a section name; the parser must not. */
+/* libinih kept only 49 bytes of a section name; the reader must not. */
 Test(conf, long_pool_names, .timeout = 10)
 {
 	char n1[65], n2[65], text[512], err[256];
