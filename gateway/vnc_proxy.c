@@ -69,7 +69,12 @@ struct gw_vnc {
 	char bin[8192]; /* backend bytes not consumed yet */
 	size_t binlen;
 	char out[8448]; /* the write in flight (one at a time per stream) */
-	char bout[64];
+	/* Bytes for the backend, the write in flight first: a backend may send
+	 * its version, types and challenge at once, and each answer must wait
+	 * for the one before it (one write at a time per stream). */
+	char bout[64 + 2048];
+	size_t boutlen, bflight;
+	int relay_after; /* start the relay once bout is written */
 	int writing;	 /* a client write is in flight */
 	int close_after; /* close once it is done */
 	int tls_after;	 /* start TLS once it is done */
@@ -152,6 +157,14 @@ static void refuse(struct gw_vnc *c, const char *reason, const char *log)
 {
 	size_t n = 4, len = strlen(reason);
 
+	if (c->conn.closing || c->state == REFUSING)
+		return; /* said already */
+	/* A client that heard OK already, or is being written to, gets no
+	 * second SecurityResult: it is closed. */
+	if (c->writing || c->state >= C_CLIENTINIT) {
+		conn_close(c, log ? log : reason);
+		return;
+	}
 	pt_log(PT_LOG_INFO, c->conn.id, "vnc %s%s%s: refused: %s", c->conn.peer, c->conn.user[0] ? " user " : "",
 	       c->conn.user, log ? log : reason);
 	pt_rfb_put_u32(c->out, 1); /* SecurityResult: failed */
@@ -380,43 +393,77 @@ static void connect_backend(struct gw_vnc *c)
 	}
 }
 
+static void start_relay(struct gw_vnc *c)
+{
+	c->state = RELAY;
+	gw_conn_relay(&c->conn, 0);
+}
+
+static void backend_flush(struct gw_vnc *c);
+
+/* The write in flight left: the rest goes, or the relay starts. */
+static void backend_sent(struct gw_vnc *c)
+{
+	memmove(c->bout, c->bout + c->bflight, c->boutlen - c->bflight);
+	c->boutlen -= c->bflight;
+	c->bflight = 0;
+	if (c->boutlen)
+		backend_flush(c);
+	else if (c->relay_after)
+		start_relay(c);
+}
+
 static void on_backend_written(struct pt_stream *s, int status)
 {
 	struct gw_vnc *c = vnc_of(s->data);
 
-	if (status < 0 && !c->conn.closing && c->state != REFUSING)
+	if (c->conn.closing || c->state == REFUSING)
+		return;
+	if (status < 0) {
+		refuse(c, "session host unavailable", "backend write failed");
+		return;
+	}
+	backend_sent(c);
+}
+
+static void backend_flush(struct gw_vnc *c)
+{
+	int rc;
+
+	if (c->bflight || !c->boutlen)
+		return;
+	c->bflight = c->boutlen;
+	rc = pt_stream_write(c->conn.backend, c->bout, c->boutlen, on_backend_written);
+	if (rc == PT_STREAM_DONE)
+		backend_sent(c);
+	else if (rc < 0)
 		refuse(c, "session host unavailable", "backend write failed");
 }
 
 static void backend_send(struct gw_vnc *c, const void *p, size_t len)
 {
-	int rc;
-
-	memcpy(c->bout, p, len);
-	/* Small handshake writes: the backend answers before we write again. */
-	rc = pt_stream_write(c->conn.backend, c->bout, len, on_backend_written);
-	if (rc < 0)
-		refuse(c, "session host unavailable", "backend write failed");
+	if (len > sizeof(c->bout) - c->boutlen) {
+		refuse(c, "session host unavailable", "the backend is not reading");
+		return;
+	}
+	memcpy(c->bout + c->boutlen, p, len);
+	c->boutlen += len;
+	backend_flush(c);
 }
 
 /* Client bytes that came early (SetEncodings...) go to the backend first,
- * then the relay takes over. */
+ * then the relay takes over (it wants no write in flight). */
 static void after_serverinit(struct gw_vnc *c)
 {
+	c->relay_after = 1;
 	if (c->inlen) {
-		int rc = pt_stream_write(c->conn.backend, c->in, c->inlen, on_backend_written);
+		size_t n = c->inlen;
 		c->inlen = 0;
-		if (rc < 0) {
-			conn_close(c, "backend write failed");
-			return;
-		}
-		if (rc != PT_STREAM_DONE) {
-			conn_close(c, "the backend is not reading");
-			return;
-		}
+		backend_send(c, c->in, n);
+		return;
 	}
-	c->state = RELAY;
-	gw_conn_relay(&c->conn, 0);
+	if (!c->bflight && !c->boutlen)
+		start_relay(c);
 }
 
 /* ServerInit (and anything after it) to the client, unchanged. */
@@ -426,6 +473,8 @@ static void forward_serverinit(struct gw_vnc *c)
 
 	c->binlen = 0;
 	c->state = B_FORWARD;
+	/* What the backend sends meanwhile is the relay's to carry. */
+	pt_stream_read_stop(c->conn.backend);
 	memcpy(c->out, c->bin, len);
 	send_out(c, len);
 }

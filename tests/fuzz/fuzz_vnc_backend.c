@@ -120,6 +120,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The client heard OK only after the backend's OK, then ServerInit
 	 * and what followed, unchanged. */
 	si = reference(data, fed, backend, flags & 4);
+	if (getenv("FUZZ_DEBUG")) {
+		fprintf(stderr, "fed %zu si %zu client", fed, si);
+		for (size_t i = 0; i < client->outlen; i++)
+			fprintf(stderr, " %02x", client->out[i]);
+		fprintf(stderr, "\nbackend");
+		for (size_t i = 0; i < backend->outlen; i++)
+			fprintf(stderr, " %02x", backend->out[i]);
+		fprintf(stderr, "\n");
+	}
 	if (client->outlen >= 4 && !memcmp(client->out, "\0\0\0\0", 4)) {
 		if (!si || client->outlen - 4 > fed - si ||
 		    memcmp(client->out + 4, data + si, client->outlen - 4))
