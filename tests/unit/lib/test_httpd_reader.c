@@ -1,0 +1,243 @@
+/* test_httpd_reader.c - the HTTPS server's request reader (httpd.h,
+ * lib/httpd_request.c) fed bytes in-process: what a handler gets, the
+ * limits and their statuses, keep-alive and requests sent ahead. */
+#include <criterion/criterion.h>
+#include <http_parser.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "portico/httpd.h"
+
+static int begun;
+
+static void on_begin(struct pt_http_req *req, void *owner)
+{
+	req->id = 42;
+	begun++;
+}
+
+/* Feed text whole; returns the result, *used the bytes taken. */
+static enum pt_http_read feed(struct pt_http_reader *rd, const char *text, size_t len,
+			      size_t *used)
+{
+	return pt_http_reader_feed(rd, text, len, used);
+}
+
+static char *repeat(char ch, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	memset(s, ch, n);
+	s[n] = '\0';
+	return s;
+}
+
+Test(httpd_reader, a_post_with_a_body, .timeout = 10)
+{
+	static const char req[] = "POST /api/v1/login?x=1&y=a%20b HTTP/1.1\r\n"
+				  "Host: broker\r\nContent-Type: application/json\r\n"
+				  "Authorization: Bearer tok\r\nContent-Length: 13\r\n\r\n"
+				  "{\"a\":\"hello\"}";
+	struct pt_http_reader *rd = pt_http_reader_new(on_begin, NULL);
+	struct pt_http_req *r;
+	char v[16];
+	size_t used;
+
+	begun = 0;
+	cr_assert_eq(feed(rd, req, sizeof(req) - 1, &used), PT_HTTP_READ_REQUEST);
+	cr_assert_eq(used, sizeof(req) - 1);
+	cr_assert_eq(begun, 1);
+	r = pt_http_reader_take(rd);
+	cr_assert_eq(r->id, 42, "the begin callback did not see the request");
+	cr_assert_eq(r->method, HTTP_POST);
+	cr_assert_str_eq(r->path, "/api/v1/login");
+	cr_assert_str_eq(r->query, "x=1&y=a%20b");
+	cr_assert_str_eq(r->content_type, "application/json");
+	cr_assert_str_eq(r->authorization, "Bearer tok");
+	cr_assert_str_eq(pt_http_bearer(r), "tok");
+	cr_assert_eq(r->body_len, 13);
+	cr_assert_str_eq(r->body, "{\"a\":\"hello\"}");
+	cr_assert_eq(pt_http_query(r, "y", v, sizeof(v)), 0);
+	cr_assert_str_eq(v, "a b");
+	cr_assert_eq(pt_http_query(r, "z", v, sizeof(v)), -ENOENT);
+	cr_assert(pt_http_reader_keepalive(rd));
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, byte_by_byte_is_the_same, .timeout = 10)
+{
+	static const char req[] = "PUT /api/v1/admin/pools/x HTTP/1.1\r\nAuthorization: Bea"
+				  "rer t\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+				  "3\r\nefg\r\n0\r\n\r\n";
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used, i;
+
+	for (i = 0; i + 1 < sizeof(req) - 1; i++)
+		cr_assert_eq(feed(rd, req + i, 1, &used), PT_HTTP_READ_MORE, "byte %zu", i);
+	cr_assert_eq(feed(rd, req + i, 1, &used), PT_HTTP_READ_REQUEST);
+	r = pt_http_reader_take(rd);
+	cr_assert_eq(r->method, HTTP_PUT);
+	cr_assert_str_eq(r->path, "/api/v1/admin/pools/x");
+	cr_assert_str_eq(r->authorization, "Bearer t");
+	cr_assert_str_eq(r->body, "abcdefg");
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
+
+/* Two requests in one read: the first is taken, the rest waits for its
+ * answer, then makes the second. */
+Test(httpd_reader, requests_sent_ahead_come_one_at_a_time, .timeout = 10)
+{
+	static const char two[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used, used2;
+
+	cr_assert_eq(feed(rd, two, sizeof(two) - 1, &used), PT_HTTP_READ_REQUEST);
+	cr_assert_eq(used, strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+	r = pt_http_reader_take(rd);
+	cr_assert_str_eq(r->path, "/a");
+	cr_assert_str_eq(r->body, "", "a request without a body has an empty one");
+	cr_assert(pt_http_reader_keepalive(rd));
+	pt_http_req_free(r);
+	pt_http_reader_next(rd);
+	cr_assert_eq(feed(rd, two + used, sizeof(two) - 1 - used, &used2), PT_HTTP_READ_REQUEST);
+	cr_assert_eq(used + used2, sizeof(two) - 1);
+	r = pt_http_reader_take(rd);
+	cr_assert_str_eq(r->path, "/b");
+	cr_assert_not(pt_http_reader_keepalive(rd), "Connection: close kept alive");
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, http_1_0_closes_unless_asked, .timeout = 10)
+{
+	static const char a[] = "GET / HTTP/1.0\r\n\r\n";
+	static const char b[] = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	size_t used;
+
+	cr_assert_eq(feed(rd, a, sizeof(a) - 1, &used), PT_HTTP_READ_REQUEST);
+	cr_assert_not(pt_http_reader_keepalive(rd));
+	pt_http_reader_next(rd); /* frees the request not taken */
+	cr_assert_eq(feed(rd, b, sizeof(b) - 1, &used), PT_HTTP_READ_REQUEST);
+	cr_assert(pt_http_reader_keepalive(rd));
+	pt_http_reader_free(rd);
+}
+
+/* feed text in one piece and expect ERROR with status */
+static void expect_error(const char *text, size_t len, int status)
+{
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used;
+
+	cr_assert_eq(feed(rd, text, len, &used), PT_HTTP_READ_ERROR, "%.60s", text);
+	cr_assert_eq(pt_http_reader_status(rd), status, "%.60s", text);
+	cr_assert_str_neq(pt_http_reader_why(rd), "");
+	r = pt_http_reader_take(rd);
+	cr_assert_not_null(r, "nothing to answer the error with");
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, limits_and_their_statuses, .timeout = 10)
+{
+	char *big = repeat('a', 3000), *text;
+	size_t n = 80000;
+
+	text = malloc(n);
+	/* URL */
+	snprintf(text, n, "GET /%s HTTP/1.1\r\n\r\n", big);
+	expect_error(text, strlen(text), 414);
+	/* names and values over 16 KiB, in many small headers (26 bytes each) */
+	strcpy(text, "GET / HTTP/1.1\r\n");
+	for (int i = 0; i < 700; i++)
+		strcat(text, "X-Junk: 0123456789abcdefghij\r\n");
+	strcat(text, "\r\n");
+	expect_error(text, strlen(text), 431);
+	/* one Authorization header longer than its field */
+	free(big);
+	big = repeat('t', 1100);
+	snprintf(text, n, "GET / HTTP/1.1\r\nAuthorization: Bearer %s\r\n\r\n", big);
+	expect_error(text, strlen(text), 431);
+	/* a body announced over 64 KiB, before any of it */
+	snprintf(text, n, "POST / HTTP/1.1\r\nContent-Length: 70000\r\n\r\n");
+	expect_error(text, strlen(text), 413);
+	/* chunks adding up to more */
+	snprintf(text, n, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n");
+	size_t l = strlen(text);
+	memset(text + l, 'b', 0x10000);
+	memcpy(text + l + 0x10000, "\r\n1\r\nc\r\n", 8);
+	expect_error(text, l + 0x10000 + 8, 413);
+	/* malformed: a bad header line, a bad version, a URL without a path */
+	strcpy(text, "GET / HTTP/1.1\r\nNo colon here\r\n\r\n");
+	expect_error(text, strlen(text), 400);
+	strcpy(text, "GET / HTTP/9.x\r\n\r\n");
+	expect_error(text, strlen(text), 400);
+	strcpy(text, "GET http://host HTTP/1.1\r\n\r\n");
+	expect_error(text, strlen(text), 400);
+	/* both Content-Length and chunked: request smuggling */
+	strcpy(text, "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+		     "0\r\n\r\n");
+	expect_error(text, strlen(text), 400);
+	free(text);
+	free(big);
+}
+
+Test(httpd_reader, just_under_the_limits_is_taken, .timeout = 10)
+{
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	char *path = repeat('p', PT_HTTP_PATH_MAX - 2), *body = repeat('b', PT_HTTP_BODY_MAX);
+	char *text = malloc(PT_HTTP_BODY_MAX + 4096);
+	struct pt_http_req *r;
+	size_t used;
+
+	snprintf(text, PT_HTTP_BODY_MAX + 4096, "POST /%s HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s",
+		 path, PT_HTTP_BODY_MAX, body);
+	cr_assert_eq(feed(rd, text, strlen(text), &used), PT_HTTP_READ_REQUEST);
+	r = pt_http_reader_take(rd);
+	cr_assert_eq(strlen(r->path), PT_HTTP_PATH_MAX - 1);
+	cr_assert_eq(r->body_len, PT_HTTP_BODY_MAX);
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+	free(path);
+	free(body);
+	free(text);
+}
+
+Test(httpd_reader, garbage_before_any_request_has_nothing_to_answer, .timeout = 10)
+{
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	size_t used;
+
+	cr_assert_eq(feed(rd, "\x16\x03\x01\x02\x00", 5, &used), PT_HTTP_READ_GARBAGE);
+	cr_assert_null(pt_http_reader_take(rd));
+	pt_http_reader_free(rd);
+	/* Blank lines before a request are allowed (RFC 9112, 2.2). */
+	rd = pt_http_reader_new(NULL, NULL);
+	cr_assert_eq(feed(rd, "\r\n\r\nGET / HTTP/1.1\r\n\r\n", 22, &used), PT_HTTP_READ_REQUEST);
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, a_request_cut_short_is_busy_until_taken, .timeout = 10)
+{
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used;
+
+	cr_assert_not(pt_http_reader_busy(rd));
+	cr_assert_eq(feed(rd, "POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 44, &used),
+		     PT_HTTP_READ_MORE);
+	cr_assert(pt_http_reader_busy(rd));
+	r = pt_http_reader_take(rd); /* what a timeout answers 408 */
+	cr_assert_not_null(r);
+	cr_assert_not(pt_http_reader_busy(rd));
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+	pt_http_reader_free(NULL);
+	pt_http_req_free(NULL);
+}
