@@ -245,7 +245,10 @@ Test(ini, too_large, .timeout = 10)
 	char *text = malloc(PT_INI_FILE_MAX + 1);
 
 	cr_assert_not_null(text);
-	memset(text, '\n', PT_INI_FILE_MAX + 1);
+	/* comment lines of 1 KiB: quick to read even under the sanitizers */
+	memset(text, ';', PT_INI_FILE_MAX + 1);
+	for (size_t i = 1023; i < PT_INI_FILE_MAX + 1; i += 1024)
+		text[i] = '\n';
 	cr_assert_eq(pt_ini_parse(text, PT_INI_FILE_MAX, record_cb, &r, &err), 0);
 	cr_assert_eq(pt_ini_parse(text, PT_INI_FILE_MAX + 1, record_cb, &r, &err), -EFBIG);
 	cr_assert_eq(err.line, 0);
