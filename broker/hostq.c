@@ -277,12 +277,13 @@ void brk_hostq_expire(struct brk_hostq *q)
 	divert_all(late);
 }
 
-void brk_hostq_stop(struct brk_hostq *q)
+int brk_hostq_stop(struct brk_hostq *q)
 {
 	struct brk_hostq_job *stopped = NULL, *j;
+	int n = 0;
 
 	if (!q)
-		return;
+		return 0;
 	uv_mutex_lock(&q->mu);
 	q->stopping = 1;
 	for (struct hostq_host *h = q->hosts, *next; h; h = next) {
@@ -291,11 +292,13 @@ void brk_hostq_stop(struct brk_hostq *q)
 			j->why = BRK_HOSTQ_STOPPING;
 			j->next = stopped;
 			stopped = j;
+			n++;
 		}
 		host_release(q, h);
 	}
 	uv_mutex_unlock(&q->mu);
 	divert_all(stopped);
+	return n;
 }
 
 int brk_hostq_busy(struct brk_hostq *q)

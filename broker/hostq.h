@@ -66,9 +66,10 @@ int brk_hostq_submit(struct brk_hostq *q, const char *host, struct brk_hostq_job
  * behind a host that stopped answering gets its answer in time. */
 void brk_hostq_expire(struct brk_hostq *q);
 
-/* Loop thread: refuse new calls, tell the waiting ones BRK_HOSTQ_STOPPING;
- * the running ones go on to their end (their timeouts bound them). */
-void brk_hostq_stop(struct brk_hostq *q);
+/* Loop thread: refuse new calls, tell the waiting ones BRK_HOSTQ_STOPPING
+ * (how many: the return value); the running ones go on to their end (their
+ * timeouts bound them). */
+int brk_hostq_stop(struct brk_hostq *q);
 
 /* Calls queued or running whose done has not been called yet. */
 int brk_hostq_busy(struct brk_hostq *q);

@@ -89,22 +89,20 @@ static void close_cb(uv_handle_t *h)
  * ones take [broker] start_timeout at most. */
 static void stop(struct brk *b, uv_signal_t *sigterm, uv_signal_t *sigint)
 {
-	int waited = 0;
+	int calls = b->calls, busy = brk_hostq_busy(b->hostq), told;
 
 	pt_httpd_close(b->http);
 	uv_close((uv_handle_t *)&b->sweep, close_cb);
 	uv_close((uv_handle_t *)sigterm, close_cb);
 	uv_close((uv_handle_t *)sigint, close_cb);
-	brk_hostq_stop(b->hostq);
-	uv_run(b->loop, UV_RUN_NOWAIT);
-	while (b->calls > 0 || b->sweeping || brk_hostq_busy(b->hostq) > 0) {
-		if (!waited++)
-			pt_log_info("waiting for %d request%s, %d call%s to session hosts%s", b->calls,
-				    b->calls == 1 ? "" : "s", brk_hostq_busy(b->hostq),
-				    brk_hostq_busy(b->hostq) == 1 ? "" : "s",
-				    b->sweeping ? " and a sweep" : "");
+	told = brk_hostq_stop(b->hostq);
+	if (calls || busy || b->sweeping)
+		pt_log_info("waiting for %d request%s, %d call%s to session hosts (%d of them "
+			    "waiting: not made)%s",
+			    calls, calls == 1 ? "" : "s", busy, busy == 1 ? "" : "s", told,
+			    b->sweeping ? " and a sweep" : "");
+	while (b->calls > 0 || b->sweeping || brk_hostq_busy(b->hostq) > 0)
 		uv_run(b->loop, UV_RUN_ONCE);
-	}
 	brk_hostq_free(b->hostq);
 	brk_auth_free(b->auth);
 	uv_run(b->loop, UV_RUN_NOWAIT); /* the closes */
