@@ -34,7 +34,8 @@ struct pt_http_reader {
 	char *hvalue; /* the request field the value goes to */
 	size_t hvalue_cap, hvalue_len;
 	int in_value;
-	int err_status; /* a limit was hit: answer this */
+	int err_status;	  /* a limit was hit: answer this */
+	int parser_errno; /* enum http_errno of the error */
 	int keepalive;
 };
 
@@ -55,13 +56,30 @@ static int on_message_begin(http_parser *p)
 	return 0;
 }
 
+/*
+ * A URL or headers over their limits are not refused at once but when the
+ * headers end (on_headers_complete), and a malformed request found before
+ * that gets 400 instead: http-parser hands a URL or a header to its
+ * callback when the token ends or the read does, so an immediate refusal
+ * would answer 414 or 400 to the same bytes depending on how TCP cut them.
+ * http-parser stops a request line and headers at 80 KiB by itself
+ * (HPE_HEADER_OVERFLOW, answered 431), so the wait is bounded.
+ */
+static void over(struct pt_http_reader *rd, int status)
+{
+	if (!rd->err_status)
+		rd->err_status = status;
+}
+
 static int on_url(http_parser *p, const char *at, size_t len)
 {
 	struct pt_http_reader *rd = p->data;
 
+	if (rd->err_status)
+		return 0;
 	if (rd->url_len + len >= sizeof(rd->url)) {
-		rd->err_status = 414;
-		return 1;
+		over(rd, 414);
+		return 0;
 	}
 	memcpy(rd->url + rd->url_len, at, len);
 	rd->url_len += len;
@@ -69,14 +87,13 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* 1 once the request is over a limit: nothing more of it is kept. */
 static int count_header(struct pt_http_reader *rd, size_t len)
 {
 	rd->header_bytes += len;
-	if (rd->header_bytes > PT_HTTP_HEADERS_MAX) {
-		rd->err_status = 431;
-		return 1;
-	}
-	return 0;
+	if (rd->header_bytes > PT_HTTP_HEADERS_MAX)
+		over(rd, 431);
+	return rd->err_status != 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
@@ -84,7 +101,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	struct pt_http_reader *rd = p->data;
 
 	if (count_header(rd, len))
-		return 1;
+		return 0;
 	if (rd->in_value) {
 		rd->in_value = 0;
 		rd->hname_len = 0;
@@ -104,7 +121,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct pt_http_req *r = rd->req;
 
 	if (count_header(rd, len))
-		return 1;
+		return 0;
 	if (!rd->in_value) {
 		rd->in_value = 1;
 		rd->hvalue = NULL;
@@ -122,8 +139,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	}
 	if (rd->hvalue) {
 		if (rd->hvalue_len + len >= rd->hvalue_cap) {
-			rd->err_status = 431;
-			return 1;
+			over(rd, 431);
+			return 0;
 		}
 		memcpy(rd->hvalue + rd->hvalue_len, at, len);
 		rd->hvalue_len += len;
@@ -138,6 +155,8 @@ static int on_headers_complete(http_parser *p)
 	struct pt_http_req *r = rd->req;
 	struct http_parser_url u;
 
+	if (rd->err_status)
+		return -1; /* a limit hit on the way: answer it now */
 	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
 		rd->err_status = 413;
 		return -1; /* 1 would mean "no body" to http-parser */
@@ -239,6 +258,7 @@ void pt_http_reader_next(struct pt_http_reader *rd)
 	pt_http_req_free(rd->req);
 	rd->req = NULL;
 	rd->err_status = 0;
+	rd->parser_errno = 0;
 	rd->keepalive = 0;
 	http_parser_init(&rd->parser, HTTP_REQUEST);
 	rd->parser.data = rd;
@@ -260,9 +280,14 @@ enum pt_http_read pt_http_reader_feed(struct pt_http_reader *rd, const char *dat
 	}
 	if (e == HPE_OK && *used == len)
 		return PT_HTTP_READ_MORE;
+	rd->parser_errno = (int)e;
 	if (!rd->req)
 		return PT_HTTP_READ_GARBAGE; /* nothing to answer */
-	if (!rd->err_status)
+	/* Our callbacks stopped it for err_status; otherwise http-parser
+	 * found it malformed, whatever limit was hit before. */
+	if (e == HPE_HEADER_OVERFLOW)
+		rd->err_status = 431;
+	else if (e < HPE_CB_message_begin || e > HPE_CB_chunk_complete || !rd->err_status)
 		rd->err_status = 400;
 	return PT_HTTP_READ_ERROR;
 }
@@ -287,6 +312,10 @@ int pt_http_reader_status(const struct pt_http_reader *rd)
 
 const char *pt_http_reader_why(const struct pt_http_reader *rd)
 {
+	enum http_errno e = (enum http_errno)rd->parser_errno;
+
+	if (e < HPE_CB_message_begin || e > HPE_CB_chunk_complete)
+		return http_errno_description(e);
 	switch (rd->err_status) {
 	case 400:
 		return "malformed URL";
@@ -299,7 +328,7 @@ const char *pt_http_reader_why(const struct pt_http_reader *rd)
 	case 503:
 		return "out of memory";
 	}
-	return http_errno_description(HTTP_PARSER_ERRNO(&rd->parser));
+	return "malformed request";
 }
 
 int pt_http_reader_keepalive(const struct pt_http_reader *rd)
