@@ -105,13 +105,14 @@ pt_exit() {
 }
 
 # pt_san_env DIR: the sanitizers' options for a process whose reports go
-# to DIR.  Later options win, so these override a log_path set before;
-# LSAN_OPTIONS too, as ASan's leak check reads its common flags there too.
+# to DIR (DIR/report.<program>.<pid>).  Later options win, so these
+# override a log_path set before; LSAN_OPTIONS too, as ASan's leak check
+# reads its common flags there too.
 pt_san_env() {
 	chmod 1777 "$1"
 	export PT_SAN_DIR=$1
-	export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$1/report"
-	export LSAN_OPTIONS="${LSAN_OPTIONS:-}:log_path=$1/report"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$1/report:log_exe_name=1"
+	export LSAN_OPTIONS="${LSAN_OPTIONS:-}:log_path=$1/report:log_exe_name=1"
 }
 
 # tests/run-tests.sh reads the functions alone (PT_LIB_NO_SETUP=1) and
