@@ -12,7 +12,7 @@
  *
  *   [name]          a section; name is everything between '[' and the
  *                   first ']', blanks included.  After the ']' only blanks
- *                   or a comment may follow.
+ *                   or a ';' comment may follow.
  *   key = value     key: no blanks, no ':' (one syntax: "key: value" is
  *                   an error); blanks around key and value are dropped.
  *   ; text, # text  a comment line (it may be indented).
