@@ -1,14 +1,23 @@
 /*
  * bench-backend - the plain TCP backend that tests/bench/relay.sh relays to.
  *
- *   bench-backend -p PORT [-a ADDR]
+ *   bench-backend -p PORT [-a ADDR] [-g vnc|rdp]
  *
  * One thread, epoll, nonblocking sockets, as many connections as the file
- * limit allows (raised to the hard limit at start).  The client's first line
+ * limit allows (raised to the hard limit at start).  With -g the backend
+ * first greets like a session would (tests/bench/scale.sh puts the gateway
+ * in front of it): vnc, an RFB 3.8 server offering security type None, then
+ * SecurityResult OK and, after the ClientInit, a ServerInit (1024x768,
+ * name "bench"); rdp, a server that reads one X.224 Connection Request (as
+ * long as its TPKT header says) and answers with a Connection Confirm
+ * selecting TLS.  Then, and at once without -g, the client's first line
  * picks what its connection does:
  *
  *   BULK <bytes>\n   send that many bytes, then close
  *   ECHO\n           echo everything back until EOF
+ *   SCALE\n          a held session: 8-byte messages; one starting with 'b'
+ *                    asks for the bulk stream of the count in its other 7
+ *                    bytes (big-endian), every other one is echoed
  *
  * A connection that sends nothing stays open until its peer closes it (the
  * idle-memory test).  Byte i of every BULK stream is 1 + i % 251, so the load
@@ -39,16 +48,20 @@
  * from the end of the memfd back to its start. */
 #define BB_PERIOD     251
 #define BB_FILE_SIZE  ((off_t)BB_PERIOD * 66841) /* just under 16 MiB */
-#define BB_HEAD_MAX   64
+#define BB_HEAD_MAX   256 /* a request line, or a Connection Request (-g rdp) */
 #define BB_ECHO_BUF   16384
 #define BB_MAX_EVENTS 256
 
 enum bb_state {
+	BB_GREET, /* -g: the session's own handshake (bb_greet) */
 	BB_HEAD,  /* waiting for the first line (idle connections stay here) */
 	BB_BULK,  /* sending BULK bytes */
 	BB_DRAIN, /* BULK done and our side shut: wait for the peer's EOF */
 	BB_ECHO,
+	BB_SCALE, /* SCALE: 8-byte messages */
 };
+
+enum bb_greeting { BB_GREET_NONE, BB_GREET_VNC, BB_GREET_RDP };
 
 struct bb_conn {
 	int fd;
@@ -61,8 +74,11 @@ struct bb_conn {
 	char *ebuf;
 	size_t elen, eoff;
 	int eof;
+	int step;	/* BB_GREET: which message comes next */
+	int then_scale; /* BULK asked by a SCALE message: back to SCALE after */
 };
 
+static enum bb_greeting bb_greeting;
 static int bb_epfd = -1;
 static int bb_memfd = -1;
 static unsigned long bb_nconns;
@@ -90,6 +106,8 @@ static int bb_want(struct bb_conn *c, uint32_t events)
 	return 0;
 }
 
+static void bb_scale(struct bb_conn *c);
+
 static void bb_bulk(struct bb_conn *c)
 {
 	while (c->left > 0) {
@@ -114,6 +132,15 @@ static void bb_bulk(struct bb_conn *c)
 		}
 		/* The client went away early; it reports the short count. */
 		bb_close(c);
+		return;
+	}
+	if (c->then_scale) {
+		c->then_scale = 0;
+		c->state = BB_SCALE;
+		if (bb_want(c, EPOLLIN))
+			bb_close(c);
+		else
+			bb_scale(c);
 		return;
 	}
 	/* All sent: a FIN rather than close(), so that nothing the peer might
@@ -193,6 +220,144 @@ static void bb_echo(struct bb_conn *c)
 		bb_close(c);
 }
 
+/* SCALE: one 8-byte message at a time (a held session sends a few a
+ * second); an echo of 8 bytes goes out at once to a peer that reads. */
+static void bb_scale(struct bb_conn *c)
+{
+	for (;;) {
+		char m[8];
+		ssize_t n;
+
+		if (c->hlen < 8) {
+			n = read(c->fd, c->head + c->hlen, 8 - c->hlen);
+			if (n > 0) {
+				c->hlen += (size_t)n;
+				continue;
+			}
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				return;
+			bb_close(c); /* the session ended */
+			return;
+		}
+		/* One message; more may have come with the SCALE line. */
+		memcpy(m, c->head, 8);
+		c->hlen -= 8;
+		memmove(c->head, c->head + 8, c->hlen);
+		if (m[0] == 'b') {
+			uint64_t v = 0;
+
+			for (int i = 1; i < 8; i++)
+				v = v << 8 | (unsigned char)m[i];
+			c->left = v;
+			c->off = 0;
+			c->then_scale = 1;
+			c->state = BB_BULK;
+			bb_bulk(c);
+			return;
+		}
+		if (write(c->fd, m, 8) != 8) {
+			fprintf(stderr, "bench-backend: an echo did not go out at once\n");
+			bb_close(c);
+			return;
+		}
+	}
+}
+
+/* What -g vnc sends after the client's ClientInit: 1024x768, 32 bpp true
+ * colour, name "bench". */
+static const unsigned char bb_serverinit[] = {
+	4, 0, 3, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0,
+	0, 0, 0, 5, 'b', 'e', 'n', 'c', 'h',
+};
+/* What -g rdp answers: an X.224 Connection Confirm with an RDP_NEG_RSP
+ * that selects TLS. */
+static const unsigned char bb_confirm[] = {
+	3, 0, 0, 19, 14, 0xd0, 0, 0, 0x12, 0x34, 0, 2, 0, 8, 0, 1, 0, 0, 0,
+};
+
+static int bb_send(struct bb_conn *c, const void *p, size_t len)
+{
+	/* A handshake message on a fresh socket: it fits in the buffer. */
+	if (write(c->fd, p, len) == (ssize_t)len)
+		return 0;
+	fprintf(stderr, "bench-backend: a handshake message did not go out at once\n");
+	bb_close(c);
+	return -1;
+}
+
+/* -g: read exactly what the current step needs, answer, go on. */
+static void bb_greet(struct bb_conn *c)
+{
+	for (;;) {
+		size_t need;
+		ssize_t n;
+
+		if (bb_greeting == BB_GREET_VNC)
+			need = c->step == 0 ? 12 : 1;
+		else if (c->hlen < 4)
+			need = 4;
+		else
+			need = (size_t)((unsigned char)c->head[2] << 8 | (unsigned char)c->head[3]);
+		if (need < 4 && bb_greeting == BB_GREET_RDP) {
+			fprintf(stderr, "bench-backend: bad TPKT length\n");
+			bb_close(c);
+			return;
+		}
+		if (need > sizeof(c->head)) {
+			fprintf(stderr, "bench-backend: Connection Request of %zu bytes\n", need);
+			bb_close(c);
+			return;
+		}
+		if (c->hlen < need) {
+			n = read(c->fd, c->head + c->hlen, need - c->hlen);
+			if (n > 0) {
+				c->hlen += (size_t)n;
+				continue;
+			}
+			if (n == -1 && (errno == EINTR))
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				return;
+			bb_close(c);
+			return;
+		}
+		c->hlen = 0;
+		if (bb_greeting == BB_GREET_RDP) {
+			if (c->head[5] != (char)0xe0) {
+				fprintf(stderr, "bench-backend: not a Connection Request\n");
+				bb_close(c);
+				return;
+			}
+			if (bb_send(c, bb_confirm, sizeof(bb_confirm)))
+				return;
+			c->state = BB_HEAD;
+			return;
+		}
+		switch (c->step++) {
+		case 0: /* the client's ProtocolVersion: one type, None */
+			if (bb_send(c, "\001\001", 2))
+				return;
+			break;
+		case 1: /* its choice, None: SecurityResult OK */
+			if (c->head[0] != 1) {
+				fprintf(stderr, "bench-backend: security type %d\n", c->head[0]);
+				bb_close(c);
+				return;
+			}
+			if (bb_send(c, "\0\0\0\0", 4))
+				return;
+			break;
+		default: /* ClientInit */
+			if (bb_send(c, bb_serverinit, sizeof(bb_serverinit)))
+				return;
+			c->state = BB_HEAD;
+			return;
+		}
+	}
+}
+
 static void bb_head(struct bb_conn *c)
 {
 	char *nl;
@@ -246,6 +411,12 @@ static void bb_head(struct bb_conn *c)
 		memcpy(c->ebuf, c->head + linelen, c->elen);
 		c->state = BB_ECHO;
 		bb_echo(c);
+	} else if (strcmp(c->head, "SCALE") == 0 || strcmp(c->head, "SCALE\r") == 0) {
+		/* A first message may have come with the line. */
+		c->hlen -= linelen;
+		memmove(c->head, c->head + linelen, c->hlen);
+		c->state = BB_SCALE;
+		bb_scale(c);
 	} else {
 		fprintf(stderr, "bench-backend: unknown request\n");
 		bb_close(c);
@@ -279,7 +450,12 @@ static void bb_accept(int lfd)
 			return;
 		}
 		c->fd = fd;
-		c->state = BB_HEAD;
+		c->state = bb_greeting == BB_GREET_NONE ? BB_HEAD : BB_GREET;
+		if (bb_greeting == BB_GREET_VNC && write(fd, "RFB 003.008\n", 12) != 12) {
+			close(fd);
+			free(c);
+			continue;
+		}
 		c->events = EPOLLIN;
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
@@ -317,7 +493,7 @@ fail:
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench-backend -p PORT [-a ADDR]\n");
+	fprintf(stderr, "usage: bench-backend -p PORT [-a ADDR] [-g vnc|rdp]\n");
 	exit(2);
 }
 
@@ -332,8 +508,16 @@ int main(int argc, char **argv)
 	int lfd, one = 1, opt;
 	char *end;
 
-	while ((opt = getopt(argc, argv, "a:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:g:p:")) != -1) {
 		switch (opt) {
+		case 'g':
+			if (!strcmp(optarg, "vnc"))
+				bb_greeting = BB_GREET_VNC;
+			else if (!strcmp(optarg, "rdp"))
+				bb_greeting = BB_GREET_RDP;
+			else
+				usage();
+			break;
 		case 'a':
 			addr = optarg;
 			break;
@@ -405,6 +589,12 @@ int main(int argc, char **argv)
 				continue;
 			}
 			switch (c->state) {
+			case BB_GREET:
+				bb_greet(c);
+				break;
+			case BB_SCALE:
+				bb_scale(c);
+				break;
 			case BB_HEAD:
 				bb_head(c);
 				break;
