@@ -187,6 +187,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/sessiond.sh
 	@BUILD=$(BUILD) tests/bench/gateway.sh
 	@BUILD=$(BUILD) tests/bench/rdp.sh
+	@BUILD=$(BUILD) tests/bench/scale.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
