@@ -233,6 +233,15 @@ void brk_call_resume(struct brk_call *c)
 	brk_call_finish(c);
 }
 
+/* A message is one printable line: it may echo what the caller sent (a
+ * name, jansson's "near '...'"), and people read it on a terminal. */
+static void printable(char *msg)
+{
+	for (; *msg; msg++)
+		if ((unsigned char)*msg < 0x20 || *msg == 0x7f)
+			*msg = '?';
+}
+
 void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fmt, ...)
 {
 	char msg[512];
@@ -241,6 +250,7 @@ void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fm
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	printable(msg);
 	json_decref(c->out);
 	free(c->text);
 	c->text = NULL;
@@ -548,8 +558,9 @@ static void not_allowed(struct brk *b, struct pt_http_req *req, unsigned long al
 }
 
 static void refuse(struct brk *b, struct pt_http_req *req, int status, const char *code,
-		   const char *msg)
+		   char *msg)
 {
+	printable(msg);
 	respond_json(b, req, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
 }
 
@@ -573,7 +584,8 @@ void brk_api_handle(struct pt_http_req *req, void *data)
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		refuse(b, req, 503, "busy", "out of memory");
+		snprintf(msg, sizeof(msg), "out of memory");
+		refuse(b, req, 503, "busy", msg);
 		return;
 	}
 	b->calls++;
