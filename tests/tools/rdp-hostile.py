@@ -25,8 +25,15 @@ gateway; prints what it got, one line:
                                                  -> "negotiation failure N"
   held N      N login steps held open (after the confirm), then one more
                                                  -> what the last one got
-  hold N      N silent connections held open, then one more
+  relay TICKET  not hostile: a ticket's passthrough to an echo backend;
+              prints "relayed <cookie line>" once the forwarded request came
+              back, then for each line read from stdin sends it and prints
+              "echo <what came back>" (for tests that watch a running relay)
+  hold N [FROM [NEXT]]
+              N silent connections held open (from source address FROM when
+              given), then one more (from NEXT, else FROM)
                                                  -> "the next one closed at once"
+                                                    or "the next one kept"
 
 rdp-hostile child PID CASE - a hostile login process: as root, takes a copy
 of login process PID's socket to the gateway (its fd 5, pidfd_getfd) and
@@ -49,6 +56,24 @@ def cr(line=b"", neg=True, protocols=3):
         body += b"\x01\x00\x08\x00" + struct.pack("<I", protocols)
     tpdu = bytes([len(body)]) + body
     return b"\x03\x00" + struct.pack(">H", 4 + len(tpdu)) + tpdu
+
+
+def recv_all(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            raise EOFError
+        b += d
+    return b
+
+
+def outcome_of(data):
+    if len(data) == 19 and data[5] == 0xD0 and data[11] == 0x03:
+        return "negotiation failure %d" % data[15]
+    if len(data) == 19 and data[5] == 0xD0 and data[11] == 0x02:
+        return "confirm protocol %d" % data[15]
+    return "closed" if not data else "answered %r" % data[:20]
 
 
 def outcome(s, timeout=10, until_confirm=False):
@@ -124,11 +149,34 @@ def main():
             s.close()
         print("done")
         return
+    if case == "relay":
+        s = socket.create_connection((host, port), timeout=10)
+        s.sendall(cr(b"Cookie: msts=" + sys.argv[4].encode() + b"\r\n"))
+        head = recv_all(s, 4)
+        body = recv_all(s, struct.unpack(">H", head[2:4])[0] - 4)
+        if b"\r\n" not in body:
+            print(outcome_of(head + body), flush=True)
+            return
+        print("relayed " + body[7:body.find(b"\r\n")].decode(errors="replace"), flush=True)
+        s.settimeout(30)
+        for msg in sys.stdin:
+            data = msg.rstrip("\n").encode()
+            try:
+                s.sendall(data)
+                print("echo " + recv_all(s, len(data)).decode(errors="replace"), flush=True)
+            except (OSError, EOFError):
+                print("closed", flush=True)
+                return
+        return
     if case == "hold":
-        held = [socket.create_connection((host, port), timeout=10)
+        src = sys.argv[5] if len(sys.argv) > 5 else None
+        nxt = sys.argv[6] if len(sys.argv) > 6 else src
+        held = [socket.create_connection((host, port), timeout=10,
+                                         source_address=(src, 0) if src else None)
                 for _ in range(int(sys.argv[4]))]
         time.sleep(0.3)
-        s = socket.create_connection((host, port), timeout=10)
+        s = socket.create_connection((host, port), timeout=10,
+                                     source_address=(nxt, 0) if nxt else None)
         t0 = time.time()
         r = outcome(s, 2)
         print("the next one %s" % ("closed at once" if r == "closed" and time.time() - t0 < 1

@@ -14,16 +14,39 @@ Prints what the gateway answered, one line, for the test to check:
   nul         a user name with a NUL         -> "refused: <reason>"
   silent      connects, reads the banner, then says nothing -> "closed after N s"
   midway      stops after the security type  -> "closed after N s"
-  hold N      opens N connections that say nothing, then one more; prints
+  hold N [FROM [NEXT]]
+              opens N connections that say nothing (from source address
+              FROM when given), then one more (from NEXT, else FROM); prints
               what the last one read ("banner" or "closed")
+  keep N FROM SECONDS
+              opens N connections from FROM, reads each one's banner, keeps
+              them SECONDS, then prints "kept K" (K of them had a banner)
+  cap N       opens N connections one by one, each reading its banner, then
+              one more: "K served, then banner|closed"
   garbage N   N connections in a row that send junk -> "done"
 """
 import socket, ssl, struct, sys, time
 
 
-def connect(host, port):
-    s = socket.create_connection((host, port), timeout=10)
+def connect(host, port, src=None):
+    s = socket.create_connection((host, port), timeout=10,
+                                 source_address=(src, 0) if src else None)
     return s
+
+
+def read_banner(s, timeout=5):
+    """What a new connection reads first: "banner" or "closed"."""
+    s.settimeout(timeout)
+    try:
+        b = b""
+        while len(b) < 12:
+            d = s.recv(12 - len(b))
+            if not d:
+                break
+            b += d
+    except OSError:
+        b = b""
+    return "banner" if b.startswith(b"RFB ") else "closed"
 
 
 def recv_exact(s, n):
@@ -67,14 +90,28 @@ def main():
     arg = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     try:
         if case == "hold":
-            held = [connect(host, port) for _ in range(arg)]
+            src = sys.argv[5] if len(sys.argv) > 5 else None
+            nxt = sys.argv[6] if len(sys.argv) > 6 else src
+            held = [connect(host, port, src) for _ in range(arg)]
             time.sleep(0.3)
+            s = connect(host, port, nxt)
+            print(read_banner(s))
+            return
+        if case == "keep":
+            held = [connect(host, port, sys.argv[5]) for _ in range(arg)]
+            k = sum(read_banner(h) == "banner" for h in held)
+            time.sleep(float(sys.argv[6]))
+            print("kept %d" % k)
+            return
+        if case == "cap":
+            held = []
+            for _ in range(arg):
+                h = connect(host, port)
+                if read_banner(h) != "banner":
+                    break
+                held.append(h)
             s = connect(host, port)
-            try:
-                b = s.recv(12)
-            except OSError:
-                b = b""
-            print("banner" if b.startswith(b"RFB ") else "closed")
+            print("%d served, then %s" % (len(held), read_banner(s, 3)))
             return
         if case == "garbage":
             for i in range(arg):

@@ -15,7 +15,8 @@
  * painted counts pixels that are not black; hash is FNV-1a over the
  * framebuffer, so two probes of one unchanged desktop print the same.
  * With -w it stays connected after that until the server ends the
- * connection, and exits 3 then ("connection lost").
+ * connection, and exits 3 then ("connection lost"); meanwhile it asks for
+ * the whole screen again after each update and prints "update N" for each.
  * With -b SECONDS it measures a bulk stream instead: raw encoding, whole
  * frames asked for one after the other for SECONDS, and prints
  *   frames=N mbytes_per_s=X
@@ -209,13 +210,24 @@ int main(int argc, char **argv)
 		}
 	}
 	if (stay) {
+		int updates = 0;
 		printf("connected\n");
 		fflush(stdout);
+		updated = 0;
 		for (;;) {
 			int n = WaitForMessage(c, 500000);
 			if (n < 0 || (n > 0 && !HandleRFBServerMessage(c))) {
 				printf("connection lost\n");
 				return 3;
+			}
+			/* Still there: the whole screen again, every update counted
+			 * ("update N"), for tests that watch a running session. */
+			if (updated || n == 0) {
+				if (updated)
+					printf("update %d\n", ++updates);
+				fflush(stdout);
+				updated = 0;
+				SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE);
 			}
 		}
 	}
