@@ -15,7 +15,7 @@
 #
 #   pt_san_scan FILE...      print the first lines of every report in FILE...
 #                            (missing files are skipped); 1 if there was one
-#   pt_stop PID NAME [SECS]  SIGTERM, wait SECS (PT_STOP_GRACE, 20), SIGKILL;
+#   pt_stop PID NAME [SECS]  SIGTERM, wait SECS (PT_STOP_GRACE, 30), SIGKILL;
 #                            sets PT_RC to the exit status, 1 if it was killed
 #   pt_fail_later MESSAGE    the test fails at exit (cleanups still run)
 #   pt_running PID           alive and not a zombie
@@ -62,7 +62,7 @@ pt_fail_later() {
 }
 
 pt_stop() {
-	local pid=$1 name=$2 grace=${3:-${PT_STOP_GRACE:-20}} flag wd
+	local pid=$1 name=$2 grace=${3:-${PT_STOP_GRACE:-30}} flag wd
 	PT_RC=0
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null
