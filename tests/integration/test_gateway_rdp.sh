@@ -186,7 +186,8 @@ case $r in "closed after 2 s" | "closed after 3 s") ;; *) fail "a login step tha
 [ "$($H hold 20)" = "the next one closed at once" ] || fail "the 21st silent connection from one address was kept"
 wait_for 5 eval '[ "$($H hold 19)" = "the next one kept" ]' || fail "the per-address limit did not free up"
 logins() { pgrep -P $GW -f -- --rdp-login | wc -l; } # login processes running
-[ "$($H logins 200)" = done ] || fail "200 dropped logins"
+r=$($H logins 200)
+[ "$r" = done ] || fail "200 dropped logins: $r (login processes: $(logins))"
 wait_for 10 eval '[ "$(logins)" = 0 ]' || fail "login processes stay behind: $(logins)"
 # rdp_max_logins (5 here): the sixth login at once is refused at once.
 r=$($H held 5)

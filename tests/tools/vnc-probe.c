@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 static char *password, *user, *cafile;
 static int updated;
@@ -223,8 +224,10 @@ int main(int argc, char **argv)
 			/* Still there: the whole screen again, every update counted
 			 * ("update N"), for tests that watch a running session. */
 			if (updated || n == 0) {
-				if (updated)
+				if (updated) {
 					printf("update %d\n", ++updates);
+					usleep(200000); /* a few a second are enough */
+				}
 				fflush(stdout);
 				updated = 0;
 				SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, FALSE);
