@@ -15,7 +15,7 @@
  *  - an error has a request to answer, with 400, 413, 414, 431 or 503;
  *    bytes that are not HTTP have none; no call takes more bytes than fed;
  *  - cutting the bytes anywhere (at up to 8 places drawn from the input,
- *    and between every two bytes of inputs up to 512 bytes) gives the same
+ *    and between every two bytes of inputs up to 64 bytes) gives the same
  *    requests and the same end, status included, as feeding them whole:
  *    what a client's TCP segments look like changes nothing.
  */
@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (whole.len != cut.len || memcmp(whole.b, cut.b, whole.len))
 		abort();
 	/* Byte by byte too, where it costs little. */
-	if (size <= 512) {
+	if (size <= 64) {
 		cut.len = 0;
 		run(data, size, 1, 0, &cut);
 		if (whole.len != cut.len || memcmp(whole.b, cut.b, whole.len))
