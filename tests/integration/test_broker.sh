@@ -100,6 +100,9 @@ api POST /resources/office/launch "" "$ALICE" >/dev/null
 echo "ok: launch and reconnect"
 
 # --- tickets ------------------------------------------------------------------
+# A fresh one (a reconnect to S1): ticket_ttl is 5 s, and the launches above
+# take longer than that on a loaded machine.
+T1=$(api POST /resources/office/launch "" "$ALICE" | jq -r .ticket)
 api POST /gateway/redeem "{\"ticket\":\"$T1\",\"client_addr\":\"127.0.0.1\"}" wrong-secret >/dev/null
 expect 401 unauthenticated
 api POST /gateway/redeem "{\"ticket\":\"$T1\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
