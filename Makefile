@@ -26,7 +26,7 @@ CFLAGS  ?= -O2 -g
 # Debian packages: the build, the tests (real servers and clients) and the
 # benchmarks (the peers they are measured against).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format openssl procps util-linux \
-	libuv1-dev libssl-dev libinih-dev libcriterion-dev \
+	libuv1-dev libssl-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
 	haproxy nginx libnginx-mod-stream \
@@ -35,7 +35,7 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format ope
 	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils \
 	systemd
 
-PKGS    := libuv openssl inih sqlite3 jansson libcurl
+PKGS    := libuv openssl sqlite3 jansson libcurl
 # No .pc files in Debian for these two.
 EXTRA_LIBS := -lhttp_parser -lpam
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
