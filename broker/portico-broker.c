@@ -164,8 +164,9 @@ int main(int argc, char **argv)
 	pt_drop_privileges(conf->broker.user, "[broker] user");
 	pt_privsep_rearm(); /* the PAM process's death ends this side too */
 	signal(SIGPIPE, SIG_IGN);
-	/* Jobs block on SQL, NSS and session hosts starting sessions (seconds
-	 * for a VM): more threads than libuv's default 4. */
+	/* Jobs block on SQL and NSS (an LDAP group look-up may take a while):
+	 * more threads than libuv's default 4.  Calls to session hosts have
+	 * threads of their own (hostq.h). */
 	setenv("UV_THREADPOOL_SIZE", "32", 0);
 	if (pt_api_global_init())
 		pt_fatalx("cannot initialise libcurl");
