@@ -22,7 +22,8 @@
 #   CPU_LOAD     core for the load generator and the backend [1]
 #   BULK_BYTES   bytes per bulk transfer [2147483648]
 #   HS_SECONDS   seconds of handshakes [5]
-#   LAT_COUNT    latency round trips [20000]
+#   LAT_COUNT    latency round trips per round [20000]
+#   LAT_ROUNDS   latency rounds, relays taking turns; medians count [3]
 #   IDLE_CONNS   idle TLS connections [2000]
 #   REPEAT       runs of bulk, handshake and latency; the best counts [2]
 #   KEEP_TMP     1 keeps the temporary directory (configs, logs)
@@ -35,6 +36,8 @@ CPU_LOAD=${CPU_LOAD:-1}
 BULK_BYTES=${BULK_BYTES:-2147483648}
 HS_SECONDS=${HS_SECONDS:-5}
 LAT_COUNT=${LAT_COUNT:-20000}
+LAT_ROUNDS=${LAT_ROUNDS:-3}
+LAT_ROUNDS_TEXT=
 IDLE_CONNS=${IDLE_CONNS:-2000}
 REPEAT=${REPEAT:-2}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -344,22 +347,62 @@ EOF
 }
 
 # ---------------------------------------------------------------- phases
-phase_latency() {
-	local name=$1 port=$2 out=$TMP/$1-latency.out run p50 p99
-	for ((run = 0; run < REPEAT; run++)); do
-		loadgen "$out" 120 -m latency -p "$port" -n "$LAT_COUNT"
-		p50=$(kv "$out" rtt_p50_us)
-		p99=$(kv "$out" rtt_p99_us)
-		if better LOWER "${R[rtt_p50.$name]:-}" "$p50"; then
-			R[rtt_p50.$name]=$p50
-			R[rtt_p99.$name]=$p99
-		fi
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Latency: every relay up at once, LAT_ROUNDS rounds in which direct and
+# each relay take turns; a relay's added p50 (p99) is the median over the
+# rounds of its p50 (p99) minus direct's in the same round, so that a
+# change in the machine's load between rounds moves both.
+phase_latency_all() {
+	local name round out p50 p99 dp50 dp99
+	declare -A port=() pid=() a50=() a99=() r50=() r99=()
+	for name in $RELAYS; do
+		port[$name]=$(pick_port)
+		start_relay "$name" tls "${port[$name]}"
+		pid[$name]=$RELAY_PID
 	done
-	R[added_p50.$name]=$(calc %.1f "${R[rtt_p50.$name]} - ${R[rtt_p50.direct]}")
-	R[added_p99.$name]=$(calc %.1f "${R[rtt_p99.$name]} - ${R[rtt_p99.direct]}")
-	INFO[tls.$name]="$(kv "$out" protocol) $(kv "$out" cipher) $(kv "$out" group)"
-	INFO[tickets.$name]=$(kv "$out" session_tickets)
-	log "$name: latency p50 ${R[rtt_p50.$name]} us, p99 ${R[rtt_p99.$name]} us"
+	for ((round = 0; round < LAT_ROUNDS; round++)); do
+		out=$TMP/direct-latency.out
+		loadgen "$out" 120 -m latency -p "$BACKEND_PORT" --plain -n "$LAT_COUNT"
+		dp50=$(kv "$out" rtt_p50_us)
+		dp99=$(kv "$out" rtt_p99_us)
+		r50[direct]+=" $dp50"
+		r99[direct]+=" $dp99"
+		for name in $RELAYS; do
+			out=$TMP/$name-latency.out
+			loadgen "$out" 120 -m latency -p "${port[$name]}" -n "$LAT_COUNT"
+			p50=$(kv "$out" rtt_p50_us)
+			p99=$(kv "$out" rtt_p99_us)
+			r50[$name]+=" $p50"
+			r99[$name]+=" $p99"
+			a50[$name]+=" $(calc %.1f "$p50 - $dp50")"
+			a99[$name]+=" $(calc %.1f "$p99 - $dp99")"
+			INFO[tls.$name]="$(kv "$out" protocol) $(kv "$out" cipher) $(kv "$out" group)"
+			INFO[tickets.$name]=$(kv "$out" session_tickets)
+		done
+		log "latency round $((round + 1)): direct p50 $dp50 us;$(for name in $RELAYS; do
+			printf ' %s +%s' "$name" "${a50[$name]##* }"; done)"
+	done
+	# shellcheck disable=SC2086 # lists of figures, split on purpose
+	{
+		R[rtt_p50.direct]=$(median ${r50[direct]})
+		R[rtt_p99.direct]=$(median ${r99[direct]})
+		for name in $RELAYS; do
+			R[rtt_p50.$name]=$(median ${r50[$name]})
+			R[rtt_p99.$name]=$(median ${r99[$name]})
+			R[added_p50.$name]=$(median ${a50[$name]})
+			R[added_p99.$name]=$(median ${a99[$name]})
+			LAT_ROUNDS_TEXT+="$name added p50 by round:${a50[$name]} us, p99:${a99[$name]} us; "
+			log "$name: latency p50 ${R[rtt_p50.$name]} us, p99 ${R[rtt_p99.$name]} us;" \
+				"added p50 ${R[added_p50.$name]} us, p99 ${R[added_p99.$name]} us (medians)"
+		done
+	}
+	for name in $RELAYS; do
+		RELAY_PID=${pid[$name]}
+		RELAY_WORKER=${pid[$name]}
+		[[ $name == nginx ]] && RELAY_WORKER=$(pgrep -P "${pid[$name]}" | head -n 1)
+		stop_relay
+	done
 }
 
 # Memory per idle connection: RSS of the relay process before and after
@@ -457,11 +500,11 @@ measure() {
 	port=$(pick_port)
 	log "$name: TLS on 127.0.0.1:$port"
 	start_relay "$name" tls "$port"
-	# Latency first: one connection that also warms the relay up, so that
-	# the idle figure holds per-connection memory, not one-time set-up.
-	# Idle before handshakes and bulk, whose freed memory an allocator or
-	# pool would hand to the idle connections for free.
-	phase_latency "$name" "$port"
+	# One connection that warms the relay up first, so that the idle
+	# figure holds per-connection memory, not one-time set-up.  Idle
+	# before handshakes and bulk, whose freed memory an allocator or pool
+	# would hand to the idle connections for free.
+	loadgen "$TMP/$name-warmup.out" 120 -m latency -p "$port" -n 200
 	phase_idle "$name" "$port"
 	phase_handshake "$name" "$port"
 	phase_bulk "$name" "$port" tls
@@ -520,10 +563,12 @@ print_report() {
 		"$(busy_pct "$STEAL0_RELAY" "$(steal_jiffies "$CPU_RELAY")")%, core $CPU_LOAD" \
 		"$(busy_pct "$STEAL0_LOAD" "$(steal_jiffies "$CPU_LOAD")")%"
 	echo "units: MB = 10^6 B, GB = 10^9 B, KiB = 1024 B; bulk = $BULK_BYTES B backend->client on one" \
-		"connection; latency = $LAT_COUNT round trips of 64 B, added = through the relay minus direct" \
-		"(direct p50 ${R[rtt_p50.direct]} us, p99 ${R[rtt_p99.direct]} us); idle = relay RSS delta" \
-		"over $IDLE_CONNS connections (kernel socket memory not included); runs per figure:" \
-		"$REPEAT (best kept)"
+		"connection; latency = $LAT_COUNT round trips of 64 B per round, $LAT_ROUNDS rounds with the" \
+		"relays taking turns, added = through the relay minus direct in the same round, median of the" \
+		"rounds (direct p50 ${R[rtt_p50.direct]} us, p99 ${R[rtt_p99.direct]} us); idle = relay RSS" \
+		"delta over $IDLE_CONNS connections (kernel socket memory not included); runs per other" \
+		"figure: $REPEAT (best kept)"
+	echo "latency rounds: $LAT_ROUNDS_TEXT"
 	echo
 	printf '%-28s %10s %10s %10s  %s\n' figure portico haproxy nginx "portico / best peer"
 	for line in "${rows[@]}"; do
@@ -617,17 +662,7 @@ wait_listen "$BACKEND_PORT" "$BACKEND_PID" bench-backend "$TMP/backend.log"
 log "backend on 127.0.0.1:$BACKEND_PORT; relays pinned to core $CPU_RELAY," \
 	"load generator and backend to core $CPU_LOAD"
 
-# The baseline: the same ping-pong straight to the backend.
-for ((run = 0; run < REPEAT; run++)); do
-	loadgen "$TMP/direct-latency.out" 120 -m latency -p "$BACKEND_PORT" --plain -n "$LAT_COUNT"
-	p50=$(kv "$TMP/direct-latency.out" rtt_p50_us)
-	if better LOWER "${R[rtt_p50.direct]:-}" "$p50"; then
-		R[rtt_p50.direct]=$p50
-		R[rtt_p99.direct]=$(kv "$TMP/direct-latency.out" rtt_p99_us)
-	fi
-done
-log "direct: latency p50 ${R[rtt_p50.direct]} us, p99 ${R[rtt_p99.direct]} us"
-
+phase_latency_all
 for relay in $RELAYS; do
 	measure "$relay"
 done
