@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -133,4 +134,82 @@ ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type)
 		}
 	}
 	return n;
+}
+
+/* --- the queue: a singly linked list, oldest first ------------------------ */
+
+struct pt_ipc_qmsg {
+	struct pt_ipc_qmsg *next;
+	size_t len;
+	unsigned char msg[];
+};
+
+void pt_ipc_queue_init(struct pt_ipc_queue *q, size_t max)
+{
+	q->head = q->tail = NULL;
+	q->len = 0;
+	q->max = max;
+}
+
+static void ipc_qmsg_free(struct pt_ipc_qmsg *m)
+{
+	explicit_bzero(m->msg, m->len);
+	free(m);
+}
+
+int pt_ipc_queue_send(struct pt_ipc_queue *q, int fd, const void *msg, size_t len)
+{
+	struct pt_ipc_qmsg *m;
+	int rc;
+
+	if (!q->head) {
+		rc = pt_ipc_send(fd, msg, len);
+		if (rc != -EAGAIN) /* EWOULDBLOCK is EAGAIN on Linux */
+			return rc;
+	}
+	if (q->max && q->len >= q->max)
+		return -ENOBUFS;
+	m = malloc(sizeof(*m) + len);
+	if (!m)
+		return -ENOMEM;
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->msg, msg, len);
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	q->len++;
+	return 0;
+}
+
+int pt_ipc_queue_flush(struct pt_ipc_queue *q, int fd)
+{
+	struct pt_ipc_qmsg *m;
+	int rc;
+
+	while ((m = q->head) != NULL) {
+		rc = pt_ipc_send(fd, m->msg, m->len);
+		if (rc < 0)
+			return rc;
+		q->head = m->next;
+		if (!q->head)
+			q->tail = NULL;
+		q->len--;
+		ipc_qmsg_free(m);
+	}
+	return 0;
+}
+
+void pt_ipc_queue_clear(struct pt_ipc_queue *q)
+{
+	struct pt_ipc_qmsg *m;
+
+	while ((m = q->head) != NULL) {
+		q->head = m->next;
+		ipc_qmsg_free(m);
+	}
+	q->tail = NULL;
+	q->len = 0;
 }

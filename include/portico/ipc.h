@@ -119,6 +119,35 @@ int pt_ipc_send(int fd, const void *msg, size_t len);
  * fatal for the conversation. */
 ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type);
 
+/* Messages waiting for a non-blocking socket that was full.  A process
+ * that must never block on its peer (the network side on its event loop)
+ * sends through one: what the socket does not take now is kept, in order,
+ * and sent by pt_ipc_queue_flush when the socket is writable again (the
+ * caller watches for that: uv_poll with UV_WRITABLE).  Each waiting message
+ * is a private copy, wiped when sent or dropped (it may hold a secret). */
+struct pt_ipc_qmsg;
+struct pt_ipc_queue {
+	struct pt_ipc_qmsg *head, *tail;
+	size_t len; /* messages waiting */
+	size_t max; /* at most this many wait; 0: no bound */
+};
+
+/* An empty queue of at most max messages (0: no bound). */
+void pt_ipc_queue_init(struct pt_ipc_queue *q, size_t max);
+/* Send msg (len bytes, one complete message) on fd after those already
+ * waiting: at once when none waits and the socket takes it, else as a copy
+ * kept for pt_ipc_queue_flush.  0 (sent or kept), -ENOBUFS when max
+ * messages already wait (nothing kept: the caller refuses whatever asked
+ * for it), -ENOMEM, or another negative errno of pt_ipc_send (-EPIPE, or
+ * -ECONNRESET when it left messages unread: the peer is gone). */
+int pt_ipc_queue_send(struct pt_ipc_queue *q, int fd, const void *msg, size_t len);
+/* Send what waits, oldest first, until the socket is full.  0 when nothing
+ * waits any more, -EAGAIN when some still does, another negative errno
+ * when the socket failed (what waits stays). */
+int pt_ipc_queue_flush(struct pt_ipc_queue *q, int fd);
+/* Wipe and free what waits.  The queue is empty and usable again. */
+void pt_ipc_queue_clear(struct pt_ipc_queue *q);
+
 /* Why the calling thread's last pt_ipc_recv returned -EPROTO, as a short
  * phrase for the log ("datagram of 1248 bytes, expected 904"). */
 const char *pt_ipc_error(void);
