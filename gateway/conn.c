@@ -98,6 +98,11 @@ void gw_conn_close_all(struct gw *g)
 		gw_conn_close(g->conns, "the gateway is stopping");
 }
 
+static void on_handshake_timeout(uv_timer_t *t)
+{
+	gw_conn_close(t->data, "handshake timed out");
+}
+
 /* --- the broker -------------------------------------------------------------------- */
 
 static void on_call_done(void *arg, int rc, struct pt_api_resp *resp, const char *err)
@@ -111,6 +116,9 @@ static void on_call_done(void *arg, int rc, struct pt_api_resp *resp, const char
 		conn_maybe_free(c);
 		return;
 	}
+	/* The client's clock runs again (gw_conn_call stopped it). */
+	uv_timer_start(&c->timer, on_handshake_timeout,
+		       (uint64_t)c->g->conf->gateway.handshake_timeout_ms, 0);
 	cb(c, rc, resp, err);
 }
 
@@ -122,6 +130,9 @@ int gw_conn_call(struct gw_conn *c, const char *path, json_t *body, gw_call_cb c
 	}
 	c->call_cb = cb;
 	c->calls++;
+	/* handshake_timeout is the client's time: the broker's (a session
+	 * starting, 30 s at most: the API client's timeout) is not counted. */
+	uv_timer_stop(&c->timer);
 	if (gw_call(c->g, path, body, on_call_done, c) != 0) {
 		c->calls--;
 		c->call_cb = NULL;
@@ -198,11 +209,6 @@ int gw_conn_relay(struct gw_conn *c, int login_step)
 }
 
 /* --- admission ----------------------------------------------------------------------- */
-
-static void on_handshake_timeout(uv_timer_t *t)
-{
-	gw_conn_close(t->data, "handshake timed out");
-}
 
 struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 			     struct pt_stream *client, const char *peer, const char *source)

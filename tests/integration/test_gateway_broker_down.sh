@@ -162,4 +162,36 @@ done
 wait_idle || fail "sessions still active after their relays ended: $(cat "$T/out")"
 kill -0 $GW_PID || fail "the gateway died"
 echo "ok: logins work again once the broker is back"
+
+# --- stopping with relays open: each end reaches the broker ---------------------------------
+"$PROBE" -w -u "alice#desk" -C "$CA" "$GW" alice-pw >"$T/viewer.out" 2>&1 &
+VIEWER=$!
+TICKET=$(api POST /resources/rdesk/launch "" "$ALICE" | jq -r .ticket)
+coproc RELAY2 { python3 tests/tools/rdp-hostile.py 127.0.0.1 "$RDP_PORT" relay "$TICKET" 2>&1; }
+RELAY_PID=$RELAY2_PID
+read -r -t 60 line <&"${RELAY2[0]}"
+[ "$line" = "relayed Cookie: mstshash=alice" ] || fail "the second RDP relay: $line"
+for _ in $(seq 1 100); do
+	[ "$(updates)" -ge 1 ] && break
+	sleep 0.1
+done
+ADMIN=$(login carol carol-pw)
+api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
+[ "$(jq '[.sessions[] | select(.state == "active")] | length' "$T/out")" = 2 ] ||
+	fail "two active sessions before the stop: $(cat "$T/out")"
+kill -TERM $GW_PID
+wait $GW_PID
+rc=$?
+[ $rc = 0 ] || fail "the gateway stopped with status $rc: $(tail -5 "$T/gateway.log")"
+tail -1 "$T/gateway.log" | grep -q ": stopped$" || fail "the last line is not 'stopped': $(tail -3 "$T/gateway.log")"
+grep -q "vnc 127.0.0.1 user alice: session [0-9]* disconnected (operation canceled)" "$T/gateway.log" ||
+	fail "no disconnect line for the VNC relay at stop"
+grep -q "rdp 127.0.0.1 user alice: session [0-9]* disconnected (operation canceled)" "$T/gateway.log" ||
+	fail "no disconnect line for the RDP relay at stop"
+api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
+[ "$(jq '[.sessions[] | select(.state == "active")] | length' "$T/out")" = 0 ] ||
+	fail "the broker did not hear the disconnects made at stop: $(cat "$T/out")"
+grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" "$T/gateway.log" &&
+	fail "a sanitizer report: $(grep -m3 "Sanitizer\|runtime error" "$T/gateway.log")"
+echo "ok: stopping with a VNC and an RDP relay open: both disconnects reached the broker"
 echo "ok: gateway broker down"

@@ -46,7 +46,7 @@ gwprobe() { "$PROBE" -u "$1" -C "$CA" "$GW" "$2" 2>"$T/probe.err"; }
 sqlite_secret() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select secret from sessions where id=?", (int(sys.argv[2]),)).fetchone()[0])' "$T/db/portico.db" "$1"; }
 
 # --- a user logs in at the gateway: PAM, launch, the session's screen -------------
-out=$(gwprobe "$SD_USER#xterm" user-pw) || fail "login through the gateway: $(cat "$T/probe.err")"
+out=$(gwprobe "$SD_USER#xterm" user-pw) || fail "login through the gateway: $(cat "$T/probe.err") $(tail -5 "$T/gateway.log")"
 grep -q "size=640x480 " <<<"$out" || fail "geometry through the gateway: $out"
 api GET "/admin/sessions?state=live" "" "$ADMIN" >/dev/null
 S1=$(jq -r '.sessions[0].id' "$T/out")
