@@ -173,26 +173,133 @@ static int check_dirs(const char *prog, char *why, size_t len)
 	}
 }
 
-/* An app's program: the first word of the pool's command. */
-static int check_command(const char *cmd, struct sd_checked *out, char *why, size_t len)
+int sd_command_split(const char *cmd, char *buf, size_t len, char *argv[SD_CMD_WORDS + 1])
 {
-	char word[PATH_MAX];
-	size_t k;
-	struct stat sb;
-	int e;
+	size_t n = strlen(cmd);
+	int words = 0;
+	char *p;
 
-	cmd += strspn(cmd, " \t");
-	k = strcspn(cmd, " \t");
-	if (k == 0) {
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, cmd, n + 1);
+	for (p = buf;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			break;
+		if (words == SD_CMD_WORDS) {
+			argv[0] = NULL;
+			return -E2BIG;
+		}
+		argv[words++] = p;
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = '\0';
+	}
+	argv[words] = NULL;
+	return words;
+}
+
+/* The length of the UTF-8 sequence at s (1 to 4), or 0 when it is not one:
+ * truncated, overlong, a surrogate, above U+10FFFF, or a C1 control
+ * (U+0080 to U+009F, which terminals obey as they do C0's). */
+static size_t utf8_char(const unsigned char *s)
+{
+	unsigned c = s[0];
+	unsigned long cp;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return n;
+}
+
+/*
+ * An app's command, before its program is looked at.  The words become
+ * the program's argv as they are (no shell), so what is checked is what
+ * the program and the logs see: the whole field terminated with nothing
+ * hidden after its NUL, no control character (C0, DEL or C1), valid UTF-8,
+ * at most SD_CMD_WORDS words of at most SD_CMD_WORD bytes each (more
+ * words are refused, not cut: a dropped argument changes what runs).
+ * What the arguments mean to the program is the pool's definer's choice
+ * (docs/security.md).
+ */
+static int check_words(const char *field, size_t size, char *argv[SD_CMD_WORDS + 1],
+		       char *buf, size_t buflen, char *why, size_t len)
+{
+	size_t n = strnlen(field, size);
+	int words;
+
+	for (size_t i = n; i < size; i++)
+		if (field[i]) {
+			snprintf(why, len, "the pool's command holds a NUL byte (byte %zu)", n);
+			return -EINVAL;
+		}
+	for (size_t i = 0, k; i < n; i += k) {
+		unsigned char c = (unsigned char)field[i];
+		k = utf8_char((const unsigned char *)field + i);
+		if (c < 0x20 || c == 0x7f || (k == 0 && c == 0xc2 && i + 1 < n &&
+					      (unsigned char)field[i + 1] >= 0x80 &&
+					      (unsigned char)field[i + 1] <= 0x9f)) {
+			snprintf(why, len, "the pool's command holds a control character (byte %zu)",
+				 i);
+			return -EINVAL;
+		}
+		if (k == 0) {
+			snprintf(why, len, "the pool's command is not valid UTF-8 (byte %zu)", i);
+			return -EILSEQ;
+		}
+	}
+	words = sd_command_split(field, buf, buflen, argv);
+	if (words == -E2BIG) {
+		snprintf(why, len,
+			 "the pool's command has more than %d words (the program and its "
+			 "arguments)",
+			 SD_CMD_WORDS);
+		return -E2BIG;
+	}
+	if (words <= 0) {
 		snprintf(why, len, "the pool names no program to run");
 		return -EINVAL;
 	}
-	if (k >= sizeof(word)) {
-		snprintf(why, len, "the pool's program name is too long");
-		return -ENAMETOOLONG;
-	}
-	memcpy(word, cmd, k);
-	word[k] = '\0';
+	for (int i = 0; i < words; i++)
+		if (strlen(argv[i]) > SD_CMD_WORD) {
+			snprintf(why, len, "the pool's command: word %d is longer than %d bytes",
+				 i + 1, SD_CMD_WORD);
+			return -E2BIG;
+		}
+	return words;
+}
+
+/* An app's command: its words (check_words), then its program, the first
+ * word. */
+static int check_command(const struct pt_ipc_sess_req *req, struct sd_checked *out, char *why,
+			 size_t len)
+{
+	char buf[sizeof(req->command)], *argv[SD_CMD_WORDS + 1];
+	const char *word;
+	struct stat sb;
+	int e;
+
+	e = check_words(req->command, sizeof(req->command), argv, buf, sizeof(buf), why, len);
+	if (e < 0)
+		return e;
+	word = argv[0];
 	if (word[0] != '/') {
 		snprintf(why, len, "%s: the pool's program must be named by an absolute path",
 			 word);
@@ -317,6 +424,20 @@ static int check_geometry(const char *g)
 	       w >= 200 && h >= 200 && w <= 8192 && h <= 8192;
 }
 
+int sd_check_msg(const struct pt_ipc_sess_req *req, const char **why)
+{
+	*why = NULL;
+	if (req->op != PT_SESS_START && req->op != PT_SESS_STOP && req->op != PT_SESS_SPARE)
+		*why = "unknown operation";
+	else if (req->id <= 0)
+		*why = "session id not positive";
+	else if ((req->op == PT_SESS_SPARE) != (req->id >= PT_SESS_SPARE_BASE))
+		*why = "a spare VM's id for a session or the other way round";
+	else if (req->op == PT_SESS_SPARE && req->driver != PT_DRIVER_QEMU)
+		*why = "a spare VM of another driver than qemu";
+	return *why ? -EPROTO : 0;
+}
+
 int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 		 struct sd_checked *out, char *why, size_t len)
 {
@@ -380,7 +501,7 @@ int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 		if (rc)
 			return rc;
 		if (req->kind == PT_POOL_APP)
-			return check_command(req->command, out, why, len);
+			return check_command(req, out, why, len);
 		return 0;
 	}
 	}

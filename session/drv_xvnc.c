@@ -166,27 +166,21 @@ static int start_display(struct sd_mon *m)
 	return 0;
 }
 
-/* The pool's command split at blanks (no shell). */
-static int split_command(const char *cmd, char *buf, size_t len, char *argv[], int max)
-{
-	int n = 0;
-
-	snprintf(buf, len, "%s", cmd);
-	for (char *sv, *t = strtok_r(buf, " \t", &sv); t && n < max - 1;
-	     t = strtok_r(NULL, " \t", &sv))
-		argv[n++] = t;
-	argv[n] = NULL;
-	return n;
-}
-
 static int start_program(struct sd_mon *m)
 {
 	int app = m->req->kind == PT_POOL_APP;
 	const char *what = app ? m->req->command : m->conf->sessiond.xsession;
-	char buf[1100], *argv[64];
+	char buf[PATH_MAX], *argv[SD_CMD_WORDS + 1];
+	int words = sd_command_split(what, buf, sizeof(buf), argv);
 	pid_t pid;
 
-	if (!*what || split_command(what, buf, sizeof(buf), argv, 64) == 0) {
+	/* (An app's command was checked: checks.c, check_words.) */
+	if (words < 0) {
+		sd_mon_report(m, PT_SESS_FAILED, "%s has too many words or is too long",
+			      app ? "the pool's command" : "[sessiond] xsession");
+		return -1;
+	}
+	if (words == 0) {
 		sd_mon_report(m, PT_SESS_FAILED, "the pool names no program to run");
 		return -1;
 	}

@@ -21,6 +21,10 @@
 #include "session.h"
 
 #define START_TIMEOUT_MS 120000 /* a start the root side never answered */
+/* Requests that wait for a root side that is not reading (busy forking,
+ * looking users up, stopped): about 2 KiB each.  Past this the broker is
+ * told "host busy" (503) instead. */
+#define ROOT_QUEUE_MAX 1024
 
 /* A session this host runs (or is starting), as the broker should see it. */
 struct nsess {
@@ -47,9 +51,11 @@ static struct {
 	uv_loop_t *loop;
 	int fd;
 	uv_poll_t ipc;
+	struct pt_ipc_queue out; /* requests the root side's socket did not take yet */
+	int busy;		 /* refusing requests since the queue filled */
 	struct pt_httpd *http;
 	struct nsess *sessions;
-	uv_timer_t beat;
+	uv_timer_t beat, stuck;
 	int registered;
 	int beating; /* a register or heartbeat is in flight */
 	char address[300];
@@ -61,6 +67,8 @@ static struct {
 	uv_signal_t sigterm, sigint;
 	json_t *pools;	    /* what the broker says this host serves */
 	int64_t next_spare; /* id of the next spare VM */
+	struct call *calls; /* on the thread pool: stopping waits for them */
+	int stopping;
 } N;
 
 static struct nsess *find(int64_t id)
@@ -117,6 +125,7 @@ static json_t *spares_json(void)
 
 struct call {
 	uv_work_t work;
+	struct call *next, **prevp; /* N.calls */
 	char method[8];
 	char path[64];
 	json_t *body;
@@ -137,7 +146,12 @@ static void call_after(uv_work_t *w, int status)
 {
 	struct call *c = w->data;
 
-	if (c->done)
+	if (c->next)
+		c->next->prevp = c->prevp;
+	*c->prevp = c->next;
+	/* Once stopping, an answer changes nothing: the root side may be
+	 * gone, and a heartbeat's answer would ask it for spare VMs. */
+	if (c->done && status == 0 && !N.stopping)
 		c->done(c);
 	json_decref(c->body);
 	pt_api_resp_free(&c->resp);
@@ -146,7 +160,8 @@ static void call_after(uv_work_t *w, int status)
 
 static void call(const char *method, const char *path, json_t *body, void (*done)(struct call *))
 {
-	struct call *c = calloc(1, sizeof(*c));
+	/* No broker (tests and fuzzing: sd_net_test_init): nothing to call. */
+	struct call *c = N.stopping || !N.api.base ? NULL : calloc(1, sizeof(*c));
 
 	if (!c) {
 		json_decref(body);
@@ -160,11 +175,17 @@ static void call(const char *method, const char *path, json_t *body, void (*done
 	if (uv_queue_work(N.loop, &c->work, call_work, call_after) != 0) {
 		json_decref(body);
 		free(c);
+		return;
 	}
+	c->next = N.calls;
+	if (c->next)
+		c->next->prevp = &c->next;
+	c->prevp = &N.calls;
+	N.calls = c;
 }
 
-static void send_req(int op, int64_t id, const char *reason);
-static void send_req_full(const struct pt_ipc_sess_req *req);
+static int send_req(int op, int64_t id, const char *reason);
+static int send_req_full(const struct pt_ipc_sess_req *req);
 
 static void load(double *load1, long long *mem_free_kb)
 {
@@ -214,9 +235,11 @@ static void refill(void)
 			if (o->spare && !strcmp(o->pool, s->pool))
 				have++;
 		if (have > wanted) {
+			/* A busy root side: asked again at the next beat. */
+			if (send_req(PT_SESS_STOP, s->id, "spare no longer needed"))
+				continue;
 			pt_log_info("spare VM %lld of pool %s no longer needed", (long long)s->id,
 				    s->pool);
-			send_req(PT_SESS_STOP, s->id, "spare no longer needed");
 			s->spare = 2; /* stopping: counted no more */
 			s->running = 0;
 		}
@@ -245,11 +268,17 @@ static void refill(void)
 			memset(&r, 0, sizeof(r));
 			r.type = PT_IPC_SESS_REQ;
 			r.op = PT_SESS_SPARE;
-			r.id = N.next_spare++;
+			r.id = N.next_spare;
 			r.kind = PT_POOL_DESKTOP;
 			r.driver = PT_DRIVER_QEMU;
 			snprintf(r.pool, sizeof(r.pool), "%s", name);
 			snprintf(r.image, sizeof(r.image), "%s", image);
+			/* A busy root side: booted at a later beat. */
+			if (send_req_full(&r)) {
+				free(s);
+				return;
+			}
+			N.next_spare++;
 			s->id = r.id;
 			s->spare = 1;
 			s->since = uv_now(N.loop);
@@ -257,7 +286,6 @@ static void refill(void)
 			s->next = N.sessions;
 			N.sessions = s;
 			pt_log_info("booting spare VM %lld for pool %s", (long long)r.id, name);
-			send_req_full(&r);
 			spares++;
 			vms++;
 		}
@@ -304,11 +332,10 @@ static void beat_done(struct call *c)
 	json_array_foreach(stop, i, v)
 	{
 		struct nsess *s = find(json_integer_value(v));
-		if (s && s->running) {
+		/* A busy root side: the broker asks again at the next beat. */
+		if (s && s->running && !send_req(PT_SESS_STOP, s->id, "ended by the broker"))
 			pt_log_info("session %lld: the broker has ended it: stopping",
 				    (long long)s->id);
-			send_req(PT_SESS_STOP, s->id, "ended by the broker");
-		}
 	}
 }
 
@@ -346,15 +373,40 @@ static void event_done(struct call *c)
 
 /* --- the root side -------------------------------------------------------------- */
 
-static void send_req_full(const struct pt_ipc_sess_req *req)
-{
-	int rc = pt_ipc_send(N.fd, req, sizeof(*req));
+static void on_ipc(uv_poll_t *p, int status, int events);
 
-	if (rc < 0)
-		pt_fatalx("cannot reach sessiond's root side: %s", strerror(-rc));
+/* Watch the socket for room while requests wait, for answers always. */
+static void watch_ipc(void)
+{
+	uv_poll_start(&N.ipc, UV_READABLE | (N.out.len ? UV_WRITABLE : 0), on_ipc);
 }
 
-static void send_req(int op, int64_t id, const char *reason)
+/* Pass a request to the root side: at once, or kept in order while its
+ * socket is full (the root side is busy or stopped; exiting here would
+ * lose every request in flight).  0, or -ENOBUFS when ROOT_QUEUE_MAX
+ * requests already wait: the caller refuses ("host busy").  A root side
+ * that is gone ends this side, as before. */
+static int send_req_full(const struct pt_ipc_sess_req *req)
+{
+	size_t was = N.out.len;
+	int rc = pt_ipc_queue_send(&N.out, N.fd, req, sizeof(*req));
+
+	if (rc == -ENOBUFS || rc == -ENOMEM) {
+		if (!N.busy)
+			pt_log_warnx("the root side is not keeping up: %zu requests wait for it; "
+				     "refusing more (host busy) until it catches up",
+				     N.out.len);
+		N.busy = 1;
+		return -ENOBUFS;
+	}
+	if (rc < 0)
+		pt_fatalx("cannot reach sessiond's root side: %s", strerror(-rc));
+	if (!was && N.out.len)
+		watch_ipc();
+	return 0;
+}
+
+static int send_req(int op, int64_t id, const char *reason)
 {
 	struct pt_ipc_sess_req req;
 
@@ -363,7 +415,30 @@ static void send_req(int op, int64_t id, const char *reason)
 	req.op = (uint32_t)op;
 	req.id = id;
 	snprintf(req.reason, sizeof(req.reason), "%s", reason ? reason : "");
-	send_req_full(&req);
+	return send_req_full(&req);
+}
+
+/* The socket has room: send what waits. */
+static void flush_req(void)
+{
+	int rc = pt_ipc_queue_flush(&N.out, N.fd);
+
+	if (rc < 0 && rc != -EAGAIN)
+		pt_fatalx("cannot reach sessiond's root side: %s", strerror(-rc));
+	if (rc == 0) {
+		if (N.busy)
+			pt_log_info("the root side has caught up: taking requests again");
+		N.busy = 0;
+		watch_ipc();
+	}
+}
+
+/* A request refused because the root side is not keeping up. */
+static void host_busy(struct pt_http_req *req)
+{
+	pt_http_error(req, 503, "busy",
+		      "host busy: %zu requests wait for %s's root side; try again shortly",
+		      N.out.len, N.conf->sessiond.name);
 }
 
 static void answer_waiters(struct nsess *s, int status, json_t *doc)
@@ -380,7 +455,8 @@ static void answer_waiters(struct nsess *s, int status, json_t *doc)
 	json_decref(doc);
 }
 
-static void on_ipc(uv_poll_t *p, int status, int events)
+/* One answer of the root side, read from N.fd. */
+static void read_rep(void)
 {
 	struct pt_ipc_sess_rep rep;
 	ssize_t n = pt_ipc_recv(N.fd, &rep, sizeof(rep), PT_IPC_SESS_REP);
@@ -461,6 +537,14 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		pt_fatalx("the root side sent operation %u", rep.op);
 	}
 	explicit_bzero(&rep, sizeof(rep));
+}
+
+static void on_ipc(uv_poll_t *p, int status, int events)
+{
+	if (status == 0 && (events & UV_WRITABLE))
+		flush_req();
+	if (status < 0 || (events & UV_READABLE))
+		read_rep();
 }
 
 /* --- the API the broker calls ------------------------------------------------- */
@@ -587,6 +671,12 @@ static void start_request(struct pt_http_req *req)
 	}
 	w->req = req;
 	if (!s->id) {
+		if (send_req_full(&r)) {
+			free(w);
+			free(s);
+			host_busy(req);
+			return;
+		}
 		s->id = r.id;
 		s->since = uv_now(N.loop);
 		snprintf(s->user, sizeof(s->user), "%s", r.user);
@@ -595,7 +685,6 @@ static void start_request(struct pt_http_req *req)
 		N.sessions = s;
 		pt_log_info("starting session %lld of %s in pool %s", (long long)r.id, r.user,
 			    r.pool);
-		send_req_full(&r);
 	}
 	w->next = s->waiters;
 	s->waiters = w;
@@ -610,8 +699,9 @@ static void stop_request(struct pt_http_req *req, int64_t id)
 	if (!s || !s->running) {
 		pt_http_error(req, 404, "no_such_session", "session %lld does not run here",
 			      (long long)id);
+	} else if (send_req(PT_SESS_STOP, id, text_ok(reason, 64) ? reason : "stopped")) {
+		host_busy(req);
 	} else {
-		send_req(PT_SESS_STOP, id, text_ok(reason, 64) ? reason : "stopped");
 		pt_http_json(req, 200, json_object());
 	}
 	json_decref(in);
@@ -720,6 +810,55 @@ static void on_term(uv_signal_t *h, int sig)
 	uv_stop(h->loop);
 }
 
+/*
+ * After the loop: nothing may be freed that a call to the broker on the
+ * thread pool still reads (N.api, the configuration, libcurl's and
+ * OpenSSL's state, which exit() tears down).  Calls not started yet are
+ * cancelled (an "ended" event among them is what the next heartbeat
+ * tells the broker anyway); running ones end within N.api.timeout_ms,
+ * and the loop runs until they have.  Requests still waiting for a start
+ * are answered, every handle is closed, and what this side holds freed.
+ */
+static void net_stop(void)
+{
+	int running = 0;
+
+	N.stopping = 1;
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		answer_waiters(s, 503,
+			       json_pack("{s:s,s:s}", "error", "stopping", "message",
+					 "sessiond is stopping; the session may still start"));
+	pt_httpd_close(N.http);
+	N.http = NULL;
+	uv_close((uv_handle_t *)&N.ipc, NULL);
+	uv_close((uv_handle_t *)&N.beat, NULL);
+	uv_close((uv_handle_t *)&N.stuck, NULL);
+	uv_close((uv_handle_t *)&N.sigterm, NULL);
+	uv_close((uv_handle_t *)&N.sigint, NULL);
+	for (struct call *c = N.calls; c; c = c->next)
+		if (uv_cancel((uv_req_t *)&c->work) != 0)
+			running++;
+	if (running)
+		pt_log_info("waiting for %d call%s to the broker to end", running,
+			    running == 1 ? "" : "s");
+	/* Until every handle has closed and every job has come back. */
+	uv_run(N.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(N.loop) != 0)
+		pt_log_warnx("the network side's loop still holds handles at exit");
+	while (N.sessions)
+		forget(N.sessions);
+	if (N.out.len)
+		pt_log_warnx("%zu requests never reached the root side", N.out.len);
+	pt_ipc_queue_clear(&N.out);
+	json_decref(N.pools);
+	N.pools = NULL;
+	if (N.api.key_pem)
+		explicit_bzero(N.api.key_pem, N.api.key_len);
+	free(N.api.key_pem);
+	free(N.api.cert_pem);
+	N.api.key_pem = N.api.cert_pem = NULL;
+}
+
 int sd_net_load_identity(const struct pt_conf *conf)
 {
 	struct pt_tls_conf tls;
@@ -761,7 +900,6 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 		.max_conns = (int)sc->max_connections,
 		.max_conns_per_source = (int)sc->max_connections_per_source,
 	};
-	uv_timer_t stuck;
 
 	N.conf = conf;
 	N.loop = uv_default_loop();
@@ -782,8 +920,9 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 	if (pt_api_global_init())
 		pt_fatalx("cannot initialise libcurl");
 	fcntl(ipc_fd, F_SETFL, O_NONBLOCK);
+	pt_ipc_queue_init(&N.out, ROOT_QUEUE_MAX);
 	uv_poll_init(N.loop, &N.ipc, ipc_fd);
-	uv_poll_start(&N.ipc, UV_READABLE, on_ipc);
+	watch_ipc();
 	N.http = pt_httpd_listen(N.loop, server_ctx, sc->listen, &lim, handle, NULL);
 	if (!N.http)
 		pt_fatalx("cannot listen on %s", sc->listen);
@@ -791,14 +930,74 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 	/* The first beat soon after start, once the root side has reported
 	 * the sessions it adopted. */
 	uv_timer_start(&N.beat, heartbeat, 200, (uint64_t)sc->heartbeat_ms);
-	uv_timer_init(N.loop, &stuck);
-	uv_timer_start(&stuck, check_stuck, 5000, 5000);
+	uv_timer_init(N.loop, &N.stuck);
+	uv_timer_start(&N.stuck, check_stuck, 5000, 5000);
 	uv_signal_init(N.loop, &N.sigterm);
 	uv_signal_start(&N.sigterm, on_term, SIGTERM);
 	uv_signal_init(N.loop, &N.sigint);
 	uv_signal_start(&N.sigint, on_term, SIGINT);
 	pt_log_info("listening on %s as host %s; broker %s", sc->listen, sc->name, sc->broker);
 	uv_run(N.loop, UV_RUN_DEFAULT);
-	pt_httpd_close(N.http);
+	net_stop();
 	return 0;
+}
+
+/* --- for tests and fuzzing only (session.h) ------------------------------------ */
+
+int sd_net_test_init(const struct pt_conf *conf, uv_loop_t *loop, int ipc_fd)
+{
+	const char *bs = conf->broker.broker_secret;
+
+	memset(&N, 0, sizeof(N));
+	N.conf = conf;
+	N.loop = loop;
+	N.fd = ipc_fd;
+	snprintf(N.broker_name, sizeof(N.broker_name), "broker");
+	if (bs && SHA256((const unsigned char *)bs, strlen(bs), N.broker_hash))
+		N.have_broker_hash = 1;
+	N.next_spare = PT_SESS_SPARE_BASE + 1;
+	N.pools = json_array();
+	pt_ipc_queue_init(&N.out, ROOT_QUEUE_MAX);
+	if (fcntl(ipc_fd, F_SETFL, O_NONBLOCK) == -1)
+		return -errno;
+	return uv_poll_init(loop, &N.ipc, ipc_fd);
+}
+
+void sd_net_test_request(struct pt_http_req *req)
+{
+	handle(req, NULL);
+}
+
+void sd_net_test_answer(void)
+{
+	read_rep();
+}
+
+int sd_net_test_check(void)
+{
+	for (struct nsess *s = N.sessions; s; s = s->next) {
+		if (s->id <= 0)
+			return -1;
+		for (struct nsess *o = s->next; o; o = o->next)
+			if (o->id == s->id)
+				return -1;
+	}
+	return 0;
+}
+
+size_t sd_net_test_reset(void)
+{
+	size_t n = 0;
+
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		answer_waiters(s, 503, json_object());
+	while (N.sessions) {
+		forget(N.sessions);
+		n++;
+	}
+	pt_ipc_queue_clear(&N.out);
+	N.busy = 0;
+	json_decref(N.pools);
+	N.pools = json_array();
+	return n;
 }

@@ -29,6 +29,12 @@
 #include "portico/log.h"
 #include "session.h"
 
+/* Answers the network side has not read yet.  Past this many, the root
+ * side reads no more requests until it has caught up: a network side
+ * that never reads cannot make root hold more than that (and the
+ * monitors' reports, one or two per session). */
+#define REP_QUEUE_HIGH 256
+
 struct rsess {
 	struct rsess *next;
 	int64_t id;
@@ -50,6 +56,7 @@ static struct {
 	uv_loop_t *loop;
 	int fd;
 	uv_poll_t ipc;
+	struct pt_ipc_queue out; /* answers waiting for room on fd */
 	uv_signal_t sigchld, sigterm, sigint;
 	struct rsess *sessions;
 	pid_t net_pid;
@@ -72,12 +79,30 @@ static struct rsess *find_pid(pid_t pid)
 	return NULL;
 }
 
+static void on_ipc(uv_poll_t *p, int status, int events);
+
+/* Requests are read while few answers wait; room is watched for while
+ * any does. */
+static void watch_ipc(void)
+{
+	int ev = (R.out.len < REP_QUEUE_HIGH ? UV_READABLE : 0) | (R.out.len ? UV_WRITABLE : 0);
+
+	if (uv_is_closing((uv_handle_t *)&R.ipc))
+		return;
+	uv_poll_start(&R.ipc, ev, on_ipc);
+}
+
+/* An answer or a report: sent at once, or kept in order while the
+ * network side's socket is full (dropping it would lose a session). */
 static void send_rep(const struct pt_ipc_sess_rep *rep)
 {
-	int rc = pt_ipc_send(R.fd, rep, sizeof(*rep));
+	size_t was = R.out.len;
+	int rc = pt_ipc_queue_send(&R.out, R.fd, rep, sizeof(*rep));
 
-	if (rc < 0 && rc != -EPIPE)
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		pt_log_warnx("cannot reach the network side: %s", strerror(-rc));
+	if (R.out.len != was && (!was || R.out.len == REP_QUEUE_HIGH))
+		watch_ipc();
 }
 
 static void send_simple(int op, int64_t id, const char *user, const char *pool, const char *msg)
@@ -340,23 +365,35 @@ static void stop(const struct pt_ipc_sess_req *req)
 	kill(s->monitor, SIGTERM);
 }
 
-static void on_ipc(uv_poll_t *p, int status, int events)
+/* Room on the network side's socket: send what waits. */
+static void flush_rep(void)
+{
+	size_t was = R.out.len;
+	int rc = pt_ipc_queue_flush(&R.out, R.fd);
+
+	if (rc == -EPIPE || rc == -ECONNRESET)
+		pt_ipc_queue_clear(&R.out); /* nobody to tell; SIGCHLD ends the loop */
+	else if (rc < 0 && rc != -EAGAIN)
+		pt_log_warnx("cannot reach the network side: %s", strerror(-rc));
+	if (R.out.len != was)
+		watch_ipc();
+}
+
+static void read_req(void)
 {
 	struct pt_ipc_sess_req req;
 	ssize_t n = pt_ipc_recv(R.fd, &req, sizeof(req), PT_IPC_SESS_REQ);
+	const char *why = NULL;
 	struct rsess *s;
 
 	if (n == -EAGAIN)
 		return;
-	if (n <= 0 ||
-	    (req.op != PT_SESS_START && req.op != PT_SESS_STOP && req.op != PT_SESS_SPARE) ||
-	    req.id <= 0 || (req.op == PT_SESS_SPARE) != (req.id >= PT_SESS_SPARE_BASE) ||
-	    (req.op == PT_SESS_SPARE && req.driver != PT_DRIVER_QEMU)) {
+	if (n <= 0 || sd_check_msg(&req, &why) != 0) {
 		if (n == 0)
 			pt_log_info("the network side has gone away");
 		else
 			pt_log_warnx("malformed message from the network side (%s): stopping it",
-				     n < 0 ? pt_ipc_error() : "bad operation or id");
+				     n < 0 ? pt_ipc_error() : why);
 		R.rc = n == 0 ? 0 : 1;
 		if (n != 0 && R.net_pid > 0)
 			kill(R.net_pid, SIGKILL);
@@ -377,6 +414,14 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 	} else if (check(&req) == 0 && (req.op != PT_SESS_START || assign_spare(&req) != 0))
 		start(&req);
 	explicit_bzero(&req, sizeof(req));
+}
+
+static void on_ipc(uv_poll_t *p, int status, int events)
+{
+	if (status == 0 && (events & UV_WRITABLE))
+		flush_rep();
+	if ((status < 0 || (events & UV_READABLE)) && R.out.len < REP_QUEUE_HIGH)
+		read_req();
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)
@@ -526,15 +571,17 @@ int sd_root_run(const struct pt_conf *conf, int ipc_fd, pid_t net_pid)
 	R.net_pid = net_pid;
 	signal(SIGPIPE, SIG_IGN);
 	fcntl(ipc_fd, F_SETFL, O_NONBLOCK);
+	pt_ipc_queue_init(&R.out, 0);
 	uv_signal_init(R.loop, &R.sigchld);
 	uv_signal_start(&R.sigchld, on_sigchld, SIGCHLD);
 	uv_signal_init(R.loop, &R.sigterm);
 	uv_signal_start(&R.sigterm, on_term, SIGTERM);
 	uv_signal_init(R.loop, &R.sigint);
 	uv_signal_start(&R.sigint, on_term, SIGINT);
-	adopt_all();
 	uv_poll_init(R.loop, &R.ipc, ipc_fd);
-	uv_poll_start(&R.ipc, UV_READABLE, on_ipc);
+	adopt_all();
+	watch_ipc();
 	uv_run(R.loop, UV_RUN_DEFAULT);
+	pt_ipc_queue_clear(&R.out);
 	return R.rc;
 }

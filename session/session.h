@@ -62,6 +62,14 @@ struct sd_checked {
 	char program[PATH_MAX]; /* an xvnc app pool's program, resolved; else "" */
 };
 
+/* The form of a request, before anything else is looked at: an operation
+ * the root side knows (START, STOP, SPARE), a positive id, a spare VM's id
+ * (from PT_SESS_SPARE_BASE) for SPARE and only for it, and SPARE only for
+ * the qemu driver.  A request that fails is no request a network side of
+ * ours sends: a protocol violation, which ends it.  0, or -EPROTO with a
+ * phrase for the log in *why. */
+int sd_check_msg(const struct pt_ipc_sess_req *req, const char **why);
+
 /* Check a START or SPARE request whatever the network side checked: kind
  * and driver, the pool's name by the configuration's rule, the user (a
  * safe name; on xvnc an account that exists, is not root and has a uid of
@@ -72,6 +80,18 @@ struct sd_checked {
  * a sentence for people in why. */
 int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 		 struct sd_checked *out, char *why, size_t len);
+
+/* An app pool's command: words split at blanks (no shell, no quoting),
+ * the program first.  At most SD_CMD_WORDS words of at most SD_CMD_WORD
+ * bytes each (the IPC field bounds the whole at 1023). */
+#define SD_CMD_WORDS 63
+#define SD_CMD_WORD  512
+
+/* Split cmd at blanks into argv (SD_CMD_WORDS + 1 slots, NULL after the
+ * last word), the words copied into buf (len bytes, at least strlen(cmd) +
+ * 1).  The number of words, -E2BIG when there are more than SD_CMD_WORDS
+ * (none is dropped silently), -ENAMETOOLONG when buf is too small. */
+int sd_command_split(const char *cmd, char *buf, size_t len, char *argv[SD_CMD_WORDS + 1]);
 
 /* A name safe in a state file, a path component and a QEMU option: 1 to
  * 255 bytes, no control character, '/' or ',', not starting with '.' or
@@ -128,5 +148,23 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx);
 /* net.c: read this host's credential towards the broker (as root, before
  * the network side drops privileges). */
 int sd_net_load_identity(const struct pt_conf *conf);
+
+/* net.c, for tests and fuzzing only (tests/fuzz/fuzz_sessiond_api.c): the
+ * network side without its loop, listener, timers or broker.  Init takes
+ * the configuration, a loop that is never run and the network side's end
+ * of a socketpair (the test plays the root side at the other end).
+ * sd_net_test_request hands a request to the API's handler as if read from
+ * a connection (with req->conn NULL its answer is dropped, as for a client
+ * that went away); sd_net_test_answer reads one answer of the root side
+ * as the network side does; sd_net_test_check is 0 when every session it
+ * knows has a positive id of its own (none listed twice); reset answers
+ * what waits and forgets every session (their number is returned). */
+struct uv_loop_s; /* uv_loop_t, without libuv's header here */
+int sd_net_test_init(const struct pt_conf *conf, struct uv_loop_s *loop, int ipc_fd);
+struct pt_http_req;
+void sd_net_test_request(struct pt_http_req *req);
+void sd_net_test_answer(void);
+int sd_net_test_check(void);
+size_t sd_net_test_reset(void);
 
 #endif

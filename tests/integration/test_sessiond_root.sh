@@ -70,6 +70,13 @@ command = /usr/bin/xterm
 hosts = host1
 users = $KIOSK
 
+[pool args]
+kind = app
+driver = xvnc
+command = /usr/bin/xterm -j -j -title kiosk
+hosts = host1
+users = $SD_USER2
+
 [pool vmg]
 kind = desktop
 driver = qemu
@@ -206,6 +213,62 @@ start_api 192 "$SD_USER2" app app xvnc "/nonexistent/program --flag"
 refused_api "/nonexistent/program: no such program"
 nothing_left "a bad command"
 echo "ok: application commands"
+
+# --- application arguments (the program is a good one; its words are not) --------------
+# A control character the network side lets through (C1, U+0085 NEL);
+# C0 ones it refuses itself, the root side again.
+start_api 193 "$SD_USER2" app app xvnc "/usr/bin/xterm -title "$'\xc2\x85'"x"
+refused_api "the pool's command holds a control character (byte 22)"
+sd_api POST /sessions "{\"id\":194,\"user\":\"$SD_USER2\",\"pool\":{\"name\":\"app\",\"kind\":\"app\",\"driver\":\"xvnc\",\"command\":\"/usr/bin/xterm -e\\nsh\"}}" >/dev/null
+expect 400 bad_request
+inject id=195 user="$SD_USER2" pool=app kind=app command="/usr/bin/xterm -e
+sh"
+refused_ipc 195 "the pool's command or image holds a control character"
+inject id=196 user="$SD_USER2" pool=app kind=app command="/usr/bin/xterm -title "$'\x1b]2;x\x07'
+refused_ipc 196 "holds a control character"
+# A NUL: JSON's \u0000 is refused by the network side; bytes hidden after
+# the field's NUL by the root side.
+sd_api POST /sessions "{\"id\":197,\"user\":\"$SD_USER2\",\"pool\":{\"name\":\"app\",\"kind\":\"app\",\"driver\":\"xvnc\",\"command\":\"/usr/bin/xterm\\u0000-e sh\"}}" >/dev/null
+expect 400 bad_json
+inject id=198 user="$SD_USER2" pool=app kind=app command=/usr/bin/xterm hidden="-e sh"
+refused_ipc 198 "the pool's command holds a NUL byte (byte 14)"
+# Not UTF-8 (only straight down the socket: JSON text is UTF-8).
+inject id=199 user="$SD_USER2" pool=app kind=app command="/usr/bin/xterm -title "$'\xff\xfe'
+refused_ipc 199 "the pool's command is not valid UTF-8 (byte 22)"
+inject id=200 user="$SD_USER2" pool=app kind=app command="/usr/bin/xterm -title "$'\xc0\xaf'
+refused_ipc 200 "is not valid UTF-8"
+# Too many words (refused, never cut), a word too long.
+many="/usr/bin/xterm$(printf ' -x%.0s' $(seq 1 63))"
+start_api 201 "$SD_USER2" app app xvnc "$many"
+refused_api "the pool's command has more than 63 words (the program and its arguments)"
+inject id=202 user="$SD_USER2" pool=app kind=app command="$many"
+refused_ipc 202 "has more than 63 words"
+long="/usr/bin/xterm -title $(head -c 513 /dev/zero | tr '\0' a)"
+start_api 203 "$SD_USER2" app app xvnc "$long"
+refused_api "the pool's command: word 3 is longer than 512 bytes"
+inject id=204 user="$SD_USER2" pool=app kind=app command="$long"
+refused_ipc 204 "word 3 is longer than 512 bytes"
+nothing_left "bad application arguments"
+# The control cases: at the bounds (63 words, one of 500 bytes) the root
+# side starts it (the broker, which does not know it, has it stopped);
+# through the broker, the program gets its words as they are.
+ok63="/usr/bin/xterm$(printf ' -j%.0s' $(seq 1 60)) -title $(head -c 500 /dev/zero | tr '\0' b)"
+start_api 205 "$SD_USER2" app app xvnc "$ok63"
+expect 201
+grep -q "session 205 of $SD_USER2 started" "$T/sessiond.log" || fail "no start of 205"
+wait_for 10 eval '! pgrep -u "$SD_USER2" >/dev/null' || fail "session 205 still runs"
+USER2_TOKEN=$(login "$SD_USER2" user2-pw)
+api POST /resources/args/launch "" "$USER2_TOKEN" >/dev/null
+expect 200
+S0=$(jq -r .session.id "$T/out")
+wait_for 5 pgrep -u "$SD_USER2" -x xterm >/dev/null || fail "no xterm for a good command"
+xpid=$(pgrep -u "$SD_USER2" -x xterm)
+argv=$(tr '\0' ' ' <"/proc/$xpid/cmdline")
+[ "$argv" = "/usr/bin/xterm -j -j -title kiosk " ] || fail "xterm's argv: '$argv'"
+api POST "/sessions/$S0/logoff" "" "$USER2_TOKEN" >/dev/null
+expect 200
+wait_for 10 eval '! pgrep -u "$SD_USER2" >/dev/null' || fail "session $S0 still runs"
+echo "ok: application arguments"
 
 # The network side is still there (a refusal is no protocol violation),
 # and sessiond serves on.

@@ -19,7 +19,9 @@
  *                 driver=xvnc|qemu|static|N, command=, image=, geometry=,
  *                 reason=, persistent=0|1 (defaults: start, id 1, kind
  *                 desktop, driver xvnc, the rest empty).  Values are taken
- *                 byte for byte (a newline stays one).
+ *                 byte for byte (a newline stays one).  hidden=TEXT puts
+ *                 TEXT after the NUL that ends command (give it after
+ *                 command=), what no network side of ours sends.
  * Exit 0 when the message was sent.  The answer goes to the network side,
  * which logs a failure: the test reads it in sessiond's log.
  */
@@ -142,6 +144,11 @@ static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 			bad = text(r->geometry, sizeof(r->geometry), k, v);
 		else if (!strcmp(k, "reason"))
 			bad = text(r->reason, sizeof(r->reason), k, v);
+		else if (!strcmp(k, "hidden")) {
+			size_t at = strlen(r->command) + 1;
+			bad = at >= sizeof(r->command) ||
+			      text(r->command + at, sizeof(r->command) - at, k, v);
+		}
 		else {
 			fprintf(stderr, "ipc-inject: unknown key '%s'\n", k);
 			return -1;
