@@ -206,6 +206,7 @@ int main(int argc, char **argv)
 	pt_log_info("listening on %s (store %s)", conf->broker.listen, conf->broker.store);
 	uv_run(b->loop, UV_RUN_DEFAULT);
 	stop(b, &sigterm, &sigint);
+	SSL_CTX_free(ctx); /* its connections are closed: the last reference */
 	pt_log_info("stopped");
 	return 0;
 }
