@@ -30,6 +30,7 @@
  * seconds=..." and then reads commands on stdin:
  *   stats            "held=N echo_p50_us=.. echo_p99_us=.. late=.. lost=.."
  *                    over the echoes since the last stats
+ *   quiet, resume    stop sending messages, start again ("quiet=1|0")
  *   bulk K BYTES     K held sessions each ask for BYTES of the backend's
  *                    pattern at once; every byte is checked; prints
  *                    "bulk_started=K" at once (K held sessions to take
@@ -129,6 +130,7 @@ static int epfd;
 static long next_open, inflight, held, failed, ended;
 static double *samples;
 static long nsamples, late, lost;
+static int quiet; /* no messages for now (the bulk run's CPU figure) */
 static unsigned char rbuf[SC_READ_SIZE];
 /* bulk */
 static long bulk_running;
@@ -658,7 +660,7 @@ static void send_msg(struct sc_sess *s)
 {
 	unsigned char m[SC_MSG] = { 'k', 0, 0, 0, 0, 0, 0, 0 };
 
-	if (s->state != S_HELD)
+	if (s->state != S_HELD || quiet)
 		return;
 	if (s->echo_t0) {
 		late++; /* the last one is not back yet */
@@ -801,6 +803,10 @@ static void command(char *line)
 		       ended);
 		fflush(stdout);
 		nsamples = late = 0;
+	} else if (!strcmp(line, "quiet") || !strcmp(line, "resume")) {
+		quiet = line[0] == 'q';
+		printf("quiet=%d\n", quiet);
+		fflush(stdout);
 	} else if (sscanf(line, "bulk %ld %llu", &k, &bytes) == 2 && k > 0 && bytes > 0) {
 		bulk_running = 0;
 		bulk_bytes = 0;

@@ -26,8 +26,9 @@
 #    over the RDP half, over both (KiB; kernel socket and pipe memory not
 #    included);
 #  - CPU of idle traffic: utime+stime of the relay process over IDLE_SECONDS
-#    while every session trickles (percent of one core), and the echo
-#    round trip of the held sessions meanwhile (p50/p99);
+#    while every session trickles (percent of one core, and microseconds
+#    per echo the clients got back: a starved client core sends fewer), and
+#    the echo round trip of the held sessions meanwhile (p50/p99);
 #  - new-login latency while they are held: LOGINS new VNC sessions one
 #    after another, each from a new HTTPS connection to the broker (POST
 #    /login, POST launch, a ticket) through the gateway (VeNCrypt, the
@@ -36,8 +37,8 @@
 #    proxy without logins costs);
 #  - bulk: BULK_SESSIONS held VNC sessions (TLS) at once, then as many RDP
 #    ones (splice), each asking for BULK_BYTES; MB/s (all bytes over first
-#    request to last byte) and relay CPU-s/GB (net of the idle traffic's
-#    CPU over the same time: the other sessions keep trickling).
+#    request to last byte) and relay CPU-s/GB (the other held sessions send
+#    nothing meanwhile).
 # The relays run on core CPU_RELAY, everything else (backends, clients,
 # broker) on CPU_LOAD.
 #
@@ -309,6 +310,8 @@ measure() {
 	command 7 "$T/hold-$name-vnc.out" held stats
 	command 8 "$T/hold-$name-rdp.out" held stats
 	R[idle_cpu.$name]=$(calc %.1f "100 * ($t1 - $t0) / $CLK_TCK / $IDLE_SECONDS")
+	# Per echo (two relayed messages): clients starved of CPU send fewer.
+	R[idle_us.$name]=$(calc %.1f "($t1 - $t0) / $CLK_TCK * 1e6 / ($(kv "$T/hold-$name-vnc.out" echoes) + $(kv "$T/hold-$name-rdp.out" echoes) + 1)")
 	R[idle_steal.$name]=$(pct "$s0" "$s1")
 	for k in vnc rdp; do
 		out=$T/hold-$name-$k.out
@@ -333,7 +336,11 @@ measure() {
 	R[login_p99.$name]=$(kv "$out" login_p99_ms)
 	say "$name: new logins p50 ${R[login_p50.$name]} ms, p99 ${R[login_p99.$name]} ms"
 
-	# Bulk on held sessions, VNC (TLS) then RDP.
+	# Bulk on held sessions, VNC (TLS) then RDP; the others hold still
+	# meanwhile, so that the relay's CPU is the bulk's.
+	command 7 "$T/hold-$name-vnc.out" quiet quiet
+	command 8 "$T/hold-$name-rdp.out" quiet quiet
+	sleep 1
 	for k in vnc rdp; do
 		local fd=7
 		[ $k = rdp ] && fd=8
@@ -345,12 +352,13 @@ measure() {
 		t1=$(ticks "$pid")
 		R[bulk_mbps_$k.$name]=$(kv "$out" bulk_mbps)
 		R[bulk_n_$k.$name]=$(kv "$out" bulk_sessions)
-		# Net of the idle traffic of the other held sessions meanwhile.
-		R[bulk_cpu_$k.$name]=$(calc %.3f "(($t1 - $t0) / $CLK_TCK - ${R[idle_cpu.$name]} / 100 * $(kv "$out" bulk_seconds)) / ($(kv "$out" bulk_bytes) / 1e9)")
+		R[bulk_cpu_$k.$name]=$(calc %.3f "($t1 - $t0) / $CLK_TCK / ($(kv "$out" bulk_bytes) / 1e9)")
 		[ "$(kv "$out" bulk_lost)" = 0 ] || die "$name: $(kv "$out" bulk_lost) bulk sessions lost"
 		say "$name: bulk $k on ${R[bulk_n_$k.$name]} sessions: ${R[bulk_mbps_$k.$name]} MB/s," \
 			"${R[bulk_cpu_$k.$name]} CPU-s/GB"
 	done
+	command 7 "$T/hold-$name-vnc.out" quiet resume
+	command 8 "$T/hold-$name-rdp.out" quiet resume
 	command 7 "$T/hold-$name-vnc.out" held stats
 	command 8 "$T/hold-$name-rdp.out" held stats
 	R[ended.$name]=$(($(kv "$T/hold-$name-vnc.out" ended) + $(kv "$T/hold-$name-rdp.out" ended)))
@@ -408,6 +416,7 @@ row "KiB per held RDP session (plain/splice)" kib_rdp
 row "KiB per held session, all" kib_all
 row "relay RSS with all held (MiB)" rss_mib
 row "CPU of idle traffic (% of a core)" idle_cpu
+row "relay CPU us per echo (2 messages relayed)" idle_us
 row "held echo p50 ms, VNC" echo_p50_vnc
 row "held echo p99 ms, VNC" echo_p99_vnc
 row "held echo p50 ms, RDP" echo_p50_rdp
