@@ -4,13 +4,14 @@
 # network side is frozen with SIGSTOP while ten users launch into its
 # pool at once.  The broker runs with libuv's default 4 threads, fewer than
 # the starts, as a broker whose starts held its threads would stall.
-#  - host2's starts: max_starts_per_host = 2 run, max_start_queue = 4
+#  - host2's starts: max_starts_per_host = 1 runs, max_start_queue = 5
 #    wait, the other four are refused at once ("too many starts waiting for
-#    host host2, try again"); the six that went to the host answer, two at
+#    host host2, try again"); the six that went to the host answer, one at
 #    a time, that it is unavailable (each call gives up after libcurl's
 #    5 s connect timeout, TLS handshake included: a frozen host completes
 #    TCP handshakes in its kernel and never answers the TLS one), and leave
-#    no session behind;
+#    no session behind (one at a time: 30 s of pending starts, long enough
+#    for the checks below on a loaded machine; test_hostq.c has a cap of 2);
 #  - meanwhile logins, launches and redeems on a static pool, listings and
 #    a launch on host1 (a real xterm in Xvnc) each answer within 5 s, and
 #    all of them while host2's starts are still pending;
@@ -42,7 +43,7 @@ command = /usr/bin/xterm
 hosts = host1
 users = $SD_USER"
 # The keys under test, in [broker] (appended sections come after it).
-sed -i "s|^login_window = .*|&\nmax_starts_per_host = 2\nmax_start_queue = 4\nstart_timeout = 30s|" \
+sed -i "s|^login_window = .*|&\nmax_starts_per_host = 1\nmax_start_queue = 5\nstart_timeout = 60s|" \
 	"$T/portico.conf"
 "$BUILD/bin/portico-admin" pki issue "$T/pki" --role host host2 --san 127.0.0.1 \
 	>/dev/null || fail "pki issue host2"
@@ -125,7 +126,7 @@ for i in $(seq 1 10); do
 		"$B/resources/frozen/launch" >"$T/frozen$i.status" &
 	pids+=($!)
 done
-# Until every launch has its session row (two starts run, four wait, four
+# Until every launch has its session row (one start runs, five wait, four
 # were refused), the admin's listing, each answer within the bound.
 for n in $(seq 1 50); do
 	timed "admin_sessions_$n" GET "/admin/sessions?state=all" "" "$ADMIN"
@@ -155,7 +156,7 @@ pgrep -u "$SD_USER" -x xterm >/dev/null || fail "no xterm of $SD_USER on host1"
 checked=$((($(date +%s%N) - start) / 1000000))
 pending=$(for i in $(seq 1 10); do [ -s "$T/frozen$i.status" ] || echo "$i"; done | wc -l)
 echo "   every check answered within $((checked)) ms of the freeze; $pending starts on host2 still pending then"
-[ "$pending" -ge 2 ] || fail "host2's starts ended before the checks did: the test proves nothing"
+[ "$pending" -ge 1 ] || fail "host2's starts ended before the checks did: the test proves nothing"
 
 wait "${pids[@]}"
 refused=0 unavailable=0
@@ -180,12 +181,14 @@ for i in $(seq 1 10); do
 	esac
 done
 [ "$refused" = 4 ] && [ "$unavailable" = 6 ] ||
-	fail "$refused starts refused and $unavailable timed out, not 4 and 6 (cap 2, queue 4)"
-# Two at a time: the 3rd and 5th answers come one timeout after the 1st
-# and 3rd (each call waits out the same 5 s).
+	fail "$refused starts refused and $unavailable timed out, not 4 and 6 (cap 1, queue 5)"
+# One at a time: each answer comes one timeout after the one before (each
+# call waits out the same 5 s).
 mapfile -t ms < <(sort -n "$T/unavailable.ms")
-[ $((ms[2] - ms[0])) -ge 3000 ] && [ $((ms[4] - ms[2])) -ge 3000 ] ||
-	fail "more than two starts ran on host2 at once: answers at ${ms[*]} ms"
+for k in 1 2 3 4 5; do
+	[ $((ms[k] - ms[k - 1])) -ge 3000 ] ||
+		fail "more than one start ran on host2 at once: answers at ${ms[*]} ms"
+done
 echo "ok: a frozen host holds only its own starts"
 
 api GET "/admin/sessions?state=all" "" "$ADMIN" >/dev/null
@@ -218,10 +221,10 @@ wait_for 10 three_starting || fail "the three starts did not reach the broker: $
 t0=$(date +%s%N)
 be_stop
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
-echo "   the broker stopped in $stop_ms ms with 2 starts running and 1 waiting"
+echo "   the broker stopped in $stop_ms ms with 1 start running and 2 waiting"
 [ "$BE_RC" = 0 ] || fail "the broker's exit status is $BE_RC"
 # The three launches, and maybe a heartbeat of host1's.
-grep -qE "waiting for [3-9] requests, 3 calls to session hosts \(1 of them waiting: not made\)" "$T/broker.log" ||
+grep -qE "waiting for [3-9] requests, 3 calls to session hosts \(2 of them waiting: not made\)" "$T/broker.log" ||
 	fail "the stop did not wait for the starts: $(grep -E 'waiting|stopp' "$T/broker.log" | tail -3)"
 grep -q "stopped" "$T/broker.log" || fail "no 'stopped' line"
 wait "${pids[@]}" # not a bare wait: the session hosts are background jobs too
