@@ -78,6 +78,11 @@ int pam_start(const char *service, const char *user, const struct pam_conv *conv
 	return PAM_ABORT;
 }
 
+static void remove_image_dir(void)
+{
+	rmdir(image_dir);
+}
+
 static void setup(void)
 {
 	pt_log_init("fuzz", PT_LOG_ERR, 0);
@@ -90,6 +95,7 @@ static void setup(void)
 	snprintf(image_dir, sizeof(image_dir), "/tmp/fuzz-ipc-images.%d", (int)getpid());
 	if (mkdir(image_dir, 0755) == -1 && errno != EEXIST)
 		abort();
+	atexit(remove_image_dir);
 	free(conf->sessiond.image_dir);
 	conf->sessiond.image_dir = strdup(image_dir);
 }
