@@ -166,5 +166,8 @@ grep -q "^session|$S3|desk|alice|" "$T/after" || fail "session $S3 lost"
 be_start
 api POST /login '{"username":"alice","password":"alice-pw"}' >/dev/null
 expect 200
+be_stop
+[ "$BE_RC" = 0 ] || fail "the broker exited $BE_RC"
+grep -iE "AddressSanitizer|runtime error|LeakSanitizer" "$T/broker.log" && fail "a sanitizer report"
 echo "ok: integrity, every row from before, nothing doubled"
 echo "ok: faults diskfull"
