@@ -295,7 +295,7 @@ done
 # The processes: one Xvnc per live session, run as its user; none else.
 : >"$T/xvnc.txt"
 for p in $(pgrep -x Xvnc); do
-	mapfile -d '' args <"/proc/$p/cmdline" 2>/dev/null || continue
+	mapfile -d '' args 2>/dev/null <"/proc/$p/cmdline" || continue
 	for a in "${args[@]}"; do
 		[[ $a =~ ^$T/run/sessions/([0-9]+)/passwd$ ]] || continue
 		echo "${BASH_REMATCH[1]} $(stat -c %U "/proc/$p")" >>"$T/xvnc.txt"
