@@ -316,7 +316,7 @@ echo "   $(awk '$2 == "ended"' "$T/states.txt" | wc -l) sessions ended on the wa
 # Nobody watches any more: no session may still count as connected.
 wait_for 5 eval '[ "$(sessions_json live | jq "[.sessions[] | select(.state == \"active\")] | length")" = 0 ]' ||
 	soft_fail "sessions still 'active' with no client connected (their gateway was killed): $(sessions_json live | jq -c '[.sessions[] | select(.state == "active") | .id]')"
-echo "ok: checked: one row and one Xvnc per session, none lost, doubled or orphaned"
+echo "   checked: one row and one Xvnc per session, none lost, doubled or orphaned"
 
 # --- every user reconnects to their own sessions --------------------------------------------
 pids=()
@@ -350,7 +350,7 @@ for _ in $(seq 1 8); do
 		soft_fail "$u's desktop through the gateway: $out"
 	grep -q "name=desk ($u) " <<<"$out" || soft_fail "$u reached: $out"
 done
-echo "ok: checked: every user reconnects to their own sessions; a sample reaches them through the gateway"
+echo "   checked: every user reconnects to their own sessions; a sample reaches them through the gateway"
 grep -h -iE "AddressSanitizer|runtime error|LeakSanitizer" "$T"/*.log && soft_fail "a sanitizer report"
 echo "   run time $(($(date +%s) - T0)) s (load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
 [ ${#FINDINGS[@]} = 0 ] || fail "${#FINDINGS[@]} checks failed (above)"
