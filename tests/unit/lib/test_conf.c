@@ -895,6 +895,22 @@ Test(conf, long_list_lines, .timeout = 10)
 	free(text);
 }
 
+/* A value in a message is quoted: no tab or other control byte reaches the
+ * operator's terminal (fuzz_conf found a tab from a RemoteApp command). */
+Test(conf_errors, remoteapp_message_is_printable, .timeout = 10)
+{
+	char err[512];
+	struct pt_conf *c =
+		load_str("[pool win]\nkind = app\ncommand = ||\tcalc\n", err, sizeof(err));
+
+	cr_assert_null(c);
+	cr_assert_not_null(strstr(err, ":1: pool 'win'"), "%s", err);
+	cr_assert_not_null(strstr(err, "RemoteApp"), "%s", err);
+	for (const char *e = err; *e; e++)
+		cr_assert_geq((unsigned char)*e, 0x20, "control byte 0x%02x in \"%s\"",
+			      (unsigned char)*e, err);
+}
+
 Test(conf_errors, app_pool_without_command, .timeout = 10)
 {
 	expect_error("[broker]\n\n[pool editor]\nkind = app\nusers = a\n[pool b]\n", 3,
