@@ -1034,9 +1034,9 @@ static int pool_problem(const struct pt_pool_conf *pc, char *msg, size_t len)
 	if (pc->kind == PT_POOL_APP && !strncmp(pc->command, "||", 2) &&
 	    pc->protocol != PT_PROTO_RDP) {
 		snprintf(msg, len,
-			 "pool '%s': command '%.40s' names a RemoteApp of a Windows RDS host: "
+			 "pool '%s': command '%s' names a RemoteApp of a Windows RDS host: "
 			 "it needs protocol = rdp",
-			 pc->name, pc->command);
+			 pc->name, conf_quote(q, 44, pc->command, strlen(pc->command)));
 		return -EINVAL;
 	}
 	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
