@@ -52,8 +52,9 @@ struct conn {
 	int authenticated; /* a request on it passed the credential check */
 	int idle;	   /* in srv->idle[authenticated] */
 	uint64_t idle_since;
-	char *pending; /* bytes after a complete request */
-	size_t pending_len;
+	char *pending; /* bytes sent after a complete request: */
+	size_t pending_off, pending_len; /* ... these, still to read */
+	int resuming;	 /* conn_feed() runs on them */
 	char *wbuf; /* the response being written */
 	struct conn *next, **prevp;  /* every connection */
 	struct conn *inext, **iprevp; /* idle ones, oldest first */
@@ -316,22 +317,32 @@ static void on_begin(struct pt_http_req *r, void *owner)
 static void on_read(struct pt_stream *s, ssize_t nread, char *chunk);
 
 /* Parse len bytes; stop at the end of a request and keep the rest. */
+/* Parse len bytes (a chunk read, or what is pending); stop at the end of
+ * a request, keep the rest and hand the request to the handler. */
 static void conn_feed(struct conn *c, const char *data, size_t len)
 {
+	enum pt_http_read res;
 	size_t used;
 	int status;
 
-	switch (pt_http_reader_feed(c->rd, data, len, &used)) {
+	res = pt_http_reader_feed(c->rd, data, len, &used);
+	if (c->resuming) {
+		/* data is pending's: what the reader took is gone from it. */
+		c->pending_off += used;
+		c->pending_len = res == PT_HTTP_READ_REQUEST ? c->pending_len - used : 0;
+	}
+	switch (res) {
 	case PT_HTTP_READ_MORE:
 		return;
 	case PT_HTTP_READ_REQUEST:
 		c->keepalive = pt_http_reader_keepalive(c->rd);
-		if (used < len) {
+		if (used < len && !c->resuming) {
 			/* Sent ahead of its answer: read once this one is
 			 * answered.  Without the memory, this is the last. */
 			c->pending = malloc(len - used);
 			if (c->pending) {
 				memcpy(c->pending, data + used, len - used);
+				c->pending_off = 0;
 				c->pending_len = len - used;
 			} else {
 				c->keepalive = 0;
@@ -414,6 +425,7 @@ static void conn_close(struct conn *c)
 	c->rd = NULL;
 	free(c->pending);
 	c->pending = NULL;
+	c->pending_len = 0;
 	free(c->wbuf);
 	c->wbuf = NULL;
 	if (c->next)
@@ -429,6 +441,24 @@ static void on_linger_read(struct pt_stream *s, ssize_t nread, char *chunk)
 
 	pt_chunk_put(chunk);
 	if (nread < 0)
+		conn_close(c);
+}
+
+/* Read the requests sent ahead, one after the other, in a loop rather than
+ * by recursion: a handler may answer at once (a 404), and one read may
+ * hold thousands of requests.  Then read the socket again. */
+static void conn_resume(struct conn *c)
+{
+	while (c->state == C_READING && c->pending_len > 0) {
+		c->resuming = 1;
+		conn_feed(c, c->pending + c->pending_off, c->pending_len);
+		c->resuming = 0;
+	}
+	if (c->pending_len == 0) {
+		free(c->pending);
+		c->pending = NULL;
+	}
+	if (c->state == C_READING && pt_stream_read_start(c->s, on_read) < 0)
 		conn_close(c);
 }
 
@@ -449,18 +479,8 @@ static void after_response(struct conn *c)
 	arm(c, c->srv->lim.keepalive_ms);
 	/* Idle until a request begins (which takes it off the list). */
 	idle_add(c);
-	if (c->pending) {
-		char *p = c->pending;
-		size_t n = c->pending_len;
-		c->pending = NULL;
-		c->pending_len = 0;
-		conn_feed(c, p, n);
-		free(p);
-		if (c->state != C_READING)
-			return;
-	}
-	if (pt_stream_read_start(c->s, on_read) < 0)
-		conn_close(c);
+	if (!c->resuming) /* else conn_resume's loop goes on */
+		conn_resume(c);
 }
 
 static void on_written(struct pt_stream *s, int status)
