@@ -25,6 +25,9 @@ Commands come one per line on stdin; each prints one line on stdout:
                                                        -> "STATUS, closed after S s"
   slowloris SRC                TLS, a request trickled one byte every 0.2 s
                                                        -> "STATUS, closed after S s"
+  pipeline SRC N               TLS, N requests for unknown paths sent in one go
+                               (read meanwhile)   -> "N answers in order" or
+                                                     what went wrong
   truncated SRC                half a ClientHello, then silence
                                                        -> "closed after S s"
   midrecord SRC                TLS, then the header of a 16 KiB record and 10
@@ -36,10 +39,12 @@ Commands come one per line on stdin; each prints one line on stdout:
 close (a refusal at accept closes at once).  Nothing is verified about the
 server's certificate: these are hostile clients.
 """
+import re
 import select
 import socket
 import ssl
 import sys
+import threading
 import time
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
@@ -249,7 +254,7 @@ def tls_to(src):
     return s, t
 
 
-def hostile(case, src):
+def hostile(case, src, arg=None):
     start = time.time()
     if case == "garbage":
         s = dial(src)
@@ -282,9 +287,58 @@ def hostile(case, src):
             status = read_status(t)
         except (OSError, EOFError, ssl.SSLError, ValueError, IndexError):
             status = None
+    elif case == "pipeline":
+        return pipeline(s, t, int(arg))
     else:
         return "unknown case " + case
     return "%s, %s" % (status, wait_closed(s, start))
+
+
+def pipeline(s, t, n):
+    """n requests in one go, sent by a thread while the answers are read
+    (the server stops reading while its answers wait)."""
+    reqs = b"".join(b"GET /api/v1/nope-%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+    lock = threading.Lock()
+
+    def send():
+        for i in range(0, len(reqs), 16384):
+            with lock:
+                t.obj.write(reqs[i : i + 16384])
+                data = t.outb.read()
+            s.sendall(data)
+
+    th = threading.Thread(target=send)
+    th.start()
+    buf, got = b"", 0
+    s.settimeout(60)
+    while got < n:
+        r = select.select([s], [], [], 60)[0]
+        if not r:
+            break
+        d = s.recv(65536)
+        if not d:
+            break
+        with lock:
+            t.inb.write(d)
+            while True:
+                try:
+                    buf += t.obj.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLError:
+                    d = b""
+                    break
+        end = 0
+        for m in re.finditer(rb'no such API path: /api/v1/nope-(\d+)"', buf):
+            if int(m.group(1)) != got:
+                return "answer %d was for request %s" % (got, m.group(1).decode())
+            got += 1
+            end = m.end()
+        buf = buf[end:]
+        if not d:
+            break
+    th.join()
+    return "%d answers in order" % got if got == n else "%d answers of %d" % (got, n)
 
 
 def main():
@@ -302,7 +356,7 @@ def main():
             elif w[0] == "close":
                 out = cmd_close(*w[1:])
             else:
-                out = hostile(w[0], w[1])
+                out = hostile(w[0], w[1], *w[2:])
         except Exception as e:  # one line the test can show
             out = "error: %r" % (e,)
         print(out, flush=True)
