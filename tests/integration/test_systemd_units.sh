@@ -79,16 +79,21 @@ echo "ok: each unit's sandbox"
 # --- the gateway's open-file limit holds the documented defaults ----------------------------
 # What the gateway needs at max_connections and rdp_max_logins as
 # etc/portico.conf documents them, by its own figures (gateway/gateway.h).
-def() { sed -n "s/^$1 = \([0-9]*\)$/\1/p" etc/portico.conf; }
+# def SECTION KEY: the documented default
+def() { awk -v s="[$1]" -v k="$2" '/^\[/ { in_s = ($0 == s) } in_s && $1 == k && $2 == "=" { print $3 }' etc/portico.conf; }
 fds() { sed -n "s/^#define $1 \([0-9]*\).*/\1/p" gateway/gateway.h; }
-need=$(($(def max_connections) * $(fds GW_FDS_PER_CONN) + $(def rdp_max_logins) * $(fds GW_FDS_PER_LOGIN) + $(fds GW_FDS_HEADROOM)))
+need=$(($(def gateway max_connections) * $(fds GW_FDS_PER_CONN) + $(def gateway rdp_max_logins) * $(fds GW_FDS_PER_LOGIN) + $(fds GW_FDS_HEADROOM)))
 [ "$need" -ge 80000 ] || fail "the figures of the gateway's needs: $need"
 lim=$(sed -n 's/^LimitNOFILE=\([0-9:]*\)$/\1/p' "$T/units/portico-gateway.service")
 [ "${lim##*:}" -ge "$need" ] || fail "the gateway's LimitNOFILE=$lim is below the $need descriptors of its defaults"
 [ "${lim%%:*}" -ge "$need" ] || fail "the gateway's soft LimitNOFILE=$lim is below $need"
+# The broker and the agent: one descriptor per HTTPS connection, and more
+# than as many again for the rest (the store, calls to hosts, sessions).
 for u in broker sessiond; do
 	lim=$(sed -n 's/^LimitNOFILE=\([0-9:]*\)$/\1/p' "$T/units/portico-$u.service")
-	[ "${lim##*:}" -ge 8192 ] || fail "portico-$u.service: LimitNOFILE=$lim"
+	n=$(def $u max_connections)
+	[ -n "$n" ] && [ "${lim##*:}" -ge $((2 * n + 1024)) ] ||
+		fail "portico-$u.service: LimitNOFILE=$lim for max_connections $n"
 done
 echo "   the gateway needs $need descriptors at the defaults; LimitNOFILE=$(sed -n 's/^LimitNOFILE=//p' "$T/units/portico-gateway.service")"
 echo "ok: open-file limits"
