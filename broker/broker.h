@@ -28,6 +28,7 @@ struct brk {
 	struct brk_hostq *hostq;     /* calls to session hosts (hostq.h); NULL: none */
 	uv_timer_t sweep;	     /* session timeouts, expired tickets */
 	int sweeping;
+	int64_t started_ms; /* when the sweep started: the daemon's start (hosts.c) */
 	int calls; /* requests not answered yet: stopping waits for them */
 	/* For tests and fuzzing (brk_api_serve_inline): jobs run inline and
 	 * answers go to answer_cb, not to a connection.  NULL in the daemon. */

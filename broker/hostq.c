@@ -16,6 +16,7 @@ struct hostq_host {
 	char name[128];
 	int running, waiting;
 	struct brk_hostq_job *head, **tail;
+	struct brk_hostq_job *run; /* running now (run_next) */
 	struct hostq_host *next;
 };
 
@@ -111,9 +112,14 @@ static void thread_main(void *arg)
 {
 	struct brk_hostq_job *j = arg;
 	struct brk_hostq *q = j->q;
+	struct brk_hostq_job **pp;
 
 	j->run(j, BRK_HOSTQ_RUN);
 	uv_mutex_lock(&q->mu);
+	for (pp = &j->h->run; *pp && *pp != j; pp = &(*pp)->run_next)
+		;
+	if (*pp)
+		*pp = j->run_next;
 	j->next = q->finished;
 	q->finished = j;
 	uv_mutex_unlock(&q->mu);
@@ -135,8 +141,11 @@ static void dispatch_locked(struct brk_hostq *q, struct brk_hostq_job **out)
 				j->why = BRK_HOSTQ_LATE;
 			} else {
 				h->running++;
+				j->run_next = h->run;
+				h->run = j;
 				if (uv_thread_create(&j->thread, thread_main, j) == 0)
 					continue;
+				h->run = j->run_next;
 				h->running--;
 				pt_log_warnx("cannot make a thread for a call to session host %s",
 					     h->name);
@@ -311,6 +320,24 @@ int brk_hostq_busy(struct brk_hostq *q)
 	n = q->busy;
 	uv_mutex_unlock(&q->mu);
 	return n;
+}
+
+int brk_hostq_has(struct brk_hostq *q, const char *host, int64_t key)
+{
+	struct hostq_host *h;
+	struct brk_hostq_job *j;
+	int found = 0;
+
+	if (!q || !key)
+		return 0;
+	uv_mutex_lock(&q->mu);
+	h = host_find(q, host);
+	for (j = h ? h->head : NULL; j && !found; j = j->next)
+		found = j->key == key;
+	for (j = h ? h->run : NULL; j && !found; j = j->run_next)
+		found = j->key == key;
+	uv_mutex_unlock(&q->mu);
+	return found;
 }
 
 void brk_hostq_counts(struct brk_hostq *q, const char *host, int *running, int *waiting)

@@ -41,6 +41,7 @@ struct brk_hostq_job {
 	brk_hostq_run_cb run;
 	brk_hostq_done_cb done;
 	int64_t wait_ms; /* longest wait in the queue; 0: no limit */
+	int64_t key;	 /* what the call is about (a session id), for brk_hostq_has; 0: none */
 	/* private */
 	struct brk_hostq *q;
 	struct hostq_host *h;
@@ -49,6 +50,7 @@ struct brk_hostq_job {
 	uv_thread_t thread;
 	uv_work_t work;
 	struct brk_hostq_job *next;
+	struct brk_hostq_job *run_next; /* on its host's running list */
 };
 
 /* per_host: calls to one host at once (>= 1); queue_max: calls that may
@@ -73,6 +75,11 @@ int brk_hostq_stop(struct brk_hostq *q);
 
 /* Calls queued or running whose done has not been called yet. */
 int brk_hostq_busy(struct brk_hostq *q);
+
+/* Any thread: whether a call with this key (non-zero) waits or runs for
+ * host now (a session this broker is still starting: a heartbeat that does
+ * not report it yet must not end it). */
+int brk_hostq_has(struct brk_hostq *q, const char *host, int64_t key);
 
 /* Calls running and waiting for host, at this moment. */
 void brk_hostq_counts(struct brk_hostq *q, const char *host, int *running, int *waiting);

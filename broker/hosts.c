@@ -23,8 +23,11 @@
  * start_timeout at most (a QEMU VM may take a while to come up: sessiond
  * answers once the backend listens). */
 #define STOP_TIMEOUT_MS 15000
-/* A live session a sessiond does not report is gone, unless it was made
- * this recently (the report may predate it). */
+/* A live session a sessiond does not report is gone, unless this broker
+ * is still starting it (its call waits or runs in the host's queue), or it
+ * was made, changed (a start that just completed) or this broker started
+ * this recently: the report may predate the start, and a broker that was
+ * away cannot tell a start a previous run left in flight from a lost one. */
 #define RECONCILE_GRACE_MS 30000
 
 static void host_api(struct brk *b, const struct brk_host *h, long timeout_ms,
@@ -101,6 +104,20 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
 		return 502;
 	}
 	rc = brk_store_session_ready(b->store, s->id, backend, secret ? secret : "", brk_now_ms());
+	if (rc == -ENOENT) {
+		/* Not STARTING any more: a heartbeat may have reported it running
+		 * already (hosts.c, reconcile): the same backend, still live, is
+		 * this start's success, not an end. */
+		struct brk_session now;
+		if (brk_store_session_get(b->store, s->id, &now) == 0 && now.state != BRK_ENDED &&
+		    !strcmp(now.backend, backend)) {
+			*s = now;
+			pt_log_info("session %lld of %s started on %s at %s (its heartbeat told first)",
+				    (long long)s->id, s->user, h.name, backend);
+			pt_api_resp_free(&r);
+			return 0;
+		}
+	}
 	if (rc) {
 		/* Ended meanwhile (an admin's logoff, a timeout): undo. */
 		snprintf(msg, msglen, "the session ended while it was starting");
@@ -260,7 +277,14 @@ json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, in
 	if (rc)
 		goto store;
 	for (i = 0; i < nl; i++) {
-		if (reported(sessions, live[i].id) || now - live[i].created_ms < RECONCILE_GRACE_MS)
+		int64_t since = live[i].created_ms;
+		if (live[i].updated_ms > since)
+			since = live[i].updated_ms;
+		if (b->started_ms > since)
+			since = b->started_ms;
+		if (reported(sessions, live[i].id) || now - since < RECONCILE_GRACE_MS ||
+		    (live[i].state == BRK_STARTING &&
+		     brk_hostq_has(b->hostq, name, live[i].id)))
 			continue;
 		brk_store_session_end(b->store, live[i].id, "ended on the session host", now);
 		pt_log_info("session %lld of %s ended: %s no longer runs it", (long long)live[i].id,

@@ -190,6 +190,7 @@ static void start_on_host(struct brk_call *c, const struct brk_session *s, struc
 		st->job.run = start_run;
 		st->job.done = start_done;
 		st->job.wait_ms = c->b->conf->broker.start_timeout_ms;
+		st->job.key = s->id; /* a heartbeat leaves it alone (hosts.c) */
 		brk_call_park(c);
 		rc = brk_hostq_submit(c->b->hostq, s->host, &st->job);
 		if (rc == 0) {

@@ -75,6 +75,7 @@ static void on_sweep(uv_timer_t *t)
 
 void brk_sweep_start(struct brk *b, uint64_t every_ms)
 {
+	b->started_ms = brk_now_ms();
 	uv_timer_init(b->loop, &b->sweep);
 	b->sweep.data = b;
 	uv_timer_start(&b->sweep, on_sweep, every_ms, every_ms);
