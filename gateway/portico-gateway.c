@@ -57,6 +57,18 @@ static SSL_CTX *anon_ctx(char *err, size_t errlen)
 	return ctx;
 }
 
+static void started_done(void *arg, int rc, struct pt_api_resp *resp, const char *err)
+{
+	char msg[200];
+
+	(void)arg;
+	if (rc)
+		pt_log_warnx("cannot tell the broker this gateway started: %s", err);
+	else if (resp->status != 200)
+		pt_log_warnx("the broker refused this gateway's start: %s",
+			     pt_api_message(resp, msg, sizeof(msg)));
+}
+
 int main(int argc, char **argv)
 {
 	int test_only = 0, rc;
@@ -133,6 +145,13 @@ int main(int argc, char **argv)
 	uv_unref((uv_handle_t *)&sigterm);
 	uv_unref((uv_handle_t *)&sigint);
 	pt_log_info("broker %s", conf->gateway.broker);
+	/* Relays a previous run held died with it (kill -9, a crash) without a
+	 * "disconnect": the broker marks the sessions it last saw connected
+	 * through this gateway before now as disconnected (docs/api.md). */
+	if (gw_call(g, "/api/v1/gateway/events",
+		    json_pack("{s:s,s:I}", "event", "started", "at_ms", (json_int_t)gw_now_ms()),
+		    started_done, NULL))
+		pt_log_warnx("cannot tell the broker this gateway started (out of memory)");
 	uv_run(g->loop, UV_RUN_DEFAULT);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
