@@ -215,8 +215,10 @@ api() {
 	local args=(-s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X "$method")
 	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	[ -n "$auth" ] && args+=(-H "Authorization: Bearer $auth")
+	# No answer must not read as the previous one.
+	rm -f "$T/out"
 	STATUS=$(curl "${args[@]}" "$B$path")
-	cat "$T/out"
+	cat "$T/out" 2>/dev/null
 }
 
 login() {
