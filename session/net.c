@@ -10,9 +10,11 @@
 #include <http_parser.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "portico/api.h"
@@ -69,7 +71,18 @@ static struct {
 	int64_t next_spare; /* id of the next spare VM */
 	struct call *calls; /* on the thread pool: stopping waits for them */
 	int stopping;
-} N;
+	/* The root side has reported every session it adopted at start
+	 * (PT_SESS_ADOPTED): until then this side tells the broker nothing,
+	 * since an empty or partial list would make it end them. */
+	int adopted;
+	/* What runs, as the sessions of a register or heartbeat: rebuilt on
+	 * the loop whenever the list changes, read by the call on the
+	 * thread pool when it sends (a list built before a call waits its
+	 * turn or a slow handshake would be stale). */
+	pthread_mutex_t snap_lock;
+	char *snap;
+	int snap_dirty;
+} N = { .snap_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct nsess *find(int64_t id)
 {
@@ -110,6 +123,40 @@ static json_t *sessions_json(int with_secret)
 	return a;
 }
 
+/* The list as the broker should see it now, for the next register or
+ * heartbeat to take when it sends (the loop thread only). */
+static void publish(void)
+{
+	json_t *a = sessions_json(1);
+	char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	char *old;
+
+	json_decref(a);
+	if (!text)
+		return; /* out of memory: stays dirty, tried again */
+	pthread_mutex_lock(&N.snap_lock);
+	old = N.snap;
+	N.snap = text;
+	pthread_mutex_unlock(&N.snap_lock);
+	N.snap_dirty = 0;
+	if (old) {
+		explicit_bzero(old, strlen(old)); /* it holds the backends' secrets */
+		free(old);
+	}
+}
+
+/* The sessions of a register or heartbeat, from the latest list (on the
+ * thread pool, as the call is made); NULL when out of memory. */
+static json_t *snapshot(void)
+{
+	json_t *a;
+
+	pthread_mutex_lock(&N.snap_lock);
+	a = N.snap ? json_loads(N.snap, 0, NULL) : json_array();
+	pthread_mutex_unlock(&N.snap_lock);
+	return a;
+}
+
 static json_t *spares_json(void)
 {
 	json_t *a = json_array();
@@ -129,16 +176,24 @@ struct call {
 	char method[8];
 	char path[64];
 	json_t *body;
+	int beat; /* a register or heartbeat: its body is made in call_work */
 	struct pt_api_resp resp;
 	int rc;
 	char err[512];
 	void (*done)(struct call *c);
 };
 
+static json_t *beat_body(int reg);
+
 static void call_work(uv_work_t *w)
 {
 	struct call *c = w->data;
 
+	if (c->beat && !(c->body = beat_body(!strcmp(c->path, "/api/v1/hosts/register")))) {
+		c->rc = -1;
+		snprintf(c->err, sizeof(c->err), "out of memory");
+		return;
+	}
 	c->rc = pt_api_call(&N.api, c->method, c->path, c->body, &c->resp, c->err, sizeof(c->err));
 }
 
@@ -158,30 +213,36 @@ static void call_after(uv_work_t *w, int status)
 	free(c);
 }
 
-static void call(const char *method, const char *path, json_t *body, void (*done)(struct call *))
+/* A call to the broker on the thread pool; done(c) on the loop with its
+ * answer.  body is the call's (freed with it); NULL for a register or
+ * heartbeat, whose body call_work makes as it sends. */
+static struct call *call(const char *method, const char *path, json_t *body,
+			 void (*done)(struct call *))
 {
 	/* No broker (tests and fuzzing: sd_net_test_init): nothing to call. */
 	struct call *c = N.stopping || !N.api.base ? NULL : calloc(1, sizeof(*c));
 
 	if (!c) {
 		json_decref(body);
-		return;
+		return NULL;
 	}
 	snprintf(c->method, sizeof(c->method), "%s", method);
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->body = body;
 	c->done = done;
 	c->work.data = c;
+	c->beat = !strcmp(path, "/api/v1/hosts/register") || !strcmp(path, "/api/v1/hosts/heartbeat");
 	if (uv_queue_work(N.loop, &c->work, call_work, call_after) != 0) {
 		json_decref(body);
 		free(c);
-		return;
+		return NULL;
 	}
 	c->next = N.calls;
 	if (c->next)
 		c->next->prevp = &c->next;
 	c->prevp = &N.calls;
 	N.calls = c;
+	return c;
 }
 
 static int send_req(int op, int64_t id, const char *reason);
@@ -339,24 +400,40 @@ static void beat_done(struct call *c)
 	}
 }
 
-static void heartbeat(uv_timer_t *t)
+/* On the thread pool, as the call is made: the host's figures and what
+ * runs now, with the time they were taken (at_ms, docs/api.md). */
+static json_t *beat_body(int reg)
 {
 	double l;
 	long long mem;
-	json_t *body;
+	struct timespec ts;
+	json_t *body, *sessions = snapshot();
 
-	if (N.beating)
-		return;
+	if (!sessions)
+		return NULL;
 	load(&l, &mem);
-	body = json_pack("{s:s,s:f,s:I,s:o}", "name", N.conf->sessiond.name, "load", l,
-			 "mem_free_kb", (json_int_t)mem, "sessions", sessions_json(1));
-	if (!body)
+	clock_gettime(CLOCK_REALTIME, &ts);
+	body = json_pack("{s:s,s:f,s:I,s:I,s:o}", "name", N.conf->sessiond.name, "load", l,
+			 "mem_free_kb", (json_int_t)mem, "at_ms",
+			 (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "sessions", sessions);
+	if (body && reg && json_object_set_new(body, "address", json_string(N.address))) {
+		json_decref(body);
+		body = NULL;
+	}
+	return body;
+}
+
+static void heartbeat(uv_timer_t *t)
+{
+	/* Nothing before the root side has reported what it adopted: the
+	 * broker would end every session it has not heard of yet. */
+	if (N.beating || !N.adopted)
 		return;
-	if (!N.registered)
-		json_object_set_new(body, "address", json_string(N.address));
-	N.beating = 1;
-	call("POST", N.registered ? "/api/v1/hosts/heartbeat" : "/api/v1/hosts/register", body,
-	     beat_done);
+	if (N.snap_dirty)
+		publish();
+	if (call("POST", N.registered ? "/api/v1/hosts/heartbeat" : "/api/v1/hosts/register",
+		 NULL, beat_done))
+		N.beating = 1;
 }
 
 static void event_done(struct call *c)
@@ -461,6 +538,7 @@ static void read_rep(void)
 	struct pt_ipc_sess_rep rep;
 	ssize_t n = pt_ipc_recv(N.fd, &rep, sizeof(rep), PT_IPC_SESS_REP);
 	struct nsess *s;
+	int runs = 0;
 
 	if (n == -EAGAIN)
 		return;
@@ -468,6 +546,7 @@ static void read_rep(void)
 		pt_fatalx("sessiond's root side has gone away");
 	if (n < 0)
 		pt_fatalx("malformed message from the root side (%s)", pt_ipc_error());
+	N.snap_dirty = 1;
 	s = find(rep.id);
 	switch (rep.op) {
 	case PT_SESS_RUNNING:
@@ -533,6 +612,18 @@ static void read_rep(void)
 			       (json_int_t)rep.id, "event", "ended", "reason", rep.message),
 		     event_done);
 		break;
+	case PT_SESS_ADOPTED:
+		if (N.adopted)
+			pt_fatalx("the root side reported its adoptions twice");
+		N.adopted = 1;
+		for (s = N.sessions; s; s = s->next)
+			runs += s->running && !s->spare;
+		pt_log_info("the root side has reported what runs here (%d session%s): "
+			    "telling the broker",
+			    runs, runs == 1 ? "" : "s");
+		publish();
+		heartbeat(NULL); /* at once: the broker need not wait a beat */
+		break;
 	default:
 		pt_fatalx("the root side sent operation %u", rep.op);
 	}
@@ -545,6 +636,10 @@ static void on_ipc(uv_poll_t *p, int status, int events)
 		flush_req();
 	if (status < 0 || (events & UV_READABLE))
 		read_rep();
+	/* The list the next register or heartbeat sends, kept current: a
+	 * call made later takes it as it is then. */
+	if (N.snap_dirty)
+		publish();
 }
 
 /* --- the API the broker calls ------------------------------------------------- */
@@ -852,6 +947,10 @@ static void net_stop(void)
 	pt_ipc_queue_clear(&N.out);
 	json_decref(N.pools);
 	N.pools = NULL;
+	if (N.snap)
+		explicit_bzero(N.snap, strlen(N.snap));
+	free(N.snap);
+	N.snap = NULL;
 	if (N.api.key_pem)
 		explicit_bzero(N.api.key_pem, N.api.key_len);
 	free(N.api.key_pem);
@@ -927,9 +1026,12 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 	if (!N.http)
 		pt_fatalx("cannot listen on %s", sc->listen);
 	uv_timer_init(N.loop, &N.beat);
-	/* The first beat soon after start, once the root side has reported
-	 * the sessions it adopted. */
-	uv_timer_start(&N.beat, heartbeat, 200, (uint64_t)sc->heartbeat_ms);
+	/* The first register is sent as the root side reports what it
+	 * adopted (PT_SESS_ADOPTED, read_rep), however long that takes; the
+	 * beats after it, and the retries of a register that failed, on the
+	 * timer (which does nothing before that report). */
+	uv_timer_start(&N.beat, heartbeat, (uint64_t)sc->heartbeat_ms,
+		       (uint64_t)sc->heartbeat_ms);
 	uv_timer_init(N.loop, &N.stuck);
 	uv_timer_start(&N.stuck, check_stuck, 5000, 5000);
 	uv_signal_init(N.loop, &N.sigterm);
@@ -948,7 +1050,9 @@ int sd_net_test_init(const struct pt_conf *conf, uv_loop_t *loop, int ipc_fd)
 {
 	const char *bs = conf->broker.broker_secret;
 
+	free(N.snap);
 	memset(&N, 0, sizeof(N));
+	pthread_mutex_init(&N.snap_lock, NULL);
 	N.conf = conf;
 	N.loop = loop;
 	N.fd = ipc_fd;

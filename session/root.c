@@ -388,14 +388,20 @@ static void read_req(void)
 
 	if (n == -EAGAIN)
 		return;
-	if (n <= 0 || sd_check_msg(&req, &why) != 0) {
-		if (n == 0)
-			pt_log_info("the network side has gone away");
-		else
-			pt_log_warnx("malformed message from the network side (%s): stopping it",
-				     n < 0 ? pt_ipc_error() : why);
-		R.rc = n == 0 ? 0 : 1;
-		if (n != 0 && R.net_pid > 0)
+	/* A network side killed (kill -9, a crash) leaves its end closed:
+	 * EOF, or ECONNRESET when it left answers unread.  That is no
+	 * malformed message; the SIGCHLD that follows says how it ended. */
+	if (n == 0 || n == -ECONNRESET || n == -EPIPE) {
+		pt_log_info("the network side has gone away");
+		R.rc = 0;
+		uv_stop(R.loop);
+		return;
+	}
+	if (n < 0 || sd_check_msg(&req, &why) != 0) {
+		pt_log_warnx("malformed message from the network side (%s): stopping it",
+			     n == -EPROTO ? pt_ipc_error() : n < 0 ? strerror((int)-n) : why);
+		R.rc = 1;
+		if (R.net_pid > 0)
 			kill(R.net_pid, SIGKILL);
 		uv_stop(R.loop);
 		return;
@@ -507,8 +513,10 @@ static void adopt_all(void)
 	struct dirent *e;
 	DIR *d;
 
-	if (sd_state_path(R.conf, 0, dir, sizeof(dir)) || !(d = opendir(dir)))
+	if (sd_state_path(R.conf, 0, dir, sizeof(dir)) || !(d = opendir(dir))) {
+		send_simple(PT_SESS_ADOPTED, 0, NULL, NULL, NULL);
 		return;
+	}
 	while ((e = readdir(d)) != NULL) {
 		struct sd_state st;
 		struct rsess *s;
@@ -561,6 +569,10 @@ static void adopt_all(void)
 		explicit_bzero(&st, sizeof(st));
 	}
 	closedir(d);
+	/* After every RUNNING and ENDED above, in order: the network side
+	 * reports to the broker only once this has come (however slow this
+	 * side was to get here), never an empty list for a full host. */
+	send_simple(PT_SESS_ADOPTED, 0, NULL, NULL, NULL);
 }
 
 int sd_root_run(const struct pt_conf *conf, int ipc_fd, pid_t net_pid)

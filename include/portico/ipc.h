@@ -70,6 +70,10 @@ enum pt_sess_op {
 	PT_SESS_ENDED = 5,   /* rep: id ended (message: why) */
 	PT_SESS_RUNNING = 6, /* rep: id was found running at start-up */
 	PT_SESS_SPARE = 7,   /* req: boot spare VM id of a qemu pool, for nobody yet */
+	/* rep: every session found at start-up has been reported (RUNNING
+	 * or ENDED); the network side tells the broker what runs only after
+	 * this, or it would report an empty host and lose them */
+	PT_SESS_ADOPTED = 8,
 };
 
 /* Spare VMs have ids of their own, above any session id of the broker. */
@@ -94,7 +98,7 @@ struct pt_ipc_sess_req {
 
 struct pt_ipc_sess_rep {
 	uint32_t type; /* PT_IPC_SESS_REP */
-	uint32_t op;   /* PT_SESS_STARTED, _FAILED, _ENDED or _RUNNING */
+	uint32_t op;   /* PT_SESS_STARTED, _FAILED, _ENDED, _RUNNING or _ADOPTED */
 	int64_t id;
 	char user[256];
 	char pool[72];
