@@ -104,12 +104,28 @@ void brk_gateway_events(struct brk_call *c)
 	json_t *id = json_object_get(c->in, "session_id");
 	const char *ev = brk_call_str(c, "event");
 	int64_t at = json_integer_value(json_object_get(c->in, "at_ms"));
-	int rc;
+	int rc, n;
 
+	/* A gateway that starts has no relay: those it held when it died
+	 * (kill -9, a crash) never said "disconnect". */
+	if (ev && !strcmp(ev, "started") && !id) {
+		rc = brk_store_gateway_started(c->b->store, c->node, at ? at : brk_now_ms(), &n);
+		if (rc) {
+			brk_call_store_error(c, rc);
+			return;
+		}
+		if (n)
+			pt_log_info("gateway %s started: %d sessions connected through it are "
+				    "disconnected",
+				    c->node[0] ? c->node : "(shared secret)", n);
+		brk_call_ok(c, 200, json_pack("{s:i}", "disconnected", n));
+		return;
+	}
 	if (!json_is_integer(id) || !ev ||
 	    (strcmp(ev, "connect") && strcmp(ev, "disconnect") && strcmp(ev, "input"))) {
 		brk_call_fail(c, -EINVAL, "bad_request",
-			      "session_id and event (connect, disconnect or input) are required");
+			      "session_id and event (connect, disconnect or input), or event "
+			      "started alone, are required");
 		return;
 	}
 	rc = brk_store_session_event(c->b->store, json_integer_value(id), ev,
@@ -119,8 +135,10 @@ void brk_gateway_events(struct brk_call *c)
 	if (rc == -ENOENT)
 		brk_call_fail(c, -ENOENT, "no_such_session", "no live session %lld",
 			      (long long)json_integer_value(id));
-	else if (rc)
+	else if (rc == 0 && !strcmp(ev, "connect"))
+		rc = brk_store_session_gateway(c->b->store, json_integer_value(id), c->node);
+	if (rc && rc != -ENOENT)
 		brk_call_store_error(c, rc);
-	else
+	else if (rc == 0)
 		brk_call_ok(c, 200, NULL);
 }

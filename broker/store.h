@@ -146,6 +146,13 @@ int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backen
  * ended or unknown session. */
 int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
 			    int64_t bytes_up, int64_t bytes_down);
+/* The gateway (its certificate's CN, "" for the shared gateway_secret)
+ * that reported the live session's last "connect". */
+int brk_store_session_gateway(struct brk_store *st, int64_t id, const char *gateway);
+/* That gateway (re)started at now_ms: the sessions it last reported
+ * connected (ACTIVE) before then lost their relays with it -> DISCONNECTED
+ * at now_ms, so that disconnect_timeout applies.  *n: how many. */
+int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t now_ms, int *n);
 /* -> ENDED with a reason; ending an ended session is 0 and changes nothing. */
 int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms);
 

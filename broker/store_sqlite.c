@@ -28,7 +28,7 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define HOST_ALIVE_MS  60000
 #define SPENT_MAX      64
 
@@ -145,6 +145,9 @@ static const char *const schema[] = {
 	 * itself, for single sign-on (broker/seal.c) */
 	"ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';",
+	/* version 3: the gateway a session's client last connected through,
+	 * so that a gateway that restarts can say which relays it lost */
+	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
 };
 
 /* --- statements --------------------------------------------------------- */
@@ -1070,6 +1073,26 @@ int brk_store_session_event(struct brk_store *st, int64_t id, const char *event,
 	else
 		return -EINVAL;
 	return write1(st, 1, sql, "iiiii", at_ms, at_ms, bytes_up, bytes_down, id);
+}
+
+int brk_store_session_gateway(struct brk_store *st, int64_t id, const char *gateway)
+{
+	return write1(st, 0, "UPDATE sessions SET gateway = ? WHERE id = ? AND state < 4", "si",
+		      gateway, id);
+}
+
+int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t now_ms, int *n)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_stmt(st, q(st,
+			     "UPDATE sessions SET state = 3, disconnected_ms = ?, updated_ms = ?"
+			     " WHERE state = 2 AND gateway = ? AND connected_ms < ?",
+			     "iisi", now_ms, now_ms, gateway, now_ms));
+	*n = rc == 0 ? sqlite3_changes(st->db) : 0;
+	UNLOCK(st);
+	return rc;
 }
 
 int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms)

@@ -125,9 +125,10 @@ sqlite3_() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c
 # Put the file back to version 1 as an older broker left it.
 sqlite3_ "$T/db/portico.db" "ALTER TABLE tokens DROP COLUMN sealed" >/dev/null
 sqlite3_ "$T/db/portico.db" "ALTER TABLE tickets DROP COLUMN sealed" >/dev/null
+sqlite3_ "$T/db/portico.db" "ALTER TABLE sessions DROP COLUMN gateway" >/dev/null
 sqlite3_ "$T/db/portico.db" "UPDATE meta SET value = '1' WHERE key = 'schema_version'" >/dev/null
 be_start
-[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 2 ] ||
+[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ] ||
 	fail "schema not migrated"
 api GET /sessions "" "$ALICE" >/dev/null
 expect 200

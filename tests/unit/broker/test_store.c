@@ -164,6 +164,52 @@ Test(store, timeouts_end_sessions_with_their_reason)
 	brk_store_close(st);
 }
 
+/* A gateway that restarts lost the relays it held: the sessions it last
+ * reported connected before its start are disconnected, no others. */
+Test(store, a_gateway_started_disconnects_only_its_own_earlier_sessions)
+{
+	struct brk_store *st = open_ok();
+	struct brk_session s[4], got;
+	const char *users[4] = { "a", "b", "c", "d" };
+	int reconnect, n;
+
+	put_static_pool(st, "office", 5);
+	for (int i = 0; i < 4; i++) {
+		struct brk_assign_req r = { .pool = "office", .user = users[i], .now_ms = 0 };
+		cr_assert_eq(brk_store_assign(st, &r, &s[i], &reconnect), 0);
+	}
+	/* a, b through gw1 (b after gw1's start), c through gw2, d never. */
+	cr_assert_eq(brk_store_session_event(st, s[0].id, "connect", 1000, 0, 0), 0);
+	cr_assert_eq(brk_store_session_gateway(st, s[0].id, "gw1"), 0);
+	cr_assert_eq(brk_store_session_event(st, s[1].id, "connect", 6000, 0, 0), 0);
+	cr_assert_eq(brk_store_session_gateway(st, s[1].id, "gw1"), 0);
+	cr_assert_eq(brk_store_session_event(st, s[2].id, "connect", 1000, 0, 0), 0);
+	cr_assert_eq(brk_store_session_gateway(st, s[2].id, "gw2"), 0);
+
+	cr_assert_eq(brk_store_gateway_started(st, "gw1", 5000, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(brk_store_session_get(st, s[0].id, &got), 0);
+	cr_assert_eq(got.state, BRK_DISCONNECTED);
+	cr_assert_eq(got.disconnected_ms, 5000);
+	cr_assert_eq(brk_store_session_get(st, s[1].id, &got), 0);
+	cr_assert_eq(got.state, BRK_ACTIVE);
+	cr_assert_eq(brk_store_session_get(st, s[2].id, &got), 0);
+	cr_assert_eq(got.state, BRK_ACTIVE);
+	cr_assert_eq(brk_store_session_get(st, s[3].id, &got), 0);
+	cr_assert_eq(got.state, BRK_READY);
+	/* Again: nothing left to disconnect; an unknown gateway: nothing. */
+	cr_assert_eq(brk_store_gateway_started(st, "gw1", 5000, &n), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(brk_store_gateway_started(st, "", 9000, &n), 0);
+	cr_assert_eq(n, 0);
+	/* Ended sessions keep their gateway out of it. */
+	cr_assert_eq(brk_store_session_end(st, s[2].id, "logoff", 7000), 0);
+	cr_assert_eq(brk_store_session_gateway(st, s[2].id, "gw1"), 0);
+	cr_assert_eq(brk_store_gateway_started(st, "gw2", 9000, &n), 0);
+	cr_assert_eq(n, 0);
+	brk_store_close(st);
+}
+
 Test(store, newer_schema_and_foreign_files_are_refused)
 {
 	char err[512];
