@@ -390,10 +390,14 @@ static void read_req(void)
 		return;
 	/* A network side killed (kill -9, a crash) leaves its end closed:
 	 * EOF, or ECONNRESET when it left answers unread.  That is no
-	 * malformed message; the SIGCHLD that follows says how it ended. */
+	 * malformed message, but it is a failure (it only ends on its own
+	 * when it fails; a SIGTERM to sessiond stops this side first): exit
+	 * 1, so that the service manager (Restart=on-failure) starts
+	 * sessiond again and it adopts what runs. */
 	if (n == 0 || n == -ECONNRESET || n == -EPIPE) {
-		pt_log_info("the network side has gone away");
-		R.rc = 0;
+		pt_log_warnx("the network side has gone away: stopping for a restart; "
+			     "sessions keep running");
+		R.rc = 1;
 		uv_stop(R.loop);
 		return;
 	}
