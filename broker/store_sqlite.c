@@ -143,8 +143,8 @@ static const char *const schema[] = {
 	" admin INTEGER NOT NULL, expires_ms BIGINT NOT NULL);",
 	/* version 2: the user's password sealed under the token or ticket
 	 * itself, for single sign-on (broker/seal.c) */
-	"ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';",
+	("ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"),
 	/* version 3: the gateway a session's client last connected through,
 	 * so that a gateway that restarts can say which relays it lost */
 	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
