@@ -542,8 +542,16 @@ static void read_rep(void)
 
 	if (n == -EAGAIN)
 		return;
-	if (n == 0)
-		pt_fatalx("sessiond's root side has gone away");
+	/* The root side ends first when sessiond stops (it closes its end
+	 * as it sends this side SIGTERM, whichever comes first) or dies:
+	 * stop as for SIGTERM, so the calls to the broker in flight end
+	 * before what they read is freed (net_stop). */
+	if (n == 0 || n == -ECONNRESET) {
+		pt_log_info("sessiond's root side has gone away: stopping");
+		uv_poll_stop(&N.ipc);
+		uv_stop(N.loop);
+		return;
+	}
 	if (n < 0)
 		pt_fatalx("malformed message from the root side (%s)", pt_ipc_error());
 	N.snap_dirty = 1;
