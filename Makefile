@@ -26,6 +26,7 @@ CFLAGS  ?= -O2 -g
 # Debian packages: the build, the tests (real servers and clients) and the
 # benchmarks (the peers they are measured against).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format openssl procps util-linux \
+	iproute2 strace sqlite3 passwd binutils \
 	libuv1-dev libssl-dev libcriterion-dev \
 	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
