@@ -704,12 +704,14 @@ static void start_request(struct pt_http_req *req)
 	user = jstr(in, "user");
 	pool = json_object_get(in, "pool");
 	geometry = jstr(in, "geometry");
+	/* Ids from PT_SESS_SPARE_BASE up are this host's spare VMs: the root
+	 * side refuses a start there as a malformed message and ends the pair. */
 	if (!json_is_integer(jid) || json_integer_value(jid) <= 0 ||
-	    !text_ok(user, sizeof(r.user)) || strchr(user, '/') || !json_is_object(pool) ||
+	    json_integer_value(jid) >= PT_SESS_SPARE_BASE || !text_ok(user, sizeof(r.user)) || strchr(user, '/') || !json_is_object(pool) ||
 	    !text_ok(jstr(pool, "name"), sizeof(r.pool))) {
 		pt_http_error(req, 400, "bad_request",
-			      "id (a positive integer), user and pool (an object with a name) "
-			      "are required");
+			      "id (a positive integer below 2^50), user and pool (an object "
+			      "with a name) are required");
 		json_decref(in);
 		return;
 	}
