@@ -17,6 +17,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/sessiond_env.sh
 
 N=100 # users; two launches each
+WAVE=10 # users let go at once (the storm comes in waves)
 SEED=${FAULTS_SEED:-$(($(date +%s%N) % 1000000007))}
 echo "   seed $SEED (replay: FAULTS_SEED=$SEED)"
 RANDOM=$SEED
@@ -129,6 +130,13 @@ launch() { # I POOL OUT: one launch; prints the HTTP status (000: no answer)
 }
 storm_user() { # I
 	local i=$1 pool code body
+	# The storm comes in waves (WAVE users each), so that every fault
+	# lands with launches in flight however fast this machine is.
+	local gate
+	while read -r gate <"$T/s/gate" 2>/dev/null; [ "${gate:-0}" -lt $(((i - 1) / WAVE + 1)) ]; do
+		[ $SECONDS -lt $STORM_END ] || return 1
+		sleep 0.2
+	done
 	for pool in desk clock; do
 		while :; do
 			: >"$T/s/$i.$pool.out"
@@ -177,17 +185,17 @@ given() { # how many launches have been answered 200 so far
 	local g=("$T"/s/*.given)
 	[ -e "${g[0]}" ] && echo ${#g[@]} || echo 0
 }
+echo 0 >"$T/s/gate"
 storm_start=$(date +%s%N)
-STORM_END=$((SECONDS + ${FAULTS_STORM_MAX:-300})) # a storm that does not converge fails
+STORM_END=$((SECONDS + ${FAULTS_STORM_MAX:-480})) # a storm that does not converge fails
 spids=()
 for i in $(seq 1 $N); do
 	storm_user "$i" &
 	spids+=($!)
 done
 
-# The faults: each daemon twice, in an order from the seed, each when the
-# storm has reached a point the seed picks (between 5 % and 75 % of the
-# launches answered): during the storm whatever the machine's speed.
+# The faults: each daemon twice, in an order from the seed, each in a wave
+# of the storm the seed picks (below).
 kill_broker() {
 	be_kill9
 	sleep 0.$((RANDOM % 10))
@@ -216,28 +224,35 @@ for k in 5 4 3 2 1; do # Fisher-Yates on the seed
 	j=$((RANDOM % (k + 1)))
 	tmp=${plan[$k]} plan[$k]=${plan[$j]} plan[$j]=$tmp
 done
-marks=$(for _ in 1 2 3 4 5 6; do echo $((N * 2 * 5 / 100 + RANDOM % (N * 2 * 70 / 100))); done | sort -n)
-k=0
-for mark in $marks; do
-	f=${plan[$k]}
-	k=$((k + 1))
-	while [ "$(given)" -lt "$mark" ]; do
-		# Not kill -0 on the jobs: one that ended is a zombie until
-		# reaped, and answers it.
-		[ "$(given)" -lt $((N * 2)) ] && [ $SECONDS -lt $STORM_END ] ||
-			fail "the storm ended before the faults did (${plan[*]}: $((k - 1)) done; $(given) launches answered): $(cat "$T"/s/*.retries | awk '{ print $2, $3 }' | sort | uniq -c | sort -rn | head -3 | tr '\n' ';')"
-		sleep 0.2
-	done
-	[ "$(given)" -lt $((N * 2)) ] || fail "the storm ended before the faults did (${plan[*]}: $((k - 1)) done)"
-	at=$((($(date +%s%N) - storm_start) / 1000000))
-	"kill_$f"
-	echo "   kill -9 $f at $at ms into the storm ($(given) of $((N * 2)) launches answered), restarted"
+# Each fault goes with a wave of its own, picked by the seed among all but
+# the last, and strikes 0 to 1.9 s after that wave was let go: while its
+# launches (and those of the waves before still retrying) are in flight.
+# The next wave goes once half of this one's launches are answered.
+waves=$(((N + WAVE - 1) / WAVE))
+fw=($(seq 1 $((waves - 1))))
+for k in $(seq $((${#fw[@]} - 1)) -1 1); do # Fisher-Yates on the seed
+	j=$((RANDOM % (k + 1)))
+	tmp=${fw[$k]} fw[$k]=${fw[$j]} fw[$j]=$tmp
+done
+declare -A fault_at
+for k in 0 1 2 3 4 5; do fault_at[${fw[$k]}]=${plan[$k]}; done
+for w in $(seq 1 $waves); do
+	echo "$w" >"$T/s/gate.new" && mv "$T/s/gate.new" "$T/s/gate" # whole, never half written
+	if [ -n "${fault_at[$w]:-}" ]; then
+		f=${fault_at[$w]}
+		sleep "$((RANDOM % 2)).$((RANDOM % 10))"
+		at=$((($(date +%s%N) - storm_start) / 1000000))
+		"kill_$f"
+		echo "   kill -9 $f at $at ms into the storm (wave $w of $waves; $(given) of $((N * 2)) launches answered then), restarted"
+	fi
+	half=$(((w - 1) * WAVE * 2 + WAVE))
+	while [ "$(given)" -lt "$half" ] && [ $SECONDS -lt $STORM_END ]; do sleep 0.2; done
 done
 wait "${spids[@]}"
 storm_ms=$((($(date +%s%N) - storm_start) / 1000000))
 for i in $(seq 1 $N); do
 	for pool in desk clock; do
-		[ -s "$T/s/$i.$pool.given" ] || fail "user $i never got a $pool session in ${FAULTS_STORM_MAX:-300} s: $(tail -3 "$T/s/$i.retries" | tr '\n' ';') ($(given) of $((N * 2)) launches answered; retries: $(cat "$T"/s/*.retries | awk '{ print $2, $3 }' | sort | uniq -c | sort -rn | head -3 | tr '\n' ';'))"
+		[ -s "$T/s/$i.$pool.given" ] || fail "user $i never got a $pool session in ${FAULTS_STORM_MAX:-480} s: $(tail -3 "$T/s/$i.retries" | tr '\n' ';') ($(given) of $((N * 2)) launches answered; retries: $(cat "$T"/s/*.retries | awk '{ print $2, $3 }' | sort | uniq -c | sort -rn | head -3 | tr '\n' ';'))"
 	done
 done
 cat "$T"/s/*.retries 2>/dev/null >"$T/retries"
