@@ -206,6 +206,11 @@ int brk_store_purge(struct brk_store *st, int64_t now_ms);
  * microseconds.  0 or -errno. */
 int brk_store_snapshot(struct brk_store *st, void **buf, size_t *len);
 int brk_store_restore(struct brk_store *st, const void *buf, size_t len);
+/* Whether the database is still byte for byte such a snapshot (and holds
+ * nothing in memory only), so that a fuzzer restores only after an input
+ * wrote: a restore makes SQLite parse the whole schema again.  1 or 0
+ * (0 too when it cannot tell). */
+int brk_store_is(struct brk_store *st, const void *buf, size_t len);
 
 /* --- the assignment decision (assign.c, pure, no SQL) ------------------- */
 

@@ -400,6 +400,23 @@ int brk_store_restore(struct brk_store *st, const void *buf, size_t len)
 	return rc == SQLITE_OK ? 0 : db_fail(st, "deserialize");
 }
 
+int brk_store_is(struct brk_store *st, const void *buf, size_t len)
+{
+	sqlite3_int64 n = 0;
+	const unsigned char *p;
+	int same = 1;
+
+	LOCK(st);
+	/* NOCOPY: the database's own bytes, which only a database restored
+	 * above (SQLite's memdb) has; any other gives NULL, "cannot tell". */
+	p = sqlite3_serialize(st->db, "main", &n, SQLITE_SERIALIZE_NOCOPY);
+	for (int i = 0; i < SPENT_MAX && same; i++)
+		same = !st->spent[i].hash[0];
+	same = same && p && (size_t)n == len && !memcmp(p, buf, len);
+	UNLOCK(st);
+	return same;
+}
+
 /* --- pools ----------------------------------------------------------------- */
 
 /* Append to a growing string; 0 or -ENOMEM. */

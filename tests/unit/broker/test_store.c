@@ -317,15 +317,19 @@ Test(store, a_snapshot_restored_forgets_what_came_after)
 	put_static_pool(st, "before", 1);
 	cr_assert_eq(brk_store_snapshot(st, &snap, &len), 0);
 	cr_assert_gt(len, 0);
+	cr_assert_eq(brk_store_is(st, snap, len), 0); /* not restored yet: cannot tell */
 	put_static_pool(st, "after", 1);
 	cr_assert_eq(brk_store_pool_get(st, "after", &p), 0);
 	brk_pool_clear(&p);
 	for (int round = 0; round < 3; round++) {
 		cr_assert_eq(brk_store_restore(st, snap, len), 0);
+		cr_assert_eq(brk_store_is(st, snap, len), 1, "round %d", round);
 		cr_assert_eq(brk_store_pool_get(st, "after", &p), -ENOENT, "round %d", round);
 		cr_assert_eq(brk_store_pool_get(st, "before", &p), 0);
 		brk_pool_clear(&p);
+		cr_assert_eq(brk_store_is(st, snap, len), 1, "reads change nothing");
 		put_static_pool(st, "after", 1); /* writable again */
+		cr_assert_eq(brk_store_is(st, snap, len), 0, "round %d", round);
 	}
 	free(snap);
 	brk_store_close(st);
