@@ -37,7 +37,27 @@ sd_cleanup() {
 	done
 	for u in $SD_USER $SD_USER2 $SD_REFUSED $SD_SVC; do userdel -r "$u" >/dev/null 2>&1; done
 	groupdel "$SD_GROUP" >/dev/null 2>&1
+	sd_forget_x_sockets
 	be_cleanup
+}
+
+# An X server removes its socket in /tmp/.X11-unix when it stops on SIGTERM,
+# not when it is killed: every Xvnc that a cleanup (or a fault test) killed
+# with SIGKILL left its file.  Xvnc -displayfd takes such a display again,
+# but xrdp-sesman (as display managers do) counts any file there as a
+# running server: after test_faults_kill's 200 sessions, sesman's whole range
+# (displays 10 to 60) looked taken, it started no session and xrdp showed
+# its own log window (test_gateway_rdp_sesman).  Remove the sockets that no
+# user of the system owns any more (this test's, once userdel ran, and
+# earlier tests') and on which nothing listens; a live server's is kept.
+sd_forget_x_sockets() {
+	local -A users=() live=()
+	local uid f
+	while IFS=: read -r _ _ uid _; do users[$uid]=1; done < <(getent passwd)
+	while read -r f; do live[$f]=1; done < <(ss -xlH 2>/dev/null | awk '{ print $5 }')
+	while read -r uid f; do
+		[ -n "${users[$uid]:-}" ] || [ -n "${live[$f]:-}" ] || rm -f "$f"
+	done < <(find /tmp/.X11-unix -maxdepth 1 -type s -name 'X[0-9]*' -printf '%U %p\n' 2>/dev/null)
 }
 
 sd_setup() {
