@@ -27,8 +27,8 @@
  * real uv_poll.  No session host is called: the broker here has no host
  * queue, so a start is refused as in a stopping broker (and a stop is left
  * to the heartbeat).  The store is put back to one snapshot before each
- * input (brk_store_restore), and the login throttle made anew: an input
- * always meets the same broker.
+ * input that follows one that wrote to it (broker_reset()), and the login
+ * throttle made anew: an input always meets the same broker.
  *
  * Beyond "no crash, no leak": every request is answered exactly once; with
  * a status of the API's (never 500: this store cannot fail); a JSON body
@@ -113,8 +113,11 @@ static const char *const params[] = {
 
 static struct brk B;
 static int authd_fd = -1;
-static void *snap;
-static size_t snap_len;
+/* The store as setup() left it (base), and as each input starts (live:
+ * base with h1 seen at live_ms). */
+static void *base, *live;
+static size_t base_len, live_len;
+static int64_t live_ms;
 
 /* This input's memory of what the broker answered. */
 static struct {
@@ -178,7 +181,52 @@ static void setup(void)
 	B.answer_cb = on_answer;
 	put_token(USER_TOKEN, "nobody", 0);
 	put_token(ADMIN_TOKEN, "root", 1);
-	if (brk_store_snapshot(B.store, &snap, &snap_len))
+	if (brk_store_snapshot(B.store, &base, &base_len))
+		abort();
+}
+
+/*
+ * The broker each input meets: the store's base, with h1 seen within the
+ * last 30 s (a session host is alive for 60 s after its last word), and a
+ * login throttle that has seen nobody.  The store is made anew every 30 s;
+ * between, put back only when it was written to (brk_store_is): a restore
+ * makes SQLite parse the schema again, which cost more than a whole input
+ * that only reads.  Run at the end of each input (and at its start, where
+ * it is a no-op but every 30 s), so that what an input allocates is freed
+ * by the time it ends, schema and all: libFuzzer runs an input again, to
+ * look for leaks, whenever it allocated more than it freed.
+ */
+static void broker_reset(void)
+{
+	int64_t now = brk_now_ms();
+	int restored = 0;
+	struct brk_token t;
+
+	if (!live || now - live_ms > 30000) {
+		free(live);
+		live = NULL;
+		if (brk_store_restore(B.store, base, base_len) ||
+		    brk_store_host_register(B.store, "h1", "https://127.0.0.1:9", now) ||
+		    brk_store_snapshot(B.store, &live, &live_len) ||
+		    brk_store_restore(B.store, live, live_len)) /* now SQLite's memdb */
+			abort();
+		live_ms = now;
+		restored = 1;
+	} else if (!brk_store_is(B.store, live, live_len)) {
+		if (brk_store_restore(B.store, live, live_len))
+			abort();
+		restored = 1;
+	}
+	/* SQLite reads the schema again now rather than in the next input
+	 * (a read changes no byte: the check below still holds). */
+	if (restored && brk_store_token_get(B.store, "0", now, &t) != -ENOENT)
+		abort();
+	if (!brk_store_is(B.store, live, live_len))
+		abort(); /* the check above cannot be trusted */
+	brk_throttle_free(B.throttle);
+	B.throttle = brk_throttle_new(64, (int)B.conf->broker.login_attempts,
+				      B.conf->broker.login_window_ms);
+	if (!B.throttle)
 		abort();
 }
 
@@ -398,16 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!B.store)
 		setup();
-	if (brk_store_restore(B.store, snap, snap_len))
-		abort();
-	/* Seen now: a session host is alive for 60 s after its last word. */
-	if (brk_store_host_register(B.store, "h1", "https://127.0.0.1:9", brk_now_ms()))
-		abort();
-	brk_throttle_free(B.throttle);
-	B.throttle = brk_throttle_new(64, (int)B.conf->broker.login_attempts,
-				      B.conf->broker.login_window_ms);
-	if (!B.throttle)
-		abort();
+	broker_reset();
 	memset(ans.ticket, 0, sizeof(ans.ticket));
 	memset(ans.token, 0, sizeof(ans.token));
 	memset(ans.sid, 0, sizeof(ans.sid));
@@ -420,5 +459,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (B.calls != 0)
 		abort(); /* a call not freed */
+	broker_reset();
 	return 0;
 }
