@@ -43,10 +43,12 @@ static const struct sd_driver *const drivers[] = {
 
 /* --- reporting ------------------------------------------------------------- */
 
-void sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...)
+int sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...)
 {
 	struct pt_ipc_sess_rep rep;
 	va_list ap;
+	ssize_t n;
+	int rc = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	rep.type = PT_IPC_SESS_REP;
@@ -59,10 +61,19 @@ void sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(rep.message, sizeof(rep.message), fmt, ap);
 	va_end(ap);
-	/* The root side may be gone (restarted): it reads the state file then. */
-	if (write(m->report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep) && errno != EPIPE)
-		pt_log_warn("session %lld: cannot report to sessiond", (long long)m->req->id);
+	do
+		n = write(m->report_fd, &rep, sizeof(rep));
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(rep)) {
+		/* EPIPE: the root side that forked us is gone (sessiond
+		 * restarted); the caller decides what that means. */
+		if (errno != EPIPE)
+			pt_log_warn("session %lld: cannot report to sessiond",
+				    (long long)m->req->id);
+		rc = -1;
+	}
 	explicit_bzero(&rep, sizeof(rep));
+	return rc;
 }
 
 void sd_mon_log_tail(struct sd_mon *m, char *out, size_t len)
@@ -415,7 +426,20 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	}
 	pt_log_info("session %lld of %s: display :%d at %s, program %d", (long long)req->id,
 		    req->user, m->display_no, m->st.backend, (int)m->program);
-	sd_mon_report(m, PT_SESS_STARTED, "started");
+	/* Nobody to tell: the root side that forked us died while we
+	 * started, and the one that replaced it may have looked for state
+	 * files before ours was written; then nobody would ever stop this
+	 * session.  The broker learns of no start and ends it (its call
+	 * failed), so end it here too, state file and all.  (A root side
+	 * that did adopt it in between sees its monitor exit and reports
+	 * the end.) */
+	if (sd_mon_report(m, PT_SESS_STARTED, "started")) {
+		char path[600];
+		if (sd_state_path(conf, m->st.id, path, sizeof(path)) == 0)
+			unlink(path);
+		m->st.id = 0; /* no state to leave: nobody will read it */
+		finish(m, "sessiond went away while it started", 1);
+	}
 
 	for (;;) {
 		siginfo_t si;

@@ -57,8 +57,9 @@ struct sd_driver {
 
 extern const struct sd_driver sd_drv_xvnc, sd_drv_qemu;
 
-/* monitor.c: report STARTED or FAILED to the root side (once). */
-void sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...) PT_PRINTF(3, 4);
+/* monitor.c: report STARTED or FAILED to the root side (once); -1 when
+ * it could not (EPIPE: the root side that forked this monitor is gone). */
+int sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...) PT_PRINTF(3, 4);
 /* monitor.c: the last non-empty line of the session's log (why a display
  * failed, in its own words), control characters blanked. */
 void sd_mon_log_tail(struct sd_mon *m, char *out, size_t len);

@@ -4,7 +4,8 @@
 # still list every session live afterwards (the restarted agent reports
 # nothing before its root side has said what it adopted, never an empty or
 # partial list), every desktop keeps running, and every user reconnects to
-# their own.
+# their own.  Then a start in flight when the network side is killed: its
+# monitor, finding nobody to report to, ends what it started.
 #
 # The root side is made slow for real: strace (as a detached tracer)
 # holds each pidfd_open of the adoption for 0.7 s, as a loaded machine or a
@@ -34,6 +35,14 @@ driver = xvnc
 command = /usr/bin/xterm
 hosts = host1
 users = $SD_USER"
+# A pool nobody uses until the last part: its start is the one in flight.
+be_conf_append "
+[pool deskD]
+kind = desktop
+driver = xvnc
+hosts = host1
+users = $SD_USER
+geometry = 800x600"
 # Not what this test is about: a ticket outlives a slow redeem on a loaded
 # machine.
 sed -i 's/^ticket_ttl = .*/ticket_ttl = 60s/' "$T/portico.conf"
@@ -175,4 +184,68 @@ for u in 1 2; do
 	done
 done
 echo "ok: every user reconnects to their own desktops"
+
+# --- the network side killed while a start is in flight -------------------------------
+# The root side that forked the start's monitor exits with its network side,
+# and the one that replaces it looks for state files before the monitor has
+# written its own: nobody would ever stop that session, and the broker,
+# whose call failed, has ended it.  The monitor must end it itself when it
+# finds nobody to report its start to.  strace holds the monitor's fchown
+# of the session's directory (after PAM has opened the session: pam_wrapper
+# here loses its files when the root side exits) for 3 s, so the start is
+# in flight for seconds; the restarted sessiond is not traced.
+sd_stop
+REG0=$(grep -c "session host host1 registered" "$T/broker.log")
+strace -D -f --seccomp-bpf -qq -o /dev/null -e trace=fchown \
+	-e inject=fchown:delay_enter=3000000 \
+	-E LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so -E PAM_WRAPPER=1 \
+	-E PAM_WRAPPER_SERVICE_DIR="$T/sdpam" -E PAM_WRAPPER_DISABLE_DEEPBIND=1 \
+	-E ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+	"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
+SD_PID=$!
+wait_for 30 eval '[ "$(grep -c "session host host1 registered" "$T/broker.log")" -gt '"$REG0"' ]' ||
+	fail "the traced sessiond did not register: $(tail -5 "$T/sessiond.log")"
+curl -s -o "$T/late.out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X POST \
+	-H "Authorization: Bearer $TOKEN1" "$B/resources/deskD/launch" >"$T/late.status" &
+LATE_CURL=$!
+late_id() { api GET "/admin/sessions?state=live" "" "$ADMIN" | jq -r '.sessions[] | select(.pool == "deskD" and .state == "starting") | .id'; }
+wait_for 10 eval '[ -n "$(late_id)" ]' || fail "the launch in deskD did not reach the host"
+LATE=$(late_id)
+wait_for 10 eval 'pgrep -x pt-session -P '"$SD_PID"' >/dev/null' || fail "no monitor for session $LATE"
+REG0=$(grep -c "session host host1 registered" "$T/broker.log")
+NET=$(pgrep -P "$SD_PID" -x portico-session) || fail "no network side of sessiond"
+kill -KILL "$NET"
+wait_for 10 eval '! kill -0 '"$SD_PID"' 2>/dev/null' || fail "the root side outlived its network side"
+wait "$SD_PID" 2>/dev/null
+SD_PID=
+[ ! -e "$T/run/state/$LATE" ] || fail "session $LATE wrote its state before the kill: the start was not in flight"
+sd_start
+wait_for 30 eval '[ "$(grep -c "session host host1 registered" "$T/broker.log")" -gt '"$REG0"' ]' ||
+	fail "sessiond did not register after the kill: $(tail -5 "$T/sessiond.log")"
+wait "$LATE_CURL"
+[ "$(cat "$T/late.status")" != 200 ] || fail "a launch whose host went away was answered 200: $(cat "$T/late.out")"
+echo "   the launch in flight was answered $(cat "$T/late.status") $(jq -r .error "$T/late.out" 2>/dev/null)"
+# The monitor goes on (fchown held), finds the root side gone, ends it all.
+wait_for 30 eval 'grep -q "session $LATE of $SD_USER ended: sessiond went away while it started" "$T/sessiond.log"' ||
+	fail "the orphaned start's monitor did not end it: $(grep "session $LATE" "$T/sessiond.log" | tail -5)"
+late_xvnc() {
+	for p in $(pgrep -x Xvnc); do
+		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qx "$T/run/sessions/$LATE/passwd" && echo "$p"
+	done
+}
+wait_for 10 eval '[ -z "$(late_xvnc)" ]' || fail "the orphaned start's display still runs: $(late_xvnc)"
+[ ! -e "$T/run/state/$LATE" ] || fail "the orphaned start's state is left on the host: $(cat "$T/run/state/$LATE")"
+[ ! -e "$T/run/sessions/$LATE" ] || fail "the orphaned start's directory is left on the host"
+[ "$(session_field "$LATE" state)" = ended ] || fail "session $LATE is $(session_field "$LATE" state) at the broker"
+sd_api GET /sessions >/dev/null
+[ "$(jq -r '[.sessions[].id] | sort | join(" ")' "$T/out")" = "$ALL" ] ||
+	fail "sessiond runs $(cat "$T/out"), expected $ALL"
+[ "$(displays)" = "$XVNC" ] || fail "the displays changed: $(pgrep -a Xvnc -u "$SD_USER,$SD_USER2")"
+# And the user's next launch starts a desktop that is theirs.
+api POST /resources/deskD/launch "" "$TOKEN1" >/dev/null
+expect 200
+[ "$(jq -r .session.id "$T/out")" != "$LATE" ] || fail "the ended session $LATE was handed out again"
+redeem "$(jq -r .ticket "$T/out")"
+is_theirs "$SD_USER"
+echo "ok: a start in flight when the network side died ends on the host too"
 echo "ok: sessiond restart"
