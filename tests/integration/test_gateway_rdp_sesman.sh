@@ -35,9 +35,12 @@ be_start
 # sesman counts any socket or lock file of an X display as a running server
 # and starts no session when its range (X11DisplayOffset and the next 50) has
 # none free: xrdp then shows its own log window.  On a shared host, other
-# tests' X servers and the files of killed ones may fill 10 to 60, so its
-# range starts above the highest display that has a file.
-XOFF=10
+# tests' X servers and the files of killed ones may fill 10 to 60; and the
+# Xvnc of Portico's sessions (-displayfd) take the lowest free displays, so
+# one may take the display sesman chose before sesman's Xvnc starts when a
+# storm of sessions runs beside this test.  Its range starts at 1000, far
+# above them, or above the highest display that has a file.
+XOFF=1000
 for f in /tmp/.X11-unix/X* /tmp/.X*-lock; do
 	n=${f##*/.X11-unix/X} n=${n#/tmp/.X} n=${n%-lock}
 	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge "$XOFF" ] && XOFF=$((n + 1))
