@@ -3,13 +3,16 @@
  * in it, [sessiond] xsession (a desktop) or the pool's program alone (an
  * application, which ends the session when it exits).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "monitor.h"
@@ -61,6 +64,55 @@ static int read_display(int fd)
 	}
 	buf[got] = '\0';
 	return atoi(buf);
+}
+
+/* An X server run by a user compiles its keymap into /tmp/server-N.xkm (N
+ * its display; /var/lib/xkb is root's) and removes it once read.  One
+ * killed while it starts leaves the file behind, its user's and, /tmp
+ * being sticky, nobody else's to replace: every later X server of another
+ * user on display N then fails ("Failed to activate virtual core
+ * keyboard"), and -displayfd picks the lowest free display, that one,
+ * every time.  So, as root, before each start: remove every such file
+ * whose display has no live server (no /tmp/.XN-lock, or its pid gone).
+ * A server that holds the lock is left alone; one that takes it right
+ * after the check writes its file after this removal. */
+static void sweep_xkm(void)
+{
+	DIR *d = opendir("/tmp");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char lock[64], line[32];
+		const char *p = e->d_name;
+		struct stat sb;
+		long n = 0;
+		FILE *f;
+
+		if (strncmp(p, "server-", 7))
+			continue;
+		for (p += 7; *p >= '0' && *p <= '9' && n < 100000; p++)
+			n = n * 10 + (*p - '0');
+		if (p == e->d_name + 7 || strcmp(p, ".xkm") ||
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) || !S_ISREG(sb.st_mode))
+			continue;
+		snprintf(lock, sizeof(lock), "/tmp/.X%ld-lock", n);
+		f = fopen(lock, "re");
+		if (f) {
+			long pid = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : 0;
+			fclose(f);
+			if (pid > 1 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+				continue;
+		} else if (errno != ENOENT) {
+			continue;
+		}
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			pt_log_info("removed /tmp/%s, left by an X server of uid %u killed as it "
+				    "started",
+				    e->d_name, (unsigned)sb.st_uid);
+	}
+	closedir(d);
 }
 
 static int start_display(struct sd_mon *m)
@@ -131,6 +183,7 @@ static int start_display(struct sd_mon *m)
 
 	if (pipe2(pfd, O_CLOEXEC) == -1)
 		return -1;
+	sweep_xkm();
 	pid = sd_spawn(m, NULL, argv, pfd[1], prep_display);
 	close(pfd[1]);
 	if (pid < 0) {

@@ -2,7 +2,8 @@
 # portico-sessiond on a real session host: the broker starts an xterm app
 # and a desktop through it (real PAM session, real Xvnc, a real VNC client
 # looks at them), sessions end when their program exits or by timeout,
-# a restarted sessiond adopts what runs, and bad requests leave nothing.
+# a restarted sessiond adopts what runs, what killed X servers left in /tmp
+# blocks no display, and bad requests leave nothing.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
@@ -195,6 +196,41 @@ echo "   max_duration 8 s ended after $lived ms; idle_timeout 8 s after $idle ms
 [ "$idle" -ge 8000 ] && [ "$idle" -lt 20000 ] || fail "idle_timeout of 8 s ended $S4 after $idle ms idle"
 wait_for 5 no_processes || fail "timed-out sessions still run"
 echo "ok: maximum duration and idle timeout"
+
+# --- a keymap a killed X server left in /tmp blocks no display ---------------------
+# An X server of another user, killed as it started, left the keymap it
+# compiled, /tmp/server-N.xkm, for each display a new session would take
+# next (the lowest ones with no live server): that user's files, which
+# this session's X server cannot replace in sticky /tmp.
+PLANTED=()
+trap 'rm -f "${PLANTED[@]}"; sd_cleanup' EXIT
+for n in $(seq 0 300); do
+	lock=/tmp/.X$n-lock
+	[ -e "$lock" ] && kill -0 "$(tr -d ' ' <"$lock")" 2>/dev/null && continue
+	[ -e "/tmp/server-$n.xkm" ] && continue
+	echo stale >"/tmp/server-$n.xkm"
+	chown "$SD_USER2" "/tmp/server-$n.xkm"
+	PLANTED+=("/tmp/server-$n.xkm")
+	[ ${#PLANTED[@]} = 5 ] && break
+done
+api POST /resources/xterm/launch "" "$USER_TOKEN" >/dev/null
+expect 200
+S5=$(jq -r .session.id "$T/out")
+redeem "$(jq -r .ticket "$T/out")"
+out=$("$PROBE" "${BACKEND#unix:}" "$SECRET") || fail "the VNC client could not log in to session $S5"
+[ "$(sed -n 's/.*painted=\([0-9]*\).*/\1/p' <<<"$out")" -gt 1000 ] || fail "the xterm is not on the screen: $out"
+xpid=$(pgrep -n -u "$SD_USER" -x xterm) || fail "no xterm of $SD_USER"
+display=$(tr '\0' '\n' <"/proc/$xpid/environ" | sed -n 's/^DISPLAY=:\([0-9]*\).*/\1/p')
+[[ " ${PLANTED[*]} " == *" /tmp/server-$display.xkm "* ]] ||
+	fail "the session took display :$display, none of those given a stale keymap (${PLANTED[*]})"
+for f in "${PLANTED[@]}"; do
+	[ ! -e "$f" ] || fail "$f, left by a dead X server, is still there"
+done
+grep -q "removed /tmp/server-$display.xkm, left by an X server of uid $(id -u "$SD_USER2")" "$T/sessiond.log" ||
+	fail "sessiond did not say what it removed: $(grep "server-" "$T/sessiond.log" | tail -3)"
+kill "$xpid"
+wait_for 5 eval '[ "$(session_state '"$S5"')" = ended ]' || fail "session $S5 still $(session_state "$S5")"
+echo "ok: display :$display free of the keymap a killed X server left"
 
 # --- launch failures reach the user, leave nothing ---------------------------------
 GHOST=$(login ghost ghost-pw)
