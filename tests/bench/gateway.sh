@@ -16,9 +16,7 @@ ROUNDS=${ROUNDS:-20}
 be_setup
 sd_setup
 GW_PORT=$(free_port)
-sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$(free_port)|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
+be_gateway_conf "$GW_PORT" "$(free_port)" public_host=gateway.test user="$SD_SVC"
 be_conf_append "
 [pool big]
 kind = app

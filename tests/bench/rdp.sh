@@ -117,9 +117,7 @@ VNC_PORT=$(free_port)
 BULK_PORT=$(free_port)
 HAP_PORT=$(free_port)
 HAPR_PORT=$(free_port)
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$(free_port)|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico|" "$T/portico.conf"
-sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+be_gateway_conf "$(free_port)" "$RDP_PORT" user=portico
 be_conf_append "
 [pool bulk]
 kind = desktop

@@ -42,8 +42,9 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 REPEAT=${REPEAT:-2}
 KEEP_TMP=${KEEP_TMP:-0}
 
+. "$(dirname "$0")/haproxy.sh"
 # The TLS 1.3 suites every relay is told to use, in server-preference order.
-SUITES=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+SUITES=$HAPROXY_SUITES
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 
 BACKEND=$BUILD/bench/bench-backend
@@ -265,28 +266,12 @@ stop_relay() {
 	wait "$RELAY_PID" 2>/dev/null || true
 }
 
-# haproxy: one thread, mode tcp, `ssl crt` with the one PEM; tune.bufsize
-# left at its default (16384) as most sites run it.  no-tls-tickets and a
-# zero session cache are all haproxy 2.6 offers against tickets: it still
-# sends TLS 1.3 tickets (the load generator counts them).  The plain
-# variant gets `option splice-auto`, haproxy's own splice path.
+# haproxy (haproxy.sh): the one PEM; the plain variant gets `option
+# splice-auto`, haproxy's own splice path.
 write_haproxy_conf() {
 	local mode=$1 port=$2
+	haproxy_head $((IDLE_CONNS + 1000))
 	cat <<EOF
-global
-    nbthread 1
-    maxconn $((IDLE_CONNS + 1000))
-    tune.bufsize 16384
-    tune.ssl.cachesize 0
-    ssl-default-bind-ciphersuites $SUITES
-    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-
 frontend fe
 EOF
 	if [[ $mode == tls ]]; then

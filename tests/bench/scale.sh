@@ -79,6 +79,7 @@ CPU_LOAD=${CPU_LOAD:-1}
 FIT=${FIT:-1}
 . tests/integration/broker_env.sh
 . tests/integration/sessiond_env.sh # wait_for
+. tests/bench/haproxy.sh
 SC=$BUILD/bench/scale-client
 BB=$BUILD/bench/bench-backend
 USERS=100 # per pool; session i: user i % USERS, pool i / USERS
@@ -169,9 +170,8 @@ BV_PORT=$(free_port)
 BR_PORT=$(free_port)
 HV_PORT=$(free_port)
 HR_PORT=$(free_port)
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$VNC_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nmax_connections = $GW_MAX\nmax_pending = 2000\nmax_pending_per_addr = 2000\nrdp_max_logins = 1|" "$T/portico.conf"
-sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+be_gateway_conf "$VNC_PORT" "$RDP_PORT" user=portico max_connections="$GW_MAX" max_pending=2000 \
+	max_pending_per_addr=2000 rdp_max_logins=1
 sed -i "s|^ticket_ttl = .*|ticket_ttl = 1h|; s|^login_window = .*|login_window = 1s|" "$T/portico.conf"
 {
 	for ((p = 0; p < PV; p++)); do
@@ -196,21 +196,9 @@ wait_for 5 listens "$BV_PORT" || die "bench-backend (vnc) does not listen: $(cat
 wait_for 5 listens "$BR_PORT" || die "bench-backend (rdp) does not listen: $(cat "$T/backend-rdp.log")"
 BROKER=https://127.0.0.1:$PORT
 
-cat >"$T/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn $((SESSIONS + LOGINS + 100))
-    tune.bufsize 16384
-    tune.ssl.cachesize 0
-    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
-    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
-
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 10m
-    timeout server 10m
-
+{
+	haproxy_head $((SESSIONS + LOGINS + 100))
+	cat <<EOF
 frontend fe_vnc
     bind 127.0.0.1:$HV_PORT ssl crt $T/haproxy.pem
     default_backend be_vnc
@@ -226,6 +214,7 @@ frontend fe_rdp
 backend be_rdp
     server rdp 127.0.0.1:$BR_PORT
 EOF
+} >"$T/haproxy.cfg"
 # haproxy shows the gateway's certificate (an ECDSA P-256 one from the test's CA).
 cat "$T/pki/gw1.pem" "$T/pki/gw1.key" >"$T/haproxy.pem"
 

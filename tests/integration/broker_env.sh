@@ -161,6 +161,32 @@ be_conf_append() {
 	printf '%s\n' "$1" >>"$T/portico.conf"
 }
 
+# The daemons that call the broker (a gateway, sessiond) check its
+# certificate against the test's CA: [tls] ca, once.
+be_tls_ca() {
+	grep -q "^ca   = " "$T/portico.conf" ||
+		sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+}
+
+# be_gateway_conf VNC_PORT RDP_PORT [KEY=VALUE...]: the [gateway] section of
+# the test's gateway: its listeners on 127.0.0.1 (a port "-": that listener
+# off), the test's broker (be_tls_ca), public_host 127.0.0.1 (a public_host
+# among the KEY=VALUEs replaces it) and a "KEY = VALUE" line each.
+be_gateway_conf() {
+	local vnc=127.0.0.1:$1 rdp=127.0.0.1:$2 host=127.0.0.1 lines="" kv
+	shift 2
+	[ "$vnc" = 127.0.0.1:- ] && vnc=
+	[ "$rdp" = 127.0.0.1:- ] && rdp=
+	for kv in "$@"; do
+		case $kv in
+		public_host=*) host=${kv#*=} ;;
+		*) lines+="\\n${kv%%=*} = ${kv#*=}" ;;
+		esac
+	done
+	be_tls_ca
+	sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = $vnc|; s|^rdp_listen = 0.0.0.0:13389|rdp_listen = $rdp|; s|^public_host = gateway.test|public_host = $host\nbroker = https://127.0.0.1:$PORT$lines|" "$T/portico.conf"
+}
+
 be_start() {
 	be_groups
 	: >"$T/broker.log.new"

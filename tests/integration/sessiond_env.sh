@@ -87,7 +87,7 @@ PAM
 	SD_PORT=$(free_port)
 	"$BUILD/bin/portico-admin" pki issue "$T/pki" --role host host1 --san 127.0.0.1 \
 		>/dev/null || fail "pki issue host1"
-	sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+	be_tls_ca
 	be_conf_append "
 [sessiond]
 broker = https://127.0.0.1:$PORT

@@ -67,9 +67,7 @@ for i in $(seq 1 $N); do
 	be_user "$u" "pw-$u" $((6000 + i)) storm
 done
 GW_PORT=$(free_port)
-sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$(free_port)|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
+be_gateway_conf "$GW_PORT" "$(free_port)" user="$SD_SVC"
 sed -i "s|^ticket_ttl = 5s|ticket_ttl = 30s|" "$T/portico.conf"
 sed -i "s|^\[broker\]|&\nmax_starts_per_host = 8\nmax_start_queue = 256|" "$T/portico.conf"
 be_conf_append "

@@ -20,11 +20,8 @@ be_setup
 GW_PORT=$(free_port)
 RDP_PORT=$(free_port)
 XPORT=$(free_port)
-# The gateway checks the broker's certificate against the test's CA.
-sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
-sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = nobody\nrdp_max_logins = 4\nmax_pending_per_addr = 1000\nhandshake_timeout = 60s|" "$T/portico.conf"
+be_gateway_conf "$GW_PORT" "$RDP_PORT" public_host=gateway.test user=nobody rdp_max_logins=4 \
+	max_pending_per_addr=1000 handshake_timeout=60s
 be_conf_append "
 [pool limits]
 driver = static

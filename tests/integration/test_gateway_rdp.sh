@@ -20,9 +20,7 @@ XRDP_PORT=$(free_port)
 VNC_PORT=$(free_port)
 GWV_PORT=$(free_port)
 NLA_PORT=$(free_port)
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GWV_PORT|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = portico\nhandshake_timeout = 3s\nrdp_max_logins = 5|" "$T/portico.conf"
-sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
+be_gateway_conf "$GWV_PORT" "$RDP_PORT" user=portico handshake_timeout=3s rdp_max_logins=5
 be_conf_append "
 [pool rdesk]
 kind = desktop

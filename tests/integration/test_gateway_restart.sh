@@ -22,10 +22,7 @@ PROBE=$BUILD/tests/tools/vnc-probe
 be_setup
 GW_PORT=$(free_port)
 XPORT=$(free_port)
-sed -i "s|^key  = .*|&\nca   = $T/pki/ca.pem|" "$T/portico.conf"
-sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen =|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = nobody\nhandshake_timeout = 20s|" "$T/portico.conf"
+be_gateway_conf "$GW_PORT" - user=nobody handshake_timeout=20s
 be_conf_append "
 [pool desk]
 driver = static

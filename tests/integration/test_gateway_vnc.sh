@@ -11,9 +11,8 @@ cd "$(dirname "$0")/../.."
 be_setup
 sd_setup
 GW_PORT=$(free_port)
-sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = 127.0.0.1:$GW_PORT|" "$T/portico.conf"
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$(free_port)|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|&\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC\nhandshake_timeout = 3s\nmax_pending_per_addr = 50\ninput_report = 500ms|" "$T/portico.conf"
+be_gateway_conf "$GW_PORT" "$(free_port)" public_host=gateway.test user="$SD_SVC" handshake_timeout=3s \
+	max_pending_per_addr=50 input_report=500ms
 # A static VNC backend the test owns (and kills).
 STATIC_PORT=$(free_port)
 Xvnc -displayfd 1 -interface 127.0.0.1 -rfbport "$STATIC_PORT" -SecurityTypes None \

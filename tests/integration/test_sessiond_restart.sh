@@ -54,6 +54,17 @@ TOKEN2=$(login "$SD_USER2" user2-pw)
 [ ${#TOKEN1} = 43 ] && [ ${#TOKEN2} = 43 ] || fail "the test users cannot log in"
 
 declare -A ID BACKEND
+# sessiond started (in SD_PID) with each call of SYSCALL held for USECONDS by
+# strace, a detached tracer that follows every process sessiond forks.
+sd_start_slow() { # SYSCALL USECONDS
+	strace -D -f --seccomp-bpf -qq -o /dev/null -e trace="$1" \
+		-e inject="$1":delay_enter="$2" \
+		-E LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so -E PAM_WRAPPER=1 \
+		-E PAM_WRAPPER_SERVICE_DIR="$T/sdpam" -E PAM_WRAPPER_DISABLE_DEEPBIND=1 \
+		-E ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
+	SD_PID=$!
+}
 redeem() { # TICKET: backend and secret into RB, RS
 	api POST /gateway/redeem "{\"ticket\":\"$1\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
 	expect 200
@@ -132,13 +143,7 @@ echo "ok: network side killed; its root side says it went away"
 # --- restarted, with a slow root side ---------------------------------------------
 REG0=$(grep -c "session host host1 registered" "$T/broker.log")
 ADOPT0=$(grep -c "the root side has reported what runs here" "$T/sessiond.log")
-strace -D -f --seccomp-bpf -qq -o /dev/null -e trace=pidfd_open \
-	-e inject=pidfd_open:delay_enter=700000 \
-	-E LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so -E PAM_WRAPPER=1 \
-	-E PAM_WRAPPER_SERVICE_DIR="$T/sdpam" -E PAM_WRAPPER_DISABLE_DEEPBIND=1 \
-	-E ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-	"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
-SD_PID=$!
+sd_start_slow pidfd_open 700000
 t0=$(date +%s%N)
 # While it adopts (six times 0.7 s), the agent tells the broker nothing.
 wait_for 10 eval 'pgrep -P '"$SD_PID"' -x portico-session >/dev/null' || fail "no network side after the restart"
@@ -196,13 +201,7 @@ echo "ok: every user reconnects to their own desktops"
 # in flight for seconds; the restarted sessiond is not traced.
 sd_stop
 REG0=$(grep -c "session host host1 registered" "$T/broker.log")
-strace -D -f --seccomp-bpf -qq -o /dev/null -e trace=fchown \
-	-e inject=fchown:delay_enter=3000000 \
-	-E LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so -E PAM_WRAPPER=1 \
-	-E PAM_WRAPPER_SERVICE_DIR="$T/sdpam" -E PAM_WRAPPER_DISABLE_DEEPBIND=1 \
-	-E ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-	"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
-SD_PID=$!
+sd_start_slow fchown 3000000
 wait_for 30 eval '[ "$(grep -c "session host host1 registered" "$T/broker.log")" -gt '"$REG0"' ]' ||
 	fail "the traced sessiond did not register: $(tail -5 "$T/sessiond.log")"
 curl -s -o "$T/late.out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X POST \

@@ -49,6 +49,8 @@ sends what a login process taken over by its client might:
 """
 import ctypes, json, os, socket, ssl, struct, sys, time
 
+from hostile_io import recv_exact
+
 
 def cr(line=b"", neg=True, protocols=3):
     body = b"\xe0\x00\x00\x00\x00\x00" + line
@@ -56,16 +58,6 @@ def cr(line=b"", neg=True, protocols=3):
         body += b"\x01\x00\x08\x00" + struct.pack("<I", protocols)
     tpdu = bytes([len(body)]) + body
     return b"\x03\x00" + struct.pack(">H", 4 + len(tpdu)) + tpdu
-
-
-def recv_all(s, n):
-    b = b""
-    while len(b) < n:
-        d = s.recv(n - len(b))
-        if not d:
-            raise EOFError
-        b += d
-    return b
 
 
 def outcome_of(data):
@@ -152,8 +144,8 @@ def main():
     if case == "relay":
         s = socket.create_connection((host, port), timeout=10)
         s.sendall(cr(b"Cookie: msts=" + sys.argv[4].encode() + b"\r\n"))
-        head = recv_all(s, 4)
-        body = recv_all(s, struct.unpack(">H", head[2:4])[0] - 4)
+        head = recv_exact(s, 4)
+        body = recv_exact(s, struct.unpack(">H", head[2:4])[0] - 4)
         if b"\r\n" not in body:
             print(outcome_of(head + body), flush=True)
             return
@@ -163,7 +155,7 @@ def main():
             data = msg.rstrip("\n").encode()
             try:
                 s.sendall(data)
-                print("echo " + recv_all(s, len(data)).decode(errors="replace"), flush=True)
+                print("echo " + recv_exact(s, len(data)).decode(errors="replace"), flush=True)
             except (OSError, EOFError):
                 print("closed", flush=True)
                 return

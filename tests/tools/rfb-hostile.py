@@ -27,6 +27,8 @@ Prints what the gateway answered, one line, for the test to check:
 """
 import socket, ssl, struct, sys, time
 
+from hostile_io import recv_exact
+
 
 def connect(host, port, src=None):
     s = socket.create_connection((host, port), timeout=10,
@@ -47,16 +49,6 @@ def read_banner(s, timeout=5):
     except OSError:
         b = b""
     return "banner" if b.startswith(b"RFB ") else "closed"
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        d = s.recv(n - len(b))
-        if not d:
-            raise EOFError
-        b += d
-    return b
 
 
 def reason(s):
