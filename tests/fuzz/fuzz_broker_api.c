@@ -324,8 +324,28 @@ static int printable_line(const char *s)
 	return 1;
 }
 
-/* Whether s is in the answer but not in the request (which an error
- * message may quote back to its sender). */
+/* What this input's requests have sent so far (bodies or queries, one a
+ * line, so that no two join into a secret): an error message may quote a
+ * request back, and a later answer may list what an earlier one stored
+ * (an admin may name a pool anything, a secret's text too). */
+static char *sent;
+static size_t sent_len;
+
+static void remember_sent(const char *text)
+{
+	size_t n = strlen(text);
+	char *p = realloc(sent, sent_len + n + 2);
+
+	if (!p)
+		abort();
+	sent = p;
+	memcpy(sent + sent_len, text, n);
+	sent_len += n;
+	sent[sent_len++] = '\n';
+	sent[sent_len] = '\0';
+}
+
+/* Whether s is in the answer but in none of this input's requests. */
 static int leaked(const char *s, const char *req)
 {
 	return strstr(ans.body, s) && !strstr(req, s);
@@ -433,7 +453,8 @@ static void one_request(const uint8_t *p, size_t n)
 	pam_answer();
 	if (ans.n != 1)
 		abort(); /* not answered */
-	check(cred, r->flags & (BRK_ROUTE_JSON | BRK_ROUTE_JSON_OPT) ? req_text : req_query);
+	remember_sent(r->flags & (BRK_ROUTE_JSON | BRK_ROUTE_JSON_OPT) ? req_text : req_query);
+	check(cred, sent);
 	free(ans.body);
 	ans.body = NULL;
 	free(req_text);
@@ -459,6 +480,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (B.calls != 0)
 		abort(); /* a call not freed */
+	free(sent);
+	sent = NULL;
+	sent_len = 0;
 	broker_reset();
 	return 0;
 }
