@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +65,34 @@ static int read_display(int fd)
 	return atoi(buf);
 }
 
+/* The displays on which an X server listens: a listening unix socket
+ * named /tmp/.X11-unix/XN (or @/tmp/.X11-unix/XN, its abstract twin) in
+ * /proc/net/unix.  Not /tmp/.XN-lock: Xvnc -displayfd takes no lock.  An
+ * X server binds its sockets before it compiles its keymap, and they go
+ * with it, whatever killed it. */
+static void live_displays(unsigned char *live, size_t n)
+{
+	char line[512];
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	memset(live, 0, n / 8);
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		const char *x = strstr(line, "/tmp/.X11-unix/X");
+		char *end;
+		long d;
+		/* "Num: RefCount Protocol Flags Type St Inode Path" */
+		if (!x || sscanf(line, "%*s %*s %*s %lx", &flags) != 1 || !(flags & 0x10000))
+			continue;
+		d = strtol(x + 16, &end, 10);
+		if (end != x + 16 && (*end == '\n' || *end == '\0') && d >= 0 && (size_t)d < n)
+			live[d / 8] |= (unsigned char)(1u << (d % 8));
+	}
+	fclose(f);
+}
+
 /* An X server run by a user compiles its keymap into /tmp/server-N.xkm (N
  * its display; /var/lib/xkb is root's) and removes it once read.  One
  * killed while it starts leaves the file behind, its user's and, /tmp
@@ -73,40 +100,30 @@ static int read_display(int fd)
  * user on display N then fails ("Failed to activate virtual core
  * keyboard"), and -displayfd picks the lowest free display, that one,
  * every time.  So, as root, before each start: remove every such file
- * whose display has no live server (no /tmp/.XN-lock, or its pid gone).
- * A server that holds the lock is left alone; one that takes it right
- * after the check writes its file after this removal. */
+ * whose display has no X server listening (live_displays); a starting
+ * server listens before it writes its file. */
 static void sweep_xkm(void)
 {
+	static unsigned char live[65536 / 8];
 	DIR *d = opendir("/tmp");
 	struct dirent *e;
 
 	if (!d)
 		return;
+	live_displays(live, 65536);
 	while ((e = readdir(d)) != NULL) {
-		char lock[64], line[32];
 		const char *p = e->d_name;
 		struct stat sb;
 		long n = 0;
-		FILE *f;
 
 		if (strncmp(p, "server-", 7))
 			continue;
-		for (p += 7; *p >= '0' && *p <= '9' && n < 100000; p++)
+		for (p += 7; *p >= '0' && *p <= '9' && n < 65536; p++)
 			n = n * 10 + (*p - '0');
-		if (p == e->d_name + 7 || strcmp(p, ".xkm") ||
+		if (p == e->d_name + 7 || n >= 65536 || strcmp(p, ".xkm") ||
+		    (live[n / 8] & (1u << (n % 8))) ||
 		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) || !S_ISREG(sb.st_mode))
 			continue;
-		snprintf(lock, sizeof(lock), "/tmp/.X%ld-lock", n);
-		f = fopen(lock, "re");
-		if (f) {
-			long pid = fgets(line, sizeof(line), f) ? strtol(line, NULL, 10) : 0;
-			fclose(f);
-			if (pid > 1 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-				continue;
-		} else if (errno != ENOENT) {
-			continue;
-		}
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
 			pt_log_info("removed /tmp/%s, left by an X server of uid %u killed as it "
 				    "started",

@@ -104,12 +104,18 @@ xsession = $PWD/etc/xsession"
 	SD="https://127.0.0.1:$SD_PORT/api/v1"
 }
 
+# sessiond's environment: PAM through pam_wrapper (no RTLD_DEEPBIND, which
+# ASan refuses).
+sd_env() {
+	SD_ENV=(LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so PAM_WRAPPER=1
+		PAM_WRAPPER_SERVICE_DIR="$T/sdpam" PAM_WRAPPER_DISABLE_DEEPBIND=1
+		UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0")
+}
+
 sd_start() {
-	env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so PAM_WRAPPER=1 \
-		PAM_WRAPPER_SERVICE_DIR="$T/sdpam" PAM_WRAPPER_DISABLE_DEEPBIND=1 \
-		UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
-		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
+	sd_env
+	env "${SD_ENV[@]}" "$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
 	SD_PID=$!
 	wait_for 10 host_registered || fail "sessiond did not register: $(tail -5 "$T/sessiond.log")"
 }

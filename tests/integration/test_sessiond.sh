@@ -200,13 +200,15 @@ echo "ok: maximum duration and idle timeout"
 # --- a keymap a killed X server left in /tmp blocks no display ---------------------
 # An X server of another user, killed as it started, left the keymap it
 # compiled, /tmp/server-N.xkm, for each display a new session would take
-# next (the lowest ones with no live server): that user's files, which
-# this session's X server cannot replace in sticky /tmp.
+# next (the lowest ones on which no X server listens: Xvnc -displayfd
+# takes no lock file): that user's files, which this session's X server
+# cannot replace in sticky /tmp.
 PLANTED=()
 trap 'rm -f "${PLANTED[@]}"; sd_cleanup' EXIT
+declare -A XLIVE=()
+while read -r n; do XLIVE[$n]=1; done < <(awk '$4 == "00010000" && match($8, /\/tmp\/\.X11-unix\/X[0-9]+$/) { print substr($8, RSTART + 16) }' /proc/net/unix)
 for n in $(seq 0 300); do
-	lock=/tmp/.X$n-lock
-	[ -e "$lock" ] && kill -0 "$(tr -d ' ' <"$lock")" 2>/dev/null && continue
+	[ -n "${XLIVE[$n]:-}" ] && continue
 	[ -e "/tmp/server-$n.xkm" ] && continue
 	echo stale >"/tmp/server-$n.xkm"
 	chown "$SD_USER2" "/tmp/server-$n.xkm"

@@ -57,12 +57,11 @@ declare -A ID BACKEND
 # sessiond started (in SD_PID) with each call of SYSCALL held for USECONDS by
 # strace, a detached tracer that follows every process sessiond forks.
 sd_start_slow() { # SYSCALL USECONDS
-	strace -D -f --seccomp-bpf -qq -o /dev/null -e trace="$1" \
-		-e inject="$1":delay_enter="$2" \
-		-E LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libpam_wrapper.so -E PAM_WRAPPER=1 \
-		-E PAM_WRAPPER_SERVICE_DIR="$T/sdpam" -E PAM_WRAPPER_DISABLE_DEEPBIND=1 \
-		-E ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		"$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
+	local e args=()
+	sd_env
+	for e in "${SD_ENV[@]}"; do args+=(-E "$e"); done
+	strace -D -f --seccomp-bpf -qq -o /dev/null -e trace="$1" -e inject="$1":delay_enter="$2" \
+		"${args[@]}" "$SD_BIN" -c "$T/portico.conf" >>"$T/sessiond.log" 2>&1 &
 	SD_PID=$!
 }
 redeem() { # TICKET: backend and secret into RB, RS
@@ -208,9 +207,10 @@ curl -s -o "$T/late.out" -w '%{http_code}' --cacert "$T/tls/server.pem" -X POST 
 	-H "Authorization: Bearer $TOKEN1" "$B/resources/deskD/launch" >"$T/late.status" &
 LATE_CURL=$!
 late_id() { api GET "/admin/sessions?state=live" "" "$ADMIN" | jq -r '.sessions[] | select(.pool == "deskD" and .state == "starting") | .id'; }
-wait_for 10 eval '[ -n "$(late_id)" ]' || fail "the launch in deskD did not reach the host"
-LATE=$(late_id)
-wait_for 10 eval 'pgrep -x pt-session -P '"$SD_PID"' >/dev/null' || fail "no monitor for session $LATE"
+LATE=
+wait_for 10 eval 'LATE=$(late_id); [ -n "$LATE" ]' || fail "the launch in deskD did not reach the host"
+wait_for 10 eval 'pgrep -x pt-session -P '"$SD_PID"' >/dev/null' ||
+	fail "no monitor for session $LATE: $(grep -a -v "^ *$" "$T/sessiond.log" | tail -8)"
 REG0=$(grep -c "session host host1 registered" "$T/broker.log")
 NET=$(pgrep -P "$SD_PID" -x portico-session) || fail "no network side of sessiond"
 kill -KILL "$NET"
