@@ -20,8 +20,7 @@ sd_setup
 echo "$SD_USER:user-pw" | chpasswd || fail "chpasswd"
 RDP_PORT=$(free_port)
 XRDP_PORT=$(free_port)
-sed -i "s|^rdp_listen = 0.0.0.0:13389|rdp_listen = 127.0.0.1:$RDP_PORT|; s|^vnc_listen = 0.0.0.0:15900|vnc_listen =|" "$T/portico.conf"
-sed -i "s|^public_host = gateway.test|public_host = 127.0.0.1\nbroker = https://127.0.0.1:$PORT\nuser = $SD_SVC|" "$T/portico.conf"
+be_gateway_conf - "$RDP_PORT" user="$SD_SVC"
 be_conf_append "
 [pool clock]
 kind = app
