@@ -31,6 +31,7 @@
 #define SCHEMA_VERSION 3
 #define HOST_ALIVE_MS  60000
 #define SPENT_MAX      64
+#define STMT_CACHE     96 /* more than the statements of this file */
 
 /* A ticket taken whose DELETE failed: refused until it expires. */
 struct spent {
@@ -42,6 +43,13 @@ struct brk_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	struct spent spent[SPENT_MAX];
+	/* Prepared statements, by their SQL's address (vq): each is compiled
+	 * once, not on every call (compiling was a third of a call's time). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *s;
+	} stmts[STMT_CACHE];
+	int nstmts;
 };
 
 static _Thread_local char store_err[512];
@@ -152,16 +160,32 @@ static const char *const schema[] = {
 
 /* --- statements --------------------------------------------------------- */
 
-/* Prepare sql and bind the arguments: 'i' int64, 's' text, 'd' double. */
+/* Prepare sql and bind the arguments: 'i' int64, 's' text, 'd' double.
+ * sql is a string literal of this file (its address is the cache's key),
+ * and the statement goes back with stmt_done(). */
 static sqlite3_stmt *vq(struct brk_store *st, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *s = NULL;
+	int i;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		db_fail(st, "prepare");
-		return NULL;
+	for (i = 0; i < st->nstmts; i++)
+		if (st->stmts[i].sql == sql) {
+			s = st->stmts[i].s;
+			sqlite3_reset(s); /* done with already; a path that forgot is harmless */
+			break;
+		}
+	if (!s) {
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) !=
+		    SQLITE_OK) {
+			db_fail(st, "prepare");
+			return NULL;
+		}
+		if (st->nstmts < STMT_CACHE) {
+			st->stmts[st->nstmts].sql = sql;
+			st->stmts[st->nstmts++].s = s;
+		}
 	}
-	for (int i = 0; types[i]; i++) {
+	for (i = 0; types[i]; i++) {
 		if (types[i] == 'i')
 			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
 		else if (types[i] == 'd')
@@ -170,6 +194,20 @@ static sqlite3_stmt *vq(struct brk_store *st, const char *sql, const char *types
 			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
 	}
 	return s;
+}
+
+/* A statement of vq() (or any other) is done with: a cached one reset for
+ * its next call (its read ends, its bound texts are freed), another
+ * finalized. */
+static void stmt_done(struct brk_store *st, sqlite3_stmt *s)
+{
+	for (int i = 0; i < st->nstmts; i++)
+		if (st->stmts[i].s == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return;
+		}
+	sqlite3_finalize(s);
 }
 
 static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types, ...)
@@ -193,10 +231,10 @@ static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		rc = db_fail(st, "step");
-		sqlite3_finalize(s);
+		stmt_done(st, s);
 		return rc;
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	return 0;
 }
 
@@ -315,7 +353,7 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 		goto fail;
 	if (sqlite3_step(s) == SQLITE_ROW)
 		version = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (version > SCHEMA_VERSION) {
 		snprintf(err, errlen,
 			 "%s: schema version %d is newer than this broker's (%d): run the newer "
@@ -355,6 +393,8 @@ void brk_store_close(struct brk_store *st)
 {
 	if (!st)
 		return;
+	for (int i = 0; i < st->nstmts; i++)
+		sqlite3_finalize(st->stmts[i].s);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
@@ -511,7 +551,7 @@ int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int creat
 	LOCK(st);
 	sqlite3_stmt *s = q(st, "SELECT 1 FROM pools WHERE name = ?", "s", p->c.name);
 	int exists = s && sqlite3_step(s) == SQLITE_ROW;
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (exists && create_only)
 		rc = -EEXIST;
 	else if (exists)
@@ -541,13 +581,13 @@ static int pool_get_locked(struct brk_store *st, const char *name, struct brk_po
 	int rc;
 
 	if ((rc = step_row(st, s)) != 1) {
-		sqlite3_finalize(s);
+		stmt_done(st, s);
 		return rc ? rc : -ENOENT;
 	}
 	rc = pool_row(s, out);
 	if (cursor)
 		*cursor = sqlite3_column_int64(s, 4);
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	return rc;
 }
 
@@ -582,7 +622,7 @@ static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t 
 		}
 		pool_row(s, &(*out)[(*n)++]);
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (rc) {
 		brk_pools_free(*out, *n);
 		*out = NULL;
@@ -611,7 +651,7 @@ int brk_store_pool_delete(struct brk_store *st, const char *name)
 	int64_t live = 0;
 	if ((rc = step_row(st, s)) == 1)
 		live = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (rc < 0) {
 		/* unknown: not deleted */
 	} else if (live > 0) {
@@ -700,7 +740,7 @@ static int host_list(struct brk_store *st, const char *name, struct brk_host **o
 		h->mem_free_kb = sqlite3_column_int64(s, 6);
 		h->sessions = sqlite3_column_int64(s, 7);
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	UNLOCK(st);
 	if (rc) {
 		free(*out);
@@ -750,7 +790,7 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 					known = 1;
 			free(line);
 		}
-		sqlite3_finalize(s);
+		stmt_done(st, s);
 		rc = known ? exec_stmt(st, q(st,
 					     "INSERT INTO hosts (name, address, sessiond, drained)"
 					     " VALUES (?, ?, 0, ?)",
@@ -797,7 +837,7 @@ static int session_get_locked(struct brk_store *st, int64_t id, struct brk_sessi
 
 	if (rc == 1)
 		session_row(s, out);
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
@@ -817,7 +857,7 @@ static int count(struct brk_store *st, sqlite3_stmt *s, int64_t *v)
 	int rc = step_row(st, s);
 
 	*v = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	return rc < 0 ? rc : 0;
 }
 
@@ -849,12 +889,12 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	      "ss", req->pool, req->user);
 	if ((rc = step_row(st, s)) == 1) {
 		session_row(s, out);
-		sqlite3_finalize(s);
+		stmt_done(st, s);
 		*reconnect = 1;
 		rc = 0;
 		goto out;
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (rc)
 		goto out; /* not "no session": that would give a second one */
 	int64_t mine;
@@ -909,7 +949,7 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		hi[nhi].live = sqlite3_column_int64(s, 4);
 		nhi++;
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	if (rc) { /* hosts missed would read as "no capacity" */
 		free(hi);
 		goto out;
@@ -947,7 +987,7 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		      "ss", req->pool, req->user);
 		if (s && sqlite3_step(s) == SQLITE_ROW)
 			col_text(s, 0, previous, sizeof(previous));
-		sqlite3_finalize(s);
+		stmt_done(st, s);
 	}
 	pick = brk_assign_pick(p.c.policy, c, n, &cursor, previous[0] ? previous : NULL);
 	if (pick < 0) {
@@ -1051,7 +1091,7 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 		}
 		session_row(s, &(*out)[(*n)++]);
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	UNLOCK(st);
 	if (rc) { /* a part of the list would read as "the rest ended" */
 		free(*out);
@@ -1253,7 +1293,7 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 		found = 1;
 		rc = out->expires_ms > now_ms ? 0 : -ENOENT;
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	/* Single use: whatever the outcome, the ticket is gone.  A DELETE that
 	 * fails (the database locked, read-only, full) must not let it be taken
 	 * again: refuse it now, and remember it until it expires. */
@@ -1301,7 +1341,7 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 		col_text(s, 3, out->sealed, sizeof(out->sealed));
 		rc = 0;
 	}
-	sqlite3_finalize(s);
+	stmt_done(st, s);
 	UNLOCK(st);
 	return rc;
 }
