@@ -331,15 +331,18 @@ static int printable_line(const char *s)
 static char *sent;
 static size_t sent_len;
 
-static void remember_sent(const char *text)
+static void remember_sent(const char *text, size_t n)
 {
-	size_t n = strlen(text);
 	char *p = realloc(sent, sent_len + n + 2);
 
 	if (!p)
 		abort();
 	sent = p;
-	memcpy(sent + sent_len, text, n);
+	/* All of it, as the broker reads it: a NUL in a body ends no JSON
+	 * text, and jansson may quote what follows it; NUL is a line's end
+	 * here, so that no two parts join into a secret either. */
+	for (size_t i = 0; i < n; i++)
+		sent[sent_len + i] = text[i] ? text[i] : '\n';
 	sent_len += n;
 	sent[sent_len++] = '\n';
 	sent[sent_len] = '\0';
@@ -408,6 +411,7 @@ static void one_request(const uint8_t *p, size_t n)
 	struct pt_http_req *req;
 	const char *colon, *slash, *param;
 	char pbuf[64], req_query[PT_HTTP_PATH_MAX], *req_text;
+	size_t req_len;
 	int cred;
 
 	if (n < 3)
@@ -445,15 +449,21 @@ static void one_request(const uint8_t *p, size_t n)
 	}
 	/* The request is the broker's now (freed with its answer). */
 	snprintf(req_query, sizeof(req_query), "%s", req->query);
-	req_text = strndup(req->body, req->body_len);
+	req_len = req->body_len;
+	req_text = malloc(req_len + 1);
 	if (!req_text)
 		abort();
+	memcpy(req_text, req->body, req_len);
+	req_text[req_len] = '\0';
 	ans.n = 0;
 	brk_api_serve_inline(&B, req);
 	pam_answer();
 	if (ans.n != 1)
 		abort(); /* not answered */
-	remember_sent(r->flags & (BRK_ROUTE_JSON | BRK_ROUTE_JSON_OPT) ? req_text : req_query);
+	if (r->flags & (BRK_ROUTE_JSON | BRK_ROUTE_JSON_OPT))
+		remember_sent(req_text, req_len);
+	else
+		remember_sent(req_query, strlen(req_query));
 	check(cred, sent);
 	free(ans.body);
 	ans.body = NULL;
