@@ -23,7 +23,11 @@
 # Each test's EXIT trap, however the test sets it, runs pt_exit after its own
 # commands: `trap` is wrapped below for that (the tests set their traps
 # themselves and some run more cleanup after the env scripts'), so the exit
-# status reflects the reports and failed stops found by then.
+# status reflects the reports and failed stops found by then.  Only in the
+# shell that set it: bash runs an inherited EXIT trap in a forked subshell
+# that a signal ends before it execs (`cmd &` killed early, pt_stop's own
+# watchdog once), and there it would stop the test's daemons and remove its
+# directory while the test went on (CI, test_sessiond_busy).
 
 [ -n "${PT_LIB_SH:-}" ] && return 0
 PT_LIB_SH=1
@@ -79,7 +83,9 @@ pt_stop() {
 	wd=$!
 	wait "$pid" 2>/dev/null
 	PT_RC=$?
-	kill "$wd" 2>/dev/null
+	# SIGKILL: a watchdog killed before it has exec'd is still a copy of
+	# this shell, and SIGTERM would run the test's EXIT trap in it.
+	kill -KILL "$wd" 2>/dev/null
 	wait "$wd" 2>/dev/null
 	if [ -s "$flag" ]; then
 		pt_fail_later "$name (pid $pid) did not stop within ${grace}s of SIGTERM: killed with SIGKILL"
@@ -128,8 +134,9 @@ if [ -z "${PT_LIB_NO_SETUP:-}" ]; then
 	# pt_exit with the status the test was leaving with.
 	trap() {
 		[ "${1:-}" = -- ] && shift
-		if [ $# = 2 ] && { [ "$2" = EXIT ] || [ "$2" = 0 ]; } && [ "$1" != - ]; then
-			builtin trap "pt_rc=\$?; $1"$'\n''pt_exit "$pt_rc"' EXIT
+		# (`trap -p EXIT`, `trap - EXIT`: options, not a command)
+		if [ $# = 2 ] && { [ "$2" = EXIT ] || [ "$2" = 0 ]; } && [ "${1#-}" = "$1" ]; then
+			builtin trap "pt_rc=\$?; [ \"\$BASHPID\" = $BASHPID ] || exit \$pt_rc"$'\n'"$1"$'\n''pt_exit "$pt_rc"' EXIT
 		else
 			builtin trap "$@"
 		fi
