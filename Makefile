@@ -34,9 +34,9 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format ope
 	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
 	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils \
-	systemd
+	systemd postgresql
 
-PKGS    := libuv openssl sqlite3 jansson libcurl
+PKGS    := libuv openssl sqlite3 libpq jansson libcurl
 # No .pc files in Debian for these two.
 EXTRA_LIBS := -lhttp_parser -lpam
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
