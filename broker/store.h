@@ -5,14 +5,16 @@
  * broker calls them from libuv's thread pool.  A store handle may be used by
  * several threads at once: implementations serialise what needs it.
  *
- * The interface speaks only C types of its own (no SQLite or libpq types), so
- * that store_sqlite.c and a later store_pg.c are interchangeable.  Times are
+ * The interface speaks only C types of its own (no SQLite or libpq types):
+ * store_sqlite.c and store_pg.c are interchangeable (store.c picks one by
+ * the URI; store_impl.h).  Times are
  * milliseconds since the epoch (int64_t).  Functions return 0 or a negative
  * errno: -ENOENT (no such row), -EEXIST (already there), -ENOSPC (no capacity),
  * -EDQUOT (the user's session limit), -EAGAIN (the store cannot be used
  * now: its disk full or failing, read-only, locked; nothing was changed,
  * and the same call works once the cause is gone, without a restart),
- * -EIO (the database failed otherwise).  The reason is in
+ * -EIO (the database failed otherwise).  On PostgreSQL -EAGAIN is also the
+ * database unreachable, restarting, read-only (a standby) or a deadlock.  The reason is in
  * brk_store_error(): for -EAGAIN it starts with words for users ("its disk
  * is full").
  */
@@ -26,10 +28,12 @@
 
 struct brk_store;
 
-/* uri: "sqlite:/path/to/file.db".  Creates the file and schema when absent,
- * migrates an older schema, refuses a newer one.  The database and its
- * journal files are made owner-only (0600), new or old.  NULL with err
- * set. */
+/* uri: "sqlite:/path/to/file.db" or "postgresql://user@host/db?..." (libpq's
+ * own URI; no password in it: ~/.pgpass or passfile=).  Creates the schema
+ * when absent, migrates an older one (in one transaction; on PostgreSQL
+ * under an advisory lock, so brokers starting together migrate once),
+ * refuses a newer one.  A SQLite database and its journal files are made
+ * owner-only (0600), new or old.  NULL with err set. */
 struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen);
 void brk_store_close(struct brk_store *st); /* NULL-safe */
 /* The last error text of this thread's most recent failing call. */

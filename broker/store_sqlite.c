@@ -9,9 +9,9 @@
  *
  * A pool's [pool] keys are kept as the configuration file's own text
  * ("key = value" lines, through conf.c's table), so the schema does not
- * change when a key is added, and a PostgreSQL back-end can store the same
- * text.  SQL is kept to what PostgreSQL also accepts, but for BEGIN
- * IMMEDIATE and last_insert_rowid, each marked.
+ * change when a key is added; store_pg.c stores the same text (store.c
+ * writes and reads it for both).  The schema's versions are store_pg.c's
+ * too, each in its own SQL.
  *
  * One file past 600 lines: it is the whole back-end, one short function per
  * call of store.h around one connection and its lock; a second back-end
@@ -26,10 +26,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "store.h"
+#include "store_impl.h"
 
-#define SCHEMA_VERSION 3
-#define HOST_ALIVE_MS  60000
+#define store_err brk_store_err /* store_impl.h: this thread's */
+#define store_rc  brk_store_rc
+#define SCHEMA_VERSION BRK_SCHEMA_VERSION
+#define HOST_ALIVE_MS  BRK_HOST_ALIVE_MS
+
 #define SPENT_MAX      64
 #define STMT_CACHE     96 /* more than the statements of this file */
 
@@ -39,7 +42,7 @@ struct spent {
 	int64_t expires_ms;
 };
 
-struct brk_store {
+struct sq_store {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 	struct spent spent[SPENT_MAX];
@@ -52,15 +55,6 @@ struct brk_store {
 	int nstmts;
 };
 
-static _Thread_local char store_err[512];
-static _Thread_local int store_rc = -EIO; /* what the last db_fail() returned */
-
-const char *brk_store_error(struct brk_store *st)
-{
-	(void)st;
-	return store_err[0] ? store_err : "no error";
-}
-
 /*
  * The errno for SQLite's last error, and its words in store_err.  A full
  * disk, an I/O error, a read-only file or a lock held past the busy
@@ -70,7 +64,7 @@ const char *brk_store_error(struct brk_store *st)
  * left open).  Its text is for users ("its disk is full"); SQLite's own
  * follows in brackets for the log.
  */
-static int db_fail(struct brk_store *st, const char *what)
+static int db_fail(struct sq_store *st, const char *what)
 {
 	const char *why = NULL;
 
@@ -106,7 +100,7 @@ static int db_fail(struct brk_store *st, const char *what)
  * already rolled it back (a full disk may or may not, by its documentation);
  * keeps the failure's own text in store_err.  Without it the next BEGIN
  * would fail for good ("cannot start a transaction within a transaction"). */
-static void rollback(struct brk_store *st)
+static void rollback(struct sq_store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -115,7 +109,7 @@ static void rollback(struct brk_store *st)
 /* One step of a query: 1 a row, 0 no more rows, or the error (db_fail).
  * A read that fails must not pass for "no such row": a session taken for
  * gone is stopped on its host, a user taken for sessionless gets a second. */
-static int step_row(struct brk_store *st, sqlite3_stmt *s)
+static int step_row(struct sq_store *st, sqlite3_stmt *s)
 {
 	int rc;
 
@@ -156,14 +150,19 @@ static const char *const schema[] = {
 	/* version 3: the gateway a session's client last connected through,
 	 * so that a gateway that restarts can say which relays it lost */
 	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
+	/* version 4: one live session per user and pool, whichever broker
+	 * inserts it (store_pg.c's brokers race; here it is the rule made
+	 * plain) */
+	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
 };
+_Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
 /* --- statements --------------------------------------------------------- */
 
 /* Prepare sql and bind the arguments: 'i' int64, 's' text, 'd' double.
  * sql is a string literal of this file (its address is the cache's key),
  * and the statement goes back with stmt_done(). */
-static sqlite3_stmt *vq(struct brk_store *st, const char *sql, const char *types, va_list ap)
+static sqlite3_stmt *vq(struct sq_store *st, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *s = NULL;
 	int i;
@@ -199,7 +198,7 @@ static sqlite3_stmt *vq(struct brk_store *st, const char *sql, const char *types
 /* A statement of vq() (or any other) is done with: a cached one reset for
  * its next call (its read ends, its bound texts are freed), another
  * finalized. */
-static void stmt_done(struct brk_store *st, sqlite3_stmt *s)
+static void stmt_done(struct sq_store *st, sqlite3_stmt *s)
 {
 	for (int i = 0; i < st->nstmts; i++)
 		if (st->stmts[i].s == s) {
@@ -210,7 +209,7 @@ static void stmt_done(struct brk_store *st, sqlite3_stmt *s)
 	sqlite3_finalize(s);
 }
 
-static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types, ...)
+static sqlite3_stmt *q(struct sq_store *st, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	sqlite3_stmt *s;
@@ -222,7 +221,7 @@ static sqlite3_stmt *q(struct brk_store *st, const char *sql, const char *types,
 }
 
 /* Run a statement that returns no rows; 0, or -EIO. */
-static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
+static int exec_stmt(struct sq_store *st, sqlite3_stmt *s)
 {
 	int rc;
 
@@ -240,7 +239,7 @@ static int exec_stmt(struct brk_store *st, sqlite3_stmt *s)
 
 /* One write under the lock: 0, -EIO, or (must_change) -ENOENT when no
  * row was changed. */
-static int write1(struct brk_store *st, int must_change, const char *sql, const char *types, ...)
+static int write1(struct sq_store *st, int must_change, const char *sql, const char *types, ...)
 {
 	va_list ap;
 	int rc;
@@ -255,7 +254,7 @@ static int write1(struct brk_store *st, int must_change, const char *sql, const 
 	return rc;
 }
 
-static int exec_sql(struct brk_store *st, const char *sql)
+static int exec_sql(struct sq_store *st, const char *sql)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(st, "exec");
@@ -302,14 +301,14 @@ static int make_files_private(const char *db, char *err, size_t errlen)
 	return 0;
 }
 
-struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
+struct sq_store *sq_open(const char *uri, char *err, size_t errlen)
 {
-	struct brk_store *st;
+	struct sq_store *st;
 	sqlite3_stmt *s;
 	int version = 0;
 
 	if (strncmp(uri, "sqlite:", 7) || !uri[7]) {
-		snprintf(err, errlen, "[broker] store '%s': expected sqlite:/path/to/file.db", uri);
+		snprintf(err, errlen, "[broker] store '%.200s': expected sqlite:/path/to/file.db", uri);
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
@@ -345,7 +344,7 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 	if (orc == -EIO)
 		goto fail;
 	if (orc) {
-		brk_store_close(st);
+		sq_close(st);
 		return NULL;
 	}
 	s = q(st, "SELECT value FROM meta WHERE key = 'schema_version'", "");
@@ -359,7 +358,7 @@ struct brk_store *brk_store_open(const char *uri, char *err, size_t errlen)
 			 "%s: schema version %d is newer than this broker's (%d): run the newer "
 			 "broker, or restore a backup",
 			 uri + 7, version, SCHEMA_VERSION);
-		brk_store_close(st);
+		sq_close(st);
 		return NULL;
 	}
 	if (version < SCHEMA_VERSION) {
@@ -385,11 +384,11 @@ fail:
 		 store_err[0] ? store_err
 		 : st->db   ? sqlite3_errmsg(st->db)
 			    : "cannot open the database");
-	brk_store_close(st);
+	sq_close(st);
 	return NULL;
 }
 
-void brk_store_close(struct brk_store *st)
+void sq_close(struct sq_store *st)
 {
 	if (!st)
 		return;
@@ -405,7 +404,7 @@ void brk_store_close(struct brk_store *st)
 
 /* --- snapshots, for tests and fuzzing ---------------------------------------- */
 
-int brk_store_snapshot(struct brk_store *st, void **buf, size_t *len)
+int sq_snapshot(struct sq_store *st, void **buf, size_t *len)
 {
 	sqlite3_int64 n = 0;
 	unsigned char *p;
@@ -423,7 +422,7 @@ int brk_store_snapshot(struct brk_store *st, void **buf, size_t *len)
 	return *buf ? 0 : -ENOMEM;
 }
 
-int brk_store_restore(struct brk_store *st, const void *buf, size_t len)
+int sq_restore(struct sq_store *st, const void *buf, size_t len)
 {
 	unsigned char *p = sqlite3_malloc64(len);
 	int rc;
@@ -440,7 +439,7 @@ int brk_store_restore(struct brk_store *st, const void *buf, size_t len)
 	return rc == SQLITE_OK ? 0 : db_fail(st, "deserialize");
 }
 
-int brk_store_is(struct brk_store *st, const void *buf, size_t len)
+int sq_is(struct sq_store *st, const void *buf, size_t len)
 {
 	sqlite3_int64 n = 0;
 	const unsigned char *p;
@@ -459,77 +458,6 @@ int brk_store_is(struct brk_store *st, const void *buf, size_t len)
 
 /* --- pools ----------------------------------------------------------------- */
 
-/* Append to a growing string; 0 or -ENOMEM. */
-static int append(char **out, size_t *len, size_t *cap, const char *a, const char *b)
-{
-	size_t need = strlen(a) + strlen(b) + 1;
-
-	if (*len + need > *cap) {
-		size_t ncap = (*cap + need) * 2;
-		char *n = realloc(*out, ncap);
-		if (!n)
-			return -ENOMEM;
-		*out = n;
-		*cap = ncap;
-	}
-	*len += (size_t)snprintf(*out + *len, *cap - *len, "%s%s", a, b);
-	return 0;
-}
-
-/* The pool's keys as "key = value" lines (lists of any length). */
-static char *pool_text(const struct pt_pool_conf *pc)
-{
-	size_t cap = 0, len = 0;
-	char *out = NULL, buf[1024];
-	const char *key;
-	int kind, rc = append(&out, &len, &cap, "", "");
-
-	for (size_t i = 0;
-	     rc == 0 && (kind = pt_conf_pool_value(pc, i, &key, buf, sizeof(buf))) > 0; i++) {
-		if (kind == PT_CONF_VALUE_UNSET)
-			continue;
-		rc = append(&out, &len, &cap, key, " = ");
-		if (kind == PT_CONF_VALUE_LIST) {
-			const struct pt_strlist *l = pt_conf_pool_list(pc, key);
-			for (size_t k = 0; rc == 0 && l && k < l->n; k++)
-				rc = append(&out, &len, &cap, k ? "," : "", l->v[k]);
-		} else if (rc == 0) {
-			rc = append(&out, &len, &cap, buf, "");
-		}
-		if (rc == 0)
-			rc = append(&out, &len, &cap, "\n", "");
-	}
-	if (rc) {
-		free(out);
-		return NULL;
-	}
-	return out;
-}
-
-static int pool_parse(const char *name, const char *text, struct pt_pool_conf *pc)
-{
-	char err[512], *copy, *line, *save = NULL;
-	int rc = pt_conf_pool_init(pc, name);
-
-	if (rc)
-		return rc;
-	copy = strdup(text);
-	if (!copy)
-		return -ENOMEM;
-	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strstr(line, " = ");
-		if (!eq)
-			continue;
-		*eq = '\0';
-		if (pt_conf_pool_set(pc, line, eq + 3, err, sizeof(err)) == -EINVAL) {
-			snprintf(store_err, sizeof(store_err), "pool %.64s: %.400s", name, err);
-			rc = -EIO;
-		}
-	}
-	free(copy);
-	return rc;
-}
-
 static int pool_row(sqlite3_stmt *s, struct brk_pool *p)
 {
 	char name[80];
@@ -538,12 +466,12 @@ static int pool_row(sqlite3_stmt *s, struct brk_pool *p)
 	col_text(s, 0, name, sizeof(name));
 	p->drained = sqlite3_column_int(s, 2);
 	p->from_config = sqlite3_column_int(s, 3);
-	return pool_parse(name, (const char *)sqlite3_column_text(s, 1), &p->c);
+	return brk_pool_parse(name, (const char *)sqlite3_column_text(s, 1), &p->c);
 }
 
-int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int create_only)
+int sq_pool_put(struct sq_store *st, const struct brk_pool *p, int create_only)
 {
-	char *text = pool_text(&p->c);
+	char *text = brk_pool_text(&p->c);
 	int rc;
 
 	if (!text)
@@ -571,7 +499,7 @@ int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int creat
 	return rc;
 }
 
-static int pool_get_locked(struct brk_store *st, const char *name, struct brk_pool *out,
+static int pool_get_locked(struct sq_store *st, const char *name, struct brk_pool *out,
 			   int64_t *cursor)
 {
 	sqlite3_stmt *s = q(st,
@@ -591,7 +519,7 @@ static int pool_get_locked(struct brk_store *st, const char *name, struct brk_po
 	return rc;
 }
 
-int brk_store_pool_get(struct brk_store *st, const char *name, struct brk_pool *out)
+int sq_pool_get(struct sq_store *st, const char *name, struct brk_pool *out)
 {
 	int rc;
 
@@ -601,7 +529,7 @@ int brk_store_pool_get(struct brk_store *st, const char *name, struct brk_pool *
 	return rc;
 }
 
-static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t *n)
+static int pool_list_locked(struct sq_store *st, struct brk_pool **out, size_t *n)
 {
 	sqlite3_stmt *s =
 		q(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name", "");
@@ -631,7 +559,7 @@ static int pool_list_locked(struct brk_store *st, struct brk_pool **out, size_t 
 	return rc;
 }
 
-int brk_store_pool_list(struct brk_store *st, struct brk_pool **out, size_t *n)
+int sq_pool_list(struct sq_store *st, struct brk_pool **out, size_t *n)
 {
 	int rc;
 
@@ -641,7 +569,7 @@ int brk_store_pool_list(struct brk_store *st, struct brk_pool **out, size_t *n)
 	return rc;
 }
 
-int brk_store_pool_delete(struct brk_store *st, const char *name)
+int sq_pool_delete(struct sq_store *st, const char *name)
 {
 	int rc;
 
@@ -665,27 +593,15 @@ int brk_store_pool_delete(struct brk_store *st, const char *name)
 	return rc;
 }
 
-int brk_store_pool_set_drained(struct brk_store *st, const char *name, int drained)
+int sq_pool_set_drained(struct sq_store *st, const char *name, int drained)
 {
 	return write1(st, 1, "UPDATE pools SET drained = ? WHERE name = ?", "is", (int64_t)drained,
 		      name);
 }
 
-void brk_pool_clear(struct brk_pool *p)
-{
-	pt_conf_pool_clear(&p->c);
-}
-
-void brk_pools_free(struct brk_pool *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		brk_pool_clear(&p[i]);
-	free(p);
-}
-
 /* --- hosts ------------------------------------------------------------------ */
 
-int brk_store_host_register(struct brk_store *st, const char *name, const char *address,
+int sq_host_register(struct sq_store *st, const char *name, const char *address,
 			    int64_t now_ms)
 {
 	return write1(
@@ -696,7 +612,7 @@ int brk_store_host_register(struct brk_store *st, const char *name, const char *
 		"ssi", name, address, now_ms);
 }
 
-int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load,
+int sq_host_heartbeat(struct sq_store *st, const char *name, double load,
 			     int64_t mem_free_kb, int64_t now_ms)
 {
 	return write1(st, 1,
@@ -705,7 +621,7 @@ int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load
 		      "diis", load, mem_free_kb, now_ms, name);
 }
 
-static int host_list(struct brk_store *st, const char *name, struct brk_host **out, size_t *n)
+static int host_list(struct sq_store *st, const char *name, struct brk_host **out, size_t *n)
 {
 	size_t cap = 0;
 
@@ -750,12 +666,12 @@ static int host_list(struct brk_store *st, const char *name, struct brk_host **o
 	return rc;
 }
 
-int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
+int sq_host_list(struct sq_store *st, struct brk_host **out, size_t *n)
 {
 	return host_list(st, NULL, out, n);
 }
 
-int brk_store_host_get(struct brk_store *st, const char *name, struct brk_host *out)
+int sq_host_get(struct sq_store *st, const char *name, struct brk_host *out)
 {
 	struct brk_host *h;
 	size_t n;
@@ -769,7 +685,7 @@ int brk_store_host_get(struct brk_store *st, const char *name, struct brk_host *
 	return rc;
 }
 
-int brk_store_host_set_drained(struct brk_store *st, const char *name, int drained)
+int sq_host_set_drained(struct sq_store *st, const char *name, int drained)
 {
 	int rc;
 
@@ -780,16 +696,9 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 	if (rc == 0 && sqlite3_changes(st->db) == 0) {
 		sqlite3_stmt *s = q(st, "SELECT conf FROM pools", "");
 		int known = 0;
-		while (s && !known && sqlite3_step(s) == SQLITE_ROW) {
-			const char *t = (const char *)sqlite3_column_text(s, 0);
-			const char *h = t ? strstr(t, "hosts = ") : NULL;
-			char *line = h ? strndup(h + 8, strcspn(h + 8, "\n")) : NULL;
-			for (char *sv, *tok = line ? strtok_r(line, ",", &sv) : NULL; tok;
-			     tok = strtok_r(NULL, ",", &sv))
-				if (!strcmp(tok, name))
-					known = 1;
-			free(line);
-		}
+		while (s && !known && sqlite3_step(s) == SQLITE_ROW)
+			known = brk_pool_text_has_host(
+				(const char *)sqlite3_column_text(s, 0), name);
 		stmt_done(st, s);
 		rc = known ? exec_stmt(st, q(st,
 					     "INSERT INTO hosts (name, address, sessiond, drained)"
@@ -830,7 +739,7 @@ static void session_row(sqlite3_stmt *s, struct brk_session *o)
 	o->bytes_down = sqlite3_column_int64(s, 16);
 }
 
-static int session_get_locked(struct brk_store *st, int64_t id, struct brk_session *out)
+static int session_get_locked(struct sq_store *st, int64_t id, struct brk_session *out)
 {
 	sqlite3_stmt *s = q(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = ?", "i", id);
 	int rc = step_row(st, s);
@@ -841,7 +750,7 @@ static int session_get_locked(struct brk_store *st, int64_t id, struct brk_sessi
 	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
-int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *out)
+int sq_session_get(struct sq_store *st, int64_t id, struct brk_session *out)
 {
 	int rc;
 
@@ -852,7 +761,7 @@ int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *
 }
 
 /* A COUNT(*): 0 or the error, the figure in *v. */
-static int count(struct brk_store *st, sqlite3_stmt *s, int64_t *v)
+static int count(struct sq_store *st, sqlite3_stmt *s, int64_t *v)
 {
 	int rc = step_row(st, s);
 
@@ -861,14 +770,7 @@ static int count(struct brk_store *st, sqlite3_stmt *s, int64_t *v)
 	return rc < 0 ? rc : 0;
 }
 
-/* bsearch over host rows sorted by name (struct hostinfo starts with it);
- * SQLite's ORDER BY on TEXT is memcmp, as strcmp. */
-static int host_cmp(const void *key, const void *row)
-{
-	return strcmp(key, row);
-}
-
-static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
+static int assign_locked(struct sq_store *st, const struct brk_assign_req *req,
 			 struct brk_session *out, int *reconnect)
 {
 	struct brk_pool p = { 0 };
@@ -921,11 +823,7 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	}
 	/* Two reads whatever the number of hosts: the host rows, and the live
 	 * sessions per host.  A per-host query costs milliseconds at 1,000. */
-	struct hostinfo {
-		char name[128];
-		int drained, sessiond;
-		int64_t seen, live;
-	} *hi = NULL;
+	struct brk_hostinfo *hi = NULL;
 	size_t nhi = 0, caphi = 0;
 	s = q(st,
 	      "SELECT h.name, h.drained, h.sessiond, h.last_seen_ms, COALESCE(c.n, 0)"
@@ -934,7 +832,7 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 	      "");
 	while ((rc = step_row(st, s)) == 1) {
 		if (nhi == caphi) {
-			struct hostinfo *nh =
+			struct brk_hostinfo *nh =
 				realloc(hi, (caphi = caphi ? caphi * 2 : 64) * sizeof(*hi));
 			if (!nh) {
 				rc = -ENOMEM;
@@ -950,36 +848,20 @@ static int assign_locked(struct brk_store *st, const struct brk_assign_req *req,
 		nhi++;
 	}
 	stmt_done(st, s);
-	if (rc) { /* hosts missed would read as "no capacity" */
-		free(hi);
-		goto out;
-	}
-	for (size_t i = 0; i < p.c.hosts.n; i++) {
-		const char *h = p.c.hosts.v[i];
-		struct hostinfo *row = hi ? bsearch(h, hi, nhi, sizeof(*hi), host_cmp) : NULL;
-		if (!row && !sessiond) {
-			/* A static backend gets its row when first used.  A
-			 * failed write may have ended the transaction (SQLite
-			 * rolls back on a full disk): stop here, or the
-			 * session row would be written outside it. */
-			if ((rc = exec_stmt(st, q(st,
-						  "INSERT INTO hosts (name, address, sessiond)"
-						  " VALUES (?, ?, 0)",
-						  "ss", h, h)))) {
-				free(hi);
-				goto out;
-			}
-		} else if (!row || row->drained ||
-			   (sessiond &&
-			    (!row->sessiond || row->seen < req->now_ms - HOST_ALIVE_MS))) {
-			continue;
-		}
-		c[n].host = h;
-		c[n].capacity = p.c.max_sessions_per_host;
-		c[n].sessions = row ? row->live : 0;
-		n++;
-	}
+	/* A static backend gets its row when first used.  A failed write may
+	 * have ended the transaction (SQLite rolls back on a full disk): stop
+	 * there, or the session row would be written outside it. */
+	for (size_t i = 0; rc == 0 && !sessiond && i < p.c.hosts.n; i++)
+		if (!brk_hostinfo_find(hi, nhi, p.c.hosts.v[i]))
+			rc = exec_stmt(st, q(st,
+					     "INSERT INTO hosts (name, address, sessiond)"
+					     " VALUES (?, ?, 0)",
+					     "ss", p.c.hosts.v[i], p.c.hosts.v[i]));
+	if (rc == 0)
+		n = brk_assign_candidates(&p.c, hi, nhi, req->now_ms, c);
 	free(hi);
+	if (rc) /* hosts missed would read as "no capacity" */
+		goto out;
 	if (p.c.policy == PT_POLICY_PERSISTENT) {
 		s = q(st,
 		      "SELECT host FROM sessions WHERE pool = ? AND user_name = ?"
@@ -1013,7 +895,7 @@ out:
 	return rc;
 }
 
-int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
+int sq_assign(struct sq_store *st, const struct brk_assign_req *req,
 		     struct brk_session *out, int *reconnect)
 {
 	int rc;
@@ -1041,7 +923,7 @@ int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
 	return rc;
 }
 
-int brk_store_session_list(struct brk_store *st, const struct brk_session_filter *f,
+int sq_session_list(struct sq_store *st, const struct brk_session_filter *f,
 			   struct brk_session **out, size_t *n)
 {
 	char sql[512];
@@ -1101,7 +983,7 @@ int brk_store_session_list(struct brk_store *st, const struct brk_session_filter
 	return rc;
 }
 
-int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend,
+int sq_session_ready(struct sq_store *st, int64_t id, const char *backend,
 			    const char *secret, int64_t now_ms)
 {
 	return write1(st, 1,
@@ -1110,7 +992,7 @@ int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backen
 		      "ssii", backend, secret ? secret : "", now_ms, id);
 }
 
-int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
+int sq_session_event(struct sq_store *st, int64_t id, const char *event, int64_t at_ms,
 			    int64_t bytes_up, int64_t bytes_down)
 {
 	const char *sql;
@@ -1132,13 +1014,13 @@ int brk_store_session_event(struct brk_store *st, int64_t id, const char *event,
 	return write1(st, 1, sql, "iiiii", at_ms, at_ms, bytes_up, bytes_down, id);
 }
 
-int brk_store_session_gateway(struct brk_store *st, int64_t id, const char *gateway)
+int sq_session_gateway(struct sq_store *st, int64_t id, const char *gateway)
 {
 	return write1(st, 0, "UPDATE sessions SET gateway = ? WHERE id = ? AND state < 4", "si",
 		      gateway, id);
 }
 
-int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t now_ms, int *n)
+int sq_gateway_started(struct sq_store *st, const char *gateway, int64_t now_ms, int *n)
 {
 	int rc;
 
@@ -1152,7 +1034,7 @@ int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t
 	return rc;
 }
 
-int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms)
+int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t now_ms)
 {
 	int rc;
 
@@ -1169,61 +1051,9 @@ int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, 
 	return rc;
 }
 
-int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_session **out,
-			      const char ***reasons, size_t *n)
-{
-	struct brk_pool *pools = NULL;
-	struct brk_session *live = NULL;
-	size_t np = 0, nl = 0, k = 0;
-	struct brk_session_filter f = { .state = -2 };
-	int rc;
-
-	*out = NULL;
-	*reasons = NULL;
-	*n = 0;
-	if ((rc = brk_store_pool_list(st, &pools, &np)) ||
-	    (rc = brk_store_session_list(st, &f, &live, &nl))) {
-		brk_pools_free(pools, np);
-		return rc;
-	}
-	*reasons = calloc(nl ? nl : 1, sizeof(**reasons));
-	if (!*reasons) {
-		brk_pools_free(pools, np);
-		free(live);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < nl; i++) {
-		const struct brk_session *s = &live[i];
-		const struct pt_pool_conf *pc = NULL;
-		const char *why = NULL;
-		for (size_t j = 0; j < np; j++)
-			if (!strcmp(pools[j].c.name, s->pool))
-				pc = &pools[j].c;
-		if (!pc)
-			continue;
-		int64_t last = s->last_input_ms > s->created_ms ? s->last_input_ms : s->created_ms;
-		if (pc->max_duration_ms && now_ms - s->created_ms >= pc->max_duration_ms)
-			why = "maximum duration";
-		else if (pc->disconnect_timeout_ms && s->state == BRK_DISCONNECTED &&
-			 now_ms - s->disconnected_ms >= pc->disconnect_timeout_ms)
-			why = "disconnect timeout";
-		else if (pc->idle_timeout_ms && s->state != BRK_STARTING &&
-			 now_ms - last >= pc->idle_timeout_ms)
-			why = "idle timeout";
-		if (why) {
-			live[k] = *s;
-			(*reasons)[k++] = why;
-		}
-	}
-	brk_pools_free(pools, np);
-	*out = live;
-	*n = k;
-	return 0;
-}
-
 /* --- tickets and tokens -------------------------------------------------------- */
 
-int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)
+int sq_ticket_put(struct sq_store *st, const char *hash, const struct brk_ticket *t)
 {
 	return write1(st, 0,
 		      "INSERT INTO tickets (hash, session_id, user_name, client_addr, expires_ms,"
@@ -1233,7 +1063,7 @@ int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct br
 }
 
 /* Under the lock: the entry of a ticket whose DELETE failed, or NULL. */
-static struct spent *spent(struct brk_store *st, const char *hash, int64_t now_ms)
+static struct spent *spent(struct sq_store *st, const char *hash, int64_t now_ms)
 {
 	for (int i = 0; i < SPENT_MAX; i++) {
 		struct spent *e = &st->spent[i];
@@ -1247,7 +1077,7 @@ static struct spent *spent(struct brk_store *st, const char *hash, int64_t now_m
 
 /* Under the lock: remember a ticket that could not be deleted.  When every
  * slot holds a live one, the one that expires first gives way. */
-static void remember_spent(struct brk_store *st, const char *hash, int64_t expires_ms)
+static void remember_spent(struct sq_store *st, const char *hash, int64_t expires_ms)
 {
 	struct spent *slot = &st->spent[0];
 
@@ -1264,7 +1094,7 @@ static void remember_spent(struct brk_store *st, const char *hash, int64_t expir
 	slot->expires_ms = expires_ms;
 }
 
-int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
+int sq_ticket_take(struct sq_store *st, const char *hash, int64_t now_ms,
 			  struct brk_ticket *out)
 {
 	struct spent *e;
@@ -1312,7 +1142,7 @@ int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms
 	return rc;
 }
 
-int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk_token *t)
+int sq_token_put(struct sq_store *st, const char *hash, const struct brk_token *t)
 {
 	return write1(st, 0,
 		      "INSERT INTO tokens (hash, user_name, admin, expires_ms, sealed)"
@@ -1320,7 +1150,7 @@ int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk
 		      "ssiis", hash, t->user, (int64_t)t->admin, t->expires_ms, t->sealed);
 }
 
-int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
+int sq_token_get(struct sq_store *st, const char *hash, int64_t now_ms,
 			struct brk_token *out)
 {
 	sqlite3_stmt *s;
@@ -1346,12 +1176,12 @@ int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 	return rc;
 }
 
-int brk_store_token_delete(struct brk_store *st, const char *hash)
+int sq_token_delete(struct sq_store *st, const char *hash)
 {
 	return write1(st, 0, "DELETE FROM tokens WHERE hash = ?", "s", hash);
 }
 
-int brk_store_purge(struct brk_store *st, int64_t now_ms)
+int sq_purge(struct sq_store *st, int64_t now_ms)
 {
 	int rc;
 

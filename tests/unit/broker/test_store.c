@@ -1,7 +1,16 @@
-/* test_store.c - the SQLite store on a real file: what the API tests
- * cannot reach (schema versions, files that are not databases, reopening). */
+/* test_store.c - the store on a real database: what the API tests cannot
+ * reach (schema versions, reopening, races between brokers).
+ *
+ * One suite, two stores: suite "store" runs on SQLite (a file of its own
+ * per test), and on PostgreSQL when PORTICO_TEST_PG_URL names a database
+ * (tests/integration/test_store_pg.sh starts a server and runs this suite
+ * against it, one test at a time: they share the database, emptied before
+ * each).  Suite "store_sqlite" is what only a file has (modes, foreign
+ * files, locks, snapshots). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +20,50 @@
 
 #include "store.h"
 
-static char dir[64], uri[160], path[128];
+static char dir[64], uri[1024], path[128];
+static const char *pg_url;
+
+/* SQL straight to the database under test, as another program would. */
+static void raw_sql(const char *sql)
+{
+	if (pg_url) {
+		PGconn *c = PQconnectdb(pg_url);
+		cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+		PGresult *r = PQexec(c, sql);
+		cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK ||
+				  PQresultStatus(r) == PGRES_TUPLES_OK,
+			  "%s: %s", sql, PQerrorMessage(c));
+		PQclear(r);
+		PQfinish(c);
+	} else {
+		sqlite3 *db;
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql,
+			     sqlite3_errmsg(db));
+		sqlite3_close(db);
+	}
+}
 
 static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/portico-store-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/portico.db", dir);
+	pg_url = getenv("PORTICO_TEST_PG_URL");
+	if (pg_url && *pg_url) {
+		snprintf(uri, sizeof(uri), "%s", pg_url);
+		raw_sql("SET client_min_messages = warning;"
+			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens CASCADE");
+	} else {
+		pg_url = NULL;
+		snprintf(uri, sizeof(uri), "sqlite:%s", path);
+	}
+}
+
+static void setup_sqlite(void)
+{
+	setup();
+	pg_url = NULL;
 	snprintf(uri, sizeof(uri), "sqlite:%s", path);
 }
 
@@ -29,7 +75,8 @@ static void teardown(void)
 	(void)!system(cmd);
 }
 
-TestSuite(store, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(store_sqlite, .init = setup_sqlite, .fini = teardown, .timeout = 30);
 
 static struct brk_store *open_ok(void)
 {
@@ -210,30 +257,207 @@ Test(store, a_gateway_started_disconnects_only_its_own_earlier_sessions)
 	brk_store_close(st);
 }
 
-Test(store, newer_schema_and_foreign_files_are_refused)
+Test(store, a_newer_schema_is_refused)
 {
 	char err[512];
-	sqlite3 *db;
-	FILE *f;
 
 	brk_store_close(open_ok());
-	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
-				  NULL, NULL, NULL),
-		     SQLITE_OK);
-	sqlite3_close(db);
+	raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
 	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
-	cr_assert(strstr(err, "schema version 99 is newer") != NULL, "got '%s'", err);
+	cr_assert(strstr(err, "schema version 99 is newer than this broker's (4)") != NULL,
+		  "got '%s'", err);
+	raw_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+	brk_store_close(open_ok());
+}
 
-	unlink(path);
-	f = fopen(path, "w");
+/* A database of version 3 (before the live-session index) is migrated. */
+Test(store, an_older_schema_is_migrated)
+{
+	struct brk_store *st = open_ok();
+	struct brk_assign_req req = { .pool = "office", .user = "alice", .now_ms = 1000 };
+	struct brk_session s;
+	int reconnect;
+
+	put_static_pool(st, "office", 2);
+	cr_assert_eq(brk_store_assign(st, &req, &s, &reconnect), 0);
+	brk_store_close(st);
+	raw_sql("DROP INDEX sessions_live_user");
+	raw_sql("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+	brk_store_close(open_ok());
+	/* The index is back: a second live row for alice is refused (on
+	 * PostgreSQL, a block that fails unless the insert does). */
+	if (pg_url) {
+		raw_sql("DO $$ BEGIN INSERT INTO sessions (pool, user_name, host, state, created_ms,"
+			" updated_ms) VALUES ('office', 'alice', 'x', 1, 1, 1);"
+			" RAISE EXCEPTION 'a second live session for alice was inserted';"
+			" EXCEPTION WHEN unique_violation THEN NULL; END $$");
+	} else {
+		sqlite3 *db;
+		cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+		cr_assert_eq(sqlite3_exec(db,
+					  "INSERT INTO sessions (pool, user_name, host, state,"
+					  " created_ms, updated_ms) VALUES ('office', 'alice', 'x',"
+					  " 1, 1, 1)",
+					  NULL, NULL, NULL),
+			     SQLITE_CONSTRAINT, "a second live session for alice was inserted");
+		sqlite3_close(db);
+	}
+}
+
+Test(store, uris_it_cannot_use_are_refused)
+{
+	char err[512];
+
+	cr_assert_null(brk_store_open("mysql://x/y", err, sizeof(err)));
+	cr_assert(strstr(err, "expected sqlite:/path/to/file.db or postgresql://") != NULL,
+		  "got '%s'", err);
+	cr_assert_null(brk_store_open("sqlite:", err, sizeof(err)));
+	cr_assert(strstr(err, "expected sqlite:/path/to/file.db") != NULL, "got '%s'", err);
+	cr_assert_null(brk_store_open("postgresql://portico:hunter2@/portico", err, sizeof(err)));
+	cr_assert(strstr(err, "a password in the URI") != NULL, "got '%s'", err);
+	cr_assert(strstr(err, "hunter2") == NULL, "the password is repeated: '%s'", err);
+	cr_assert_null(brk_store_open("postgresql:///portico?password=hunter2", err, sizeof(err)));
+	cr_assert(strstr(err, "a password in the URI") != NULL, "got '%s'", err);
+	cr_assert_null(brk_store_open("postgresql://[::1/portico", err, sizeof(err)));
+	cr_assert(strstr(err, "not a PostgreSQL URI") != NULL, "got '%s'", err);
+	cr_assert_null(brk_store_open("postgresql:///portico?nosuchoption=1", err, sizeof(err)));
+	cr_assert(strstr(err, "not a PostgreSQL URI") != NULL, "got '%s'", err);
+	/* Nobody listens there: a clear error, at once. */
+	cr_assert_null(brk_store_open("postgresql:///portico?host=/nonexistent", err, sizeof(err)));
+	cr_assert(strstr(err, "cannot connect to PostgreSQL") != NULL, "got '%s'", err);
+}
+
+Test(store_sqlite, a_file_that_is_not_a_database_is_refused)
+{
+	char err[512];
+	FILE *f = fopen(path, "w");
+
 	fputs("this is not a database, it is a long enough line of text to look like a file\n", f);
 	fclose(f);
 	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
 	cr_assert(strstr(err, path) != NULL, "got '%s'", err);
+}
 
-	cr_assert_null(brk_store_open("postgresql://x/y", err, sizeof(err)));
-	cr_assert(strstr(err, "expected sqlite:") != NULL, "got '%s'", err);
+/* --- two brokers on one database ------------------------------------------- */
+
+struct racer {
+	struct brk_store *st;
+	int i, rc, reconnect;
+	struct brk_session s;
+	const char *user;
+	const char *ticket;
+	pthread_barrier_t *go;
+};
+
+static void *launch(void *arg)
+{
+	struct racer *r = arg;
+	char user[16];
+	struct brk_assign_req req = { .pool = "office", .user = r->user, .now_ms = 1000 };
+
+	if (!r->user) {
+		snprintf(user, sizeof(user), "u%d", r->i);
+		req.user = user;
+	}
+	pthread_barrier_wait(r->go);
+	r->rc = brk_store_assign(r->st, &req, &r->s, &r->reconnect);
+	return NULL;
+}
+
+static void *take_ticket(void *arg)
+{
+	struct racer *r = arg;
+	struct brk_ticket t;
+
+	pthread_barrier_wait(r->go);
+	r->rc = brk_store_ticket_take(r->st, r->ticket, 2000, &t);
+	return NULL;
+}
+
+/* n threads, half on each of two handles (two brokers), all at once. */
+static void race(struct racer *r, int n, struct brk_store *a, struct brk_store *b,
+		 void *(*fn)(void *), const char *user, const char *ticket)
+{
+	pthread_t th[200];
+	pthread_barrier_t go;
+
+	cr_assert_leq(n, 200);
+	pthread_barrier_init(&go, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		r[i] = (struct racer){ .st = i % 2 ? b : a, .i = i, .user = user, .ticket = ticket,
+				       .go = &go };
+		cr_assert_eq(pthread_create(&th[i], NULL, fn, &r[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+}
+
+Test(store, two_brokers_give_200_launches_into_100_seats_exactly_100)
+{
+	struct brk_store *a = open_ok(), *b = open_ok();
+	static struct racer r[200];
+	struct brk_session_filter f = { .state = -2 };
+	struct brk_session *live;
+	size_t n;
+	int ok = 0, full = 0;
+
+	put_static_pool(a, "office", 50); /* two hosts of 50 */
+	race(r, 200, a, b, launch, NULL, NULL);
+	for (int i = 0; i < 200; i++) {
+		ok += r[i].rc == 0;
+		full += r[i].rc == -ENOSPC;
+		cr_assert(r[i].rc == 0 || r[i].rc == -ENOSPC, "launch %d: %d (%s)", i, r[i].rc,
+			  strerror(-r[i].rc));
+	}
+	cr_assert_eq(ok, 100, "%d launches given a seat", ok);
+	cr_assert_eq(full, 100);
+	cr_assert_eq(brk_store_session_list(b, &f, &live, &n), 0);
+	cr_assert_eq(n, 100);
+	int on1 = 0;
+	for (size_t i = 0; i < n; i++)
+		on1 += !strcmp(live[i].host, "10.0.0.1:5901");
+	cr_assert_eq(on1, 50, "%d of 100 on the first host", on1);
+	free(live);
+	brk_store_close(a);
+	brk_store_close(b);
+}
+
+Test(store, one_user_launching_on_two_brokers_at_once_gets_one_session)
+{
+	struct brk_store *a = open_ok(), *b = open_ok();
+	static struct racer r[32];
+	int fresh = 0;
+
+	put_static_pool(a, "office", 50);
+	race(r, 32, a, b, launch, "alice", NULL);
+	for (int i = 0; i < 32; i++) {
+		cr_assert_eq(r[i].rc, 0, "launch %d: %d", i, r[i].rc);
+		cr_assert_eq(r[i].s.id, r[0].s.id, "launch %d got session %lld, not %lld", i,
+			     (long long)r[i].s.id, (long long)r[0].s.id);
+		fresh += !r[i].reconnect;
+	}
+	cr_assert_eq(fresh, 1, "%d launches made a session", fresh);
+	brk_store_close(a);
+	brk_store_close(b);
+}
+
+Test(store, a_ticket_is_redeemed_once_whichever_broker_gets_it)
+{
+	struct brk_store *a = open_ok(), *b = open_ok();
+	struct brk_ticket t = { .session_id = 7, .user = "alice", .expires_ms = 1000000 };
+	static struct racer r[32];
+	int taken = 0;
+
+	cr_assert_eq(brk_store_ticket_put(a, "once", &t), 0);
+	race(r, 32, a, b, take_ticket, NULL, "once");
+	for (int i = 0; i < 32; i++) {
+		cr_assert(r[i].rc == 0 || r[i].rc == -ENOENT, "take %d: %d", i, r[i].rc);
+		taken += r[i].rc == 0;
+	}
+	cr_assert_eq(taken, 1, "the ticket was taken %d times", taken);
+	brk_store_close(a);
+	brk_store_close(b);
 }
 
 static int mode_of(const char *suffix)
@@ -246,7 +470,7 @@ static int mode_of(const char *suffix)
 	return (int)(sb.st_mode & 0777);
 }
 
-Test(store, files_are_owner_only_new_or_old)
+Test(store_sqlite, files_are_owner_only_new_or_old)
 {
 	struct brk_token t = { .user = "alice", .expires_ms = 1 };
 	struct brk_store *st;
@@ -278,7 +502,7 @@ Test(store, files_are_owner_only_new_or_old)
 	sqlite3_close(db);
 }
 
-Test(store, a_ticket_whose_delete_fails_is_refused_for_good, .timeout = 60)
+Test(store_sqlite, a_ticket_whose_delete_fails_is_refused_for_good, .timeout = 60)
 {
 	struct brk_ticket t = { .session_id = 7, .user = "alice", .expires_ms = 1000000 }, out;
 	struct brk_store *st = open_ok();
@@ -305,7 +529,7 @@ Test(store, a_ticket_whose_delete_fails_is_refused_for_good, .timeout = 60)
 
 /* The fuzzer's reset (fuzz_broker_api.c): an in-memory store put back to
  * a snapshot forgets what came after it, and keeps working. */
-Test(store, a_snapshot_restored_forgets_what_came_after)
+Test(store_sqlite, a_snapshot_restored_forgets_what_came_after)
 {
 	char err[512];
 	struct brk_store *st = brk_store_open("sqlite::memory:", err, sizeof(err));

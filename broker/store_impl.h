@@ -1,0 +1,99 @@
+/*
+ * store_impl.h - what the two back ends of store.h share (store.c), and
+ * their entry points, which store.c calls by the URI's scheme.
+ *
+ *   sqlite:/path/file.db   store_sqlite.c (sq_*): one file, one connection
+ *   postgresql://...       store_pg.c (pg_*): a shared database, several
+ *                          brokers; libpq's own connection URI
+ *
+ * Both keep one schema, numbered alike (BRK_SCHEMA_VERSION): a version is
+ * the same tables and indexes in each, in each one's SQL.  Both set the
+ * failing call's words with brk_store_fail (this thread's, for
+ * brk_store_error).
+ */
+#ifndef BROKER_STORE_IMPL_H
+#define BROKER_STORE_IMPL_H
+
+#include "store.h"
+
+#define BRK_SCHEMA_VERSION 4
+#define BRK_HOST_ALIVE_MS  60000 /* a sessiond host not heard from longer takes no start */
+
+struct brk_store {
+	struct sq_store *sq; /* exactly one of the two */
+	struct pg_store *pg;
+};
+
+/* The failing call's words and errno, this thread's: rc is returned. */
+extern _Thread_local char brk_store_err[512];
+extern _Thread_local int brk_store_rc;
+int brk_store_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A pool's keys as the configuration file's "key = value" lines, and back
+ * (malloc'd; NULL when out of memory).  -EIO when a stored key no longer
+ * parses (its words in brk_store_err). */
+char *brk_pool_text(const struct pt_pool_conf *pc);
+int brk_pool_parse(const char *name, const char *text, struct pt_pool_conf *pc);
+/* Whether the pool text's hosts = list names host. */
+int brk_pool_text_has_host(const char *text, const char *host);
+
+/* A host row as the assignment reads it (name first: brk_hostinfo_find). */
+struct brk_hostinfo {
+	char name[128];
+	int drained, sessiond;
+	int64_t seen, live; /* last_seen_ms, live sessions on it */
+};
+
+/* rows sorted by name (strcmp): the one named, or NULL. */
+const struct brk_hostinfo *brk_hostinfo_find(const struct brk_hostinfo *rows, size_t n,
+					     const char *name);
+/* The pool's hosts that may take a new session at now_ms, in the pool's
+ * order, into c (room for pc->hosts.n): not drained and, on sessiond
+ * hosts, registered and heard from in the last BRK_HOST_ALIVE_MS; a static
+ * backend without a row counts as one with no sessions.  How many. */
+size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hostinfo *rows,
+			     size_t nrows, int64_t now_ms, struct brk_candidate *c);
+
+#define BRK_STORE_OPS(P, S)                                                                  \
+	struct S *P##open(const char *uri, char *err, size_t errlen);                        \
+	void P##close(struct S *st);                                                         \
+	int P##snapshot(struct S *st, void **buf, size_t *len);                              \
+	int P##restore(struct S *st, const void *buf, size_t len);                           \
+	int P##is(struct S *st, const void *buf, size_t len);                                \
+	int P##pool_put(struct S *st, const struct brk_pool *p, int create_only);            \
+	int P##pool_get(struct S *st, const char *name, struct brk_pool *out);               \
+	int P##pool_list(struct S *st, struct brk_pool **out, size_t *n);                    \
+	int P##pool_delete(struct S *st, const char *name);                                  \
+	int P##pool_set_drained(struct S *st, const char *name, int drained);                \
+	int P##host_register(struct S *st, const char *name, const char *address,            \
+			     int64_t now_ms);                                                \
+	int P##host_heartbeat(struct S *st, const char *name, double load,                   \
+			      int64_t mem_free_kb, int64_t now_ms);                          \
+	int P##host_list(struct S *st, struct brk_host **out, size_t *n);                    \
+	int P##host_get(struct S *st, const char *name, struct brk_host *out);               \
+	int P##host_set_drained(struct S *st, const char *name, int drained);                \
+	int P##assign(struct S *st, const struct brk_assign_req *req, struct brk_session *out, \
+		      int *reconnect);                                                       \
+	int P##session_get(struct S *st, int64_t id, struct brk_session *out);               \
+	int P##session_list(struct S *st, const struct brk_session_filter *f,                \
+			    struct brk_session **out, size_t *n);                            \
+	int P##session_ready(struct S *st, int64_t id, const char *backend,                  \
+			     const char *secret, int64_t now_ms);                            \
+	int P##session_event(struct S *st, int64_t id, const char *event, int64_t at_ms,     \
+			     int64_t bytes_up, int64_t bytes_down);                          \
+	int P##session_gateway(struct S *st, int64_t id, const char *gateway);               \
+	int P##gateway_started(struct S *st, const char *gateway, int64_t now_ms, int *n);   \
+	int P##session_end(struct S *st, int64_t id, const char *reason, int64_t now_ms);    \
+	int P##ticket_put(struct S *st, const char *hash, const struct brk_ticket *t);       \
+	int P##ticket_take(struct S *st, const char *hash, int64_t now_ms,                   \
+			   struct brk_ticket *out);                                          \
+	int P##token_put(struct S *st, const char *hash, const struct brk_token *t);         \
+	int P##token_get(struct S *st, const char *hash, int64_t now_ms,                     \
+			 struct brk_token *out);                                             \
+	int P##token_delete(struct S *st, const char *hash);                                 \
+	int P##purge(struct S *st, int64_t now_ms)
+
+BRK_STORE_OPS(sq_, sq_store);
+BRK_STORE_OPS(pg_, pg_store);
+
+#endif
