@@ -10,6 +10,7 @@
 #include "portico/conf.h"
 #include "portico/ini.h"
 #include "portico/net.h"
+#include "portico/urls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +33,7 @@ enum conf_type {
 	CONF_LIST,     /* struct pt_strlist */
 	CONF_ADDRESS,  /* char *, host:port */
 	CONF_URL,      /* char *, https:// (daemons talk TLS to each other only) */
+	CONF_URLS,     /* char *, 1 to PT_URLS_MAX https:// URLs (portico/urls.h) */
 	CONF_GEOMETRY, /* char *, WIDTHxHEIGHT, each side within [min, max] */
 };
 
@@ -135,7 +137,7 @@ static const struct conf_key conf_keys[] = {
 	GKEY("broker", "max_connections_per_source", CONF_INT, broker.max_connections_per_source,
 	     1, 1000000, "256", NULL, 0),
 
-	GKEY("gateway", "broker", CONF_URL, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
+	GKEY("gateway", "broker", CONF_URLS, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
 	GKEY("gateway", "rdp_listen", CONF_ADDRESS, gateway.rdp_listen, 0, 0, "0.0.0.0:3389", NULL,
 	     CONF_OPTIONAL),
@@ -161,7 +163,7 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "rdp_max_logins", CONF_INT, gateway.rdp_max_logins, 1, 100000, "100", NULL,
 	     0),
 
-	GKEY("sessiond", "broker", CONF_URL, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL,
+	GKEY("sessiond", "broker", CONF_URLS, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
 	GKEY("sessiond", "listen", CONF_ADDRESS, sessiond.listen, 0, 0, "127.0.0.1:8444", NULL, 0),
 	GKEY("sessiond", "name", CONF_STRING, sessiond.name, 0, 0, NULL, NULL, CONF_HOSTNAME),
@@ -496,6 +498,14 @@ static int check_url(const char *s)
 	return pt_net_split_hostport(auth, defport, host, sizeof(host), &port) ? -EINVAL : 0;
 }
 
+static int check_urls(const char *s)
+{
+	struct pt_urls u;
+	char err[8];
+
+	return pt_urls_parse(s, &u, err, sizeof(err));
+}
+
 /* One side of a geometry: digits only, clamped so that huge numbers come
  * out as out of range rather than as overflow. */
 static int geometry_side(const char *s, size_t n, int64_t *v)
@@ -584,6 +594,7 @@ static int conf_set(const struct conf_key *k, void *base, const char *val, bool 
 	case CONF_STRING:
 	case CONF_ADDRESS:
 	case CONF_URL:
+	case CONF_URLS:
 	case CONF_GEOMETRY:
 		break;
 	}
@@ -597,6 +608,8 @@ static int conf_set(const struct conf_key *k, void *base, const char *val, bool 
 	if (k->type == CONF_ADDRESS && (rc = check_address(val)))
 		return rc;
 	if (k->type == CONF_URL && (rc = check_url(val)))
+		return rc;
+	if (k->type == CONF_URLS && (rc = check_urls(val)))
 		return rc;
 	/* A shared secret short enough to guess is no credential. */
 	if ((k->flags & CONF_SECRET) && strlen(val) < PT_CONF_SECRET_MIN)
@@ -620,6 +633,7 @@ static void conf_free_keys(const struct conf_key *tab, size_t n, void *base)
 		case CONF_STRING:
 		case CONF_ADDRESS:
 		case CONF_URL:
+		case CONF_URLS:
 		case CONF_GEOMETRY:
 			str_free(&tab[i], field);
 			break;
@@ -774,7 +788,16 @@ static void value_error_text(const struct conf_key *k, const char *val, int rc, 
 		snprintf(want, sizeof(want), "a value");
 		break;
 	}
-	if (*val == '\0' && k->type == CONF_STRING)
+	if (k->type == CONF_URLS) {
+		/* the parser's words name the URL at fault in a list */
+		struct pt_urls u;
+		char why[300];
+		pt_urls_parse(val, &u, why, sizeof(why));
+		snprintf(msg, msglen,
+			 "bad value for '%s': %s; expected 1 to %d https:// URLs separated by "
+			 "commas, such as %s",
+			 k->key, why, PT_URLS_MAX, k->def);
+	} else if (*val == '\0' && k->type == CONF_STRING)
 		snprintf(msg, msglen, "empty value for '%s': it cannot be unset", k->key);
 	else if (k->flags & CONF_SECRET)
 		snprintf(msg, msglen, "bad value for '%s': expected %s", k->key, want);

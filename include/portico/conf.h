@@ -59,7 +59,7 @@ struct pt_broker_conf {
 };
 
 struct pt_gateway_conf {
-	char *broker;		      /* https://host:port of the broker */
+	char *broker;		      /* the broker's URL, or a list (portico/urls.h) */
 	char *rdp_listen;	      /* host:port, or NULL/"" for no RDP listener */
 	char *vnc_listen;	      /* host:port, or NULL/"" for no VNC listener */
 	char *public_host;	      /* what clients and .rdp files dial */
@@ -76,7 +76,7 @@ struct pt_gateway_conf {
 };
 
 struct pt_sessiond_conf {
-	char *broker;	    /* https://host:port of the broker */
+	char *broker;	    /* the broker's URL, or a list (portico/urls.h) */
 	char *listen;	    /* host:port this agent's API listens on */
 	char *name;	    /* this host's name in pools' "hosts" */
 	char *address;	    /* https://host:port the broker dials; NULL: from listen */

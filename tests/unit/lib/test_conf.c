@@ -773,7 +773,8 @@ Test(conf_errors, bad_address_url_geometry, .timeout = 10)
 	expect_error("[broker]\nlisten = 127.0.0.1:65536\n", 2, "'listen'", "host:port");
 	expect_error("[gateway]\nrdp_listen = ::1:3389\n", 2, "'rdp_listen'", "turn it off");
 	expect_error("[sessiond]\nlisten = :8444\n", 2, "'listen'", "host:port");
-	expect_error("[gateway]\nbroker = ftp://x\n", 2, "bad value 'ftp://x' for 'broker'", "URL");
+	expect_error("[gateway]\nbroker = ftp://x\n", 2,
+		     "bad value for 'broker': 'ftp://x' is not https://", "URL");
 	expect_error("[gateway]\nbroker = https://\n", 2, "'broker'", "URL");
 	expect_error("[gateway]\nbroker = 127.0.0.1:8443\n", 2, "'broker'", "https://");
 	/* The daemons authenticate each other over TLS: no plain http. */
