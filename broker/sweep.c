@@ -22,7 +22,12 @@ struct sweep {
 	const char **reasons;
 	size_t n;
 	int rc;
+	char why[512]; /* the store's words, from the thread that failed */
 };
+
+/* The loop thread's: whether the last sweep failed, so that a store that
+ * stays down (a database restarting) is logged once, and its return. */
+static int failing;
 
 static void sweep_work(uv_work_t *w)
 {
@@ -30,6 +35,8 @@ static void sweep_work(uv_work_t *w)
 	int64_t now = brk_now_ms();
 
 	s->rc = brk_store_session_expired(s->b->store, now, &s->ended, &s->reasons, &s->n);
+	if (s->rc)
+		snprintf(s->why, sizeof(s->why), "%s", brk_store_error(s->b->store));
 	for (size_t i = 0; s->rc == 0 && i < s->n; i++) {
 		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now);
 		brk_host_stop(s->b, &s->ended[i], s->reasons[i]);
@@ -44,8 +51,11 @@ static void sweep_done(uv_work_t *w, int status)
 	for (size_t i = 0; s->rc == 0 && i < s->n; i++)
 		pt_log_info("session %lld of %s in pool %s ended: %s", (long long)s->ended[i].id,
 			    s->ended[i].user, s->ended[i].pool, s->reasons[i]);
-	if (s->rc)
-		pt_log_warnx("sweep: %s", brk_store_error(s->b->store));
+	if (s->rc && !failing)
+		pt_log_warnx("sweep: %s (timeouts wait until the store answers)", s->why);
+	else if (!s->rc && failing)
+		pt_log_info("sweep: the store answers again");
+	failing = s->rc != 0;
 	s->b->sweeping = 0;
 	free(s->ended);
 	free(s->reasons);
