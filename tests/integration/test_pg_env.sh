@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
 . tests/integration/pg_env.sh
 T=$(mktemp -d /tmp/portico-pg-test.XXXXXX)
-trap 'kill -KILL ${holder:-} ${child:-} 2>/dev/null; pg_cleanup; rm -rf "$T"' EXIT
+trap 'kill -KILL ${holder:-} ${child:-} ${failer:-} 2>/dev/null; pg_cleanup; rm -rf "$T"' EXIT
 fail() {
 	echo "FAIL: $*"
 	exit 1
@@ -133,15 +133,17 @@ echo "ok: pg_kill9 is a crash; pg_start recovers with the data"
 
 # --- nothing outlives the test -------------------------------------------------------
 # child.sh MODE: a test of its own that sets a cluster up, says where, then
-# dies by SIGKILL (wait) or fails the way a broken test would (fail).
+# dies by SIGKILL (wait) or fails the way a broken test would (fail).  The
+# two run side by side.
 cat >"$T/child.sh" <<SH
 . tests/integration/pg_env.sh
-trap 'echo "trap in \$BASHPID" >>"$T/traps"' EXIT
+mode=\$1
+trap 'echo "trap in \$BASHPID" >>"$T/traps.\$mode"' EXIT
 pg_setup
 read -r pm <"\$PG_DIR/data/postmaster.pid"
-echo "\$\$ \$PG_DIR \$(cat "\$PG_DIR/watcher.pid") \$pm \$(pgrep -P "\$pm")" >"$T/child.\$1.tmp"
-mv "$T/child.\$1.tmp" "$T/child.\$1"
-if [ "\$1" = fail ]; then
+echo "\$\$ \$PG_DIR \$(cat "\$PG_DIR/watcher.pid") \$pm \$(pgrep -P "\$pm")" >"$T/child.\$mode.tmp"
+mv "$T/child.\$mode.tmp" "$T/child.\$mode"
+if [ "\$mode" = fail ]; then
 	echo 'no_such_setting = 1' >>"\$PG_DIR/data/postgresql.conf"
 	pg_restart
 	echo "pg_restart returned"
@@ -168,21 +170,23 @@ no_fd_of() {
 	return 0
 }
 
+bash "$T/child.sh" fail >"$T/failed.out" 2>&1 </dev/null &
+failer=$!
 # The child's parent never reaps it (sleep): killed, it stays a zombie, as
 # a test's shell does until the runner waits for it.
-bash -c 'bash "$1" wait >"$2.out" 2>"$2.err" & exec sleep 60' holder "$T/child.sh" "$T/child" &
+bash -c 'bash "$1" wait >"$2.out" 2>"$2.err" & exec sleep 60' holder "$T/child.sh" "$T/killed" &
 holder=$!
 for _ in $(seq 1 300); do
 	[ -s "$T/child.wait" ] && break
 	alive "$holder" || fail "the child's parent ended"
 	sleep 0.1
 done
-[ -s "$T/child.wait" ] || fail "the child did not set up its cluster in 30 s: $(cat "$T/child.out" "$T/child.err")"
+[ -s "$T/child.wait" ] || fail "the child did not set up its cluster in 30 s: $(cat "$T/killed.out" "$T/killed.err")"
 read -r child cdir wpid cpids <"$T/child.wait"
 # shellcheck disable=SC2086
-no_fd_of "$T/child.out" $wpid $cpids
+no_fd_of "$T/killed.out" $wpid $cpids
 # shellcheck disable=SC2086
-no_fd_of "$T/child.err" $wpid $cpids
+no_fd_of "$T/killed.err" $wpid $cpids
 alive "$wpid" || fail "the child's watcher does not run"
 kill -KILL "$child"
 # shellcheck disable=SC2086
@@ -194,17 +198,19 @@ gone "a test's shell killed by SIGKILL" "$cdir" $wpid $cpids
 } 2>/dev/null
 holder=
 child=
-[ -e "$T/traps" ] && fail "the test's EXIT trap ran elsewhere: $(cat "$T/traps")"
+[ -e "$T/traps.wait" ] && fail "the killed test's EXIT trap ran elsewhere: $(cat "$T/traps.wait")"
 echo "ok: a test's shell killed by SIGKILL: its cluster and watcher are gone in 15 s; they held none of its output"
 
-bash "$T/child.sh" fail >"$T/child.out" 2>&1 </dev/null
+wait "$failer"
 rc=$?
-[ "$rc" = 1 ] || fail "a failed pg_restart: exit status $rc: $(cat "$T/child.out")"
-grep -q '^FAIL: postgres: the server did not start' "$T/child.out" &&
-	grep -q 'server: .*unrecognized configuration parameter "no_such_setting"' "$T/child.out" ||
-	fail "a failed pg_restart said: $(cat "$T/child.out")"
-grep -q 'pg_restart returned' "$T/child.out" && fail "the test went on after a failed pg_restart"
-read -r _ cdir wpid cpids <"$T/child.fail"
+failer=
+[ "$rc" = 1 ] || fail "a failed pg_restart: exit status $rc: $(cat "$T/failed.out")"
+grep -q '^FAIL: postgres: the server did not start' "$T/failed.out" &&
+	grep -q 'server: .*unrecognized configuration parameter "no_such_setting"' "$T/failed.out" ||
+	fail "a failed pg_restart said: $(cat "$T/failed.out")"
+grep -q 'pg_restart returned' "$T/failed.out" && fail "the test went on after a failed pg_restart"
+read -r cpid cdir wpid cpids <"$T/child.fail"
+[ "$(cat "$T/traps.fail")" = "trap in $cpid" ] || fail "the failed test's EXIT trap: $(cat "$T/traps.fail")"
 # shellcheck disable=SC2086
 gone "a test that failed" "$cdir" $wpid $cpids
 echo "ok: a failure prints the server's log and ends the test; its cluster is gone after it"
