@@ -5,7 +5,10 @@
  *
  * An attempt is counted when it starts, before PAM is asked, and forgiven
  * when PAM says yes: however many requests arrive at once, at most
- * login_attempts of them reach PAM for one key.  The user's key is the
+ * login_attempts of them reach PAM for one key.  Counted twice: in this
+ * broker's memory first (a flood costs the database nothing), then in the
+ * store (brk_store_throttle_take, off the loop), which every broker on a
+ * shared database reads, so N brokers give no more guesses than one.  The user's key is the
  * name folded to lower case, as PAM modules that ignore case (LDAP, AD,
  * winbind) take it, so "Alice" and "alice" share one counter.
  */
@@ -28,7 +31,52 @@ struct login {
 	struct brk_call *c;
 	brk_handler_cb then; /* on the pool after PAM said yes */
 	char addr_key[KEY_MAX], user_key[KEY_MAX];
+	uv_work_t work;
+	int rc;		/* the store's throttle: 0, -EUSERS, or its failure */
+	char why[512];	/* its words, from the thread that failed */
 };
+
+/* A success's failures taken back in the store, off the loop; nobody
+ * waits for it. */
+struct forgive {
+	uv_work_t work;
+	struct brk *b;
+	char keys[2][KEY_MAX];
+};
+
+static void forgive_work(uv_work_t *w)
+{
+	struct forgive *f = w->data;
+	const char *keys[2] = { f->keys[0], f->keys[1] };
+
+	if (brk_store_throttle_forgive(f->b->store, keys, 2))
+		pt_log_warnx("login throttle: %s", brk_store_error(f->b->store));
+}
+
+static void forgive_done(uv_work_t *w, int status)
+{
+	free(w->data);
+}
+
+static void forgive(struct brk_call *c, const struct login *l, int64_t now)
+{
+	struct forgive *f;
+
+	brk_throttle_forgive(c->b->throttle, l->addr_key, now);
+	brk_throttle_forgive(c->b->throttle, l->user_key, now);
+	if (!(f = calloc(1, sizeof(*f))))
+		return;
+	f->b = c->b;
+	snprintf(f->keys[0], KEY_MAX, "%s", l->addr_key);
+	snprintf(f->keys[1], KEY_MAX, "%s", l->user_key);
+	f->work.data = f;
+	if (c->b->answer_cb) { /* brk_api_serve_inline: no loop of its own */
+		forgive_work(&f->work);
+		forgive_done(&f->work, 0);
+	} else if (uv_queue_work(c->b->loop, &f->work, forgive_work, forgive_done) != 0) {
+		free(f);
+	}
+}
 
 static void user_key(const char *user, char *key, size_t len)
 {
@@ -70,13 +118,66 @@ static void on_pam(void *arg, int result, const char *pam_user)
 		login_failed(c);
 		return;
 	}
-	brk_throttle_forgive(c->b->throttle, l->addr_key, now);
-	brk_throttle_forgive(c->b->throttle, l->user_key, now);
+	forgive(c, l, now);
 	/* PAM may map the name (case, aliases): use the one it settled on. */
 	snprintf(c->user, sizeof(c->user), "%s", pam_user);
 	pt_log(PT_LOG_INFO, c->req->id, "login user=%s rhost=%s", c->user, c->rhost);
 	brk_call_queue(c, l->then);
 	free(l);
+}
+
+/* Off the loop: the attempt counted in the store too. */
+static void throttle_work(uv_work_t *w)
+{
+	struct login *l = w->data;
+	struct brk_call *c = l->c;
+	const char *keys[2] = { l->addr_key, l->user_key };
+
+	l->rc = brk_store_throttle_take(c->b->store, keys, 2, (int)c->b->conf->broker.login_attempts,
+					c->b->conf->broker.login_window_ms, brk_now_ms());
+	if (l->rc && l->rc != -EUSERS)
+		snprintf(l->why, sizeof(l->why), "%s", brk_store_error(c->b->store));
+}
+
+/* Back on the loop: PAM, or the answer. */
+static void throttle_done(uv_work_t *w, int status)
+{
+	struct login *l = w->data;
+	struct brk_call *c = l->c;
+	int64_t now = brk_now_ms();
+	int rc;
+
+	if (l->rc == 0 && status == 0) {
+		rc = brk_auth_start(c->b->auth, c->b->conf->broker.pam_service, c->user,
+				    brk_call_str(c, "password"), c->rhost, on_pam, l);
+		if (rc == -EBUSY) {
+			/* PAM never saw it: not an attempt. */
+			forgive(c, l, now);
+			free(l);
+			brk_call_fail(c, -EAGAIN, "busy", "too many logins at once: try again");
+			brk_call_finish(c);
+		} else if (rc) {
+			free(l);
+			login_failed(c);
+		}
+		return;
+	}
+	/* Not an attempt: the memory's count is taken back. */
+	brk_throttle_forgive(c->b->throttle, l->addr_key, now);
+	brk_throttle_forgive(c->b->throttle, l->user_key, now);
+	if (status < 0) {
+		brk_call_fail(c, -EAGAIN, "busy", "the broker is stopping");
+	} else if (l->rc == -EUSERS) {
+		pt_log(PT_LOG_WARNING, c->req->id, "auth throttled user=%s rhost=%s (every broker)",
+		       c->user, c->rhost);
+		brk_call_fail(c, -EUSERS, "throttled", "too many failed logins: try again later");
+	} else {
+		pt_log(PT_LOG_WARNING, c->req->id, "store: %s", l->why);
+		brk_call_fail(c, -EAGAIN, "store_unavailable",
+			      "the broker cannot use its store now: try again later");
+	}
+	free(l);
+	brk_call_finish(c);
 }
 
 void brk_login_start(struct brk_call *c, brk_handler_cb then)
@@ -85,7 +186,6 @@ void brk_login_start(struct brk_call *c, brk_handler_cb then)
 	int64_t now = brk_now_ms();
 	struct brk_throttle *t = c->b->throttle;
 	struct login *l;
-	int rc;
 
 	if (!user || !password) {
 		brk_call_fail(c, -EINVAL, "bad_request", "username and password are required");
@@ -120,18 +220,14 @@ void brk_login_start(struct brk_call *c, brk_handler_cb then)
 	/* Counted now: the attempts in flight count against the limit. */
 	brk_throttle_fail(t, l->addr_key, now);
 	brk_throttle_fail(t, l->user_key, now);
-	rc = brk_auth_start(c->b->auth, c->b->conf->broker.pam_service, user, password, c->rhost,
-			    on_pam, l);
-	if (rc == -EBUSY) {
-		/* PAM never saw it: not an attempt. */
-		brk_throttle_forgive(t, l->addr_key, now);
-		brk_throttle_forgive(t, l->user_key, now);
-		free(l);
-		brk_call_fail(c, -EAGAIN, "busy", "too many logins at once: try again");
-		brk_call_finish(c);
-	} else if (rc) {
-		free(l);
-		login_failed(c);
+	l->work.data = l;
+	if (c->b->answer_cb) { /* brk_api_serve_inline */
+		throttle_work(&l->work);
+		throttle_done(&l->work, 0);
+	} else if (uv_queue_work(c->b->loop, &l->work, throttle_work, throttle_done) != 0) {
+		l->rc = -EAGAIN;
+		snprintf(l->why, sizeof(l->why), "the broker is stopping");
+		throttle_done(&l->work, 0);
 	}
 }
 

@@ -199,6 +199,22 @@ int brk_store_is(struct brk_store *st, const void *buf, size_t len)
 	return CALL(st, is, buf, len);
 }
 
+int brk_store_throttle_take(struct brk_store *st, const char *const *keys, size_t n, int limit,
+			    int64_t window_ms, int64_t now_ms)
+{
+	return CALL(st, throttle_take, keys, n, limit, window_ms, now_ms);
+}
+
+int brk_store_throttle_forgive(struct brk_store *st, const char *const *keys, size_t n)
+{
+	return CALL(st, throttle_forgive, keys, n);
+}
+
+int brk_store_shared(const struct brk_store *st)
+{
+	return st->pg != NULL;
+}
+
 /* --- a pool's keys as text -------------------------------------------------- */
 
 /* Append to a growing string; 0 or -ENOMEM. */

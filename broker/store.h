@@ -201,8 +201,24 @@ int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk
 int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 			struct brk_token *out);
 int brk_store_token_delete(struct brk_store *st, const char *hash);
-/* Delete expired tickets and tokens. */
+/* Delete expired tickets and tokens, and throttle counters quiet for a
+ * day (login_window's most). */
 int brk_store_purge(struct brk_store *st, int64_t now_ms);
+
+/* --- login throttling shared by every broker on the store ---------------- */
+
+/* One login attempt of each of the n keys (a source address, a user name),
+ * counted as a failure now, all or none: 0 when none of them has had
+ * `limit` failures whose last was less than window_ms ago; -EUSERS when
+ * one has (nothing is counted).  A key's failures start again from 0 once
+ * it has had none for window_ms.  Atomic on the database: brokers racing
+ * for one key let at most `limit` attempts through together. */
+int brk_store_throttle_take(struct brk_store *st, const char *const *keys, size_t n, int limit,
+			    int64_t window_ms, int64_t now_ms);
+/* The attempt succeeded: one failure of each key taken back. */
+int brk_store_throttle_forgive(struct brk_store *st, const char *const *keys, size_t n);
+/* Whether other brokers may share this store (PostgreSQL): 1 or 0. */
+int brk_store_shared(const struct brk_store *st);
 
 /* For tests and fuzzing: the whole database as bytes (malloc'd, *len), and
  * the database put back to such bytes (what only memory held is forgotten

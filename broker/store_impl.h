@@ -16,7 +16,7 @@
 
 #include "store.h"
 
-#define BRK_SCHEMA_VERSION 4
+#define BRK_SCHEMA_VERSION 5
 #define BRK_HOST_ALIVE_MS  60000 /* a sessiond host not heard from longer takes no start */
 
 struct brk_store {
@@ -36,6 +36,19 @@ char *brk_pool_text(const struct pt_pool_conf *pc);
 int brk_pool_parse(const char *name, const char *text, struct pt_pool_conf *pc);
 /* Whether the pool text's hosts = list names host. */
 int brk_pool_text_has_host(const char *text, const char *host);
+
+/* The throttle's counter of one key (both back ends): $1 key, $2 now,
+ * $3 limit, $4 window; a row back when the attempt may go on.  SQLite
+ * and PostgreSQL both take this upsert (SQLite names parameters ?N). */
+#define BRK_THROTTLE_SQL(A, B, C, D)                                                      \
+	"INSERT INTO throttle (key, failures, last_ms) VALUES (" A ", 1, " B ")"         \
+	" ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN throttle.last_ms <= " B  \
+	" - " D " THEN 1 ELSE throttle.failures + 1 END, last_ms = " B                   \
+	" WHERE throttle.failures < " C " OR throttle.last_ms <= " B " - " D            \
+	" RETURNING failures"
+#define BRK_THROTTLE_FORGIVE_SQL(A)                                                        \
+	"UPDATE throttle SET failures = failures - 1 WHERE key = " A " AND failures > 0"
+#define BRK_THROTTLE_PURGE_MS (24LL * 3600 * 1000)
 
 /* A host row as the assignment reads it (name first: brk_hostinfo_find). */
 struct brk_hostinfo {
@@ -91,6 +104,9 @@ size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hos
 	int P##token_get(struct S *st, const char *hash, int64_t now_ms,                     \
 			 struct brk_token *out);                                             \
 	int P##token_delete(struct S *st, const char *hash);                                 \
+	int P##throttle_take(struct S *st, const char *const *keys, size_t n, int limit,          \
+			     int64_t window_ms, int64_t now_ms);                             \
+	int P##throttle_forgive(struct S *st, const char *const *keys, size_t n);           \
 	int P##purge(struct S *st, int64_t now_ms)
 
 BRK_STORE_OPS(sq_, sq_store);

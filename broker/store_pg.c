@@ -344,6 +344,10 @@ static const char *const schema[] = {
 	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
 	/* version 4 */
 	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
+	/* version 5: failed logins counted in the database, so that brokers
+	 * sharing it give no more guesses together than one alone */
+	"CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	" last_ms BIGINT NOT NULL);",
 };
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
@@ -1120,5 +1124,46 @@ int pg_purge(struct pg_store *st, int64_t now_ms)
 {
 	int rc = write1(st, 0, NULL, "DELETE FROM tickets WHERE expires_ms <= $1", "i", now_ms);
 
-	return rc ? rc : write1(st, 0, NULL, "DELETE FROM tokens WHERE expires_ms <= $1", "i", now_ms);
+	if (rc == 0)
+		rc = write1(st, 0, NULL, "DELETE FROM tokens WHERE expires_ms <= $1", "i", now_ms);
+	if (rc == 0)
+		rc = write1(st, 0, NULL, "DELETE FROM throttle WHERE last_ms <= $1", "i",
+			    now_ms - BRK_THROTTLE_PURGE_MS);
+	return rc;
+}
+
+/* --- login throttling ------------------------------------------------------------ */
+
+int pg_throttle_take(struct pg_store *st, const char *const *keys, size_t n, int limit,
+		     int64_t window_ms, int64_t now_ms)
+{
+	struct pg_conn *k = take(st);
+	PGresult *r;
+	int rc;
+
+	if (!k)
+		return brk_store_rc;
+	/* The upsert locks each key's row until COMMIT: brokers racing for
+	 * one key count one after the other. */
+	rc = ex(k, "BEGIN");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		r = q(k, BRK_THROTTLE_SQL("$1", "$2", "$3", "$4"), "siii", keys[i], now_ms,
+		      (int64_t)limit, window_ms);
+		rc = !r ? brk_store_rc : PQntuples(r) == 1 ? 0 : -EUSERS;
+		PQclear(r);
+	}
+	if (rc == 0)
+		rc = ex(k, "COMMIT");
+	rollback(k);
+	give(st, k);
+	return rc;
+}
+
+int pg_throttle_forgive(struct pg_store *st, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = write1(st, 0, NULL, BRK_THROTTLE_FORGIVE_SQL("$1"), "s", keys[i]);
+	return rc;
 }

@@ -154,6 +154,10 @@ static const char *const schema[] = {
 	 * inserts it (store_pg.c's brokers race; here it is the rule made
 	 * plain) */
 	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
+	/* version 5: failed logins counted in the database, so that brokers
+	 * sharing it give no more guesses together than one alone */
+	"CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	" last_ms BIGINT NOT NULL);",
 };
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
@@ -1189,6 +1193,43 @@ int sq_purge(struct sq_store *st, int64_t now_ms)
 	rc = exec_stmt(st, q(st, "DELETE FROM tickets WHERE expires_ms <= ?", "i", now_ms));
 	if (rc == 0)
 		rc = exec_stmt(st, q(st, "DELETE FROM tokens WHERE expires_ms <= ?", "i", now_ms));
+	if (rc == 0)
+		rc = exec_stmt(st, q(st, "DELETE FROM throttle WHERE last_ms <= ?", "i",
+				     now_ms - BRK_THROTTLE_PURGE_MS));
 	UNLOCK(st);
+	return rc;
+}
+
+/* --- login throttling -------------------------------------------------------------- */
+
+int sq_throttle_take(struct sq_store *st, const char *const *keys, size_t n, int limit,
+		     int64_t window_ms, int64_t now_ms)
+{
+	int rc;
+
+	LOCK(st);
+	rc = exec_sql(st, "BEGIN IMMEDIATE");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		sqlite3_stmt *s = q(st, BRK_THROTTLE_SQL("?1", "?2", "?3", "?4"), "siii", keys[i],
+				    now_ms, (int64_t)limit, window_ms);
+		rc = step_row(st, s);
+		rc = rc == 1 ? 0 : rc == 0 ? -EUSERS : rc;
+		stmt_done(st, s);
+	}
+	if (rc == 0 && (rc = exec_sql(st, "COMMIT")) == 0) {
+		UNLOCK(st);
+		return 0;
+	}
+	rollback(st);
+	UNLOCK(st);
+	return rc;
+}
+
+int sq_throttle_forgive(struct sq_store *st, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = write1(st, 0, BRK_THROTTLE_FORGIVE_SQL("?"), "s", keys[i]);
 	return rc;
 }

@@ -53,7 +53,7 @@ static void setup(void)
 	if (pg_url && *pg_url) {
 		snprintf(uri, sizeof(uri), "%s", pg_url);
 		raw_sql("SET client_min_messages = warning;"
-			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens CASCADE");
+			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens, throttle CASCADE");
 	} else {
 		pg_url = NULL;
 		snprintf(uri, sizeof(uri), "sqlite:%s", path);
@@ -264,9 +264,9 @@ Test(store, a_newer_schema_is_refused)
 	brk_store_close(open_ok());
 	raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
 	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
-	cr_assert(strstr(err, "schema version 99 is newer than this broker's (4)") != NULL,
+	cr_assert(strstr(err, "schema version 99 is newer than this broker's (5)") != NULL,
 		  "got '%s'", err);
-	raw_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+	raw_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
 	brk_store_close(open_ok());
 }
 
@@ -282,6 +282,7 @@ Test(store, an_older_schema_is_migrated)
 	cr_assert_eq(brk_store_assign(st, &req, &s, &reconnect), 0);
 	brk_store_close(st);
 	raw_sql("DROP INDEX sessions_live_user");
+	raw_sql("DROP TABLE throttle");
 	raw_sql("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
 	brk_store_close(open_ok());
 	/* The index is back: a second live row for alice is refused (on
@@ -364,6 +365,16 @@ static void *launch(void *arg)
 	return NULL;
 }
 
+static void *throttle(void *arg)
+{
+	struct racer *r = arg;
+	const char *keys[2] = { r->i % 3 ? "addr:10.0.0.1" : "addr:10.0.0.2", r->user };
+
+	pthread_barrier_wait(r->go);
+	r->rc = brk_store_throttle_take(r->st, keys, 2, 5, 60000, 1000);
+	return NULL;
+}
+
 static void *take_ticket(void *arg)
 {
 	struct racer *r = arg;
@@ -438,6 +449,46 @@ Test(store, one_user_launching_on_two_brokers_at_once_gets_one_session)
 		fresh += !r[i].reconnect;
 	}
 	cr_assert_eq(fresh, 1, "%d launches made a session", fresh);
+	brk_store_close(a);
+	brk_store_close(b);
+}
+
+Test(store, sixty_four_guesses_on_two_brokers_give_five_attempts)
+{
+	struct brk_store *a = open_ok(), *b = open_ok();
+	static struct racer r[64];
+	const char *alice[2] = { "addr:10.0.0.3", "user:alice" };
+	int through = 0;
+
+	race(r, 64, a, b, throttle, "user:alice", NULL);
+	for (int i = 0; i < 64; i++) {
+		cr_assert(r[i].rc == 0 || r[i].rc == -EUSERS, "attempt %d: %d", i, r[i].rc);
+		through += r[i].rc == 0;
+	}
+	cr_assert_eq(through, 5, "%d of 64 attempts went through", through);
+	/* Blocked for the window from the last failure, then a fresh start. */
+	cr_assert_eq(brk_store_throttle_take(a, alice, 2, 5, 60000, 60999), -EUSERS);
+	cr_assert_eq(brk_store_throttle_take(b, alice, 2, 5, 60000, 61000), 0);
+	/* A success takes its failure back: four more go through, not five. */
+	const char *carol[2] = { "addr:10.0.0.4", "user:carol" };
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 60000, 70000), 0);
+	cr_assert_eq(brk_store_throttle_take(b, carol, 2, 5, 60000, 70000), -EUSERS);
+	cr_assert_eq(brk_store_throttle_forgive(b, carol, 2), 0);
+	cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 60000, 70000), 0);
+	cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 60000, 70000), -EUSERS);
+	/* A blocked key counts nothing for the other key of the attempt. */
+	const char *dave[2] = { "addr:10.0.0.4", "user:dave" };
+	cr_assert_eq(brk_store_throttle_take(a, dave, 2, 5, 60000, 70000), -EUSERS);
+	const char *dave2[2] = { "addr:10.0.0.5", "user:dave" };
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(brk_store_throttle_take(b, dave2, 2, 5, 60000, 70000), 0, "%d", i);
+	/* Purged a day after the last failure (whatever window a take then
+	 * names: here two days, which would still block carol). */
+	int64_t later = 70000 + 24LL * 3600 * 1000;
+	cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 2 * 86400000LL, later), -EUSERS);
+	cr_assert_eq(brk_store_purge(a, later), 0);
+	cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 2 * 86400000LL, later), 0);
 	brk_store_close(a);
 	brk_store_close(b);
 }
