@@ -37,7 +37,7 @@ static int config_dir(char *buf, size_t len, int create)
 /* "key = value" lines; unknown keys are ignored (newer clients). */
 static void read_kv(const char *path, struct cli *c, int with_token)
 {
-	char line[1024];
+	char line[PT_URLS_LEN + 64];
 	FILE *f = fopen(path, "re");
 
 	while (f && fgets(line, sizeof(line), f)) {
@@ -66,7 +66,7 @@ static void read_kv(const char *path, struct cli *c, int with_token)
 
 int cli_init(struct cli *c, const char *prog, int argc, char **argv)
 {
-	char dir[600], path[700], tok_broker[512] = "";
+	char dir[600], path[700], tok_broker[sizeof(c->broker)] = "";
 	int i;
 
 	memset(c, 0, sizeof(*c));
@@ -77,11 +77,18 @@ int cli_init(struct cli *c, const char *prog, int argc, char **argv)
 			c->json = 1;
 		} else if ((!strcmp(a, "--broker") || !strcmp(a, "--ca")) && i + 1 < argc) {
 			char *dst = a[2] == 'b' ? c->broker : c->ca;
-			if (strlen(argv[i + 1]) >= sizeof(c->broker)) {
+			size_t len = a[2] == 'b' ? sizeof(c->broker) : sizeof(c->ca);
+			struct pt_urls u;
+			char why[300];
+			if (strlen(argv[i + 1]) >= len) {
 				fprintf(stderr, "%s: %s is too long\n", prog, a);
 				return -1;
 			}
-			snprintf(dst, sizeof(c->broker), "%s", argv[++i]);
+			if (a[2] == 'b' && pt_urls_parse(argv[i + 1], &u, why, sizeof(why))) {
+				fprintf(stderr, "%s: --broker: %s\n", prog, why);
+				return -1;
+			}
+			snprintf(dst, len, "%s", argv[++i]);
 		} else if (!strcmp(a, "--broker") || !strcmp(a, "--ca")) {
 			fprintf(stderr, "%s: %s needs a value\n", prog, a);
 			return -1;
@@ -117,8 +124,16 @@ int cli_init(struct cli *c, const char *prog, int argc, char **argv)
 
 int cli_need_broker(struct cli *c)
 {
-	if (c->broker[0])
+	struct pt_urls u;
+	char why[300];
+
+	if (c->broker[0] && pt_urls_parse(c->broker, &u, why, sizeof(why)) == 0)
 		return 0;
+	if (c->broker[0]) {
+		/* from the config file or the saved login: --broker was checked */
+		fprintf(stderr, "%s: bad broker in ~/.config/portico: %s\n", c->prog, why);
+		return -1;
+	}
 	fprintf(stderr,
 		"%s: which broker? Give --broker https://HOST:8443 (once: it is remembered "
 		"at login) or put \"broker = URL\" in ~/.config/portico/config\n",
@@ -140,14 +155,15 @@ int cli_need_token(struct cli *c)
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out)
 {
 	struct pt_api_resp r;
-	char err[600], full[700];
+	char err[PT_URLS_MAX * 300], full[700];
 	int rc;
 
 	*out = NULL;
 	snprintf(full, sizeof(full), "/api/v1%s", path);
 	rc = pt_api_call(&c->api, method, full, body, &r, err, sizeof(err));
 	if (rc) {
-		fprintf(stderr, "%s: cannot reach the broker: %s\n", c->prog, err);
+		fprintf(stderr, "%s: cannot reach %s: %s\n", c->prog,
+			strchr(c->broker, ',') ? "any broker" : "the broker", err);
 		pt_api_resp_free(&r);
 		return -1;
 	}

@@ -4,8 +4,10 @@
  *
  * Settings come from the command line (--broker URL, --ca FILE), else from
  * ~/.config/portico/config ("broker = URL", "ca = FILE"), else from the
- * last login.  The token is kept in ~/.config/portico/token (0600) with
- * the broker it belongs to.
+ * last login.  The broker may be a list of URLs of brokers side by side
+ * ("https://b1:8443, https://b2:8443", portico/urls.h), tried in turn.  The
+ * token is kept in ~/.config/portico/token (0600) with the broker it
+ * belongs to.
  */
 #ifndef CLIENT_CLI_H
 #define CLIENT_CLI_H
@@ -23,7 +25,7 @@ int cli_pki(int argc, char **argv);
 
 struct cli {
 	const char *prog;
-	char broker[512];
+	char broker[PT_URLS_LEN + 1];
 	char ca[512];
 	char token[128];
 	int json; /* --json */
@@ -36,7 +38,8 @@ struct cli {
  * message. */
 int cli_init(struct cli *c, const char *prog, int argc, char **argv);
 
-/* The broker must be known: 0, or -1 with a message. */
+/* The broker must be known, and a good list of URLs: 0, or -1 with a
+ * message naming what is wrong. */
 int cli_need_broker(struct cli *c);
 /* A login must exist: 0, or -1 with "log in first". */
 int cli_need_token(struct cli *c);

@@ -14,7 +14,7 @@ struct call {
 	json_t *body;
 	struct pt_api_resp resp;
 	int rc;
-	char err[512];
+	char err[2048]; /* every broker of the list tried, and why */
 	gw_call_cb cb;
 	void *arg;
 };

@@ -109,6 +109,7 @@ int main(int argc, char **argv)
 	if (pt_api_conf_load_identity(&g->api))
 		pt_fatal("cannot read %s or %s", tls.cert, tls.key);
 	g->api.timeout_ms = 30000;
+	g->api.log_failover = 1;
 	if (vnc && (rc = gw_vnc_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.vnc_listen, uv_strerror(rc));
 	if (rdp && gw_rdp_login_init(g, err, sizeof(err)))

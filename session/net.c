@@ -20,6 +20,7 @@
 #include "portico/api.h"
 #include "portico/httpd.h"
 #include "portico/log.h"
+#include "portico/urls.h"
 #include "session.h"
 
 #define START_TIMEOUT_MS 120000 /* a start the root side never answered */
@@ -61,8 +62,11 @@ static struct {
 	int registered;
 	int beating; /* a register or heartbeat is in flight */
 	char address[300];
-	char broker_name[256]; /* the CN of the broker's certificate */
-	char last_err[512];    /* why the last register or heartbeat failed */
+	/* The CNs a broker's certificate may carry, and them for messages. */
+	char broker_names[PT_URLS_MAX][256];
+	size_t n_broker_names;
+	char broker_name[PT_URLS_MAX * 260];
+	char last_err[2048]; /* why the last register or heartbeat failed */
 	unsigned char broker_hash[SHA256_DIGEST_LENGTH]; /* of [broker] broker_secret */
 	int have_broker_hash;
 	struct pt_api_conf api;
@@ -179,7 +183,7 @@ struct call {
 	int beat; /* a register or heartbeat: its body is made in call_work */
 	struct pt_api_resp resp;
 	int rc;
-	char err[512];
+	char err[2048]; /* every broker of the list tried, and why */
 	void (*done)(struct call *c);
 };
 
@@ -833,6 +837,14 @@ static int broker_secret_is(const char *tok)
 	return ok;
 }
 
+static int broker_cn_is(const char *cn)
+{
+	for (size_t i = 0; i < N.n_broker_names; i++)
+		if (!strcmp(cn, N.broker_names[i]))
+			return 1;
+	return 0;
+}
+
 /* Only the broker may call: its certificate (CN = broker_name, OU broker as
  * portico-admin pki issues it), or [broker] broker_secret.
  * Nothing else opens this API, whatever other Portico credential it is. */
@@ -841,7 +853,7 @@ static int from_broker(struct pt_http_req *req)
 	const char *ou = req->peer_ou;
 
 	if (req->peer_verified) {
-		if (!strcmp(req->peer_cn, N.broker_name) && !strcmp(ou, "broker"))
+		if (broker_cn_is(req->peer_cn) && !strcmp(ou, "broker"))
 			return 1;
 		pt_log_warnx("%s presented the certificate of %s%s%s, not the broker's (%s): "
 			     "refused",
@@ -986,17 +998,31 @@ int sd_net_load_identity(const struct pt_conf *conf)
 
 /* The host of an https:// URL (the configuration checked its form):
  * "broker.example.org", "127.0.0.1", "::1" (without brackets). */
-static void url_host(const char *url, char *out, size_t len)
+/* [sessiond] broker_name, or else the host of each URL of [sessiond]
+ * broker: with several brokers each may present its own certificate, and
+ * every one of them is trusted with this host's credential already. */
+static void broker_names_init(const struct pt_sessiond_conf *sc)
 {
-	const char *h = url + 8, *e;
+	struct pt_urls u;
+	char err[300];
+	size_t i, o = 0;
 
-	if (*h == '[') {
-		h++;
-		e = strchr(h, ']');
-	} else {
-		e = h + strcspn(h, ":/?#");
+	N.n_broker_names = 0;
+	if (sc->broker_name) {
+		snprintf(N.broker_names[0], sizeof(N.broker_names[0]), "%s", sc->broker_name);
+		N.n_broker_names = 1;
+	} else if (pt_urls_parse(sc->broker, &u, err, sizeof(err)) == 0) {
+		for (i = 0; i < u.n; i++) {
+			if (broker_cn_is(u.v[i].host))
+				continue;
+			memcpy(N.broker_names[N.n_broker_names++], u.v[i].host,
+			       sizeof(N.broker_names[0]));
+		}
 	}
-	snprintf(out, len, "%.*s", e ? (int)(e - h) : 0, h);
+	N.broker_name[0] = '\0';
+	for (i = 0; i < N.n_broker_names && o < sizeof(N.broker_name); i++)
+		o += (size_t)snprintf(N.broker_name + o, sizeof(N.broker_name) - o, "%s%s",
+				      i ? " or " : "", N.broker_names[i]);
 }
 
 int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
@@ -1017,13 +1043,11 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 		snprintf(N.address, sizeof(N.address), "%s", sc->address);
 	else
 		snprintf(N.address, sizeof(N.address), "https://%s", sc->listen);
-	if (sc->broker_name)
-		snprintf(N.broker_name, sizeof(N.broker_name), "%s", sc->broker_name);
-	else
-		url_host(sc->broker, N.broker_name, sizeof(N.broker_name));
+	broker_names_init(sc);
 	N.api.base = sc->broker;
 	N.api.bearer = conf->broker.host_secret;
 	N.api.timeout_ms = 10000;
+	N.api.log_failover = 1;
 	N.next_spare = PT_SESS_SPARE_BASE + 1;
 	N.pools = json_array();
 	if (pt_api_global_init())
@@ -1066,6 +1090,8 @@ int sd_net_test_init(const struct pt_conf *conf, uv_loop_t *loop, int ipc_fd)
 	N.conf = conf;
 	N.loop = loop;
 	N.fd = ipc_fd;
+	snprintf(N.broker_names[0], sizeof(N.broker_names[0]), "broker");
+	N.n_broker_names = 1;
 	snprintf(N.broker_name, sizeof(N.broker_name), "broker");
 	if (bs && SHA256((const unsigned char *)bs, strlen(bs), N.broker_hash))
 		N.have_broker_hash = 1;

@@ -14,11 +14,15 @@
 #include <stddef.h>
 
 #include "portico/conf.h"
+#include "portico/urls.h"
 
 #define PT_API_BODY_MAX (4 * 1024 * 1024) /* a longer answer is refused */
 
 struct pt_api_conf {
-	const char *base; /* "https://host:port", no path */
+	/* "https://host:port", or a list of them for brokers side by side
+	 * ("https://b1:8443, https://b2:8443", portico/urls.h): see
+	 * pt_api_call. */
+	const char *base;
 	const char *ca;	  /* CA file that verifies the server; NULL: system store */
 	const char *cert; /* client certificate presented when cert and key exist */
 	const char *key;
@@ -27,8 +31,9 @@ struct pt_api_conf {
 	 * the paths): a daemon reads its key as root, then drops root. */
 	char *cert_pem, *key_pem;
 	size_t cert_len, key_len;
-	long timeout_ms; /* the whole request; 0: 15 s */
-	int insecure;	 /* skip server verification (the CLI's -k only) */
+	long timeout_ms;  /* the whole call, every URL tried included; 0: 15 s */
+	int insecure;	  /* skip server verification (the CLI's -k only) */
+	int log_failover; /* log a line when another URL of base answers */
 };
 
 /* Once per process, before any thread makes a call. */
@@ -53,9 +58,23 @@ struct pt_api_resp {
 
 /* One request.  method "GET", "POST", "PUT", "DELETE"...; path begins with
  * "/"; body (may be NULL) is sent as JSON.  Returns 0 with *r filled (any
- * HTTP status), or -1 with err saying why no answer came ("cannot connect to
- * https://h:p: Connection refused", "...: certificate verify failed", "answer
- * too long").  Free r with pt_api_resp_free either way. */
+ * HTTP status), or -1 with err saying why no answer came ("https://h:p:
+ * Connection refused", "...: certificate verify failed", "answer too
+ * long").  Free r with pt_api_resp_free either way.
+ *
+ * Fail-over: the URLs of c->base are tried in turn, from the one that last
+ * answered in this process (any thread).  The next one is tried when
+ * nothing of the request was sent (no connection, a TLS handshake or
+ * certificate failure, a connect timeout), when one answers 503 (it cannot
+ * serve now), and, for every method but POST and PATCH, when the request
+ * went out and no answer came; a POST that went out unanswered may have
+ * been carried out and is sent nowhere else.  A host name with several
+ * addresses: libcurl tries the next address when one cannot be reached,
+ * and after a 503 each other address is asked in turn.  When none
+ * answers, err names each URL (and address) tried and why
+ * ("https://b1:8443: ... Connection refused; https://b2:8443: HTTP 503
+ * (database unavailable)"); when every one answered 503, the call returns
+ * 0 with the last 503 answer. */
 int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
 		struct pt_api_resp *r, char *err, size_t errlen);
 void pt_api_resp_free(struct pt_api_resp *r);
