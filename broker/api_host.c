@@ -116,7 +116,7 @@ void brk_host_events(struct brk_call *c)
 	for (char *p = why; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = ' ';
-	rc = brk_store_session_end(c->b->store, s.id, why, brk_now_ms());
+	rc = brk_store_session_end(c->b->store, s.id, why, brk_now_ms(), NULL);
 	if (rc) {
 		brk_call_store_error(c, rc);
 		return;

@@ -150,7 +150,7 @@ void brk_session_action(struct brk_call *c, int op, int own)
 		rc = brk_store_session_event(c->b->store, c->id, "disconnect", brk_now_ms(), 0, 0);
 	else
 		rc = brk_store_session_end(c->b->store, c->id, own ? "logoff" : "logoff by admin",
-					   brk_now_ms());
+					   brk_now_ms(), NULL);
 	if (rc) {
 		brk_call_store_error(c, rc);
 		return;

@@ -40,7 +40,7 @@ static void host_api(struct brk *b, const struct brk_host *h, long timeout_ms,
 
 static void end_session(struct brk *b, struct brk_session *s, const char *reason)
 {
-	brk_store_session_end(b->store, s->id, reason, brk_now_ms());
+	brk_store_session_end(b->store, s->id, reason, brk_now_ms(), NULL);
 	s->state = BRK_ENDED;
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 }
@@ -282,11 +282,19 @@ json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, in
 			since = live[i].updated_ms;
 		if (b->started_ms > since)
 			since = b->started_ms;
-		if (reported(sessions, live[i].id) || now - since < RECONCILE_GRACE_MS ||
+		/* On a shared store another broker may be starting it: its
+		 * start waits in that broker's queue and then runs, each up to
+		 * start_timeout.  Past that its broker died midway, and the
+		 * start is over (the host reports a start that got there: it
+		 * is READY above). */
+		int64_t grace = RECONCILE_GRACE_MS;
+		if (live[i].state == BRK_STARTING && brk_store_shared(b->store))
+			grace += 2 * b->conf->broker.start_timeout_ms;
+		if (reported(sessions, live[i].id) || now - since < grace ||
 		    (live[i].state == BRK_STARTING &&
 		     brk_hostq_has(b->hostq, name, live[i].id)))
 			continue;
-		brk_store_session_end(b->store, live[i].id, "ended on the session host", now);
+		brk_store_session_end(b->store, live[i].id, "ended on the session host", now, NULL);
 		pt_log_info("session %lld of %s ended: %s no longer runs it", (long long)live[i].id,
 			    live[i].user, name);
 	}

@@ -139,7 +139,7 @@ static void start_run(struct brk_hostq_job *j, int why)
 		const char *reason = why == BRK_HOSTQ_LATE	? "its host did not take the start"
 				     : why == BRK_HOSTQ_STOPPING ? "the broker stopped"
 								 : "start failed";
-		brk_store_session_end(c->b->store, st->s.id, reason, brk_now_ms());
+		brk_store_session_end(c->b->store, st->s.id, reason, brk_now_ms(), NULL);
 		if (why == BRK_HOSTQ_LATE)
 			brk_call_fail(c, -EAGAIN, "host_busy",
 				      "cannot start your session in pool %s: host %s has been busy "
@@ -200,7 +200,7 @@ static void start_on_host(struct brk_call *c, const struct brk_session *s, struc
 		brk_call_unpark(c);
 		free(st);
 	}
-	brk_store_session_end(c->b->store, s->id, "start refused", brk_now_ms());
+	brk_store_session_end(c->b->store, s->id, "start refused", brk_now_ms(), NULL);
 	if (rc == -EAGAIN) {
 		brk_hostq_counts(c->b->hostq, s->host, &running, &waiting);
 		pt_log(PT_LOG_WARNING, c->req->id,

@@ -149,9 +149,12 @@ int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t
 	return CALL(st, gateway_started, gateway, now_ms, n);
 }
 
-int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms)
+int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms,
+			  int *ended)
 {
-	return CALL(st, session_end, id, reason, now_ms);
+	int dummy;
+
+	return CALL(st, session_end, id, reason, now_ms, ended ? ended : &dummy);
 }
 
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)

@@ -157,8 +157,11 @@ int brk_store_session_gateway(struct brk_store *st, int64_t id, const char *gate
  * connected (ACTIVE) before then lost their relays with it -> DISCONNECTED
  * at now_ms, so that disconnect_timeout applies.  *n: how many. */
 int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t now_ms, int *n);
-/* -> ENDED with a reason; ending an ended session is 0 and changes nothing. */
-int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms);
+/* -> ENDED with a reason; ending an ended session is 0 and changes nothing.
+ * *ended (when not NULL): 1 when this call ended it, 0 when it was ended
+ * already (another broker's sweep, say). */
+int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms,
+			  int *ended);
 
 /* Live sessions past a timeout of their pool at now_ms: disconnected longer
  * than disconnect_timeout, no input for idle_timeout, older than

@@ -96,7 +96,8 @@ size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hos
 			     int64_t bytes_up, int64_t bytes_down);                          \
 	int P##session_gateway(struct S *st, int64_t id, const char *gateway);               \
 	int P##gateway_started(struct S *st, const char *gateway, int64_t now_ms, int *n);   \
-	int P##session_end(struct S *st, int64_t id, const char *reason, int64_t now_ms);    \
+	int P##session_end(struct S *st, int64_t id, const char *reason, int64_t now_ms,     \
+			   int *ended);                                                      \
 	int P##ticket_put(struct S *st, const char *hash, const struct brk_ticket *t);       \
 	int P##ticket_take(struct S *st, const char *hash, int64_t now_ms,                   \
 			   struct brk_ticket *out);                                          \

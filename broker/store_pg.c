@@ -1022,7 +1022,8 @@ int pg_gateway_started(struct pg_store *st, const char *gateway, int64_t now_ms,
 		      "is", now_ms, gateway);
 }
 
-int pg_session_end(struct pg_store *st, int64_t id, const char *reason, int64_t now_ms)
+int pg_session_end(struct pg_store *st, int64_t id, const char *reason, int64_t now_ms,
+		   int *ended)
 {
 	struct brk_session s;
 	int n = 0;
@@ -1031,6 +1032,7 @@ int pg_session_end(struct pg_store *st, int64_t id, const char *reason, int64_t 
 			" end_reason = $2 WHERE id = $3 AND state < 4",
 			"isi", now_ms, reason, id);
 
+	*ended = rc == 0 && n == 1;
 	if (rc == 0 && n == 0)
 		rc = pg_session_get(st, id, &s); /* ended already: 0 */
 	return rc;

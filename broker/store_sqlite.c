@@ -1038,7 +1038,8 @@ int sq_gateway_started(struct sq_store *st, const char *gateway, int64_t now_ms,
 	return rc;
 }
 
-int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t now_ms)
+int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t now_ms,
+		   int *ended)
 {
 	int rc;
 
@@ -1047,7 +1048,8 @@ int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t 
 			     "UPDATE sessions SET state = 4, ended_ms = ?, updated_ms = ?,"
 			     " end_reason = ? WHERE id = ? AND state < 4",
 			     "iisi", now_ms, now_ms, reason, id));
-	if (rc == 0 && sqlite3_changes(st->db) == 0) {
+	*ended = rc == 0 && sqlite3_changes(st->db) > 0;
+	if (rc == 0 && !*ended) {
 		struct brk_session s;
 		rc = session_get_locked(st, id, &s); /* ended already: 0 */
 	}

@@ -37,9 +37,15 @@ static void sweep_work(uv_work_t *w)
 	s->rc = brk_store_session_expired(s->b->store, now, &s->ended, &s->reasons, &s->n);
 	if (s->rc)
 		snprintf(s->why, sizeof(s->why), "%s", brk_store_error(s->b->store));
+	/* Every broker sweeps: the one whose end changed the row stops the
+	 * session on its host and logs it; the others found it ended. */
 	for (size_t i = 0; s->rc == 0 && i < s->n; i++) {
-		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now);
-		brk_host_stop(s->b, &s->ended[i], s->reasons[i]);
+		int ended = 0;
+		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now, &ended);
+		if (ended)
+			brk_host_stop(s->b, &s->ended[i], s->reasons[i]);
+		else
+			s->reasons[i] = NULL;
 	}
 	brk_store_purge(s->b->store, now);
 }
@@ -49,7 +55,8 @@ static void sweep_done(uv_work_t *w, int status)
 	struct sweep *s = w->data;
 
 	for (size_t i = 0; s->rc == 0 && i < s->n; i++)
-		pt_log_info("session %lld of %s in pool %s ended: %s", (long long)s->ended[i].id,
+		if (s->reasons[i])
+			pt_log_info("session %lld of %s in pool %s ended: %s", (long long)s->ended[i].id,
 			    s->ended[i].user, s->ended[i].pool, s->reasons[i]);
 	if (s->rc && !failing)
 		pt_log_warnx("sweep: %s (timeouts wait until the store answers)", s->why);

@@ -160,7 +160,13 @@ Test(store, capacity_user_limit_and_drain)
 	struct brk_assign_req gone = { .pool = "nosuch", .user = "u0", .now_ms = 1000 };
 	cr_assert_eq(brk_store_assign(st, &gone, &s, &reconnect), -ENOENT);
 	/* A drained host takes reconnects, never new sessions. */
-	cr_assert_eq(brk_store_session_end(st, 2, "logoff", 2000), 0);
+	int ended = -1;
+	cr_assert_eq(brk_store_session_end(st, 2, "logoff", 2000, &ended), 0);
+	cr_assert_eq(ended, 1, "the first end ended it");
+	/* Another broker's sweep finds it ended: 0, and not ended by it. */
+	cr_assert_eq(brk_store_session_end(st, 2, "idle timeout", 2100, &ended), 0);
+	cr_assert_eq(ended, 0, "ended twice");
+	cr_assert_eq(brk_store_session_end(st, 999, "idle timeout", 2100, &ended), -ENOENT);
 	cr_assert_eq(brk_store_host_set_drained(st, "10.0.0.2:5901", 1), 0);
 	struct brk_assign_req u5 = { .pool = "office", .user = "u5", .now_ms = 3000 };
 	cr_assert_eq(brk_store_assign(st, &u5, &s, &reconnect), -ENOSPC);
@@ -250,7 +256,7 @@ Test(store, a_gateway_started_disconnects_only_its_own_earlier_sessions)
 	cr_assert_eq(brk_store_gateway_started(st, "", 9000, &n), 0);
 	cr_assert_eq(n, 0);
 	/* Ended sessions keep their gateway out of it. */
-	cr_assert_eq(brk_store_session_end(st, s[2].id, "logoff", 7000), 0);
+	cr_assert_eq(brk_store_session_end(st, s[2].id, "logoff", 7000, NULL), 0);
 	cr_assert_eq(brk_store_session_gateway(st, s[2].id, "gw1"), 0);
 	cr_assert_eq(brk_store_gateway_started(st, "gw2", 9000, &n), 0);
 	cr_assert_eq(n, 0);
