@@ -16,6 +16,9 @@
 #   be_conf_append TEXT       more configuration before be_start
 #   be_start / be_stop        run or stop the broker (SIGTERM, waits at most
 #                             PT_STOP_GRACE seconds, then SIGKILL: the test fails)
+#   be_start2 / be_stop2      a second broker on the same store (its own port,
+#                             PORT2 and B2; $T/portico2.conf, $T/broker2.log);
+#                             be_stop stops it too
 #   be_kill9                  SIGKILL both broker processes
 #   api METHOD PATH [BODY] [TOKEN]   curl; sets $STATUS, prints the body
 #   login USER PASSWORD       prints a token (empty on failure)
@@ -187,33 +190,64 @@ be_gateway_conf() {
 	sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = $vnc|; s|^rdp_listen = 0.0.0.0:13389|rdp_listen = $rdp|; s|^public_host = gateway.test|public_host = $host\nbroker = https://127.0.0.1:$PORT$lines|" "$T/portico.conf"
 }
 
+# be_exec CONF LOG: a broker in the test's PAM and NSS world, in the
+# background ($! is its pid).
+be_exec() {
+	env LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam" \
+		PAM_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
+		NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		"$BE_BIN" -c "$1" >>"$2" 2>&1 &
+}
+
+# be_listening URL PID NAME: until the broker at URL answers (it fails the
+# test if it exits or does not answer within 10 s).
+be_listening() {
+	for _ in $(seq 1 100); do
+		if curl -s -o /dev/null --cacert "$T/tls/server.pem" "$1/resources" 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || fail "$3 exited at start"
+		sleep 0.1
+	done
+	fail "$3 did not start listening"
+}
+
 be_start() {
 	be_groups
 	: >"$T/broker.log.new"
 	cat "$T/broker.log.new" >>"$T/broker.log" 2>/dev/null
-	local preload="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB"
-	env LD_PRELOAD="$preload" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam" \
-		PAM_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
-		NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		"$BE_BIN" -c "$T/portico.conf" >>"$T/broker.log" 2>&1 &
+	be_exec "$T/portico.conf" "$T/broker.log"
 	BE_PID=$!
-	for _ in $(seq 1 100); do
-		if curl -s -o /dev/null --cacert "$T/tls/server.pem" "$B/resources" 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$BE_PID" 2>/dev/null || fail "the broker exited at start"
-		sleep 0.1
-	done
-	fail "the broker did not start listening"
+	be_listening "$B" "$BE_PID" "the broker"
 }
 
 be_stop() {
+	be_stop2
 	[ -n "${BE_PID:-}" ] || return 0
 	pt_stop "$BE_PID" "the broker"
 	BE_RC=$PT_RC
 	BE_PID=
 	pt_san_scan "$T/broker.log" || PT_FAILED_LATER=1
+}
+
+# A second broker beside the first, on the same store (a shared database:
+# several brokers): $T/portico2.conf is the test's configuration as it is
+# now but for its own port (PORT2, B2); its log is $T/broker2.log.
+be_start2() {
+	PORT2=${PORT2:-$(free_port)}
+	B2="https://127.0.0.1:$PORT2/api/v1"
+	sed "s|^listen = 127.0.0.1:$PORT\$|listen = 127.0.0.1:$PORT2|" "$T/portico.conf" >"$T/portico2.conf"
+	be_exec "$T/portico2.conf" "$T/broker2.log"
+	B2_PID=$!
+	be_listening "$B2" "$B2_PID" "the second broker"
+}
+
+be_stop2() {
+	[ -n "${B2_PID:-}" ] || return 0
+	pt_stop "$B2_PID" "the second broker"
+	B2_PID=
+	pt_san_scan "$T/broker2.log" || PT_FAILED_LATER=1
 }
 
 be_kill9() {

@@ -23,32 +23,8 @@ pg_setup
 pg_passfile_for 64990 # the broker's network side runs as "portico"
 sed -i "s|^store = .*|store = ${PG_URL_FOR//&/\\&}|" "$T/portico.conf"
 sed -i "s|^login_attempts = .*|login_attempts = 5|" "$T/portico.conf"
-PORT2=$(free_port)
-sed "s|^listen = 127.0.0.1:$PORT|listen = 127.0.0.1:$PORT2|" "$T/portico.conf" >"$T/portico2.conf"
 B1=$B
-B2="https://127.0.0.1:$PORT2/api/v1"
-
-# The second broker: be_start's environment, its own configuration and log.
-start_b2() {
-	env LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam" \
-		PAM_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 NSS_WRAPPER_DISABLE_DEEPBIND=1 \
-		NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		"$BE_BIN" -c "$T/portico2.conf" >>"$T/broker2.log" 2>&1 &
-	B2_PID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null --cacert "$T/tls/server.pem" "$B2/resources" && return 0
-		kill -0 "$B2_PID" 2>/dev/null || fail "the second broker exited at start: $(tail -3 "$T/broker2.log")"
-		sleep 0.1
-	done
-	fail "the second broker did not start listening"
-}
-cleanup() {
-	[ -n "${B2_PID:-}" ] && pt_stop "$B2_PID" "the second broker"
-	be_cleanup
-	pg_cleanup
-}
-trap cleanup EXIT
+trap 'be_cleanup; pg_cleanup' EXIT
 
 # api through broker N: call N METHOD PATH [BODY] [AUTH]
 call() {
@@ -58,7 +34,7 @@ call() {
 }
 
 be_start
-start_b2
+be_start2
 [ "$(pg_psql "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ] ||
 	fail "schema version: $(pg_psql "SELECT * FROM meta")"
 echo "ok: two brokers on one database, its schema made once"
@@ -174,7 +150,7 @@ for i in 003 005 007; do
 	call 1 POST /resources/crowd/launch "" "$(cat "$T/tok$i")" >/dev/null
 	[ "$STATUS" = 200 ] || [ "$STATUS" = 503 ] || fail "u$i after broker 2 died: $STATUS $(cat "$T/out")"
 done
-start_b2
+be_start2
 [ "$(pg_psql "SELECT COUNT(*) FROM (SELECT pool, user_name FROM sessions WHERE state < 4
 	GROUP BY pool, user_name HAVING COUNT(*) > 1) d")" = 0 ] || fail "a user holds two live sessions"
 [ "$(pg_psql "SELECT COUNT(*) FROM sessions WHERE state < 4")" = 100 ] ||
