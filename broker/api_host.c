@@ -34,7 +34,7 @@ static int status_err(int status)
 void brk_host_hello(struct brk_call *c)
 {
 	const char *name = brk_call_str(c, "name"), *address = brk_call_str(c, "address");
-	json_t *sessions = json_object_get(c->in, "sessions"), *none = NULL, *out;
+	json_t *sessions = json_object_get(c->in, "sessions"), *none = NULL, *out, *starting;
 	char msg[300];
 	int rc, status = 500;
 
@@ -73,7 +73,10 @@ void brk_host_hello(struct brk_call *c)
 	}
 	if (!sessions)
 		sessions = none = json_array();
-	out = brk_host_reconcile(c->b, name, sessions, &status, msg, sizeof(msg));
+	/* A host that says what it is starting (older ones do not). */
+	starting = json_object_get(c->in, "starting");
+	out = brk_host_reconcile(c->b, name, sessions, json_is_array(starting) ? starting : NULL,
+				 &status, msg, sizeof(msg));
 	json_decref(none);
 	if (!out) {
 		brk_call_fail(c, status_err(status), status == 400 ? "bad_request" : "internal",

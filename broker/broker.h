@@ -36,6 +36,9 @@ struct brk {
 	void *answer_arg;
 	char gw_rdp[300]; /* host:port clients dial for RDP, "" when none */
 	char gw_vnc[300]; /* ... for VNC */
+	/* This run's name among the brokers of a shared store (host:pid:random):
+	 * the starter of the sessions it makes, alive while it sweeps. */
+	char id[96];
 };
 
 /* Load the pools of the configuration file into the store (insert or
@@ -70,7 +73,8 @@ void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reaso
  * running sessions): bring the store in line and build the answer, {"pools":
  * [the pools this host serves], "stop": [ids it must stop]}.  NULL with
  * *status and msg set on failure. */
-json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, int *status,
+json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, json_t *starting,
+			   int *status,
 			   char *msg, size_t msglen);
 
 /* Milliseconds since the epoch: the store's clock (sweep.c). */

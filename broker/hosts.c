@@ -232,8 +232,40 @@ static int serves(const struct pt_pool_conf *pc, const char *host)
 	return 0;
 }
 
-json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, int *status,
-			   char *msg, size_t msglen)
+/*
+ * A session STARTING here that the host does not run: whether its start
+ * is over (it is to be ended now).  Its broker's call may still wait in
+ * that broker's queue or run: this broker's own is in its hostq; another
+ * broker's is in that broker's hands while the broker lives (it beats every
+ * sweep), and, once the host says what it is starting (starting != NULL),
+ * a start the host has is listed there.  A start whose broker stopped
+ * beating BROKER_LOST_MS ago and that the host does not have never reached
+ * it: over, without waiting for any grace.  From a host that does not say
+ * what it starts, or a row made before brokers were named: the grace since
+ * its last change, on a shared store long enough for another broker's
+ * start to wait and run (twice start_timeout).
+ */
+#define BROKER_LOST_MS 15000 /* > a heartbeat's call timeout (10 s) */
+static int start_is_over(struct brk *b, const struct brk_session *s, json_t *starting,
+			 int64_t since, int64_t now)
+{
+	int64_t grace = RECONCILE_GRACE_MS, seen = 0;
+
+	if (brk_hostq_has(b->hostq, s->host, s->id) || reported(starting, s->id))
+		return 0;
+	if (starting && s->starter[0] && strcmp(s->starter, b->id)) {
+		int rc = brk_store_broker_seen(b->store, s->starter, &seen);
+		if (rc == 0 || rc == -ENOENT)
+			return now - seen >= BROKER_LOST_MS;
+		return 0; /* cannot tell now: the next heartbeat will */
+	}
+	if (brk_store_shared(b->store) && strcmp(s->starter, b->id))
+		grace += 2 * b->conf->broker.start_timeout_ms;
+	return now - since >= grace;
+}
+
+json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, json_t *starting,
+			   int *status, char *msg, size_t msglen)
 {
 	struct brk_session_filter f = { .host = name, .state = -2 };
 	struct brk_session *live = NULL, s;
@@ -282,21 +314,20 @@ json_t *brk_host_reconcile(struct brk *b, const char *name, json_t *sessions, in
 			since = live[i].updated_ms;
 		if (b->started_ms > since)
 			since = b->started_ms;
-		/* On a shared store another broker may be starting it: its
-		 * start waits in that broker's queue and then runs, each up to
-		 * start_timeout.  Past that its broker died midway, and the
-		 * start is over (the host reports a start that got there: it
-		 * is READY above). */
-		int64_t grace = RECONCILE_GRACE_MS;
-		if (live[i].state == BRK_STARTING && brk_store_shared(b->store))
-			grace += 2 * b->conf->broker.start_timeout_ms;
-		if (reported(sessions, live[i].id) || now - since < grace ||
-		    (live[i].state == BRK_STARTING &&
-		     brk_hostq_has(b->hostq, name, live[i].id)))
+		if (reported(sessions, live[i].id) ||
+		    (live[i].state == BRK_STARTING
+			     ? !start_is_over(b, &live[i], starting, since, now)
+			     : now - since < RECONCILE_GRACE_MS))
 			continue;
 		brk_store_session_end(b->store, live[i].id, "ended on the session host", now, NULL);
-		pt_log_info("session %lld of %s ended: %s no longer runs it", (long long)live[i].id,
-			    live[i].user, name);
+		if (live[i].state == BRK_STARTING)
+			pt_log_info("session %lld of %s ended: its start never reached %s (%s)",
+				    (long long)live[i].id, live[i].user, name,
+				    strcmp(live[i].starter, b->id) ? "the broker that made it is gone"
+								   : "its call ended");
+		else
+			pt_log_info("session %lld of %s ended: %s no longer runs it",
+				    (long long)live[i].id, live[i].user, name);
 	}
 	free(live);
 	rc = brk_store_pool_list(b->store, &pools, &np);

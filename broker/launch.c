@@ -219,7 +219,9 @@ static void start_on_host(struct brk_call *c, const struct brk_session *s, struc
  * host when it is new there, mint a ticket and answer with answer. */
 static void launch(struct brk_call *c, answer_cb answer)
 {
-	struct brk_assign_req ar = { .pool = c->name, .user = c->user, .client_addr = c->rhost };
+	struct brk_assign_req ar = {
+		.pool = c->name, .user = c->user, .client_addr = c->rhost, .broker = c->b->id
+	};
 	struct brk_pool pool = { 0 };
 	struct brk_session s;
 	char **groups;

@@ -213,6 +213,16 @@ int brk_store_throttle_forgive(struct brk_store *st, const char *const *keys, si
 	return CALL(st, throttle_forgive, keys, n);
 }
 
+int brk_store_broker_beat(struct brk_store *st, const char *id, int64_t now_ms)
+{
+	return CALL(st, broker_beat, id, now_ms);
+}
+
+int brk_store_broker_seen(struct brk_store *st, const char *id, int64_t *seen_ms)
+{
+	return CALL(st, broker_seen, id, seen_ms);
+}
+
 int brk_store_shared(const struct brk_store *st)
 {
 	return st->pg != NULL;

@@ -108,6 +108,7 @@ struct brk_session {
 	int64_t connected_ms, disconnected_ms, last_input_ms, ended_ms;
 	char end_reason[64]; /* "logoff", "idle timeout", "disconnect timeout", ... */
 	int64_t bytes_up, bytes_down;
+	char starter[64]; /* the broker that made it (brk_assign_req.broker), "" before */
 };
 
 struct brk_assign_req {
@@ -115,6 +116,7 @@ struct brk_assign_req {
 	const char *user;
 	const char *client_addr;
 	int64_t now_ms;
+	const char *broker; /* this broker's id (brk_store_broker_beat); NULL: "" */
 };
 
 /* Reconnect or assign, in one transaction: the user's live session in the
@@ -204,8 +206,8 @@ int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk
 int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
 			struct brk_token *out);
 int brk_store_token_delete(struct brk_store *st, const char *hash);
-/* Delete expired tickets and tokens, and throttle counters quiet for a
- * day (login_window's most). */
+/* Delete expired tickets and tokens, and throttle counters and brokers
+ * quiet for a day (login_window's most). */
 int brk_store_purge(struct brk_store *st, int64_t now_ms);
 
 /* --- login throttling shared by every broker on the store ---------------- */
@@ -220,6 +222,13 @@ int brk_store_throttle_take(struct brk_store *st, const char *const *keys, size_
 			    int64_t window_ms, int64_t now_ms);
 /* The attempt succeeded: one failure of each key taken back. */
 int brk_store_throttle_forgive(struct brk_store *st, const char *const *keys, size_t n);
+/* --- brokers sharing the store --------------------------------------------- */
+
+/* Broker id is alive at now_ms (each broker every sweep). */
+int brk_store_broker_beat(struct brk_store *st, const char *id, int64_t now_ms);
+/* When broker id was last alive; -ENOENT when never. */
+int brk_store_broker_seen(struct brk_store *st, const char *id, int64_t *seen_ms);
+
 /* Whether other brokers may share this store (PostgreSQL): 1 or 0. */
 int brk_store_shared(const struct brk_store *st);
 

@@ -48,7 +48,10 @@ int brk_pool_text_has_host(const char *text, const char *host);
 	" RETURNING failures"
 #define BRK_THROTTLE_FORGIVE_SQL(A)                                                        \
 	"UPDATE throttle SET failures = failures - 1 WHERE key = " A " AND failures > 0"
-#define BRK_THROTTLE_PURGE_MS (24LL * 3600 * 1000)
+#define BRK_QUIET_PURGE_MS (24LL * 3600 * 1000)
+#define BRK_BROKER_BEAT_SQL(A, B)                                                         \
+	"INSERT INTO brokers (id, seen_ms) VALUES (" A ", " B ") ON CONFLICT (id) DO UPDATE" \
+	" SET seen_ms = excluded.seen_ms"
 
 /* A host row as the assignment reads it (name first: brk_hostinfo_find). */
 struct brk_hostinfo {
@@ -108,6 +111,8 @@ size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hos
 	int P##throttle_take(struct S *st, const char *const *keys, size_t n, int limit,          \
 			     int64_t window_ms, int64_t now_ms);                             \
 	int P##throttle_forgive(struct S *st, const char *const *keys, size_t n);           \
+	int P##broker_beat(struct S *st, const char *id, int64_t now_ms);                    \
+	int P##broker_seen(struct S *st, const char *id, int64_t *seen_ms);                  \
 	int P##purge(struct S *st, int64_t now_ms)
 
 BRK_STORE_OPS(sq_, sq_store);

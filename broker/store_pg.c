@@ -346,8 +346,13 @@ static const char *const schema[] = {
 	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
 	/* version 5: failed logins counted in the database, so that brokers
 	 * sharing it give no more guesses together than one alone */
-	"CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
-	" last_ms BIGINT NOT NULL);",
+	("CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	 " last_ms BIGINT NOT NULL);"
+	 /* and the brokers sharing the database, alive when seen lately, and
+	  * which of them made each session: a start whose broker died is
+	  * another broker's to settle */
+	 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"
+	 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),
 };
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
@@ -729,7 +734,7 @@ int pg_host_set_drained(struct pg_store *st, const char *name, int drained)
 #define SESSION_COLS                                                                       \
 	"id, pool, user_name, host, backend, secret, client_addr, state, created_ms,"      \
 	" updated_ms, connected_ms, disconnected_ms, last_input_ms, ended_ms, end_reason," \
-	" bytes_up, bytes_down"
+	" bytes_up, bytes_down, starter"
 
 static void session_row(const PGresult *r, int i, struct brk_session *o)
 {
@@ -751,6 +756,7 @@ static void session_row(const PGresult *r, int i, struct brk_session *o)
 	gt(r, i, 14, o->end_reason, sizeof(o->end_reason));
 	o->bytes_up = gi(r, i, 15);
 	o->bytes_down = gi(r, i, 16);
+	gt(r, i, 17, o->starter, sizeof(o->starter));
 }
 
 /* One session (0), none (-ENOENT), or the error. */
@@ -900,11 +906,12 @@ static int assign_locked(struct pg_conn *k, const struct brk_assign_req *req,
 	}
 	rc = session_one(q(k,
 			   "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
-			   " state, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
-			   " RETURNING " SESSION_COLS,
-			   "sssssii", req->pool, req->user, c[pick].host,
+			   " state, created_ms, updated_ms, starter) VALUES ($1, $2, $3, $4, $5,"
+			   " $6, $7, $7, $8) RETURNING " SESSION_COLS,
+			   "sssssiis", req->pool, req->user, c[pick].host,
 			   sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
-			   (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms),
+			   (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms,
+			   req->broker ? req->broker : ""),
 			 out);
 out:
 	free(hi);
@@ -1130,7 +1137,10 @@ int pg_purge(struct pg_store *st, int64_t now_ms)
 		rc = write1(st, 0, NULL, "DELETE FROM tokens WHERE expires_ms <= $1", "i", now_ms);
 	if (rc == 0)
 		rc = write1(st, 0, NULL, "DELETE FROM throttle WHERE last_ms <= $1", "i",
-			    now_ms - BRK_THROTTLE_PURGE_MS);
+			    now_ms - BRK_QUIET_PURGE_MS);
+	if (rc == 0)
+		rc = write1(st, 0, NULL, "DELETE FROM brokers WHERE seen_ms <= $1", "i",
+			    now_ms - BRK_QUIET_PURGE_MS);
 	return rc;
 }
 
@@ -1158,6 +1168,30 @@ int pg_throttle_take(struct pg_store *st, const char *const *keys, size_t n, int
 		rc = ex(k, "COMMIT");
 	rollback(k);
 	give(st, k);
+	return rc;
+}
+
+int pg_broker_beat(struct pg_store *st, const char *id, int64_t now_ms)
+{
+	return write1(st, 0, NULL, BRK_BROKER_BEAT_SQL("$1", "$2"), "si", id, now_ms);
+}
+
+int pg_broker_seen(struct pg_store *st, const char *id, int64_t *seen_ms)
+{
+	struct pg_conn *k = take(st);
+	PGresult *r;
+	int rc;
+
+	if (!k)
+		return brk_store_rc;
+	r = q(k, "SELECT seen_ms FROM brokers WHERE id = $1", "s", id);
+	give(st, k);
+	if (!r)
+		return brk_store_rc;
+	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
+	if (rc == 0)
+		*seen_ms = gi(r, 0, 0);
+	PQclear(r);
 	return rc;
 }
 

@@ -156,8 +156,13 @@ static const char *const schema[] = {
 	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
 	/* version 5: failed logins counted in the database, so that brokers
 	 * sharing it give no more guesses together than one alone */
-	"CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
-	" last_ms BIGINT NOT NULL);",
+	("CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	 " last_ms BIGINT NOT NULL);"
+	 /* and the brokers sharing the database, alive when seen lately, and
+	  * which of them made each session: a start whose broker died is
+	  * another broker's to settle */
+	 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"
+	 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),
 };
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
@@ -719,7 +724,7 @@ int sq_host_set_drained(struct sq_store *st, const char *name, int drained)
 #define SESSION_COLS                                                                       \
 	"id, pool, user_name, host, backend, secret, client_addr, state, created_ms,"      \
 	" updated_ms, connected_ms, disconnected_ms, last_input_ms, ended_ms, end_reason," \
-	" bytes_up, bytes_down"
+	" bytes_up, bytes_down, starter"
 
 static void session_row(sqlite3_stmt *s, struct brk_session *o)
 {
@@ -741,6 +746,7 @@ static void session_row(sqlite3_stmt *s, struct brk_session *o)
 	col_text(s, 14, o->end_reason, sizeof(o->end_reason));
 	o->bytes_up = sqlite3_column_int64(s, 15);
 	o->bytes_down = sqlite3_column_int64(s, 16);
+	col_text(s, 17, o->starter, sizeof(o->starter));
 }
 
 static int session_get_locked(struct sq_store *st, int64_t id, struct brk_session *out)
@@ -887,10 +893,11 @@ static int assign_locked(struct sq_store *st, const struct brk_assign_req *req,
 	rc = exec_stmt(st,
 		       q(st,
 			 "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
-			 " state, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			 "sssssiii", req->pool, req->user, c[pick].host,
+			 " state, created_ms, updated_ms, starter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 "sssssiiis", req->pool, req->user, c[pick].host,
 			 sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
-			 (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms, req->now_ms));
+			 (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms, req->now_ms,
+			 req->broker ? req->broker : ""));
 	if (rc == 0) /* SQLite: RETURNING would do in both, but 3.40 + PG differ */
 		rc = session_get_locked(st, sqlite3_last_insert_rowid(st->db), out);
 out:
@@ -1197,7 +1204,10 @@ int sq_purge(struct sq_store *st, int64_t now_ms)
 		rc = exec_stmt(st, q(st, "DELETE FROM tokens WHERE expires_ms <= ?", "i", now_ms));
 	if (rc == 0)
 		rc = exec_stmt(st, q(st, "DELETE FROM throttle WHERE last_ms <= ?", "i",
-				     now_ms - BRK_THROTTLE_PURGE_MS));
+				     now_ms - BRK_QUIET_PURGE_MS));
+	if (rc == 0)
+		rc = exec_stmt(st, q(st, "DELETE FROM brokers WHERE seen_ms <= ?", "i",
+				     now_ms - BRK_QUIET_PURGE_MS));
 	UNLOCK(st);
 	return rc;
 }
@@ -1225,6 +1235,25 @@ int sq_throttle_take(struct sq_store *st, const char *const *keys, size_t n, int
 	rollback(st);
 	UNLOCK(st);
 	return rc;
+}
+
+int sq_broker_beat(struct sq_store *st, const char *id, int64_t now_ms)
+{
+	return write1(st, 0, BRK_BROKER_BEAT_SQL("?", "?"), "si", id, now_ms);
+}
+
+int sq_broker_seen(struct sq_store *st, const char *id, int64_t *seen_ms)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	LOCK(st);
+	s = q(st, "SELECT seen_ms FROM brokers WHERE id = ?", "s", id);
+	if ((rc = step_row(st, s)) == 1)
+		*seen_ms = sqlite3_column_int64(s, 0);
+	stmt_done(st, s);
+	UNLOCK(st);
+	return rc == 1 ? 0 : rc ? rc : -ENOENT;
 }
 
 int sq_throttle_forgive(struct sq_store *st, const char *const *keys, size_t n)

@@ -1,7 +1,10 @@
 /* sweep.c - what happens by the clock: session timeouts, expired tickets
  * and tokens deleted, and starts that waited too long for their host. */
+#include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "hostq.h"
@@ -48,6 +51,8 @@ static void sweep_work(uv_work_t *w)
 			s->reasons[i] = NULL;
 	}
 	brk_store_purge(s->b->store, now);
+	/* Alive: the sessions this broker is starting are its own still. */
+	brk_store_broker_beat(s->b->store, s->b->id, now);
 }
 
 static void sweep_done(uv_work_t *w, int status)
@@ -92,7 +97,20 @@ static void on_sweep(uv_timer_t *t)
 
 void brk_sweep_start(struct brk *b, uint64_t every_ms)
 {
+	unsigned char r[4] = { 0 };
+	char host[64] = "broker";
+
+	/* A name for this run: a restart is another broker (what the last
+	 * run was starting is no longer in anybody's hands). */
+	gethostname(host, sizeof(host) - 1);
+	RAND_bytes(r, sizeof(r));
+	snprintf(b->id, sizeof(b->id), "%.63s:%ld:%02x%02x%02x%02x", host, (long)getpid(), r[0],
+		 r[1], r[2], r[3]);
 	b->started_ms = brk_now_ms();
+	/* Seen before it serves: another broker must not take the first
+	 * sessions this one makes for a dead broker's. */
+	if (brk_store_broker_beat(b->store, b->id, b->started_ms))
+		pt_log_warnx("sweep: %s", brk_store_error(b->store));
 	uv_timer_init(b->loop, &b->sweep);
 	b->sweep.data = b;
 	uv_timer_start(&b->sweep, on_sweep, every_ms, every_ms);

@@ -127,11 +127,23 @@ static json_t *sessions_json(int with_secret)
 	return a;
 }
 
+/* The sessions asked for and not running yet: the broker then knows a
+ * start reached this host, whichever broker asked (docs/ha.md). */
+static json_t *starting_json(void)
+{
+	json_t *a = json_array();
+
+	for (struct nsess *s = N.sessions; s; s = s->next)
+		if (!s->running && !s->spare)
+			json_array_append_new(a, json_pack("{s:I}", "id", (json_int_t)s->id));
+	return a;
+}
+
 /* The list as the broker should see it now, for the next register or
  * heartbeat to take when it sends (the loop thread only). */
 static void publish(void)
 {
-	json_t *a = sessions_json(1);
+	json_t *a = json_pack("{s:o,s:o}", "sessions", sessions_json(1), "starting", starting_json());
 	char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
 	char *old;
 
@@ -156,7 +168,7 @@ static json_t *snapshot(void)
 	json_t *a;
 
 	pthread_mutex_lock(&N.snap_lock);
-	a = N.snap ? json_loads(N.snap, 0, NULL) : json_array();
+	a = N.snap ? json_loads(N.snap, 0, NULL) : json_pack("{s:[],s:[]}", "sessions", "starting");
 	pthread_mutex_unlock(&N.snap_lock);
 	return a;
 }
@@ -411,15 +423,18 @@ static json_t *beat_body(int reg)
 	double l;
 	long long mem;
 	struct timespec ts;
-	json_t *body, *sessions = snapshot();
+	json_t *body, *snap = snapshot();
 
-	if (!sessions)
+	if (!snap)
 		return NULL;
 	load(&l, &mem);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	body = json_pack("{s:s,s:f,s:I,s:I,s:o}", "name", N.conf->sessiond.name, "load", l,
+	body = json_pack("{s:s,s:f,s:I,s:I,s:O,s:O}", "name", N.conf->sessiond.name, "load", l,
 			 "mem_free_kb", (json_int_t)mem, "at_ms",
-			 (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "sessions", sessions);
+			 (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "sessions",
+			 json_object_get(snap, "sessions"), "starting",
+			 json_object_get(snap, "starting"));
+	json_decref(snap);
 	if (body && reg && json_object_set_new(body, "address", json_string(N.address))) {
 		json_decref(body);
 		body = NULL;
@@ -794,6 +809,7 @@ static void start_request(struct pt_http_req *req)
 		N.sessions = s;
 		pt_log_info("starting session %lld of %s in pool %s", (long long)r.id, r.user,
 			    r.pool);
+		publish(); /* the next heartbeat says the start is here */
 	}
 	w->next = s->waiters;
 	s->waiters = w;

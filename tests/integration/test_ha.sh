@@ -23,7 +23,7 @@ sed -i "s|^store = .*|store = ${PG_URL_FOR//&/\\&}|; s|^gateways = gw1$|gateways
 sed -i "s|^login_window = .*|&\nstart_timeout = 10s|" "$T/portico.conf"
 GW1_PORT=$(free_port)
 be_gateway_conf "$GW1_PORT" - user="$SD_SVC"
-for p in 1 2 3 4; do
+for p in 1 2 3 4 5 6; do
 	be_conf_append "
 [pool x$p]
 kind = app
@@ -105,6 +105,7 @@ kill -KILL "$BE_PID"
 wait "$BE_PID" 2>/dev/null
 BE_PID=
 wait "${pids[@]}"
+t_killed=$(date +%s%N)
 codes=$(for f in "$T"/storm-*.status; do cat "$f"; echo; done | sort | uniq -c | tr '\n' ' ')
 echo "   the storm's answers with broker 1 killed: $codes"
 for p in 1 2 3 4; do
@@ -119,6 +120,7 @@ for p in 1 2 3 4; do
 		[ "$(cat "$T/storm-$p-$u.status")" = 200 ] || fail "x$p for $u: $(cat "$T/storm-$p-$u.status") $(cat "$T/storm-$p-$u")"
 	done
 done
+echo "   every user had their sessions $((($(date +%s%N) - t_killed) / 1000000)) ms after broker 1 died"
 echo "ok: every launch carried on through broker 2"
 
 # Afterwards: 8 live sessions, one per pool and user, none starting, each
@@ -134,7 +136,7 @@ wait_for 10 eval '[ "$(sd_api GET /sessions | jq ".sessions | length")" = 8 ]' |
 	fail "the host runs $(sd_api GET /sessions | jq '.sessions | length') sessions, not 8"
 x=$(($(pgrep -c -u "$SD_USER" Xvnc) + $(pgrep -c -u "$SD_USER2" Xvnc)))
 [ "$x" = 8 ] || fail "$x Xvnc for 8 sessions"
-echo "   broker 2 finished $(grep -c "is running (reported by the host)" "$T/broker2.log") of broker 1's starts from host1's heartbeats"
+echo "   of broker 1's starts, broker 2 finished $(grep -c "is running (reported by the host)" "$T/broker2.log") from host1's heartbeats and ended $(grep -c "its start never reached host1 (the broker that made it is gone)" "$T/broker2.log") that never reached it"
 echo "ok: nothing lost, doubled or left starting"
 
 # The gateways and the host moved to broker 2.
@@ -146,4 +148,47 @@ B=$B2 api GET /admin/hosts "" "$ADMIN" >/dev/null
 [ "$(jq -r '.hosts[] | select(.name == "host1") | .last_seen_ms' "$T/out")" -gt "$seen" ] ||
 	fail "host1's heartbeats do not reach broker 2: $(cat "$T/out")"
 echo "ok: gateways and the session host moved to broker 2"
+
+# --- starts whose broker is gone, and one whose broker lives -----------------------
+# Made as a broker would make them, then gone before it called the host:
+# x5's by a broker that is gone, x6's by one that still beats (a loop
+# here stands in for it).  The host has neither.
+now_ms() { date +%s%3N; }
+start_row() {
+	pg_psql "INSERT INTO sessions (pool, user_name, host, state, created_ms, updated_ms, starter)
+		VALUES ('$1', '$SD_USER', 'host1', 0, $(now_ms), $(now_ms), '$2')"
+}
+start_row x5 gone:1:00000000 || fail "insert x5"
+pg_psql "INSERT INTO brokers VALUES ('alive:2:00000000', $(now_ms))" || fail "insert a broker"
+(while [ ! -f "$T/stop-beating" ]; do
+	pg_psql "UPDATE brokers SET seen_ms = $(now_ms) WHERE id = 'alive:2:00000000'"
+	sleep 0.5
+done) &
+BEAT_PID=$!
+start_row x6 alive:2:00000000 || fail "insert x6"
+t0=$(date +%s%N)
+B=$B2 api POST /resources/x5/launch "" "$TOKEN" >/dev/null
+expect 503 starting
+for _ in $(seq 1 60); do
+	B=$B2 api POST /resources/x5/launch "" "$TOKEN" >/dev/null
+	[ "$STATUS" = 200 ] && break
+	sleep 0.5
+done
+expect 200
+echo "   a start whose broker is gone was ended, and the user's launch went through, after $((($(date +%s%N) - t0) / 1000000)) ms"
+grep -q "its start never reached host1 (the broker that made it is gone)" "$T/broker2.log" || fail "no log line for it"
+sleep 3 # six heartbeats of host1
+B=$B2 api POST /resources/x6/launch "" "$TOKEN" >/dev/null
+expect 503 starting
+touch "$T/stop-beating"
+wait "$BEAT_PID"
+t0=$(date +%s%N)
+for _ in $(seq 1 60); do
+	B=$B2 api POST /resources/x6/launch "" "$TOKEN" >/dev/null
+	[ "$STATUS" = 200 ] && break
+	sleep 0.5
+done
+expect 200
+echo "   a live broker's start was left alone; ended $((($(date +%s%N) - t0) / 1000000)) ms after that broker stopped"
+echo "ok: a start is its broker's while it lives, and ended once it is gone"
 echo "ok: ha"

@@ -53,7 +53,7 @@ static void setup(void)
 	if (pg_url && *pg_url) {
 		snprintf(uri, sizeof(uri), "%s", pg_url);
 		raw_sql("SET client_min_messages = warning;"
-			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens, throttle CASCADE");
+			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens, throttle, brokers CASCADE");
 	} else {
 		pg_url = NULL;
 		snprintf(uri, sizeof(uri), "sqlite:%s", path);
@@ -289,6 +289,8 @@ Test(store, an_older_schema_is_migrated)
 	brk_store_close(st);
 	raw_sql("DROP INDEX sessions_live_user");
 	raw_sql("DROP TABLE throttle");
+	raw_sql("DROP TABLE brokers");
+	raw_sql("ALTER TABLE sessions DROP COLUMN starter");
 	raw_sql("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
 	brk_store_close(open_ok());
 	/* The index is back: a second live row for alice is refused (on
@@ -497,6 +499,31 @@ Test(store, sixty_four_guesses_on_two_brokers_give_five_attempts)
 	cr_assert_eq(brk_store_throttle_take(a, carol, 2, 5, 2 * 86400000LL, later), 0);
 	brk_store_close(a);
 	brk_store_close(b);
+}
+
+Test(store, brokers_are_seen_and_sessions_name_their_starter)
+{
+	struct brk_store *st = open_ok();
+	struct brk_assign_req req = { .pool = "office", .user = "alice", .now_ms = 1000,
+				      .broker = "b1:42:cafe" };
+	struct brk_session s, again;
+	int64_t seen = 0;
+	int reconnect;
+
+	cr_assert_eq(brk_store_broker_seen(st, "b1:42:cafe", &seen), -ENOENT);
+	cr_assert_eq(brk_store_broker_beat(st, "b1:42:cafe", 1000), 0);
+	cr_assert_eq(brk_store_broker_beat(st, "b1:42:cafe", 2000), 0);
+	cr_assert_eq(brk_store_broker_seen(st, "b1:42:cafe", &seen), 0);
+	cr_assert_eq(seen, 2000);
+	put_static_pool(st, "office", 2);
+	cr_assert_eq(brk_store_assign(st, &req, &s, &reconnect), 0);
+	cr_assert_str_eq(s.starter, "b1:42:cafe");
+	cr_assert_eq(brk_store_session_get(st, s.id, &again), 0);
+	cr_assert_str_eq(again.starter, "b1:42:cafe");
+	/* A broker quiet for a day is forgotten. */
+	cr_assert_eq(brk_store_purge(st, 2000 + 24LL * 3600 * 1000), 0);
+	cr_assert_eq(brk_store_broker_seen(st, "b1:42:cafe", &seen), -ENOENT);
+	brk_store_close(st);
 }
 
 Test(store, a_ticket_is_redeemed_once_whichever_broker_gets_it)
