@@ -79,27 +79,65 @@ const char *brk_role_name(int role)
  * and the look-ups are not hot enough for the lock to matter. */
 static pthread_mutex_t nss_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A group's name: its entry lists every member (an LDAP group may have
+ * thousands), so the buffer grows on ERANGE, to 16 MiB.  NULL when there
+ * is none or it cannot be read (logged: a group silently missing would
+ * take the user's pools away without a word). */
+static char *group_name(gid_t gid)
+{
+	for (size_t len = 16384;; len *= 4) {
+		struct group gr, *grp = NULL;
+		char *buf = malloc(len), *name = NULL;
+		int rc;
+
+		if (!buf)
+			return NULL;
+		errno = 0;
+		rc = getgrgid_r(gid, &gr, buf, len, &grp);
+		if (rc == -1) /* nss_wrapper's way of saying it: -1 and errno */
+			rc = errno ? errno : EIO;
+		if (rc == ERANGE && len < (16u << 20)) {
+			free(buf);
+			continue;
+		}
+		if (rc == 0 && grp)
+			name = strdup(grp->gr_name);
+		else if (rc)
+			pt_log_warnx("group %u cannot be read: %s", (unsigned)gid, strerror(rc));
+		free(buf);
+		return name;
+	}
+}
+
 static char **user_groups_locked(const char *user)
 {
 	struct passwd pw, *pwp = NULL;
 	char buf[4096];
-	gid_t gids[256];
+	gid_t *gids = NULL;
 	int ng = 256;
-	char **names;
+	char **names = NULL;
 
 	if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
 		return calloc(1, sizeof(char *));
-	if (getgrouplist(user, pw.pw_gid, gids, &ng) < 0)
-		ng = 256;
-	names = calloc((size_t)ng + 1, sizeof(char *));
-	if (!names)
-		return NULL;
-	for (int i = 0, k = 0; i < ng; i++) {
-		struct group gr, *grp = NULL;
-		char gbuf[8192];
-		if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &grp) == 0 && grp)
-			names[k++] = strdup(grp->gr_name);
+	/* More groups than room: getgrouplist says how many (NGROUPS_MAX is
+	 * 65536 on Linux). */
+	for (int tries = 0; tries < 4; tries++) {
+		int room = ng;
+		gid_t *g = realloc(gids, (size_t)room * sizeof(*gids));
+		if (!g)
+			goto out;
+		gids = g;
+		if (getgrouplist(user, pw.pw_gid, gids, &ng) >= 0)
+			break;
+		if (ng <= room || ng > 65536)
+			ng = room; /* what fitted */
 	}
+	names = calloc((size_t)ng + 1, sizeof(char *));
+	for (int i = 0, k = 0; names && i < ng; i++)
+		if ((names[k] = group_name(gids[i])) != NULL)
+			k++;
+out:
+	free(gids);
 	return names;
 }
 
