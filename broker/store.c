@@ -62,7 +62,8 @@ void brk_store_close(struct brk_store *st)
 	free(st);
 }
 
-#define CALL(st, fn, ...) ((st)->pg ? pg_##fn((st)->pg, __VA_ARGS__) : sq_##fn((st)->sq, __VA_ARGS__))
+#define CALL(st, fn, ...) \
+	((st)->pg ? pg_##fn((st)->pg, __VA_ARGS__) : sq_##fn((st)->sq, __VA_ARGS__))
 
 int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int create_only)
 {
@@ -89,12 +90,14 @@ int brk_store_pool_set_drained(struct brk_store *st, const char *name, int drain
 	return CALL(st, pool_set_drained, name, drained);
 }
 
-int brk_store_host_register(struct brk_store *st, const char *name, const char *address, int64_t now_ms)
+int brk_store_host_register(struct brk_store *st, const char *name, const char *address,
+			    int64_t now_ms)
 {
 	return CALL(st, host_register, name, address, now_ms);
 }
 
-int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load, int64_t mem_free_kb, int64_t now_ms)
+int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load,
+			     int64_t mem_free_kb, int64_t now_ms)
 {
 	return CALL(st, host_heartbeat, name, load, mem_free_kb, now_ms);
 }
@@ -114,7 +117,8 @@ int brk_store_host_set_drained(struct brk_store *st, const char *name, int drain
 	return CALL(st, host_set_drained, name, drained);
 }
 
-int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req, struct brk_session *out, int *reconnect)
+int brk_store_assign(struct brk_store *st, const struct brk_assign_req *req,
+		     struct brk_session *out, int *reconnect)
 {
 	return CALL(st, assign, req, out, reconnect);
 }
@@ -124,17 +128,20 @@ int brk_store_session_get(struct brk_store *st, int64_t id, struct brk_session *
 	return CALL(st, session_get, id, out);
 }
 
-int brk_store_session_list(struct brk_store *st, const struct brk_session_filter *f, struct brk_session **out, size_t *n)
+int brk_store_session_list(struct brk_store *st, const struct brk_session_filter *f,
+			   struct brk_session **out, size_t *n)
 {
 	return CALL(st, session_list, f, out, n);
 }
 
-int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend, const char *secret, int64_t now_ms)
+int brk_store_session_ready(struct brk_store *st, int64_t id, const char *backend,
+			    const char *secret, int64_t now_ms)
 {
 	return CALL(st, session_ready, id, backend, secret, now_ms);
 }
 
-int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms, int64_t bytes_up, int64_t bytes_down)
+int brk_store_session_event(struct brk_store *st, int64_t id, const char *event, int64_t at_ms,
+			    int64_t bytes_up, int64_t bytes_down)
 {
 	return CALL(st, session_event, id, event, at_ms, bytes_up, bytes_down);
 }
@@ -162,7 +169,8 @@ int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct br
 	return CALL(st, ticket_put, hash, t);
 }
 
-int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms, struct brk_ticket *out)
+int brk_store_ticket_take(struct brk_store *st, const char *hash, int64_t now_ms,
+			  struct brk_ticket *out)
 {
 	return CALL(st, ticket_take, hash, now_ms, out);
 }
@@ -172,7 +180,8 @@ int brk_store_token_put(struct brk_store *st, const char *hash, const struct brk
 	return CALL(st, token_put, hash, t);
 }
 
-int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms, struct brk_token *out)
+int brk_store_token_get(struct brk_store *st, const char *hash, int64_t now_ms,
+			struct brk_token *out)
 {
 	return CALL(st, token_get, hash, now_ms, out);
 }
@@ -300,7 +309,6 @@ int brk_pool_parse(const char *name, const char *text, struct pt_pool_conf *pc)
 	return rc;
 }
 
-
 int brk_pool_text_has_host(const char *text, const char *host)
 {
 	const char *h = text ? strstr(text, "hosts = ") : NULL;
@@ -325,7 +333,6 @@ void brk_pools_free(struct brk_pool *p, size_t n)
 		brk_pool_clear(&p[i]);
 	free(p);
 }
-
 
 /* --- timeouts ------------------------------------------------------------------ */
 
@@ -380,4 +387,3 @@ int brk_store_session_expired(struct brk_store *st, int64_t now_ms, struct brk_s
 	*n = k;
 	return 0;
 }
-

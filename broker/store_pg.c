@@ -263,8 +263,7 @@ static int ex(struct pg_conn *k, const char *sql)
  * words.  On a broken connection there is nothing to end. */
 static void rollback(struct pg_conn *k)
 {
-	if (k->c && PQstatus(k->c) == CONNECTION_OK &&
-	    PQtransactionStatus(k->c) != PQTRANS_IDLE)
+	if (k->c && PQstatus(k->c) == CONNECTION_OK && PQtransactionStatus(k->c) != PQTRANS_IDLE)
 		PQclear(PQexec(k->c, "ROLLBACK"));
 }
 
@@ -284,10 +283,34 @@ static int64_t changed(const PGresult *r)
 	return strtoll(PQcmdTuples((PGresult *)r), NULL, 10);
 }
 
+/* The rows of r (which it takes; NULL: the failed statement's error), each
+ * made by fn into an element of a new array (*out, *n; free()). */
+static int rows_into(PGresult *r, size_t size, void (*fn)(const PGresult *r, int i, void *elem),
+		     void **out, size_t *n)
+{
+	int rows = r ? PQntuples(r) : 0;
+	char *a;
+
+	*out = NULL;
+	*n = 0;
+	if (!r)
+		return brk_store_rc;
+	if (!(a = calloc(rows ? (size_t)rows : 1, size))) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rows; i++)
+		fn(r, i, a + (size_t)i * size);
+	PQclear(r);
+	*out = a;
+	*n = (size_t)rows;
+	return 0;
+}
+
 /* One statement on a connection of its own: 0, the error, or (must_change)
  * -ENOENT when it changed no row.  *n: rows changed, when n. */
-static int write1(struct pg_store *st, int must_change, int *n, const char *sql,
-		  const char *types, ...)
+static int write1(struct pg_store *st, int must_change, int *n, const char *sql, const char *types,
+		  ...)
 {
 	struct pg_conn *k = take(st);
 	va_list ap;
@@ -312,48 +335,8 @@ static int write1(struct pg_store *st, int must_change, int *n, const char *sql,
 
 /* --- schema and open ------------------------------------------------------------ */
 
-/* Version n's SQL is schema[n - 1]; the same versions as store_sqlite.c. */
-static const char *const schema[] = {
-	/* version 1 */
-	"CREATE TABLE pools (name TEXT PRIMARY KEY, conf TEXT NOT NULL,"
-	" drained INTEGER NOT NULL DEFAULT 0, from_config INTEGER NOT NULL DEFAULT 0,"
-	" rr_cursor BIGINT NOT NULL DEFAULT -1);"
-	"CREATE TABLE hosts (name TEXT PRIMARY KEY, address TEXT NOT NULL DEFAULT '',"
-	" sessiond INTEGER NOT NULL DEFAULT 0, drained INTEGER NOT NULL DEFAULT 0,"
-	" last_seen_ms BIGINT NOT NULL DEFAULT 0, load DOUBLE PRECISION NOT NULL DEFAULT 0,"
-	" mem_free_kb BIGINT NOT NULL DEFAULT 0);"
-	"CREATE TABLE sessions (id BIGSERIAL PRIMARY KEY, pool TEXT NOT NULL,"
-	" user_name TEXT NOT NULL, host TEXT NOT NULL, backend TEXT NOT NULL DEFAULT '',"
-	" secret TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
-	" state INTEGER NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
-	" connected_ms BIGINT NOT NULL DEFAULT 0, disconnected_ms BIGINT NOT NULL DEFAULT 0,"
-	" last_input_ms BIGINT NOT NULL DEFAULT 0, ended_ms BIGINT NOT NULL DEFAULT 0,"
-	" end_reason TEXT NOT NULL DEFAULT '', bytes_up BIGINT NOT NULL DEFAULT 0,"
-	" bytes_down BIGINT NOT NULL DEFAULT 0);"
-	"CREATE INDEX sessions_pool_user ON sessions (pool, user_name, state);"
-	"CREATE INDEX sessions_host_state ON sessions (host, state);"
-	"CREATE INDEX sessions_state ON sessions (state);"
-	"CREATE TABLE tickets (hash TEXT PRIMARY KEY, session_id BIGINT NOT NULL,"
-	" user_name TEXT NOT NULL, client_addr TEXT NOT NULL, expires_ms BIGINT NOT NULL);"
-	"CREATE TABLE tokens (hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,"
-	" admin INTEGER NOT NULL, expires_ms BIGINT NOT NULL);",
-	/* version 2 */
-	("ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
-	 "ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"),
-	/* version 3 */
-	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
-	/* version 4 */
-	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
-	/* version 5: failed logins counted in the database, so that brokers
-	 * sharing it give no more guesses together than one alone */
-	("CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
-	 " last_ms BIGINT NOT NULL);"
-	 /* and the brokers sharing the database, alive when seen lately, and
-	  * which of them made each session: a start whose broker died is
-	  * another broker's to settle */
-	 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"
-	 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),
-};
+/* Version n's SQL is schema[n - 1] (store_impl.h). */
+static const char *const schema[] = BRK_SCHEMA("BIGSERIAL PRIMARY KEY");
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
 /* Create or migrate the schema in one transaction, under an advisory lock
@@ -550,11 +533,16 @@ int pg_pool_get(struct pg_store *st, const char *name, struct brk_pool *out)
 	return rc;
 }
 
+static void pool_elem(const PGresult *r, int i, void *elem)
+{
+	pool_row(r, i, elem); /* a stored key that no longer parses keeps its default,
+			       * as in store_sqlite.c's list */
+}
+
 int pg_pool_list(struct pg_store *st, struct brk_pool **out, size_t *n)
 {
 	struct pg_conn *k = take(st);
 	PGresult *r;
-	int rows;
 
 	*out = NULL;
 	*n = 0;
@@ -563,18 +551,7 @@ int pg_pool_list(struct pg_store *st, struct brk_pool **out, size_t *n)
 	r = q(k, "SELECT name, conf, drained, from_config FROM pools ORDER BY name COLLATE \"C\"",
 	      "");
 	give(st, k);
-	if (!r)
-		return brk_store_rc;
-	rows = PQntuples(r);
-	*out = calloc(rows ? (size_t)rows : 1, sizeof(**out));
-	if (!*out) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		pool_row(r, i, &(*out)[(*n)++]);
-	PQclear(r);
-	return 0;
+	return rows_into(r, sizeof(**out), pool_elem, (void **)out, n);
 }
 
 int pg_pool_delete(struct pg_store *st, const char *name)
@@ -622,8 +599,7 @@ int pg_pool_set_drained(struct pg_store *st, const char *name, int drained)
 
 /* --- hosts ----------------------------------------------------------------------- */
 
-int pg_host_register(struct pg_store *st, const char *name, const char *address,
-		     int64_t now_ms)
+int pg_host_register(struct pg_store *st, const char *name, const char *address, int64_t now_ms)
 {
 	return write1(
 		st, 0, NULL,
@@ -642,11 +618,24 @@ int pg_host_heartbeat(struct pg_store *st, const char *name, double load, int64_
 		      "diis", load, mem_free_kb, now_ms, name);
 }
 
+static void host_elem(const PGresult *r, int i, void *elem)
+{
+	struct brk_host *h = elem;
+
+	gt(r, i, 0, h->name, sizeof(h->name));
+	gt(r, i, 1, h->address, sizeof(h->address));
+	h->sessiond = (int)gi(r, i, 2);
+	h->drained = (int)gi(r, i, 3);
+	h->last_seen_ms = gi(r, i, 4);
+	h->load = strtod(PQgetvalue(r, i, 5), NULL);
+	h->mem_free_kb = gi(r, i, 6);
+	h->sessions = gi(r, i, 7);
+}
+
 static int host_list(struct pg_store *st, const char *name, struct brk_host **out, size_t *n)
 {
 	struct pg_conn *k = take(st);
 	PGresult *r;
-	int rows;
 
 	*out = NULL;
 	*n = 0;
@@ -659,27 +648,7 @@ static int host_list(struct pg_store *st, const char *name, struct brk_host **ou
 	      " WHERE $1::text IS NULL OR h.name = $1::text ORDER BY h.name COLLATE \"C\"",
 	      "s", name);
 	give(st, k);
-	if (!r)
-		return brk_store_rc;
-	rows = PQntuples(r);
-	*out = calloc(rows ? (size_t)rows : 1, sizeof(**out));
-	if (!*out) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++) {
-		struct brk_host *h = &(*out)[(*n)++];
-		gt(r, i, 0, h->name, sizeof(h->name));
-		gt(r, i, 1, h->address, sizeof(h->address));
-		h->sessiond = (int)gi(r, i, 2);
-		h->drained = (int)gi(r, i, 3);
-		h->last_seen_ms = gi(r, i, 4);
-		h->load = strtod(PQgetvalue(r, i, 5), NULL);
-		h->mem_free_kb = gi(r, i, 6);
-		h->sessions = gi(r, i, 7);
-	}
-	PQclear(r);
-	return 0;
+	return rows_into(r, sizeof(**out), host_elem, (void **)out, n);
 }
 
 int pg_host_list(struct pg_store *st, struct brk_host **out, size_t *n)
@@ -780,8 +749,7 @@ int pg_session_get(struct pg_store *st, int64_t id, struct brk_session *out)
 
 	if (!k)
 		return brk_store_rc;
-	rc = session_one(q(k, "SELECT " SESSION_COLS " FROM sessions WHERE id = $1", "i", id),
-			 out);
+	rc = session_one(q(k, "SELECT " SESSION_COLS " FROM sessions WHERE id = $1", "i", id), out);
 	give(st, k);
 	return rc;
 }
@@ -798,36 +766,26 @@ static int live_session(struct pg_conn *k, const struct brk_assign_req *req,
 
 /* The host rows with their live sessions, sorted by name as strcmp
  * sorts (COLLATE "C"). */
+static void hostinfo_elem(const PGresult *r, int i, void *elem)
+{
+	struct brk_hostinfo *h = elem;
+
+	gt(r, i, 0, h->name, sizeof(h->name));
+	h->drained = (int)gi(r, i, 1);
+	h->sessiond = (int)gi(r, i, 2);
+	h->seen = gi(r, i, 3);
+	h->live = gi(r, i, 4);
+}
+
 static int host_infos(struct pg_conn *k, struct brk_hostinfo **out, size_t *n)
 {
-	PGresult *r = q(k,
-			"SELECT h.name, h.drained, h.sessiond, h.last_seen_ms, COALESCE(c.n, 0)"
-			" FROM hosts h LEFT JOIN (SELECT host, COUNT(*) AS n FROM sessions"
-			" WHERE state < 4 GROUP BY host) c ON c.host = h.name"
-			" ORDER BY h.name COLLATE \"C\"",
-			"");
-	int rows;
-
-	*out = NULL;
-	*n = 0;
-	if (!r)
-		return brk_store_rc;
-	rows = PQntuples(r);
-	*out = calloc(rows ? (size_t)rows : 1, sizeof(**out));
-	if (!*out) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++) {
-		struct brk_hostinfo *h = &(*out)[(*n)++];
-		gt(r, i, 0, h->name, sizeof(h->name));
-		h->drained = (int)gi(r, i, 1);
-		h->sessiond = (int)gi(r, i, 2);
-		h->seen = gi(r, i, 3);
-		h->live = gi(r, i, 4);
-	}
-	PQclear(r);
-	return 0;
+	return rows_into(q(k,
+			   "SELECT h.name, h.drained, h.sessiond, h.last_seen_ms, COALESCE(c.n, 0)"
+			   " FROM hosts h LEFT JOIN (SELECT host, COUNT(*) AS n FROM sessions"
+			   " WHERE state < 4 GROUP BY host) c ON c.host = h.name"
+			   " ORDER BY h.name COLLATE \"C\"",
+			   ""),
+			 sizeof(**out), hostinfo_elem, (void **)out, n);
 }
 
 /* Inside the transaction, the pool's row locked. */
@@ -947,13 +905,17 @@ int pg_assign(struct pg_store *st, const struct brk_assign_req *req, struct brk_
 	return rc;
 }
 
+static void session_elem(const PGresult *r, int i, void *elem)
+{
+	session_row(r, i, elem);
+}
+
 int pg_session_list(struct pg_store *st, const struct brk_session_filter *f,
 		    struct brk_session **out, size_t *n)
 {
 	struct pg_conn *k = take(st);
 	char limit[24];
 	PGresult *r;
-	int rows;
 
 	*out = NULL;
 	*n = 0;
@@ -966,21 +928,9 @@ int pg_session_list(struct pg_store *st, const struct brk_session_filter *f,
 	      " AND ($2::text IS NULL OR user_name = $2::text) AND ($3::int = -1 OR"
 	      " ($3::int = -2 AND state < 4) OR state = $3::int)"
 	      " AND ($4::text IS NULL OR host = $4::text) ORDER BY id DESC LIMIT $5::bigint",
-	      "ssiss", f->pool, f->user, (int64_t)f->state, f->host,
-	      f->limit > 0 ? limit : NULL);
+	      "ssiss", f->pool, f->user, (int64_t)f->state, f->host, f->limit > 0 ? limit : NULL);
 	give(st, k);
-	if (!r)
-		return brk_store_rc;
-	rows = PQntuples(r);
-	*out = calloc(rows ? (size_t)rows : 1, sizeof(**out));
-	if (!*out) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		session_row(r, i, &(*out)[(*n)++]);
-	PQclear(r);
-	return 0;
+	return rows_into(r, sizeof(**out), session_elem, (void **)out, n);
 }
 
 int pg_session_ready(struct pg_store *st, int64_t id, const char *backend, const char *secret,
@@ -1029,8 +979,7 @@ int pg_gateway_started(struct pg_store *st, const char *gateway, int64_t now_ms,
 		      "is", now_ms, gateway);
 }
 
-int pg_session_end(struct pg_store *st, int64_t id, const char *reason, int64_t now_ms,
-		   int *ended)
+int pg_session_end(struct pg_store *st, int64_t id, const char *reason, int64_t now_ms, int *ended)
 {
 	struct brk_session s;
 	int n = 0;

@@ -28,13 +28,13 @@
 
 #include "store_impl.h"
 
-#define store_err brk_store_err /* store_impl.h: this thread's */
-#define store_rc  brk_store_rc
+#define store_err      brk_store_err /* store_impl.h: this thread's */
+#define store_rc       brk_store_rc
 #define SCHEMA_VERSION BRK_SCHEMA_VERSION
 #define HOST_ALIVE_MS  BRK_HOST_ALIVE_MS
 
-#define SPENT_MAX      64
-#define STMT_CACHE     96 /* more than the statements of this file */
+#define SPENT_MAX  64
+#define STMT_CACHE 96 /* more than the statements of this file */
 
 /* A ticket taken whose DELETE failed: refused until it expires. */
 struct spent {
@@ -119,51 +119,9 @@ static int step_row(struct sq_store *st, sqlite3_stmt *s)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(st, "step");
 }
 
-static const char *const schema[] = {
-	/* version 1 */
-	"CREATE TABLE pools (name TEXT PRIMARY KEY, conf TEXT NOT NULL,"
-	" drained INTEGER NOT NULL DEFAULT 0, from_config INTEGER NOT NULL DEFAULT 0,"
-	" rr_cursor BIGINT NOT NULL DEFAULT -1);"
-	"CREATE TABLE hosts (name TEXT PRIMARY KEY, address TEXT NOT NULL DEFAULT '',"
-	" sessiond INTEGER NOT NULL DEFAULT 0, drained INTEGER NOT NULL DEFAULT 0,"
-	" last_seen_ms BIGINT NOT NULL DEFAULT 0, load DOUBLE PRECISION NOT NULL DEFAULT 0,"
-	" mem_free_kb BIGINT NOT NULL DEFAULT 0);"
-	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, pool TEXT NOT NULL,"
-	" user_name TEXT NOT NULL, host TEXT NOT NULL, backend TEXT NOT NULL DEFAULT '',"
-	" secret TEXT NOT NULL DEFAULT '', client_addr TEXT NOT NULL DEFAULT '',"
-	" state INTEGER NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
-	" connected_ms BIGINT NOT NULL DEFAULT 0, disconnected_ms BIGINT NOT NULL DEFAULT 0,"
-	" last_input_ms BIGINT NOT NULL DEFAULT 0, ended_ms BIGINT NOT NULL DEFAULT 0,"
-	" end_reason TEXT NOT NULL DEFAULT '', bytes_up BIGINT NOT NULL DEFAULT 0,"
-	" bytes_down BIGINT NOT NULL DEFAULT 0);"
-	"CREATE INDEX sessions_pool_user ON sessions (pool, user_name, state);"
-	"CREATE INDEX sessions_host_state ON sessions (host, state);"
-	"CREATE INDEX sessions_state ON sessions (state);"
-	"CREATE TABLE tickets (hash TEXT PRIMARY KEY, session_id BIGINT NOT NULL,"
-	" user_name TEXT NOT NULL, client_addr TEXT NOT NULL, expires_ms BIGINT NOT NULL);"
-	"CREATE TABLE tokens (hash TEXT PRIMARY KEY, user_name TEXT NOT NULL,"
-	" admin INTEGER NOT NULL, expires_ms BIGINT NOT NULL);",
-	/* version 2: the user's password sealed under the token or ticket
-	 * itself, for single sign-on (broker/seal.c) */
-	("ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"
-	 "ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"),
-	/* version 3: the gateway a session's client last connected through,
-	 * so that a gateway that restarts can say which relays it lost */
-	"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';",
-	/* version 4: one live session per user and pool, whichever broker
-	 * inserts it (store_pg.c's brokers race; here it is the rule made
-	 * plain) */
-	"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) WHERE state < 4;",
-	/* version 5: failed logins counted in the database, so that brokers
-	 * sharing it give no more guesses together than one alone */
-	("CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
-	 " last_ms BIGINT NOT NULL);"
-	 /* and the brokers sharing the database, alive when seen lately, and
-	  * which of them made each session: a start whose broker died is
-	  * another broker's to settle */
-	 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"
-	 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),
-};
+/* Version n's SQL is schema[n - 1] (store_impl.h); SQLite numbers an
+ * INTEGER PRIMARY KEY itself. */
+static const char *const schema[] = BRK_SCHEMA("INTEGER PRIMARY KEY");
 _Static_assert(sizeof(schema) / sizeof(schema[0]) == BRK_SCHEMA_VERSION, "one entry per version");
 
 /* --- statements --------------------------------------------------------- */
@@ -317,7 +275,8 @@ struct sq_store *sq_open(const char *uri, char *err, size_t errlen)
 	int version = 0;
 
 	if (strncmp(uri, "sqlite:", 7) || !uri[7]) {
-		snprintf(err, errlen, "[broker] store '%.200s': expected sqlite:/path/to/file.db", uri);
+		snprintf(err, errlen, "[broker] store '%.200s': expected sqlite:/path/to/file.db",
+			 uri);
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
@@ -391,8 +350,8 @@ struct sq_store *sq_open(const char *uri, char *err, size_t errlen)
 fail:
 	snprintf(err, errlen, "%s: %s", uri + 7,
 		 store_err[0] ? store_err
-		 : st->db   ? sqlite3_errmsg(st->db)
-			    : "cannot open the database");
+		 : st->db     ? sqlite3_errmsg(st->db)
+			      : "cannot open the database");
 	sq_close(st);
 	return NULL;
 }
@@ -610,8 +569,7 @@ int sq_pool_set_drained(struct sq_store *st, const char *name, int drained)
 
 /* --- hosts ------------------------------------------------------------------ */
 
-int sq_host_register(struct sq_store *st, const char *name, const char *address,
-			    int64_t now_ms)
+int sq_host_register(struct sq_store *st, const char *name, const char *address, int64_t now_ms)
 {
 	return write1(
 		st, 0,
@@ -621,8 +579,8 @@ int sq_host_register(struct sq_store *st, const char *name, const char *address,
 		"ssi", name, address, now_ms);
 }
 
-int sq_host_heartbeat(struct sq_store *st, const char *name, double load,
-			     int64_t mem_free_kb, int64_t now_ms)
+int sq_host_heartbeat(struct sq_store *st, const char *name, double load, int64_t mem_free_kb,
+		      int64_t now_ms)
 {
 	return write1(st, 1,
 		      "UPDATE hosts SET load = ?, mem_free_kb = ?, last_seen_ms = ?"
@@ -706,8 +664,8 @@ int sq_host_set_drained(struct sq_store *st, const char *name, int drained)
 		sqlite3_stmt *s = q(st, "SELECT conf FROM pools", "");
 		int known = 0;
 		while (s && !known && sqlite3_step(s) == SQLITE_ROW)
-			known = brk_pool_text_has_host(
-				(const char *)sqlite3_column_text(s, 0), name);
+			known = brk_pool_text_has_host((const char *)sqlite3_column_text(s, 0),
+						       name);
 		stmt_done(st, s);
 		rc = known ? exec_stmt(st, q(st,
 					     "INSERT INTO hosts (name, address, sessiond, drained)"
@@ -890,14 +848,14 @@ static int assign_locked(struct sq_store *st, const struct brk_assign_req *req,
 	    (rc = exec_stmt(st, q(st, "UPDATE pools SET rr_cursor = ? WHERE name = ?", "is", cursor,
 				  req->pool))))
 		goto out;
-	rc = exec_stmt(st,
-		       q(st,
-			 "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
-			 " state, created_ms, updated_ms, starter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 "sssssiiis", req->pool, req->user, c[pick].host,
-			 sessiond ? "" : c[pick].host, req->client_addr ? req->client_addr : "",
-			 (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms, req->now_ms,
-			 req->broker ? req->broker : ""));
+	rc = exec_stmt(
+		st, q(st,
+		      "INSERT INTO sessions (pool, user_name, host, backend, client_addr,"
+		      " state, created_ms, updated_ms, starter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		      "sssssiiis", req->pool, req->user, c[pick].host, sessiond ? "" : c[pick].host,
+		      req->client_addr ? req->client_addr : "",
+		      (int64_t)(sessiond ? BRK_STARTING : BRK_READY), req->now_ms, req->now_ms,
+		      req->broker ? req->broker : ""));
 	if (rc == 0) /* SQLite: RETURNING would do in both, but 3.40 + PG differ */
 		rc = session_get_locked(st, sqlite3_last_insert_rowid(st->db), out);
 out:
@@ -906,8 +864,8 @@ out:
 	return rc;
 }
 
-int sq_assign(struct sq_store *st, const struct brk_assign_req *req,
-		     struct brk_session *out, int *reconnect)
+int sq_assign(struct sq_store *st, const struct brk_assign_req *req, struct brk_session *out,
+	      int *reconnect)
 {
 	int rc;
 
@@ -935,7 +893,7 @@ int sq_assign(struct sq_store *st, const struct brk_assign_req *req,
 }
 
 int sq_session_list(struct sq_store *st, const struct brk_session_filter *f,
-			   struct brk_session **out, size_t *n)
+		    struct brk_session **out, size_t *n)
 {
 	char sql[512];
 	size_t cap = 0;
@@ -994,8 +952,8 @@ int sq_session_list(struct sq_store *st, const struct brk_session_filter *f,
 	return rc;
 }
 
-int sq_session_ready(struct sq_store *st, int64_t id, const char *backend,
-			    const char *secret, int64_t now_ms)
+int sq_session_ready(struct sq_store *st, int64_t id, const char *backend, const char *secret,
+		     int64_t now_ms)
 {
 	return write1(st, 1,
 		      "UPDATE sessions SET backend = ?, secret = ?, state = 1, updated_ms = ?"
@@ -1004,7 +962,7 @@ int sq_session_ready(struct sq_store *st, int64_t id, const char *backend,
 }
 
 int sq_session_event(struct sq_store *st, int64_t id, const char *event, int64_t at_ms,
-			    int64_t bytes_up, int64_t bytes_down)
+		     int64_t bytes_up, int64_t bytes_down)
 {
 	const char *sql;
 
@@ -1045,8 +1003,7 @@ int sq_gateway_started(struct sq_store *st, const char *gateway, int64_t now_ms,
 	return rc;
 }
 
-int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t now_ms,
-		   int *ended)
+int sq_session_end(struct sq_store *st, int64_t id, const char *reason, int64_t now_ms, int *ended)
 {
 	int rc;
 
@@ -1107,8 +1064,7 @@ static void remember_spent(struct sq_store *st, const char *hash, int64_t expire
 	slot->expires_ms = expires_ms;
 }
 
-int sq_ticket_take(struct sq_store *st, const char *hash, int64_t now_ms,
-			  struct brk_ticket *out)
+int sq_ticket_take(struct sq_store *st, const char *hash, int64_t now_ms, struct brk_ticket *out)
 {
 	struct spent *e;
 	sqlite3_stmt *s;
@@ -1163,8 +1119,7 @@ int sq_token_put(struct sq_store *st, const char *hash, const struct brk_token *
 		      "ssiis", hash, t->user, (int64_t)t->admin, t->expires_ms, t->sealed);
 }
 
-int sq_token_get(struct sq_store *st, const char *hash, int64_t now_ms,
-			struct brk_token *out)
+int sq_token_get(struct sq_store *st, const char *hash, int64_t now_ms, struct brk_token *out)
 {
 	sqlite3_stmt *s;
 	int rc;
