@@ -247,6 +247,31 @@ static PGresult *q(struct pg_conn *k, const char *sql, const char *types, ...)
 	return r;
 }
 
+/* One statement on a connection of its own, given back at once: its
+ * result, or NULL with the error set. */
+static PGresult *vq1(struct pg_store *st, const char *sql, const char *types, va_list ap)
+{
+	struct pg_conn *k = take(st);
+	PGresult *r;
+
+	if (!k)
+		return NULL;
+	r = vq(k, sql, types, ap);
+	give(st, k);
+	return r;
+}
+
+static PGresult *q1(struct pg_store *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	PGresult *r;
+
+	va_start(ap, types);
+	r = vq1(st, sql, types, ap);
+	va_end(ap);
+	return r;
+}
+
 /* A statement without parameters or rows (BEGIN, COMMIT, DDL). */
 static int ex(struct pg_conn *k, const char *sql)
 {
@@ -312,15 +337,12 @@ static int rows_into(PGresult *r, size_t size, void (*fn)(const PGresult *r, int
 static int write1(struct pg_store *st, int must_change, int *n, const char *sql, const char *types,
 		  ...)
 {
-	struct pg_conn *k = take(st);
 	va_list ap;
 	PGresult *r;
 	int rc = 0;
 
-	if (!k)
-		return brk_store_rc;
 	va_start(ap, types);
-	r = vq(k, sql, types, ap);
+	r = vq1(st, sql, types, ap);
 	va_end(ap);
 	if (!r)
 		rc = brk_store_rc;
@@ -329,7 +351,6 @@ static int write1(struct pg_store *st, int must_change, int *n, const char *sql,
 	if (r && n)
 		*n = (int)changed(r);
 	PQclear(r);
-	give(st, k);
 	return rc;
 }
 
@@ -541,16 +562,12 @@ static void pool_elem(const PGresult *r, int i, void *elem)
 
 int pg_pool_list(struct pg_store *st, struct brk_pool **out, size_t *n)
 {
-	struct pg_conn *k = take(st);
 	PGresult *r;
 
 	*out = NULL;
 	*n = 0;
-	if (!k)
-		return brk_store_rc;
-	r = q(k, "SELECT name, conf, drained, from_config FROM pools ORDER BY name COLLATE \"C\"",
-	      "");
-	give(st, k);
+	r = q1(st, "SELECT name, conf, drained, from_config FROM pools ORDER BY name COLLATE \"C\"",
+	       "");
 	return rows_into(r, sizeof(**out), pool_elem, (void **)out, n);
 }
 
@@ -634,20 +651,16 @@ static void host_elem(const PGresult *r, int i, void *elem)
 
 static int host_list(struct pg_store *st, const char *name, struct brk_host **out, size_t *n)
 {
-	struct pg_conn *k = take(st);
 	PGresult *r;
 
 	*out = NULL;
 	*n = 0;
-	if (!k)
-		return brk_store_rc;
-	r = q(k,
-	      "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
-	      " h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
-	      " WHERE s.host = h.name AND s.state < 4) FROM hosts h"
-	      " WHERE $1::text IS NULL OR h.name = $1::text ORDER BY h.name COLLATE \"C\"",
-	      "s", name);
-	give(st, k);
+	r = q1(st,
+	       "SELECT h.name, h.address, h.sessiond, h.drained, h.last_seen_ms,"
+	       " h.load, h.mem_free_kb, (SELECT COUNT(*) FROM sessions s"
+	       " WHERE s.host = h.name AND s.state < 4) FROM hosts h"
+	       " WHERE $1::text IS NULL OR h.name = $1::text ORDER BY h.name COLLATE \"C\"",
+	       "s", name);
 	return rows_into(r, sizeof(**out), host_elem, (void **)out, n);
 }
 
@@ -744,13 +757,10 @@ static int session_one(PGresult *r, struct brk_session *out)
 
 int pg_session_get(struct pg_store *st, int64_t id, struct brk_session *out)
 {
-	struct pg_conn *k = take(st);
 	int rc;
 
-	if (!k)
-		return brk_store_rc;
-	rc = session_one(q(k, "SELECT " SESSION_COLS " FROM sessions WHERE id = $1", "i", id), out);
-	give(st, k);
+	rc = session_one(q1(st, "SELECT " SESSION_COLS " FROM sessions WHERE id = $1", "i", id),
+			 out);
 	return rc;
 }
 
@@ -913,23 +923,19 @@ static void session_elem(const PGresult *r, int i, void *elem)
 int pg_session_list(struct pg_store *st, const struct brk_session_filter *f,
 		    struct brk_session **out, size_t *n)
 {
-	struct pg_conn *k = take(st);
 	char limit[24];
 	PGresult *r;
 
 	*out = NULL;
 	*n = 0;
-	if (!k)
-		return brk_store_rc;
 	snprintf(limit, sizeof(limit), "%d", f->limit);
 	/* A NULL parameter matches all; LIMIT NULL is no limit. */
-	r = q(k,
-	      "SELECT " SESSION_COLS " FROM sessions WHERE ($1::text IS NULL OR pool = $1::text)"
-	      " AND ($2::text IS NULL OR user_name = $2::text) AND ($3::int = -1 OR"
-	      " ($3::int = -2 AND state < 4) OR state = $3::int)"
-	      " AND ($4::text IS NULL OR host = $4::text) ORDER BY id DESC LIMIT $5::bigint",
-	      "ssiss", f->pool, f->user, (int64_t)f->state, f->host, f->limit > 0 ? limit : NULL);
-	give(st, k);
+	r = q1(st,
+	       "SELECT " SESSION_COLS " FROM sessions WHERE ($1::text IS NULL OR pool = $1::text)"
+	       " AND ($2::text IS NULL OR user_name = $2::text) AND ($3::int = -1 OR"
+	       " ($3::int = -2 AND state < 4) OR state = $3::int)"
+	       " AND ($4::text IS NULL OR host = $4::text) ORDER BY id DESC LIMIT $5::bigint",
+	       "ssiss", f->pool, f->user, (int64_t)f->state, f->host, f->limit > 0 ? limit : NULL);
 	return rows_into(r, sizeof(**out), session_elem, (void **)out, n);
 }
 
@@ -1007,19 +1013,15 @@ int pg_ticket_put(struct pg_store *st, const char *hash, const struct brk_ticket
 
 int pg_ticket_take(struct pg_store *st, const char *hash, int64_t now_ms, struct brk_ticket *out)
 {
-	struct pg_conn *k = take(st);
 	PGresult *r;
 	int rc;
 
-	if (!k)
-		return brk_store_rc;
 	/* Single use, on any broker: the one DELETE that returns the row
 	 * took it.  A DELETE that fails took nothing and answers nothing. */
-	r = q(k,
-	      "DELETE FROM tickets WHERE hash = $1"
-	      " RETURNING session_id, user_name, client_addr, expires_ms, sealed",
-	      "s", hash);
-	give(st, k);
+	r = q1(st,
+	       "DELETE FROM tickets WHERE hash = $1"
+	       " RETURNING session_id, user_name, client_addr, expires_ms, sealed",
+	       "s", hash);
 	if (!r)
 		return brk_store_rc;
 	rc = -ENOENT;
@@ -1048,17 +1050,13 @@ int pg_token_put(struct pg_store *st, const char *hash, const struct brk_token *
 
 int pg_token_get(struct pg_store *st, const char *hash, int64_t now_ms, struct brk_token *out)
 {
-	struct pg_conn *k = take(st);
 	PGresult *r;
 	int rc;
 
-	if (!k)
-		return brk_store_rc;
-	r = q(k,
-	      "SELECT user_name, admin, expires_ms, sealed FROM tokens"
-	      " WHERE hash = $1 AND expires_ms > $2",
-	      "si", hash, now_ms);
-	give(st, k);
+	r = q1(st,
+	       "SELECT user_name, admin, expires_ms, sealed FROM tokens"
+	       " WHERE hash = $1 AND expires_ms > $2",
+	       "si", hash, now_ms);
 	if (!r)
 		return brk_store_rc;
 	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
@@ -1127,14 +1125,10 @@ int pg_broker_beat(struct pg_store *st, const char *id, int64_t now_ms)
 
 int pg_broker_seen(struct pg_store *st, const char *id, int64_t *seen_ms)
 {
-	struct pg_conn *k = take(st);
 	PGresult *r;
 	int rc;
 
-	if (!k)
-		return brk_store_rc;
-	r = q(k, "SELECT seen_ms FROM brokers WHERE id = $1", "s", id);
-	give(st, k);
+	r = q1(st, "SELECT seen_ms FROM brokers WHERE id = $1", "s", id);
 	if (!r)
 		return brk_store_rc;
 	rc = PQntuples(r) == 1 ? 0 : -ENOENT;
