@@ -85,11 +85,12 @@ static const char *pq_msg(PGconn *c, char *buf, size_t len)
 static int pg_fail(struct pg_conn *k, PGresult *r, const char *what)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *s = state ? state : ""; /* none: libpq's own failure */
 	char msg[256];
 
 	pq_msg(k->c, msg, sizeof(msg));
-	if (!k->c || PQstatus(k->c) != CONNECTION_OK || !strncmp(state ? state : "", "08", 2) ||
-	    !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
+	if (!k->c || PQstatus(k->c) != CONNECTION_OK || !strncmp(s, "08", 2) ||
+	    !strncmp(s, "57P", 3) || !strncmp(s, "53", 2))
 		return brk_store_fail(-EAGAIN, "the database is unreachable (%s: %s)", what, msg);
 	if (!state) /* libpq's own failure (memory) */
 		return brk_store_fail(-EIO, "%s: %s", what, msg);
