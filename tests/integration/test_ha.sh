@@ -159,16 +159,16 @@ start_row() {
 		VALUES ('$1', '$SD_USER', 'host1', 0, $(now_ms), $(now_ms), '$2')"
 }
 start_row x5 gone:1:00000000 || fail "insert x5"
+x5=$(pg_psql "SELECT id FROM sessions WHERE pool = 'x5' AND state = 0")
 pg_psql "INSERT INTO brokers VALUES ('alive:2:00000000', $(now_ms))" || fail "insert a broker"
-(while [ ! -f "$T/stop-beating" ]; do
+(while [ -d "$T" ] && [ ! -f "$T/stop-beating" ]; do
 	pg_psql "UPDATE brokers SET seen_ms = $(now_ms) WHERE id = 'alive:2:00000000'"
 	sleep 0.5
 done) &
 BEAT_PID=$!
 start_row x6 alive:2:00000000 || fail "insert x6"
 t0=$(date +%s%N)
-B=$B2 api POST /resources/x5/launch "" "$TOKEN" >/dev/null
-expect 503 starting
+# (host1 beats every 500 ms: the first launch may find it ended already)
 for _ in $(seq 1 60); do
 	B=$B2 api POST /resources/x5/launch "" "$TOKEN" >/dev/null
 	[ "$STATUS" = 200 ] && break
@@ -176,7 +176,9 @@ for _ in $(seq 1 60); do
 done
 expect 200
 echo "   a start whose broker is gone was ended, and the user's launch went through, after $((($(date +%s%N) - t0) / 1000000)) ms"
-grep -q "its start never reached host1 (the broker that made it is gone)" "$T/broker2.log" || fail "no log line for it"
+grep -q "session $x5 of $SD_USER ended: its start never reached host1 (the broker that made it is gone)" "$T/broker2.log" ||
+	fail "no log line for session $x5"
+[ "$(jq -r .session.id "$T/out")" != "$x5" ] || fail "the gone broker's session was given to the user"
 sleep 3 # six heartbeats of host1
 B=$B2 api POST /resources/x6/launch "" "$TOKEN" >/dev/null
 expect 503 starting
@@ -191,4 +193,34 @@ done
 expect 200
 echo "   a live broker's start was left alone; ended $((($(date +%s%N) - t0) / 1000000)) ms after that broker stopped"
 echo "ok: a start is its broker's while it lives, and ended once it is gone"
+
+# --- what a heartbeat says it starts, hostile -------------------------------------
+# As host1 (its certificate), listing what it runs: a starting list that is
+# not a list, holds what is not a session, is huge or deeply nested changes
+# nothing and is answered.
+live "$B2"
+n_live=$(jq '.sessions | length' "$T/out")
+runs=$(jq -c '[.sessions[] | {id}]' "$T/out")
+beat() {
+	printf '{"name":"host1","load":0,"mem_free_kb":0,"sessions":%s,"starting":%s}' "$runs" "$1" >"$T/beat.json"
+	STATUS=$(curl -s -o "$T/beat.out" -w '%{http_code}' --cacert "$T/tls/server.pem" \
+		--cert "$T/pki/host1.pem" --key "$T/pki/host1.key" -X POST -H 'Content-Type: application/json' \
+		--data-binary @"$T/beat.json" "$B2/hosts/heartbeat")
+}
+big=$(seq 1 3000 | sed 's/.*/{"id":&}/' | paste -sd, -)
+huge=$(seq 1 20000 | sed 's/.*/{"id":&}/' | paste -sd, -)
+deep=$(printf '[%.0s' $(seq 1 5000))$(printf ']%.0s' $(seq 1 5000))
+for bad in '"starting"' '7' 'null' '{"id":1}' '[1,"a",null,true,{"id":"x"},{"id":1e300},{"id":-1},{}]' "[$big]" "[$huge]" "$deep"; do
+	beat "$bad"
+	case $STATUS in
+	200) ;;
+	413) [ ${#bad} -gt 100000 ] || fail "a heartbeat of ${#bad} bytes was too large" ;;
+	400) jq -r .error "$T/beat.out" | grep -qx "bad_request\|bad_json" || fail "a heartbeat's starting ${bad:0:40}: $(head -c 200 "$T/beat.out")" ;;
+	*) fail "a heartbeat's starting ${bad:0:40}: HTTP $STATUS $(head -c 200 "$T/beat.out")" ;;
+	esac
+done
+live "$B2"
+[ "$(jq '.sessions | length' "$T/out")" = "$n_live" ] || fail "hostile heartbeats changed the live sessions: $n_live -> $(jq '.sessions | length' "$T/out")"
+kill -0 "$B2_PID" || fail "broker 2 died"
+echo "ok: hostile starting lists in heartbeats"
 echo "ok: ha"
