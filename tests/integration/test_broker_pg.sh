@@ -18,7 +18,14 @@ be_conf_append "
 driver = static
 hosts = $BACKEND_A, $BACKEND_B
 groups = crowd
-max_sessions_per_host = 50"
+max_sessions_per_host = 50
+
+[pool short]
+driver = static
+hosts = $BACKEND_A
+groups = crowd
+max_sessions_per_host = 100
+max_duration = 3s"
 pg_setup
 pg_passfile_for 64990 # the broker's network side runs as "portico"
 sed -i "s|^store = .*|store = ${PG_URL_FOR//&/\\&}|" "$T/portico.conf"
@@ -88,14 +95,34 @@ expect 200
 call 2 POST /gateway/redeem "{\"ticket\":\"$ticket\",\"client_addr\":\"127.0.0.1\"}" "$GW_SECRET" >/dev/null
 expect 403 invalid_ticket
 call 1 POST /logout "" "$tok" >/dev/null
+gone=$i # logged out
 call 2 GET /resources "" "$tok" >/dev/null
 expect 401
 echo "ok: a user's session, ticket and logout hold on either broker"
 
+# --- both brokers sweep: each timed-out session ends once ----------------------------
+for i in $(seq -w 101 120); do
+	b=$([ $((10#$i % 2)) = 0 ] && echo "$B1" || echo "$B2")
+	B=$b api POST /resources/short/launch "" "$(cat "$T/tok$i")" >/dev/null
+	expect 200
+done
+ids=$(pg_psql "SELECT id FROM sessions WHERE pool = 'short' AND state < 4")
+[ "$(wc -w <<<"$ids")" = 20 ] || fail "20 launches into short gave $(wc -w <<<"$ids") sessions"
+wait_ended() { [ "$(pg_psql "SELECT COUNT(*) FROM sessions WHERE pool = 'short' AND state < 4")" = 0 ]; }
+for _ in $(seq 1 100); do wait_ended && break; sleep 0.1; done
+wait_ended || fail "the short sessions did not end"
+for id in $ids; do
+	n=$(cat "$T/broker.log" "$T/broker2.log" | grep -c "session $id of u[0-9]* in pool short ended: maximum duration")
+	[ "$n" = 1 ] || fail "session $id ended $n times in the brokers' logs"
+done
+[ "$(pg_psql "SELECT COUNT(*) FROM sessions WHERE pool = 'short' AND end_reason = 'maximum duration'")" = 20 ] ||
+	fail "end reasons: $(pg_psql "SELECT end_reason, COUNT(*) FROM sessions WHERE pool = 'short' GROUP BY 1")"
+echo "   sessions ended by broker 1's sweep: $(grep -c "in pool short ended" "$T/broker.log"), by broker 2's: $(grep -c "in pool short ended" "$T/broker2.log")"
+echo "ok: both brokers sweep, each session ends once"
+
 # --- PostgreSQL restarted under load ----------------------------------------------
 # Launches (reconnects of the 100) run on both brokers through the restart,
 # by users still logged in.
-gone=$i
 load() {
 	local n=0
 	while [ ! -f "$T/stop-load" ]; do
