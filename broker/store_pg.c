@@ -206,7 +206,7 @@ static PGresult *vq(struct pg_conn *k, const char *sql, const char *types, va_li
 	int n, i;
 	PGresult *r;
 
-	for (n = 0; types[n] && n < 16; n++) {
+	for (n = 0; n < 16 && types[n]; n++) {
 		if (types[n] == 'i')
 			snprintf(nums[n], sizeof(nums[n]), "%lld", (long long)va_arg(ap, int64_t));
 		else if (types[n] == 'd')

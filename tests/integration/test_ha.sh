@@ -56,7 +56,7 @@ sd_start
 GW1_PID=$!
 "$BUILD/bin/portico-gateway" -c "$T/gw2.conf" >>"$T/gateway2.log" 2>&1 &
 GW2_PID=$!
-trap 'kill $GW1_PID $GW2_PID 2>/dev/null; wait $GW1_PID $GW2_PID 2>/dev/null; sd_cleanup; pg_cleanup' EXIT
+trap 'kill $GW1_PID $GW2_PID ${BEAT_PID:-} 2>/dev/null; wait $GW1_PID $GW2_PID 2>/dev/null; sd_cleanup; pg_cleanup' EXIT
 for p in $GW1_PORT $GW2_PORT; do
 	wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null" || fail "a gateway does not listen on $p"
 done
