@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "portico/urls.h"
 #include "portico/log.h"
 
 /* A session host's certificate speaks only for the host its CN names; the
@@ -49,9 +50,14 @@ void brk_host_hello(struct brk_call *c)
 		return;
 	}
 	if (c->route->op == BRK_OP_REGISTER) {
-		if (!address || strlen(address) > 255 || strncmp(address, "https://", 8)) {
+		/* One URL, as the API client will read it (a comma would make
+		 * it a list of hosts to try). */
+		struct pt_urls u;
+		char why[300];
+		if (!address || strlen(address) > 255 || pt_urls_parse(address, &u, why, sizeof(why)) ||
+		    u.n != 1) {
 			brk_call_fail(c, -EINVAL, "bad_request",
-				      "address is required (https://host:port of the agent)");
+				      "address is required: one https://host:port of the agent");
 			return;
 		}
 		rc = brk_store_host_register(c->b->store, name, address, brk_now_ms());
