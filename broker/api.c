@@ -260,7 +260,11 @@ void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fm
 
 void brk_call_store_error(struct brk_call *c, int rc)
 {
-	const char *why = brk_store_error(c->b->store);
+	brk_call_store_failed(c, rc, brk_store_error(c->b->store));
+}
+
+void brk_call_store_failed(struct brk_call *c, int rc, const char *why)
+{
 	int n = (int)strcspn(why, "(");
 
 	pt_log(PT_LOG_WARNING, c->req ? c->req->id : 0, "store: %s (%s)", why, strerror(-rc));

@@ -104,6 +104,9 @@ void brk_call_fail(struct brk_call *c, int err, const char *code, const char *fm
 	PT_PRINTF(4, 5);
 /* The store failed (rc): log it, answer 500 "internal". */
 void brk_call_store_error(struct brk_call *c, int rc);
+/* The same with the store's words as the failing thread had them (a call
+ * that failed on another thread than the one answering). */
+void brk_call_store_failed(struct brk_call *c, int rc, const char *why);
 /* Answer doc (taken; NULL: {}) with status. */
 void brk_call_ok(struct brk_call *c, int status, json_t *doc);
 /* Loop thread: send the answer (now or at answer_at_ms) and free c. */

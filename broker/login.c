@@ -172,9 +172,7 @@ static void throttle_done(uv_work_t *w, int status)
 		       c->user, c->rhost);
 		brk_call_fail(c, -EUSERS, "throttled", "too many failed logins: try again later");
 	} else {
-		pt_log(PT_LOG_WARNING, c->req->id, "store: %s", l->why);
-		brk_call_fail(c, -EAGAIN, "store_unavailable",
-			      "the broker cannot use its store now: try again later");
+		brk_call_store_failed(c, l->rc, l->why);
 	}
 	free(l);
 	brk_call_finish(c);
@@ -225,9 +223,7 @@ void brk_login_start(struct brk_call *c, brk_handler_cb then)
 		throttle_work(&l->work);
 		throttle_done(&l->work, 0);
 	} else if (uv_queue_work(c->b->loop, &l->work, throttle_work, throttle_done) != 0) {
-		l->rc = -EAGAIN;
-		snprintf(l->why, sizeof(l->why), "the broker is stopping");
-		throttle_done(&l->work, 0);
+		throttle_done(&l->work, UV_ECANCELED); /* "the broker is stopping" */
 	}
 }
 
