@@ -167,14 +167,19 @@ pg_psql "INSERT INTO brokers VALUES ('alive:2:00000000', $(now_ms))" || fail "in
 done) &
 BEAT_PID=$!
 start_row x6 alive:2:00000000 || fail "insert x6"
+# launched POOL: the user's launch on broker 2, again until it is answered
+# 200 (30 s at most).
+launched() {
+	for _ in $(seq 1 60); do
+		B=$B2 api POST "/resources/$1/launch" "" "$TOKEN" >/dev/null
+		[ "$STATUS" = 200 ] && return
+		sleep 0.5
+	done
+	expect 200
+}
 t0=$(date +%s%N)
 # (host1 beats every 500 ms: the first launch may find it ended already)
-for _ in $(seq 1 60); do
-	B=$B2 api POST /resources/x5/launch "" "$TOKEN" >/dev/null
-	[ "$STATUS" = 200 ] && break
-	sleep 0.5
-done
-expect 200
+launched x5
 echo "   a start whose broker is gone was ended, and the user's launch went through, after $((($(date +%s%N) - t0) / 1000000)) ms"
 grep -q "session $x5 of $SD_USER ended: its start never reached host1 (the broker that made it is gone)" "$T/broker2.log" ||
 	fail "no log line for session $x5"
@@ -185,12 +190,7 @@ expect 503 starting
 touch "$T/stop-beating"
 wait "$BEAT_PID"
 t0=$(date +%s%N)
-for _ in $(seq 1 60); do
-	B=$B2 api POST /resources/x6/launch "" "$TOKEN" >/dev/null
-	[ "$STATUS" = 200 ] && break
-	sleep 0.5
-done
-expect 200
+launched x6
 echo "   a live broker's start was left alone; ended $((($(date +%s%N) - t0) / 1000000)) ms after that broker stopped"
 echo "ok: a start is its broker's while it lives, and ended once it is gone"
 
