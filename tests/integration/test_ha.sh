@@ -154,19 +154,20 @@ echo "ok: gateways and the session host moved to broker 2"
 # x5's by a broker that is gone, x6's by one that still beats (a loop
 # here stands in for it).  The host has neither.
 now_ms() { date +%s%3N; }
+# start_row POOL BROKER: prints the session's id (host1's next heartbeat
+# may end it at once).
 start_row() {
 	pg_psql "INSERT INTO sessions (pool, user_name, host, state, created_ms, updated_ms, starter)
-		VALUES ('$1', '$SD_USER', 'host1', 0, $(now_ms), $(now_ms), '$2')"
+		VALUES ('$1', '$SD_USER', 'host1', 0, $(now_ms), $(now_ms), '$2') RETURNING id"
 }
-start_row x5 gone:1:00000000 || fail "insert x5"
-x5=$(pg_psql "SELECT id FROM sessions WHERE pool = 'x5' AND state = 0")
+x5=$(start_row x5 gone:1:00000000) && [ -n "$x5" ] || fail "insert x5"
 pg_psql "INSERT INTO brokers VALUES ('alive:2:00000000', $(now_ms))" || fail "insert a broker"
 (while [ -d "$T" ] && [ ! -f "$T/stop-beating" ]; do
 	pg_psql "UPDATE brokers SET seen_ms = $(now_ms) WHERE id = 'alive:2:00000000'"
 	sleep 0.5
 done) &
 BEAT_PID=$!
-start_row x6 alive:2:00000000 || fail "insert x6"
+x6=$(start_row x6 alive:2:00000000) && [ -n "$x6" ] || fail "insert x6"
 # launched POOL: the user's launch on broker 2, again until it is answered
 # 200 (30 s at most).
 launched() {
@@ -191,6 +192,8 @@ touch "$T/stop-beating"
 wait "$BEAT_PID"
 t0=$(date +%s%N)
 launched x6
+grep -q "session $x6 of $SD_USER ended: its start never reached host1 (the broker that made it is gone)" "$T/broker2.log" ||
+	fail "no log line for session $x6"
 echo "   a live broker's start was left alone; ended $((($(date +%s%N) - t0) / 1000000)) ms after that broker stopped"
 echo "ok: a start is its broker's while it lives, and ended once it is gone"
 
