@@ -809,7 +809,7 @@ static void start_request(struct pt_http_req *req)
 		N.sessions = s;
 		pt_log_info("starting session %lld of %s in pool %s", (long long)r.id, r.user,
 			    r.pool);
-		publish(); /* the next heartbeat says the start is here */
+		N.snap_dirty = 1; /* the next heartbeat says the start is here */
 	}
 	w->next = s->waiters;
 	s->waiters = w;
