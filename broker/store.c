@@ -104,12 +104,21 @@ int brk_store_host_heartbeat(struct brk_store *st, const char *name, double load
 
 int brk_store_host_list(struct brk_store *st, struct brk_host **out, size_t *n)
 {
-	return CALL(st, host_list, out, n);
+	return CALL(st, host_list, NULL, out, n);
 }
 
 int brk_store_host_get(struct brk_store *st, const char *name, struct brk_host *out)
 {
-	return CALL(st, host_get, name, out);
+	struct brk_host *h;
+	size_t n;
+	int rc = CALL(st, host_list, name, &h, &n);
+
+	if (rc == 0 && n == 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		*out = h[0];
+	free(h);
+	return rc;
 }
 
 int brk_store_host_set_drained(struct brk_store *st, const char *name, int drained)

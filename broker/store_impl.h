@@ -60,12 +60,11 @@ struct brk_store {
 									  * itself, for single                \
 									  * sign-on                           \
 									  * (broker/seal.c) */                \
-			(                                                                                     \
-				"ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"              \
-				"ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT "                \
-				"'';"), /* version 3: the gateway a session's client last                     \
-					 * connected through, so that a gateway that restarts can                                                                          \
-					 * say which relays it lost */                                        \
+			("ALTER TABLE tokens ADD COLUMN sealed TEXT NOT NULL DEFAULT '';"                     \
+			 "ALTER TABLE tickets ADD COLUMN sealed TEXT NOT NULL DEFAULT "                       \
+			 "'';"), /* version 3: the gateway a session's client last                            \
+				  * connected through, so that a gateway that restarts can                    \
+				  * say which relays it lost */                                               \
 			"ALTER TABLE sessions ADD COLUMN gateway TEXT NOT NULL DEFAULT '';", /* version       \
 											      * 4:            \
 											      * one           \
@@ -92,13 +91,13 @@ struct brk_store {
 											      */              \
 			"CREATE UNIQUE INDEX sessions_live_user ON sessions (pool, user_name) "               \
 			"WHERE state < 4;", /* version 5: failed logins counted in the database,              \
-					     * so that brokers sharing it give no more guesses                                                                              \
+					     * so that brokers sharing it give no more guesses                \
 					     * together than one alone */                                     \
 			("CREATE TABLE throttle (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"            \
 			 " last_ms BIGINT NOT NULL);" /* and the brokers sharing the database,                \
-						       * alive when seen lately, and which of them                                                                                                \
+						       * alive when seen lately, and which of them            \
 						       * made each session: a start whose broker              \
-						       * died is another broker's to settle */                                                                                \
+						       * died is another broker's to settle */                \
 			 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"               \
 			 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),                \
 	}
@@ -162,8 +161,7 @@ size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hos
 	int P##host_register(struct S *st, const char *name, const char *address, int64_t now_ms); \
 	int P##host_heartbeat(struct S *st, const char *name, double load, int64_t mem_free_kb,    \
 			      int64_t now_ms);                                                     \
-	int P##host_list(struct S *st, struct brk_host **out, size_t *n);                          \
-	int P##host_get(struct S *st, const char *name, struct brk_host *out);                     \
+	int P##host_list(struct S *st, const char *name, struct brk_host **out, size_t *n);        \
 	int P##host_set_drained(struct S *st, const char *name, int drained);                      \
 	int P##assign(struct S *st, const struct brk_assign_req *req, struct brk_session *out,     \
 		      int *reconnect);                                                             \

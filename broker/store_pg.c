@@ -650,7 +650,7 @@ static void host_elem(const PGresult *r, int i, void *elem)
 	h->sessions = gi(r, i, 7);
 }
 
-static int host_list(struct pg_store *st, const char *name, struct brk_host **out, size_t *n)
+int pg_host_list(struct pg_store *st, const char *name, struct brk_host **out, size_t *n)
 {
 	PGresult *r;
 
@@ -663,25 +663,6 @@ static int host_list(struct pg_store *st, const char *name, struct brk_host **ou
 	       " WHERE $1::text IS NULL OR h.name = $1::text ORDER BY h.name COLLATE \"C\"",
 	       "s", name);
 	return rows_into(r, sizeof(**out), host_elem, (void **)out, n);
-}
-
-int pg_host_list(struct pg_store *st, struct brk_host **out, size_t *n)
-{
-	return host_list(st, NULL, out, n);
-}
-
-int pg_host_get(struct pg_store *st, const char *name, struct brk_host *out)
-{
-	struct brk_host *h;
-	size_t n;
-	int rc = host_list(st, name, &h, &n);
-
-	if (rc == 0 && n == 0)
-		rc = -ENOENT;
-	if (rc == 0)
-		*out = h[0];
-	free(h);
-	return rc;
 }
 
 int pg_host_set_drained(struct pg_store *st, const char *name, int drained)

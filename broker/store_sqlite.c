@@ -588,7 +588,7 @@ int sq_host_heartbeat(struct sq_store *st, const char *name, double load, int64_
 		      "diis", load, mem_free_kb, now_ms, name);
 }
 
-static int host_list(struct sq_store *st, const char *name, struct brk_host **out, size_t *n)
+int sq_host_list(struct sq_store *st, const char *name, struct brk_host **out, size_t *n)
 {
 	size_t cap = 0;
 
@@ -630,25 +630,6 @@ static int host_list(struct sq_store *st, const char *name, struct brk_host **ou
 		*out = NULL;
 		*n = 0;
 	}
-	return rc;
-}
-
-int sq_host_list(struct sq_store *st, struct brk_host **out, size_t *n)
-{
-	return host_list(st, NULL, out, n);
-}
-
-int sq_host_get(struct sq_store *st, const char *name, struct brk_host *out)
-{
-	struct brk_host *h;
-	size_t n;
-	int rc = host_list(st, name, &h, &n);
-
-	if (rc == 0 && n == 0)
-		rc = -ENOENT;
-	if (rc == 0)
-		*out = h[0];
-	free(h);
 	return rc;
 }
 
