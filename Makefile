@@ -34,7 +34,7 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format ope
 	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
 	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils \
-	systemd postgresql
+	systemd postgresql chromium novnc rdesktop
 
 PKGS    := libuv openssl sqlite3 libpq jansson libcurl
 # No .pc files in Debian for these two.
@@ -113,6 +113,9 @@ $(BUILD)/tests/unit-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/unit/
 	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(CRIT_LIBS) $$(PKG_LIBS) $$(ALL_LDFLAGS)
 endef
 $(foreach p,$(UNIT_PARTS),$(eval $(call unit_rules,$(p))))
+# The gateway's library calls FreeRDP (the RDP login step).
+$(BUILD)/tests/unit-gateway: PKG_LIBS += $(FREERDP_LIBS)
+$(BUILD)/obj/tests/unit/gateway/%.o: ALL_CFLAGS += $(FREERDP_CFLAGS)
 
 # Benchmarks and their tools: one program per tests/bench/*.c.
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
@@ -171,6 +174,13 @@ deps:
 		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install packages" >&2; exit 1; fi; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@# The browser tests' driver (playwright-core, which drives Debian's
+	@# chromium; it downloads no browser), pinned by tests/web/package-lock.json.
+	@if [ -f tests/web/package-lock.json ] && [ ! -d tests/web/node_modules/playwright-core ]; then \
+		command -v npm >/dev/null || { echo "deps: npm (Node.js 20) is needed for the browser tests" >&2; exit 1; }; \
+		echo "deps: npm ci in tests/web"; \
+		(cd tests/web && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || exit 1; \
 	fi
 
 check: deps
