@@ -132,17 +132,23 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
 	struct pt_api_resp *r = arg;
 	size_t len = size * n;
 
+	char *to = NULL;
+	size_t cap = 0;
+
 	if (len > 13 && !strncasecmp(p, "Content-Type:", 13)) {
-		p += 13;
-		len -= 13;
+		p += 13, len -= 13, to = r->ctype, cap = sizeof(r->ctype);
+	} else if (len > 20 && !strncasecmp(p, "Content-Disposition:", 20)) {
+		p += 20, len -= 20, to = r->disposition, cap = sizeof(r->disposition);
+	}
+	if (to) {
 		while (len && (*p == ' ' || *p == '\t'))
 			p++, len--;
 		while (len && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' '))
 			len--;
-		if (len >= sizeof(r->ctype))
-			len = sizeof(r->ctype) - 1;
-		memcpy(r->ctype, p, len);
-		r->ctype[len] = '\0';
+		if (len >= cap)
+			len = cap - 1;
+		memcpy(to, p, len);
+		to[len] = '\0';
 	}
 	return size * n;
 }
@@ -387,8 +393,9 @@ static int try_addresses(struct call *k, const struct pt_url *u)
 	return 0;
 }
 
-int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
-		struct pt_api_resp *r, char *err, size_t errlen)
+static int call_raw(const struct pt_api_conf *c, const char *method, const char *path,
+		    const char *text, size_t text_len, const struct pt_api_fwd *fwd,
+		    struct pt_api_resp *r, char *err, size_t errlen)
 {
 	char auth[1100], why[CURL_ERROR_SIZE + 64];
 	struct curl_slist *hdr = NULL;
@@ -397,7 +404,6 @@ int pt_api_call(const struct pt_api_conf *c, const char *method, const char *pat
 	struct pt_urls u;
 	atomic_uint *pref = NULL;
 	size_t first = 0, n, i = 0;
-	char *text = NULL;
 	enum outcome o;
 	int rc = -1;
 
@@ -437,16 +443,18 @@ int pt_api_call(const struct pt_api_conf *c, const char *method, const char *pat
 	}
 	hdr = curl_slist_append(hdr, "Accept: application/json");
 	if (c->bearer) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->bearer);
+		snprintf(auth, sizeof(auth), "%s: %s%s",
+			 fwd ? PT_API_GATEWAY_HEADER : "Authorization", fwd ? "" : "Bearer ",
+			 c->bearer);
 		hdr = curl_slist_append(hdr, auth);
 	}
-	if (body) {
-		text = json_dumps(body, JSON_COMPACT);
-		if (!text) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	for (size_t h = 0; fwd && h < sizeof(fwd->headers) / sizeof(fwd->headers[0]); h++)
+		if (fwd->headers[h])
+			hdr = curl_slist_append(hdr, fwd->headers[h]);
+	if (text) {
+		if (!fwd)
+			hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(k.h, CURLOPT_POSTFIELDSIZE, (long)text_len);
 		curl_easy_setopt(k.h, CURLOPT_POSTFIELDS, text);
 	} else if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
 		curl_easy_setopt(k.h, CURLOPT_POSTFIELDS, "");
@@ -482,14 +490,35 @@ int pt_api_call(const struct pt_api_conf *c, const char *method, const char *pat
 				 method);
 		pt_api_resp_free(r);
 	}
-out:
 	/* The request is done: nothing of it may stay pointed at. */
 	curl_easy_setopt(k.h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
+	return rc;
+}
+
+int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
+		struct pt_api_resp *r, char *err, size_t errlen)
+{
+	char *text = NULL;
+	int rc;
+
+	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
+		memset(r, 0, sizeof(*r));
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = call_raw(c, method, path, text, text ? strlen(text) : 0, NULL, r, err, errlen);
 	if (text) /* it may hold a password */
 		explicit_bzero(text, strlen(text));
 	free(text);
 	return rc;
+}
+
+int pt_api_forward(const struct pt_api_conf *c, const char *method, const char *path,
+		   const char *body, size_t len, const struct pt_api_fwd *fwd,
+		   struct pt_api_resp *r, char *err, size_t errlen)
+{
+	return call_raw(c, method, path, body, len, fwd, r, err, errlen);
 }
 
 void pt_api_resp_free(struct pt_api_resp *r)

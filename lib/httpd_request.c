@@ -34,6 +34,12 @@ struct pt_http_reader {
 	char *hvalue; /* the request field the value goes to */
 	size_t hvalue_cap, hvalue_len;
 	int in_value;
+	int hdr_open;	  /* a header's value is being kept in req->headers */
+	int rdg_ok;	  /* pt_http_reader_rdg(): RDG_OUT_DATA and RDG_IN_DATA */
+	int at_start;	  /* no byte of this request fed to http-parser yet */
+	int rdg;	  /* the method read at the start (PT_HTTP_RDG_*), or 0 */
+	char pre[16];	  /* the request's first bytes, while they may be an RDG method */
+	size_t pre_len;
 	int err_status;	  /* a limit was hit: answer this */
 	int parser_errno; /* enum http_errno of the error */
 	int keepalive;
@@ -51,6 +57,8 @@ static int on_message_begin(http_parser *p)
 	rd->hname_len = 0;
 	rd->hvalue = NULL;
 	rd->in_value = 0;
+	rd->hdr_open = 0;
+	rd->req->rdg = rd->rdg;
 	if (rd->begin)
 		rd->begin(rd->req, rd->owner);
 	return 0;
@@ -96,6 +104,37 @@ static int count_header(struct pt_http_reader *rd, size_t len)
 	return rd->err_status != 0;
 }
 
+/* Append len bytes to the request's header list (count_header bounds it). */
+static int keep(struct pt_http_reader *rd, const char *at, size_t len)
+{
+	struct pt_http_req *r = rd->req;
+	char *nb;
+
+	if (r->headers_len + len + 1 > r->headers_cap) {
+		size_t cap = r->headers_cap ? r->headers_cap : 512;
+		while (cap < r->headers_len + len + 1)
+			cap *= 2;
+		if (!(nb = realloc(r->headers, cap))) {
+			over(rd, 503);
+			return -1;
+		}
+		r->headers = nb;
+		r->headers_cap = cap;
+	}
+	memcpy(r->headers + r->headers_len, at, len);
+	r->headers_len += len;
+	r->headers[r->headers_len] = '\0';
+	return 0;
+}
+
+/* The value kept so far ends: a NUL after it. */
+static void keep_end(struct pt_http_reader *rd)
+{
+	if (rd->hdr_open && !rd->err_status)
+		keep(rd, "", 1);
+	rd->hdr_open = 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct pt_http_reader *rd = p->data;
@@ -105,6 +144,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 	if (rd->in_value) {
 		rd->in_value = 0;
 		rd->hname_len = 0;
+		keep_end(rd);
 	}
 	if (rd->hname_len + len < sizeof(rd->hname)) {
 		memcpy(rd->hname + rd->hname_len, at, len);
@@ -128,15 +168,24 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 		rd->hvalue_len = 0;
 		if (rd->hname_len < sizeof(rd->hname)) {
 			rd->hname[rd->hname_len] = '\0';
-			if (!strcasecmp(rd->hname, "authorization")) {
+			/* Every header, for pt_http_header(): the name in lower
+			 * case, a NUL, the value, a NUL. */
+			for (size_t i = 0; i < rd->hname_len; i++)
+				rd->hname[i] = (char)tolower((unsigned char)rd->hname[i]);
+			if (keep(rd, rd->hname, rd->hname_len + 1))
+				return 0;
+			rd->hdr_open = 1;
+			if (!strcmp(rd->hname, "authorization")) {
 				rd->hvalue = r->authorization;
 				rd->hvalue_cap = sizeof(r->authorization);
-			} else if (!strcasecmp(rd->hname, "content-type")) {
+			} else if (!strcmp(rd->hname, "content-type")) {
 				rd->hvalue = r->content_type;
 				rd->hvalue_cap = sizeof(r->content_type);
 			}
 		}
 	}
+	if (rd->hdr_open && keep(rd, at, len))
+		return 0;
 	if (rd->hvalue) {
 		if (rd->hvalue_len + len >= rd->hvalue_cap) {
 			over(rd, 431);
@@ -149,18 +198,12 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+/* The path and query from the URL, the method: -1 (400) when malformed. */
+static int finish_url(struct pt_http_reader *rd, http_parser *p)
 {
-	struct pt_http_reader *rd = p->data;
 	struct pt_http_req *r = rd->req;
 	struct http_parser_url u;
 
-	if (rd->err_status)
-		return -1; /* a limit hit on the way: answer it now */
-	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
-		rd->err_status = 413;
-		return -1; /* 1 would mean "no body" to http-parser */
-	}
 	http_parser_url_init(&u);
 	if (http_parser_parse_url(rd->url, rd->url_len, 0, &u) != 0 ||
 	    !(u.field_set & (1 << UF_PATH))) {
@@ -174,6 +217,30 @@ static int on_headers_complete(http_parser *p)
 			 rd->url + u.field_data[UF_QUERY].off);
 	r->method = p->method;
 	rd->keepalive = http_should_keep_alive(p);
+	return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct pt_http_reader *rd = p->data;
+
+	keep_end(rd);
+	if (rd->err_status)
+		return -1; /* a limit hit on the way: answer it now */
+	if (rd->rdg) {
+		/* An RD Gateway channel: what follows the headers is the
+		 * tunnel's (chunked, or as long as Content-Length says), not a
+		 * body to read: the request is complete here. */
+		if (finish_url(rd, p))
+			return -1;
+		return 1;
+	}
+	if (p->content_length != ULLONG_MAX && p->content_length > PT_HTTP_BODY_MAX) {
+		rd->err_status = 413;
+		return -1; /* 1 would mean "no body" to http-parser */
+	}
+	if (finish_url(rd, p))
+		return -1;
 	return 0;
 }
 
@@ -209,6 +276,11 @@ static int on_message_complete(http_parser *p)
 		return 1;
 	}
 	rd->keepalive = http_should_keep_alive(p);
+	/* After an Upgrade (http-parser stops at the headers' end then), or an
+	 * RD Gateway channel, the bytes that follow are another protocol's. */
+	r->upgrade = p->upgrade && !rd->rdg;
+	if (r->upgrade || rd->rdg)
+		rd->keepalive = 0;
 	/* One request at a time: stop here; the caller answers, then feeds
 	 * what else arrived. */
 	http_parser_pause(p, 1);
@@ -242,6 +314,7 @@ void pt_http_req_free(struct pt_http_req *req)
 	if (!req)
 		return;
 	free(req->body);
+	free(req->headers);
 	free(req);
 }
 
@@ -260,8 +333,67 @@ void pt_http_reader_next(struct pt_http_reader *rd)
 	rd->err_status = 0;
 	rd->parser_errno = 0;
 	rd->keepalive = 0;
+	rd->at_start = 1;
+	rd->rdg = 0;
+	rd->pre_len = 0;
 	http_parser_init(&rd->parser, HTTP_REQUEST);
 	rd->parser.data = rd;
+}
+
+void pt_http_reader_rdg(struct pt_http_reader *rd, int on)
+{
+	rd->rdg_ok = on;
+}
+
+/*
+ * The RD Gateway's methods (MS-TSGU: RDG_OUT_DATA, RDG_IN_DATA) are no
+ * method http-parser knows, and it refuses those.  So a request's first
+ * bytes are held back while they may still be one of them; once the
+ * method is read, http-parser is fed "GET" in its place (req->rdg says
+ * which it was) or, when it is no RDG method, the bytes held back.
+ * Returns 1 while the bytes are still held (all of data taken), 0 when
+ * http-parser may go on with data + *skip, -1 when the bytes held back
+ * could not be fed.
+ */
+static const char *const rdg_method[] = { [PT_HTTP_RDG_OUT] = "RDG_OUT_DATA ",
+					  [PT_HTTP_RDG_IN] = "RDG_IN_DATA " };
+
+static int rdg_prefix(struct pt_http_reader *rd, const char *data, size_t len, size_t *skip)
+{
+	size_t take = 0;
+	int maybe = 0;
+
+	*skip = 0;
+	while (take < len && rd->pre_len < sizeof(rd->pre)) {
+		rd->pre[rd->pre_len++] = data[take++];
+		maybe = 0;
+		for (int m = PT_HTTP_RDG_OUT; m <= PT_HTTP_RDG_IN; m++) {
+			size_t ml = strlen(rdg_method[m]);
+			if (rd->pre_len <= ml && !memcmp(rd->pre, rdg_method[m], rd->pre_len)) {
+				maybe = 1;
+				if (rd->pre_len == ml) {
+					rd->rdg = m;
+					rd->at_start = 0;
+					*skip = take;
+					/* "GET " in its place: the URL follows. */
+					return http_parser_execute(&rd->parser, &settings, "GET ", 4) ==
+							       4 ?
+						       0 :
+						       -1;
+				}
+			}
+		}
+		if (!maybe)
+			break;
+	}
+	if (maybe)
+		return 1; /* still one of them, or not yet known */
+	/* Not an RDG method: what was held back goes to http-parser now. */
+	rd->at_start = 0;
+	*skip = take;
+	if (http_parser_execute(&rd->parser, &settings, rd->pre, rd->pre_len) != rd->pre_len)
+		return -1;
+	return 0;
 }
 
 enum pt_http_read pt_http_reader_feed(struct pt_http_reader *rd, const char *data, size_t len,
@@ -269,16 +401,34 @@ enum pt_http_read pt_http_reader_feed(struct pt_http_reader *rd, const char *dat
 {
 	enum http_errno e;
 
+	size_t skip = 0;
+	int held;
+
 	*used = 0;
 	if (len == 0)
 		return PT_HTTP_READ_MORE;
-	*used = http_parser_execute(&rd->parser, &settings, data, len);
+	if (rd->rdg_ok && rd->at_start) {
+		held = rdg_prefix(rd, data, len, &skip);
+		if (held == 1) {
+			*used = len;
+			return PT_HTTP_READ_MORE;
+		}
+		if (held == 0 && HTTP_PARSER_ERRNO(&rd->parser) == HPE_OK) {
+			data += skip;
+			len -= skip;
+		}
+	}
+	rd->at_start = 0;
+	if (HTTP_PARSER_ERRNO(&rd->parser) == HPE_OK && len > 0)
+		*used = skip + http_parser_execute(&rd->parser, &settings, data, len);
+	else
+		*used = skip;
 	e = HTTP_PARSER_ERRNO(&rd->parser);
 	if (e == HPE_PAUSED) {
 		http_parser_pause(&rd->parser, 0);
 		return PT_HTTP_READ_REQUEST;
 	}
-	if (e == HPE_OK && *used == len)
+	if (e == HPE_OK && *used == skip + len)
 		return PT_HTTP_READ_MORE;
 	rd->parser_errno = (int)e;
 	if (!rd->req)
@@ -359,6 +509,21 @@ int pt_http_bearer_is(const struct pt_http_req *req, const char *secret)
 		return 0;
 	n = strlen(secret);
 	return strlen(tok) == n && CRYPTO_memcmp(tok, secret, n) == 0;
+}
+
+const char *pt_http_header(const struct pt_http_req *req, const char *name)
+{
+	const char *p = req->headers, *end = p ? p + req->headers_len : NULL;
+
+	while (p && p < end) {
+		const char *v = p + strlen(p) + 1;
+		if (v >= end)
+			break;
+		if (!strcasecmp(p, name))
+			return v;
+		p = v + strlen(v) + 1;
+	}
+	return NULL;
 }
 
 static int hexval(int ch)

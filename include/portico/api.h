@@ -52,7 +52,8 @@ struct pt_api_resp {
 	int status; /* HTTP status */
 	char *body; /* NUL-terminated, malloc'd (free with pt_api_resp_free) */
 	size_t len;
-	char ctype[128]; /* Content-Type, or "" */
+	char ctype[128];       /* Content-Type, or "" */
+	char disposition[256]; /* Content-Disposition, or "" */
 	json_t *json;	 /* the body parsed when it is JSON, else NULL */
 };
 
@@ -78,6 +79,27 @@ struct pt_api_resp {
 int pt_api_call(const struct pt_api_conf *c, const char *method, const char *path, json_t *body,
 		struct pt_api_resp *r, char *err, size_t errlen);
 void pt_api_resp_free(struct pt_api_resp *r);
+
+/* The header a gateway's shared secret (c->bearer) goes in when it forwards
+ * a user's request (pt_api_forward): Authorization is the user's then. */
+#define PT_API_GATEWAY_HEADER "Portico-Gateway"
+
+/* A user's request that a gateway forwards (its HTTPS front): what goes
+ * with it besides the gateway's own credential. */
+struct pt_api_fwd {
+	/* "Name: value" lines (NULL: none): the user's Authorization, the
+	 * client's address (Forwarded), the body's Content-Type. */
+	const char *headers[4];
+};
+
+/* pt_api_call for a request the gateway passes on: body (len bytes, may
+ * be NULL) sent as it came, fwd's headers added, and the gateway's
+ * c->bearer sent in PT_API_GATEWAY_HEADER, not Authorization (its client
+ * certificate, when it has one, goes as always).  Same answers and
+ * fail-over as pt_api_call. */
+int pt_api_forward(const struct pt_api_conf *c, const char *method, const char *path,
+		   const char *body, size_t len, const struct pt_api_fwd *fwd,
+		   struct pt_api_resp *r, char *err, size_t errlen);
 
 /* The text a person should read for a failed answer: its JSON "message", or
  * "HTTP <status>". */

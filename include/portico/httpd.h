@@ -52,6 +52,12 @@ struct pt_http_req {
 	char *body;	   /* NUL-terminated, body_len bytes */
 	size_t body_len;
 	uint64_t start_ms; /* uv_now when the request began */
+	/* Every header as read: "name\0value\0"..., names in lower case
+	 * (pt_http_header()). */
+	char *headers;
+	size_t headers_len, headers_cap;
+	int upgrade; /* an Upgrade request (WebSocket): the bytes after it are the new protocol's */
+	int rdg;     /* PT_HTTP_RDG_OUT or _IN: an RD Gateway channel (method is HTTP_GET) */
 	void *conn;	   /* private */
 	int authenticated; /* private: pt_http_authenticated() */
 };
@@ -98,6 +104,9 @@ int pt_http_bearer_is(const struct pt_http_req *req, const char *secret);
 /* The bearer token of the request, or NULL. */
 const char *pt_http_bearer(const struct pt_http_req *req);
 
+/* The value of the first header called name (any case), or NULL. */
+const char *pt_http_header(const struct pt_http_req *req, const char *name);
+
 /* The value of query parameter `name` (URL-decoded) into buf; 0 or -ENOENT. */
 int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, size_t len);
 
@@ -143,6 +152,14 @@ const char *pt_http_reader_why(const struct pt_http_reader *rd);
 int pt_http_reader_keepalive(const struct pt_http_reader *rd);
 /* Ready for the next request on the same connection. */
 void pt_http_reader_next(struct pt_http_reader *rd);
+/* The RD Gateway's methods (MS-TSGU), which http-parser does not know. */
+#define PT_HTTP_RDG_OUT 1 /* RDG_OUT_DATA */
+#define PT_HTTP_RDG_IN	2 /* RDG_IN_DATA */
+/* Take RDG_OUT_DATA and RDG_IN_DATA requests (off by default): such a
+ * request is complete at the end of its headers (req->rdg set, method
+ * HTTP_GET), whatever body it announces, and the bytes after it are the
+ * tunnel's. */
+void pt_http_reader_rdg(struct pt_http_reader *rd, int on);
 /* Free a request nobody will answer (NULL-safe). */
 void pt_http_req_free(struct pt_http_req *req);
 

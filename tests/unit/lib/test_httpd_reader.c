@@ -287,3 +287,145 @@ Test(httpd_reader, the_status_does_not_depend_on_the_cuts, .timeout = 10)
 		cr_assert_eq(status_cut_at(text, len, cut), 400, "cut at %zu", cut);
 	free(u);
 }
+
+/* Feed text in pieces of `step` bytes until a request is complete;
+ * returns the result and in *total the bytes taken in all. */
+static enum pt_http_read feed_steps(struct pt_http_reader *rd, const char *text, size_t len,
+				    size_t step, size_t *total)
+{
+	enum pt_http_read res = PT_HTTP_READ_MORE;
+	size_t off = 0, used;
+
+	while (off < len && res == PT_HTTP_READ_MORE) {
+		size_t n = len - off < step ? len - off : step;
+		res = pt_http_reader_feed(rd, text + off, n, &used);
+		off += used;
+	}
+	*total = off;
+	return res;
+}
+
+Test(httpd_reader, every_header_is_kept_for_lookup, .timeout = 10)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: gw.example\r\n"
+				  "Cookie: portico_csrf=abc; portico_session=t\r\n"
+				  "X-CSRF-Token: abc\r\nX-Empty:\r\n\r\n";
+	for (size_t step = 1; step <= sizeof(req); step += 7) {
+		struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+		struct pt_http_req *r;
+		size_t used;
+
+		cr_assert_eq(feed_steps(rd, req, sizeof(req) - 1, step, &used),
+			     PT_HTTP_READ_REQUEST);
+		r = pt_http_reader_take(rd);
+		cr_assert_str_eq(pt_http_header(r, "host"), "gw.example");
+		cr_assert_str_eq(pt_http_header(r, "COOKIE"),
+				 "portico_csrf=abc; portico_session=t");
+		cr_assert_str_eq(pt_http_header(r, "x-csrf-token"), "abc");
+		cr_assert_str_eq(pt_http_header(r, "x-empty"), "");
+		cr_assert_null(pt_http_header(r, "origin"));
+		pt_http_req_free(r);
+		pt_http_reader_free(rd);
+	}
+}
+
+Test(httpd_reader, rdg_methods_only_when_asked, .timeout = 10)
+{
+	static const char in[] = "RDG_IN_DATA /remoteDesktopGateway/ HTTP/1.1\r\n"
+				 "Host: gw\r\nRDG-Connection-Id: {1}\r\n"
+				 "Content-Length: 1073741824\r\n\r\n"
+				 "\x01\x02tunnel bytes";
+	static const char out[] = "RDG_OUT_DATA /remoteDesktopGateway/ HTTP/1.1\r\n"
+				  "Host: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n";
+	const size_t in_hdr = strstr(in, "\r\n\r\n") + 4 - in;
+	const size_t out_hdr = strstr(out, "\r\n\r\n") + 4 - out;
+
+	for (size_t step = 1; step <= sizeof(in); step++) {
+		struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+		struct pt_http_req *r;
+		size_t used;
+
+		/* Off (the broker's): not HTTP it knows. */
+		cr_assert_neq(feed_steps(rd, in, sizeof(in) - 1, step, &used),
+			      PT_HTTP_READ_REQUEST);
+		pt_http_reader_free(rd);
+
+		rd = pt_http_reader_new(NULL, NULL);
+		pt_http_reader_rdg(rd, 1);
+		cr_assert_eq(feed_steps(rd, in, sizeof(in) - 1, step, &used),
+			     PT_HTTP_READ_REQUEST, "step %zu", step);
+		cr_assert_eq(used, in_hdr, "step %zu: the tunnel's bytes were taken", step);
+		r = pt_http_reader_take(rd);
+		cr_assert_eq(r->rdg, PT_HTTP_RDG_IN);
+		cr_assert_eq(r->method, HTTP_GET);
+		cr_assert_str_eq(r->path, "/remoteDesktopGateway/");
+		cr_assert_str_eq(pt_http_header(r, "rdg-connection-id"), "{1}");
+		cr_assert_eq(r->body_len, 0);
+		cr_assert_not(pt_http_reader_keepalive(rd));
+		pt_http_req_free(r);
+
+		/* The next request on another reader: OUT, chunked. */
+		pt_http_reader_next(rd);
+		cr_assert_eq(feed_steps(rd, out, sizeof(out) - 1, step, &used),
+			     PT_HTTP_READ_REQUEST);
+		cr_assert_eq(used, out_hdr);
+		r = pt_http_reader_take(rd);
+		cr_assert_eq(r->rdg, PT_HTTP_RDG_OUT);
+		pt_http_req_free(r);
+		pt_http_reader_free(rd);
+	}
+}
+
+Test(httpd_reader, rdg_lookalikes_are_plain_http_or_garbage, .timeout = 10)
+{
+	static const char get[] = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char *const bad[] = { "RDG_OUT_DAT /x HTTP/1.1\r\n\r\n",
+					   "RDG_IN_DATAX /x HTTP/1.1\r\n\r\n",
+					   "RDG_OUT_DATA\r\n\r\n", "R\r\n\r\n" };
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used;
+
+	pt_http_reader_rdg(rd, 1);
+	for (size_t step = 1; step < sizeof(get); step++) {
+		pt_http_reader_next(rd);
+		cr_assert_eq(feed_steps(rd, get, sizeof(get) - 1, step, &used),
+			     PT_HTTP_READ_REQUEST);
+		cr_assert_eq(used, sizeof(get) - 1);
+		r = pt_http_reader_take(rd);
+		cr_assert_eq(r->rdg, 0);
+		cr_assert_str_eq(r->path, "/x");
+		pt_http_req_free(r);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum pt_http_read res;
+
+		pt_http_reader_next(rd);
+		res = feed_steps(rd, bad[i], strlen(bad[i]), 3, &used);
+		cr_assert(res == PT_HTTP_READ_ERROR || res == PT_HTTP_READ_GARBAGE, "%s", bad[i]);
+		pt_http_req_free(pt_http_reader_take(rd));
+	}
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, an_upgrade_stops_at_the_headers, .timeout = 10)
+{
+	static const char req[] = "GET /ws/vnc?ticket=abc HTTP/1.1\r\nHost: gw\r\n"
+				  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+				  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+				  "Sec-WebSocket-Version: 13\r\n\r\n\x82\x85" "frame";
+	const size_t hdr = strstr(req, "\r\n\r\n") + 4 - req;
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used;
+
+	cr_assert_eq(feed(rd, req, sizeof(req) - 1, &used), PT_HTTP_READ_REQUEST);
+	cr_assert_eq(used, hdr, "the WebSocket's first frame was taken as HTTP");
+	r = pt_http_reader_take(rd);
+	cr_assert(r->upgrade);
+	cr_assert_str_eq(r->query, "ticket=abc");
+	cr_assert_str_eq(pt_http_header(r, "sec-websocket-key"), "dGhlIHNhbXBsZSBub25jZQ==");
+	cr_assert_not(pt_http_reader_keepalive(rd));
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
