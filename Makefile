@@ -67,7 +67,9 @@ HARDEN_CFLAGS  += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
 endif
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP
+# Where `make install` puts shared files (the portal's: [gateway] web_root's default).
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -MMD -MP \
+	-DPT_DATADIR='"$(PREFIX)/share"'
 ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
 ifneq ($(SAN),)
 ALL_CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -212,6 +214,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
 	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
 	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
+	# the web portal ([gateway] web_root)
+	cd web && find . -type f ! -name '.*' -exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/share/portico/web/{} \;
 	# systemd units (ExecStart where the binaries went) and the service users:
 	# both directories are in systemd's search paths for /usr and /usr/local.
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d

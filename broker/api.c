@@ -12,13 +12,16 @@
  * blocking, so for routes that admit users admit() finishes on the thread
  * pool, in the call's job, just before the handler.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "portico/api.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
 
@@ -362,7 +365,10 @@ static int admit(struct brk_call *c, int on_pool)
 	if (r->roles & BRK_ROLE_ANYONE)
 		return ADMIT;
 	if (!on_pool) {
-		role = brk_node_role(c->b->conf, c->req, c->node, sizeof(c->node));
+		/* A forwarded request's credentials: the gateway's, checked in
+		 * forwarded(), and the user's bearer. */
+		role = c->forwarded ? BRK_ROLE_NONE :
+				      brk_node_role(c->b->conf, c->req, c->node, sizeof(c->node));
 		if (role < 0) {
 			deny(c, -EPERM, role);
 			return DENIED;
@@ -568,6 +574,63 @@ static void refuse(struct brk *b, struct pt_http_req *req, int status, const cha
 	respond_json(b, req, status, json_pack("{s:s,s:s}", "error", code, "message", msg));
 }
 
+/*
+ * A user's request that a gateway's HTTPS front passed on (docs/api.md,
+ * "Through a gateway"): the client's address in `Forwarded: for=ADDR`
+ * (RFC 7239, one element), believed only from a gateway, which presents
+ * its certificate or its secret in PT_API_GATEWAY_HEADER (Authorization is
+ * the user's), and only on the routes users call.  0, or -1 with the
+ * refusal set (brk_call_fail).
+ */
+static int forwarded(struct brk_call *c, const char *fwd)
+{
+	const struct pt_broker_conf *bc = &c->b->conf->broker;
+	const char *sec = pt_http_header(c->req, PT_API_GATEWAY_HEADER);
+	char addr[64], node[128];
+	unsigned char bin[16];
+	const char *p;
+	size_t n;
+	int gw;
+
+	gw = c->req->peer_verified ?
+		     brk_node_role(c->b->conf, c->req, node, sizeof(node)) == BRK_ROLE_GATEWAY :
+		     sec && bc->gateway_secret && *bc->gateway_secret &&
+			     strlen(sec) == strlen(bc->gateway_secret) &&
+			     CRYPTO_memcmp(sec, bc->gateway_secret, strlen(sec)) == 0;
+	if (!gw) {
+		brk_call_fail(c, -EPERM, "forbidden",
+			      "a forwarded request is taken only from a gateway");
+		return -1;
+	}
+	if (!(c->route->roles & (BRK_ROLE_ANYONE | BRK_ROLE_USER))) {
+		brk_call_fail(c, -EPERM, "forbidden", "a gateway forwards only the routes of users");
+		return -1;
+	}
+	/* for=ADDR or for="ADDR" or for="[v6]", nothing else. */
+	p = fwd && !strncasecmp(fwd, "for=", 4) ? fwd + 4 : NULL;
+	if (p && *p == '"')
+		p++;
+	if (p && *p == '[')
+		p++;
+	n = p ? strcspn(p, "\"]") : 0;
+	if (!p || n == 0 || n >= sizeof(addr) || strlen(p + n) > 2 ||
+	    (p[n] && strcmp(p + n, "\"") && strcmp(p + n, "]\""))) {
+		brk_call_fail(c, -EINVAL, "bad_forwarded", "Forwarded must be one for=ADDRESS");
+		return -1;
+	}
+	memcpy(addr, p, n);
+	addr[n] = '\0';
+	if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1) {
+		brk_call_fail(c, -EINVAL, "bad_forwarded", "Forwarded must be one for=ADDRESS");
+		return -1;
+	}
+	snprintf(c->rhost, sizeof(c->rhost), "%s", addr);
+	c->forwarded = 1;
+	/* The gateway's connection: no longer counted as not authenticated. */
+	pt_http_authenticated(c->req);
+	return 0;
+}
+
 /* The HTTP handler: every /api/v1 route. */
 void brk_api_handle(struct pt_http_req *req, void *data)
 {
@@ -598,6 +661,11 @@ void brk_api_handle(struct pt_http_req *req, void *data)
 	c->route = r;
 	snprintf(c->rhost, sizeof(c->rhost), "%.63s", req->peer);
 	snprintf(c->arg, sizeof(c->arg), "%s", arg);
+	if ((pt_http_header(req, "forwarded") || pt_http_header(req, PT_API_GATEWAY_HEADER)) &&
+	    forwarded(c, pt_http_header(req, "forwarded"))) {
+		brk_call_finish(c);
+		return;
+	}
 	switch (admit(c, 0)) {
 	case DENIED:
 		brk_call_finish(c);

@@ -81,6 +81,7 @@ struct brk_call {
 	char user[264];		     /* a user's name */
 	char sealed[BRK_SEALED_MAX]; /* the user's token's sealed password (sso) */
 	char rhost[64];		     /* the client's address: tickets, throttling */
+	int forwarded; /* a user's request a gateway passed on (rhost is the one it named) */
 	/* the request, set before the handler runs */
 	char arg[80];  /* the path's parameter as sent */
 	char name[80]; /* :name or :host, checked; or a pool named in the body */

@@ -12,6 +12,7 @@ struct call {
 	struct gw *g;
 	char path[64];
 	json_t *body;
+	struct gw_fwd *fwd; /* or a user's request, passed on */
 	struct pt_api_resp resp;
 	int rc;
 	char err[2048]; /* every broker of the list tried, and why */
@@ -30,8 +31,31 @@ int64_t gw_now_ms(void)
 static void call_work(uv_work_t *w)
 {
 	struct call *c = w->data;
+	struct gw_fwd *f = c->fwd;
 
+	if (f) {
+		struct pt_api_fwd x = { { f->headers[0], f->headers[1], f->headers[2],
+					  f->headers[3] } };
+		c->rc = pt_api_forward(&c->g->api, f->method, f->path, f->body, f->len, &x,
+				       &c->resp, c->err, sizeof(c->err));
+		return;
+	}
 	c->rc = pt_api_call(&c->g->api, "POST", c->path, c->body, &c->resp, c->err, sizeof(c->err));
+}
+
+void gw_fwd_free(struct gw_fwd *f)
+{
+	if (!f)
+		return;
+	if (f->body) /* a login's password */
+		explicit_bzero(f->body, f->len);
+	free(f->body);
+	for (size_t i = 0; i < sizeof(f->headers) / sizeof(f->headers[0]); i++) {
+		if (f->headers[i]) /* a user's token */
+			explicit_bzero(f->headers[i], strlen(f->headers[i]));
+		free(f->headers[i]);
+	}
+	free(f);
 }
 
 static void call_done(uv_work_t *w, int status)
@@ -46,8 +70,39 @@ static void call_done(uv_work_t *w, int status)
 	if (json_is_string(pw))
 		explicit_bzero((char *)json_string_value(pw), json_string_length(pw));
 	json_decref(c->body);
+	gw_fwd_free(c->fwd);
 	pt_api_resp_free(&c->resp);
 	free(c);
+}
+
+static int queue(struct gw *g, struct call *c)
+{
+	c->g = g;
+	c->work.data = c;
+	if (uv_queue_work(g->loop, &c->work, call_work, call_done) != 0)
+		return -1;
+	g->works++;
+	return 0;
+}
+
+int gw_forward(struct gw *g, struct gw_fwd *f, gw_call_cb cb, void *arg)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (!c || !f) {
+		gw_fwd_free(f);
+		free(c);
+		return -1;
+	}
+	c->fwd = f;
+	c->cb = cb;
+	c->arg = arg;
+	if (queue(g, c)) {
+		gw_fwd_free(f);
+		free(c);
+		return -1;
+	}
+	return 0;
 }
 
 int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *arg)
@@ -63,18 +118,15 @@ int gw_call(struct gw *g, const char *path, json_t *body, gw_call_cb cb, void *a
 		free(c);
 		return -1;
 	}
-	c->g = g;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	c->body = body;
 	c->cb = cb;
 	c->arg = arg;
-	c->work.data = c;
-	if (uv_queue_work(g->loop, &c->work, call_work, call_done) != 0) {
+	if (queue(g, c)) {
 		json_decref(body);
 		free(c);
 		return -1;
 	}
-	g->works++;
 	return 0;
 }
 

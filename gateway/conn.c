@@ -94,6 +94,8 @@ void gw_conn_close_all(struct gw *g)
 		uv_close((uv_handle_t *)&g->vnc.tcp, NULL);
 	if (g->rdp.tcp.loop)
 		uv_close((uv_handle_t *)&g->rdp.tcp, NULL);
+	if (g->https.tcp.loop)
+		uv_close((uv_handle_t *)&g->https.tcp, NULL);
 	while (g->conns)
 		gw_conn_close(g->conns, "the gateway is stopping");
 }
@@ -122,10 +124,15 @@ static void on_call_done(void *arg, int rc, struct pt_api_resp *resp, const char
 	cb(c, rc, resp, err);
 }
 
-int gw_conn_call(struct gw_conn *c, const char *path, json_t *body, gw_call_cb cb)
+/* One call at a time: a protocol asks, then waits.  path NULL: forward f. */
+static int conn_ask(struct gw_conn *c, const char *path, json_t *body, struct gw_fwd *f,
+		    gw_call_cb cb)
 {
-	if (c->calls) { /* one at a time: a protocol asks, then waits */
+	int rc;
+
+	if (c->calls) {
 		json_decref(body);
+		gw_fwd_free(f);
 		return -1;
 	}
 	c->call_cb = cb;
@@ -133,12 +140,28 @@ int gw_conn_call(struct gw_conn *c, const char *path, json_t *body, gw_call_cb c
 	/* handshake_timeout is the client's time: the broker's (a session
 	 * starting, 30 s at most: the API client's timeout) is not counted. */
 	uv_timer_stop(&c->timer);
-	if (gw_call(c->g, path, body, on_call_done, c) != 0) {
+	rc = path ? gw_call(c->g, path, body, on_call_done, c) : gw_forward(c->g, f, on_call_done, c);
+	if (rc != 0) {
 		c->calls--;
 		c->call_cb = NULL;
 		return -1;
 	}
 	return 0;
+}
+
+int gw_conn_call(struct gw_conn *c, const char *path, json_t *body, gw_call_cb cb)
+{
+	return conn_ask(c, path, body, NULL, cb);
+}
+
+int gw_conn_forward(struct gw_conn *c, struct gw_fwd *f, gw_call_cb cb)
+{
+	return conn_ask(c, NULL, NULL, f, cb);
+}
+
+void gw_conn_timeout(struct gw_conn *c, uint64_t ms)
+{
+	uv_timer_start(&c->timer, on_handshake_timeout, ms, 0);
 }
 
 /* --- the relay ---------------------------------------------------------------------- */

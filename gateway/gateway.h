@@ -14,6 +14,7 @@
 
 #include "portico/api.h"
 #include "portico/conf.h"
+#include "portico/httpd.h"
 
 struct gw;
 struct gw_conn;
@@ -49,13 +50,27 @@ struct gw_listener {
 	const struct gw_conn_proto *proto;
 };
 
+/* The files the HTTPS front serves, in memory (web_files.c). */
+struct gw_file {
+	char *path; /* the URL path: "/index.html", "/novnc/core/rfb.js" */
+	char *data;
+	size_t len;
+	const char *ctype;
+};
+struct gw_files {
+	struct gw_file *v; /* sorted by path */
+	size_t n, bytes;
+};
+
 struct gw {
 	uv_loop_t *loop;
 	const struct pt_conf *conf;
 	SSL_CTX *tls;		/* VeNCrypt X509Plain */
+	SSL_CTX *https_tls;	/* the HTTPS front: [tls] cert, the public one */
+	struct gw_files files;	/* web_root at /, novnc_root at /novnc/ */
 	SSL_CTX *anon;		/* VeNCrypt TLSPlain, NULL unless vnc_anon_tls */
 	struct pt_api_conf api; /* the broker */
-	struct gw_listener vnc, rdp;
+	struct gw_listener vnc, rdp, https;
 	char *rdp_cert_pem, *rdp_key_pem;      /* for the RDP login step */
 	char *login_env[GW_LOGIN_ENV_MAX + 1]; /* a login process's environment */
 	int64_t logins;			       /* login processes running */
@@ -161,6 +176,10 @@ int gw_conn_listen(struct gw *g, struct gw_listener *l, const char *addr,
  * targets call it with a stream that records what is written. */
 struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 			     struct pt_stream *client, const char *peer, const char *source);
+/* Close c with "handshake timed out" unless it is done within ms (the
+ * timer gw_conn_open started, restarted: an HTTPS connection's time for
+ * its next request). */
+void gw_conn_timeout(struct gw_conn *c, uint64_t ms);
 /* Logged in: no longer counted as pending (in all and per source). */
 void gw_conn_release(struct gw_conn *c);
 /* Close c (why: a log line, or NULL for none).  Idempotent. */
@@ -203,7 +222,65 @@ enum gw_vnc_at {
  * secret is the session's (AT_BACKEND).  0 or a negative errno. */
 int gw_vnc_enter(struct gw_conn *c, enum gw_vnc_at at, const char *secret);
 
+/* --- the HTTPS front (https.c, https_api.c, web_files.c) ----------------- */
+
+/* Listen on [gateway] https_listen: the portal's files, the broker's user
+ * routes under /api/v1/, /ws/vnc and /remoteDesktopGateway/.  0 or a
+ * negative errno. */
+int gw_https_listen(struct gw *g);
+extern const struct gw_conn_proto gw_https_proto;
+
+/* An HTTPS connection: the core first, then one request at a time. */
+struct gw_https {
+	struct gw_conn c;
+	struct pt_http_reader *rd;
+	struct pt_http_req *req; /* the request being answered, or NULL */
+	char *in;		 /* bytes read after it: the next request's, or, */
+	size_t in_len;		 /* after an upgrade, the new protocol's */
+	char *out;		 /* the answer being written */
+	int close_after;	 /* the answer is the connection's last */
+	int browser;		 /* req came from a browser (Origin or Cookie): its rules */
+};
+
+/* Answer h->req (status, body of len bytes; extra: "Name: value\r\n"...
+ * or NULL); every answer carries the security headers (docs/gateway.md,
+ * "The HTTPS front").  The request is freed. */
+void gw_https_respond(struct gw_https *h, int status, const char *ctype, const char *body,
+		      size_t len, const char *extra);
+/* Answer {"error":code,"message":msg} (extra as above, may be NULL). */
+void gw_https_error(struct gw_https *h, int status, const char *code, const char *msg,
+		    const char *extra);
+/* The value of cookie name of the request into buf: 0, or -ENOENT (absent,
+ * or longer than len - 1). */
+int gw_https_cookie(const struct pt_http_req *r, const char *name, char *buf, size_t len);
+/* A request under /api/v1/: passed on to the broker (https_api.c). */
+void gw_https_api(struct gw_https *h);
+
+/* Read every file below root into f, at URL paths prefix + the file's path
+ * below root (web_files.c).  0, or -1 with err set. */
+int gw_files_load(struct gw_files *f, const char *root, const char *prefix, char *err,
+		  size_t errlen);
+const struct gw_file *gw_files_find(const struct gw_files *f, const char *path);
+void gw_files_free(struct gw_files *f);
+
 /* --- the broker (broker_call.c) ----------------------------------------- */
+
+/* A user's request for the broker, as the HTTPS front passes it on
+ * (pt_api_forward): everything owned, freed (the body wiped: it may hold a
+ * password) once answered. */
+struct gw_fwd {
+	char method[16];
+	char path[PT_HTTP_PATH_MAX * 2 + 2]; /* "/api/v1/...?query" */
+	char *body;
+	size_t len;
+	char *headers[4]; /* "Name: value" (pt_api_fwd) */
+};
+void gw_fwd_free(struct gw_fwd *f);
+/* Send f (taken, whatever happens) on the thread pool; cb on the loop.
+ * 0, or -1 when it could not be queued (cb never fires). */
+int gw_forward(struct gw *g, struct gw_fwd *f, gw_call_cb cb, void *arg);
+/* gw_conn_call's twin for a forwarded request: c is held until the answer. */
+int gw_conn_forward(struct gw_conn *c, struct gw_fwd *f, gw_call_cb cb);
 
 
 /* POST path with body (taken) on the thread pool; cb (may be NULL) on the

@@ -87,10 +87,11 @@ int main(int argc, char **argv)
 		pt_daemon_test_ok(conf);
 	int vnc = conf->gateway.vnc_listen && *conf->gateway.vnc_listen;
 	int rdp = conf->gateway.rdp_listen && *conf->gateway.rdp_listen;
-	if (!vnc && !rdp)
-		pt_fatalx(
-			"%s: [gateway] vnc_listen and rdp_listen are both empty: nothing to serve",
-			conf->path);
+	int https = conf->gateway.https_listen && *conf->gateway.https_listen;
+	if (!vnc && !rdp && !https)
+		pt_fatalx("%s: [gateway] vnc_listen, rdp_listen and https_listen are all empty: "
+			  "nothing to serve",
+			  conf->path);
 	if (!conf->broker.gateway_secret && !conf->tls.ca)
 		pt_log_warnx("neither [broker] gateway_secret nor [tls] ca is set: the broker "
 			     "will not take this gateway's calls");
@@ -116,6 +117,23 @@ int main(int argc, char **argv)
 		pt_fatalx("%s", err);
 	if (rdp && (rc = gw_rdp_listen(g)) < 0)
 		pt_fatalx("cannot listen on %s: %s", conf->gateway.rdp_listen, uv_strerror(rc));
+	if (https) {
+		/* Browsers and RD Gateway clients see [tls] cert, the public
+		 * one (made self-signed when absent), and present none. */
+		struct pt_tls_conf pub = conf->tls;
+		pub.ca = NULL;
+		if (!(g->https_tls = pt_tls_server_ctx(&pub, err, sizeof(err))))
+			pt_fatalx("%s", err);
+		/* Read as root, before dropping it (web_files.c says why). */
+		if (gw_files_load(&g->files, conf->gateway.web_root, "", err, sizeof(err)) ||
+		    gw_files_load(&g->files, conf->gateway.novnc_root, "/novnc", err, sizeof(err)))
+			pt_fatalx("[gateway] web_root or novnc_root: %s", err);
+		pt_log_info("https: serving %zu files (%zu KiB) from %s and %s", g->files.n,
+			    g->files.bytes >> 10, conf->gateway.web_root, conf->gateway.novnc_root);
+		if ((rc = gw_https_listen(g)) < 0)
+			pt_fatalx("cannot listen on %s: %s", conf->gateway.https_listen,
+				  uv_strerror(rc));
+	}
 	/* As root, before dropping it: what the descriptors allow. */
 	g->max_connections =
 		pt_daemon_nofile(GW_FDS_PER_CONN,
@@ -163,6 +181,8 @@ int main(int argc, char **argv)
 	pt_sources_free(g->sources);
 	SSL_CTX_free(g->tls);
 	SSL_CTX_free(g->anon);
+	SSL_CTX_free(g->https_tls);
+	gw_files_free(&g->files);
 	free(g->rdp_cert_pem);
 	if (g->rdp_key_pem)
 		explicit_bzero(g->rdp_key_pem, strlen(g->rdp_key_pem));

@@ -62,6 +62,10 @@ struct pt_gateway_conf {
 	char *broker;		      /* the broker's URL, or a list (portico/urls.h) */
 	char *rdp_listen;	      /* host:port, or NULL/"" for no RDP listener */
 	char *vnc_listen;	      /* host:port, or NULL/"" for no VNC listener */
+	char *https_listen;	      /* host:port, or NULL/"" for no HTTPS front */
+	char *web_root;		      /* the portal's files */
+	char *novnc_root;	      /* noVNC's files, served at /novnc/ */
+	int rdg;		      /* .rdp files go through the RD Gateway */
 	char *public_host;	      /* what clients and .rdp files dial */
 	char *user;		      /* unprivileged user the gateway runs as */
 	int64_t idle_timeout_ms;      /* relay idle timeout; 0 = none */

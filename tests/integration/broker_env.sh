@@ -139,6 +139,7 @@ key = $T/pki/gw1.key
 public_host = gateway.test
 rdp_listen = 0.0.0.0:13389
 vnc_listen = 0.0.0.0:15900
+https_listen =
 
 [pool office]
 kind = desktop
@@ -174,20 +175,25 @@ be_tls_ca() {
 # be_gateway_conf VNC_PORT RDP_PORT [KEY=VALUE...]: the [gateway] section of
 # the test's gateway: its listeners on 127.0.0.1 (a port "-": that listener
 # off), the test's broker (be_tls_ca), public_host 127.0.0.1 (a public_host
-# among the KEY=VALUEs replaces it) and a "KEY = VALUE" line each.
+# among the KEY=VALUEs replaces it) and a "KEY = VALUE" line each.  An
+# https_listen=ADDR turns the HTTPS front on, serving the repository's web/
+# (web_root; tests run from the repository's root) unless a web_root is given.
 be_gateway_conf() {
-	local vnc=127.0.0.1:$1 rdp=127.0.0.1:$2 host=127.0.0.1 lines="" kv
+	local vnc=127.0.0.1:$1 rdp=127.0.0.1:$2 host=127.0.0.1 lines="" kv https="" web=""
 	shift 2
 	[ "$vnc" = 127.0.0.1:- ] && vnc=
 	[ "$rdp" = 127.0.0.1:- ] && rdp=
 	for kv in "$@"; do
 		case $kv in
 		public_host=*) host=${kv#*=} ;;
+		https_listen=*) https=${kv#*=} ;;
+		web_root=*) web=${kv#*=} ;;
 		*) lines+="\\n${kv%%=*} = ${kv#*=}" ;;
 		esac
 	done
+	[ -n "$https" ] && lines+="\\nweb_root = ${web:-$PWD/web}"
 	be_tls_ca
-	sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = $vnc|; s|^rdp_listen = 0.0.0.0:13389|rdp_listen = $rdp|; s|^public_host = gateway.test|public_host = $host\nbroker = https://127.0.0.1:$PORT$lines|" "$T/portico.conf"
+	sed -i "s|^vnc_listen = 0.0.0.0:15900|vnc_listen = $vnc|; s|^rdp_listen = 0.0.0.0:13389|rdp_listen = $rdp|; s|^https_listen =\$|https_listen = $https|; s|^public_host = gateway.test|public_host = $host\nbroker = https://127.0.0.1:$PORT$lines|" "$T/portico.conf"
 }
 
 # be_exec CONF LOG: a broker in the test's PAM and NSS world, in the

@@ -10,7 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 printf '[broker]\nlisten = 127.0.0.1:99999\n' >"$T/bad.conf"
-printf '[gateway]\nvnc_listen =\nrdp_listen =\n' >"$T/novnc.conf"
+printf '[gateway]\nvnc_listen =\nrdp_listen =\nhttps_listen =\n' >"$T/novnc.conf"
 printf '[sessiond]\nrun_dir = /run/%s\n' "$(head -c 80 /dev/zero | tr '\0' x)" >"$T/longrun.conf"
 for d in broker gateway sessiond; do
 	bin=$BUILD/bin/portico-$d
@@ -31,7 +31,7 @@ done
 out=$("$BUILD/bin/portico-sessiond" -t -c "$T/longrun.conf" 2>&1)
 [ $? = 1 ] && grep -q "run_dir must be an absolute path of at most 64 bytes" <<<"$out" || fail "long run_dir: $out"
 out=$("$BUILD/bin/portico-gateway" -c "$T/novnc.conf" 2>&1)
-[ $? = 1 ] && grep -q "vnc_listen and rdp_listen are both empty" <<<"$out" || fail "gateway without listeners: $out"
+[ $? = 1 ] && grep -q "vnc_listen, rdp_listen and https_listen are all empty" <<<"$out" || fail "gateway without listeners: $out"
 # The gateway's login process is its own: run by hand, or fed garbage,
 # it says so and leaves.
 G=$BUILD/bin/portico-gateway
