@@ -588,7 +588,7 @@ static int forwarded(struct brk_call *c, const char *fwd)
 	const char *sec = pt_http_header(c->req, PT_API_GATEWAY_HEADER);
 	char addr[64], node[128];
 	unsigned char bin[16];
-	const char *p;
+	const char *p, *end;
 	size_t n;
 	int gw;
 
@@ -608,13 +608,14 @@ static int forwarded(struct brk_call *c, const char *fwd)
 	}
 	/* for=ADDR or for="ADDR" or for="[v6]", nothing else. */
 	p = fwd && !strncasecmp(fwd, "for=", 4) ? fwd + 4 : NULL;
-	if (p && *p == '"')
+	end = "";
+	if (p && *p == '"') {
 		p++;
-	if (p && *p == '[')
-		p++;
-	n = p ? strcspn(p, "\"]") : 0;
-	if (!p || n == 0 || n >= sizeof(addr) || strlen(p + n) > 2 ||
-	    (p[n] && strcmp(p + n, "\"") && strcmp(p + n, "]\""))) {
+		end = *p == '[' ? "]\"" : "\"";
+		p += *p == '[';
+	}
+	n = p ? strcspn(p, "\"[]") : 0;
+	if (!p || n == 0 || n >= sizeof(addr) || strcmp(p + n, end)) {
 		brk_call_fail(c, -EINVAL, "bad_forwarded", "Forwarded must be one for=ADDRESS");
 		return -1;
 	}

@@ -163,10 +163,11 @@ void gw_https_api(struct gw_https *h)
 	int route = user_route(r->method, sub), n = 0;
 
 	if (route == 0) {
-		gw_https_error(h, 404, "not_found",
-			       "no such API path here: the gateway serves the "
-			       "routes of users",
-			       NULL);
+		char msg[PT_HTTP_PATH_MAX + 80];
+		snprintf(msg, sizeof(msg),
+			 "the gateway serves the routes of users only: no such API path: %s",
+			 r->path);
+		gw_https_error(h, 404, "not_found", msg, NULL);
 		return;
 	}
 	if (route < 0) {
