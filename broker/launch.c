@@ -272,10 +272,31 @@ out:
 	explicit_bzero(&s, sizeof(s));
 }
 
-/* The launch as a ready .rdp file. */
-static void rdp_file(struct brk_call *c, const char *addr, const char *ticket,
-		     const struct brk_pool *pool)
+/* Through the RD Gateway ([gateway] rdg, with an HTTPS front): its
+ * host[:port] into gw (port left out when 443).  0, or -1 when not. */
+static int rdg_address(const struct brk *b, char *gw, size_t len)
 {
+	const struct pt_gateway_conf *g = &b->conf->gateway;
+	int port = gateway_port(g->https_listen);
+
+	if (!g->rdg || !g->https_listen || !*g->https_listen || port <= 0)
+		return -1;
+	if (port == 443)
+		snprintf(gw, len, "%s", g->public_host);
+	else
+		snprintf(gw, len, "%s:%d", g->public_host, port);
+	return 0;
+}
+
+/* The launch as a ready .rdp file.  Through the RD Gateway, the ticket is
+ * the gateway's access token (MS-TSGU's PAA cookie) and the address the
+ * session's backend, the one target the gateway opens a channel to for
+ * that ticket; else the ticket is the load-balance cookie that the RDP
+ * listener's passthrough redeems. */
+static void rdp_file(struct brk_call *c, const char *addr, const char *ticket,
+		     const struct brk_pool *pool, const struct brk_session *s)
+{
+	char gw[300], *via = NULL;
 	const char *cmd = pool->c.kind == PT_POOL_APP ? pool->c.command : NULL;
 	char *rdp = NULL, *app = NULL;
 	int n;
@@ -293,13 +314,24 @@ static void rdp_file(struct brk_call *c, const char *addr, const char *ticket,
 			     cmd ? "\r\n" : "");
 	if (n < 0)
 		app = NULL;
+	else if (rdg_address(c->b, gw, sizeof(gw)) == 0)
+		n = asprintf(&via,
+			     "full address:s:%s\r\ngatewayhostname:s:%s\r\n"
+			     "gatewayusagemethod:i:1\r\ngatewaycredentialssource:i:5\r\n"
+			     "gatewayprofileusagemethod:i:1\r\ngatewayaccesstoken:s:%s\r\n",
+			     s->backend, gw, ticket);
 	else
+		n = asprintf(&via, "full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n",
+			     addr, ticket);
+	if (n < 0)
+		via = NULL;
+	else if (app)
 		n = asprintf(&rdp,
-			     "full address:s:%s\r\nloadbalanceinfo:s:Cookie: msts=%s\r\n"
-			     "username:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
+			     "%susername:s:%s\r\nscreen mode id:i:1\r\nsession bpp:i:32\r\n"
 			     "prompt for credentials:i:0\r\n%s",
-			     addr, ticket, c->user, app);
+			     via, c->user, app);
 	free(app);
+	free(via);
 	if (n < 0) {
 		brk_call_fail(c, -ENOMEM, "internal", "out of memory");
 		return;
@@ -312,12 +344,12 @@ static void rdp_file(struct brk_call *c, const char *addr, const char *ticket,
 static void launch_answer(struct brk_call *c, const struct brk_session *s, const char *ticket,
 			  const struct brk_pool *pool, int reconnect)
 {
-	char addr[320];
+	char addr[320], gw[300];
 	json_t *o;
 
 	public_address(c->b, pool->c.protocol, addr, sizeof(addr));
 	if (c->route->op == BRK_OP_RDP_FILE) {
-		rdp_file(c, addr, ticket, pool);
+		rdp_file(c, addr, ticket, pool, s);
 		return;
 	}
 	o = json_pack("{s:s,s:s,s:s,s:o,s:b}", "ticket", ticket, "gateway", addr, "protocol",
@@ -328,6 +360,12 @@ static void launch_answer(struct brk_call *c, const struct brk_session *s, const
 	 * shell (xrdp and RDS run it as the session's only program). */
 	if (pool->c.kind == PT_POOL_APP && pool->c.command)
 		json_object_set_new(o, "command", json_string(pool->c.command));
+	/* RDP through the RD Gateway: the ticket is its access token, and the
+	 * channel's one target the session's backend (rdp_file). */
+	if (pool->c.protocol == PT_PROTO_RDP && rdg_address(c->b, gw, sizeof(gw)) == 0) {
+		json_object_set_new(o, "rd_gateway", json_string(gw));
+		json_object_set_new(o, "target", json_string(s->backend));
+	}
 	brk_call_ok(c, 200, o);
 }
 
