@@ -80,9 +80,9 @@ export async function call(method, path, body) {
 		throw new ApiError(0, 'network',
 			'The portal cannot reach the gateway: check your connection and try again.');
 	}
-	let data = null;
+	let data = null, text = '';
 	try {
-		const text = await res.text();
+		text = await res.text();
 		data = text ? JSON.parse(text) : null;
 	} catch {
 		data = null;
@@ -97,6 +97,11 @@ export async function call(method, path, body) {
 	}
 	const code = data && typeof data.error === 'string' ? data.error : `http_${res.status}`;
 	let message = data && typeof data.message === 'string' ? data.message.trim() : '';
+	// A refusal before the request reached the broker (a URL too long) may
+	// come as a line of plain text.
+	if (!message && !data && /^text\/plain/.test(res.headers.get('Content-Type') || '') &&
+	    text.length < 200)
+		message = `The gateway refused the request (HTTP ${res.status}): ${text.trim()}`;
 	if (!message)
 		message = FALLBACK[code] ||
 			`The gateway refused the request (HTTP ${res.status}${data && data.error ? `, ${data.error}` : ''}).`;

@@ -304,11 +304,21 @@ function shellWord(s) {
 	return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The xfreerdp command equivalent to the .rdp file, from a launch answer
- * (as `portico connect --print` writes it). */
+/** The xfreerdp command equivalent to the .rdp file, from a launch answer:
+ * through the RD Gateway on the HTTPS port when the answer names one (the
+ * ticket is its access token, the session's backend the one target it
+ * lets through), else to the gateway's RDP port with the ticket as the
+ * load-balance cookie (as `portico connect --print` writes it). */
 function xfreerdpCommand(answer) {
-	const words = ['xfreerdp', `/v:${answer.gateway}`, `/load-balance-info:Cookie: msts=${answer.ticket}`,
-		'/cert:tofu'];
+	const words = ['xfreerdp'];
+	if (typeof answer.rd_gateway === 'string' && answer.rd_gateway &&
+	    typeof answer.target === 'string' && answer.target)
+		words.push(`/v:${answer.target}`, `/g:${answer.rd_gateway}`, `/gat:${answer.ticket}`);
+	else
+		words.push(`/v:${answer.gateway}`, `/load-balance-info:Cookie: msts=${answer.ticket}`);
+	if (answer.session && typeof answer.session.user === 'string' && answer.session.user)
+		words.push(`/u:${answer.session.user}`);
+	words.push('/cert:tofu');
 	if (typeof answer.command === 'string' && answer.command)
 		words.push(answer.command.startsWith('||') ? `/app:${answer.command}` : `/shell:${answer.command}`);
 	return words.map(shellWord).join(' ');
@@ -319,7 +329,7 @@ async function offerRdp(r, button) {
 	status(`Preparing ${r.name}…`);
 	try {
 		const answer = await call('POST', `${resourcePath(r.name)}/launch`, {});
-		if (typeof answer.ticket !== 'string' || typeof answer.gateway !== 'string')
+		if (typeof answer.ticket !== 'string' || !answer.ticket || typeof answer.gateway !== 'string')
 			throw new ApiError(200, 'bad_answer', `The broker's answer for ${r.name} has no ticket.`);
 		const panel = $('rdp');
 		$('rdp-title').textContent = `Open ${r.name} in a Remote Desktop client`;
