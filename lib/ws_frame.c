@@ -254,35 +254,43 @@ static ssize_t check_byte1(struct pt_ws_reader *r, uint8_t b)
 	return 0;
 }
 
-/* The whole header is in: the length and the masking key. */
-static ssize_t begin_payload(struct pt_ws_reader *r)
+/* Where the length ends: after byte 2, 4 or 10. */
+static int length_end(const struct pt_ws_reader *r)
 {
-	int len7 = r->hdr[1] & 0x7f, off = 2;
+	int len7 = r->hdr[1] & 0x7f;
+
+	return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0);
+}
+
+/* The length is in (the masking key may follow). */
+static ssize_t check_length(struct pt_ws_reader *r)
+{
+	int len7 = r->hdr[1] & 0x7f;
 	uint64_t len = len7;
 
 	if (len7 == 126) {
 		len = (uint64_t)r->hdr[2] << 8 | r->hdr[3];
-		off = 4;
 	} else if (len7 == 127) {
-		if (r->hdr[2] & 0x80)
-			return refuse(r, -EPROTO, PT_WS_CLOSE_PROTOCOL,
-				      "64-bit length with its top bit set");
 		len = 0;
 		for (int i = 0; i < 8; i++)
 			len = len << 8 | r->hdr[2 + i];
-		off = 10;
 	}
 	if (!(r->opcode & 0x8) && r->max_frame && len > r->max_frame)
 		return refuse(r, -EMSGSIZE, PT_WS_CLOSE_TOO_BIG,
 			      "data frame longer than the limit");
+	r->left = len;
+	return 0;
+}
+
+/* The whole header is in. */
+static void begin_payload(struct pt_ws_reader *r)
+{
 	if (r->masked)
-		memcpy(r->mask, r->hdr + off, 4);
+		memcpy(r->mask, r->hdr + length_end(r), 4);
 	if (r->opcode == PT_WS_OP_TEXT || r->opcode == PT_WS_OP_BINARY)
 		r->msg_opcode = r->opcode;
-	r->left = len;
 	r->pos = 0;
 	r->ctl_len = 0;
-	return 0;
 }
 
 static void end_frame(struct pt_ws_reader *r)
@@ -341,11 +349,15 @@ static ssize_t read_step(struct pt_ws_reader *r, uint8_t *buf, size_t len, uint8
 				return rc;
 			if (r->hlen == 2 && (rc = check_byte1(r, b)) < 0)
 				return rc;
+			if (r->hlen == 3 && (r->hdr[1] & 0x7f) == 127 && (b & 0x80))
+				return refuse(r, -EPROTO, PT_WS_CLOSE_PROTOCOL,
+					      "64-bit length with its top bit set");
+			if (r->hlen >= 2 && r->hlen == length_end(r) && (rc = check_length(r)) < 0)
+				return rc;
 		}
 		if (r->hlen < r->hneed)
 			return (ssize_t)off;
-		if ((rc = begin_payload(r)) < 0)
-			return rc;
+		begin_payload(r);
 	}
 	k = len - off < r->left ? len - off : (size_t)r->left;
 	if (r->opcode & 0x8) {

@@ -163,13 +163,18 @@ int pt_ws_reader_idle(const struct pt_ws_reader *r);
  * Reading yields the payload of data messages, binary or text, joined into
  * one byte stream.  A ping is answered with a pong.  The peer's close frame
  * is answered with one carrying its code, then read gets UV_EOF (so does an
- * end of the connection without a close frame, reported as code 1006); a
- * protocol error sends a close with its code (1002, 1003, 1007, 1009), then
- * read gets UV_EPROTO.  Each write is one binary frame (masked with a fresh
- * key on the client side).  shutdown() sends a close frame 1000 after the
- * write in flight.  Close waits, at most a second or two, for a close frame
- * already queued to go out; never for data.  The inner stream is read only
- * while the owner reads.  fileno() is -ENOTSUP. */
+ * end of the connection without a close frame, reported as code 1006), and
+ * once both close frames went the inner stream is shut down (the server
+ * ends TCP first); writes then fail with UV_EPIPE.  A protocol error sends
+ * a close with its code (1002, 1003, 1007, 1009), then read gets UV_EPROTO.
+ *
+ * Each write is one binary frame (masked with a fresh key on the client
+ * side).  shutdown() sends a close frame 1000 after the write in flight,
+ * and reading goes on until the peer's answer (UV_EOF).  Closing waits, 2 s
+ * at most, for a close frame already queued (shutdown, an answer, an error,
+ * pt_ws_stream_close_with): to send it, then to read the peer's answer, so
+ * it is not lost to a reset; never for data.  The inner stream is read
+ * only while the owner reads.  fileno() is -ENOTSUP. */
 struct pt_stream *pt_ws_stream_new(struct pt_stream *inner, int server, const char *pre,
 				   size_t prelen);
 
@@ -183,8 +188,8 @@ int pt_ws_stream_limits(struct pt_stream *s, uint64_t max_frame, int binary_only
 /* Send a close frame with code (1000-4999, one an endpoint may send) and
  * reason (NULL or at most PT_WS_REASON_MAX bytes of UTF-8), then close the
  * stream as pt_stream_close does: the inner stream is closed once the frame
- * went out (or after the same short wait), and cb fires once the memory is
- * released.  A close frame sent before (shutdown, the answer to the peer's)
+ * went out and the peer answered (or after the same wait), and cb fires once
+ * the memory is released.  A close frame sent before (shutdown, the answer to the peer's)
  * is not sent again.  -EINVAL for a bad code or reason, or a stream that is
  * not a WebSocket stream or is closing; the stream is then not closed. */
 int pt_ws_stream_close_with(struct pt_stream *s, uint16_t code, const char *reason,

@@ -1,18 +1,13 @@
-/* test_ws.c - WebSocket: the handshake key, the frame codec (RFC 6455's own
- * examples, every rule a peer can break) and the stream over real sockets. */
+/* test_ws.c - WebSocket: the handshake key and the frame codec (RFC 6455's
+ * own examples, every rule a peer can break).  The stream: test_ws_stream.c. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "portico/buf.h"
-#include "portico/tls.h"
 #include "portico/ws.h"
-#include "tls_fixture.h"
 
 TestSuite(ws, .timeout = 30);
 
