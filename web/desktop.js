@@ -189,7 +189,9 @@ function onDisconnect(e) {
 
 function onSecurityFailure(e) {
 	const reason = e.detail && e.detail.reason ? `: ${e.detail.reason}` : '';
-	failure = { message: `The desktop refused the connection${reason}`, canRetry: true };
+	// The browser's RFB peer is the gateway (security None): a refusal
+	// here is the gateway's, e.g. a ticket it did not take.
+	failure = { message: `The gateway refused the connection${reason}`, canRetry: true };
 }
 
 function onCredentialsRequired() {
