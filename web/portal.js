@@ -203,11 +203,14 @@ function renderResources() {
 		const button = el('button', `launch ${r.protocol === 'vnc' ? 'vnc' : 'rdp'}`);
 		button.type = 'button';
 		button.dataset.resource = r.name;
-		button.append(el('span', 'name', r.name));
+		// The separators are for screen readers, which read the button's
+		// text as one name.
+		button.append(el('span', 'name', r.name), el('span', 'visually-hidden', ', '));
 		button.append(el('span', 'meta',
 			`${KINDS[r.kind] || text(r.kind, 'Resource')} · ${PROTOCOLS[r.protocol] || text(r.protocol, '?')}`));
 		if (r.session && typeof r.session === 'object')
-			button.append(el('span', 'badge', `session ${STATES[r.session.state] || text(r.session.state, 'running')}`));
+			button.append(el('span', 'visually-hidden', ', '),
+				el('span', 'badge', `session ${STATES[r.session.state] || text(r.session.state, 'running')}`));
 		button.addEventListener('click', () => launch(r, button));
 		li.append(button);
 		list.append(li);
@@ -224,9 +227,9 @@ function renderSessions(sessions) {
 		const li = el('li', 'session');
 		li.dataset.session = String(id);
 		const info = el('div', 'info');
-		info.append(el('span', 'name', pool));
-		const state = el('span', `state state-${text(s.state, 'unknown')}`, STATES[s.state] || text(s.state, 'unknown'));
-		info.append(state);
+		info.append(el('span', 'name', pool), el('span', 'visually-hidden', ', '));
+		info.append(el('span', `state state-${text(s.state, 'unknown')}`, STATES[s.state] || text(s.state, 'unknown')));
+		info.append(el('span', 'visually-hidden', ', '));
 		if (Number.isFinite(s.created_ms)) {
 			const when = new Date(s.created_ms);
 			const t = el('time', 'started', `started ${when.toLocaleString()}`);
