@@ -55,6 +55,7 @@ BP=$(port "${DEMO_BROKER_PORT:-8443}")
 SP=$(port "${DEMO_SESSIOND_PORT:-8444}")
 VP=$(port "${DEMO_VNC_PORT:-5900}")
 RP=$(port "${DEMO_RDP_PORT:-3389}")
+HP=$(port "${DEMO_HTTPS_PORT:-8445}")
 XP=$(port "${DEMO_XRDP_PORT:-3390}")
 D=${DEMO_DIR:-$(mktemp -d /tmp/portico-demo.XXXXXX)}
 mkdir -p "$D"/{tls,db,pam,run,state,home}
@@ -167,6 +168,8 @@ key = $D/pki/gw1.key
 broker = https://127.0.0.1:$BP
 vnc_listen = 127.0.0.1:$VP
 rdp_listen = 127.0.0.1:$RP
+https_listen = 127.0.0.1:$HP
+web_root = $TOP/web
 public_host = 127.0.0.1
 user = portico
 
@@ -224,8 +227,8 @@ for _ in $(seq 1 50); do busy "$BP" && break; sleep 0.1; done
 busy "$BP" || die "the broker did not start"
 run sessiond portico-sessiond
 run gateway portico-gateway # it makes $D/tls/rdp.pem
-for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && break; sleep 0.1; done
-busy "$VP" && busy "$RP" || die "the gateway did not start"
+for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && busy "$HP" && break; sleep 0.1; done
+busy "$VP" && busy "$RP" && busy "$HP" || die "the gateway did not start"
 
 # --- the xrdp host: xrdp showing an Xvnc desktop of the demo user's ---------------------
 command -v xrdp >/dev/null && command -v Xvnc >/dev/null || die "xrdp or Xvnc is missing: run 'make demo'"
@@ -268,11 +271,16 @@ cat <<EOF
  Portico is running on 127.0.0.1 (Ctrl-C stops it and removes $D)
 
    broker API   https://127.0.0.1:$BP/api/v1     (CA: $D/pki/ca.pem)
+   web portal   https://127.0.0.1:$HP/       (self-signed: $D/tls/rdp.pem)
    VNC gateway  127.0.0.1:$VP
    RDP gateway  127.0.0.1:$RP
    user         demo   password $PASSWORD   (also an administrator)
    pools        desktop (an Xvnc desktop), clock (xclock, a published app),
                 rdesktop (an RDP desktop on an xrdp host)
+
+ In a browser: https://127.0.0.1:$HP/ , sign in as demo, open "desktop"
+ (noVNC in the page) or take "rdesktop"'s .rdp file (RD Gateway on 443's
+ stand-in, port $HP).
 
  With the thin client:
    $BIN/portico --broker https://127.0.0.1:$BP --ca $D/pki/ca.pem login demo

@@ -23,6 +23,7 @@
 #include "portico/relay.h"
 #include "portico/sources.h"
 #include "portico/stream.h"
+#include "portico/ws.h"
 
 /* Freed when the last thing that points to it lets go. */
 static void conn_maybe_free(struct gw_conn *c)
@@ -81,11 +82,22 @@ void gw_conn_close(struct gw_conn *c, const char *why)
 	/* The relay's end (relay_done) reports the disconnect and lets go. */
 	if (c->relay)
 		pt_relay_stop(c->relay);
-	if (c->client)
+	/* A WebSocket client hears why in the close frame (noVNC shows it). */
+	if (c->client &&
+	    (!c->ws_close_code || pt_ws_stream_close_with(c->client, c->ws_close_code,
+							  c->ws_close_reason, on_client_closed)))
 		pt_stream_close(c->client, on_client_closed);
 	if (c->backend)
 		pt_stream_close(c->backend, on_backend_closed);
 	uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+struct pt_stream *gw_conn_take_client(struct gw_conn *c)
+{
+	struct pt_stream *s = c->client;
+
+	c->client = NULL;
+	return s;
 }
 
 void gw_conn_close_all(struct gw *g)
@@ -249,7 +261,8 @@ struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 		pt_log_warnx("%s %s: too many connections (%s): refused", proto->name, peer,
 			     full ? full : "out of memory");
 		free(c);
-		pt_stream_close(client, NULL);
+		if (client)
+			pt_stream_close(client, NULL);
 		return NULL;
 	}
 	c->proto = proto;
@@ -258,8 +271,10 @@ struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	snprintf(c->source, sizeof(c->source), "%s", source);
 	c->client = client;
-	client->data = c;
-	client->id = c->id;
+	if (client) {
+		client->data = c;
+		client->id = c->id;
+	}
 	c->pending = 1;
 	g->pending++;
 	g->nconns++;

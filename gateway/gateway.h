@@ -19,6 +19,7 @@
 struct gw;
 struct gw_conn;
 struct pt_sources;
+struct rdg;
 
 /* What the broker answered, on the loop thread.  rc: 0 with resp filled
  * (any HTTP status), or -1 with err set (unreachable). */
@@ -68,6 +69,7 @@ struct gw {
 	SSL_CTX *tls;		/* VeNCrypt X509Plain */
 	SSL_CTX *https_tls;	/* the HTTPS front: [tls] cert, the public one */
 	struct gw_files files;	/* web_root at /, novnc_root at /novnc/ */
+	struct rdg *rdg_waiting; /* legacy RD Gateway tunnels waiting for their IN (rdg.c) */
 	SSL_CTX *anon;		/* VeNCrypt TLSPlain, NULL unless vnc_anon_tls */
 	struct pt_api_conf api; /* the broker */
 	struct gw_listener vnc, rdp, https;
@@ -161,6 +163,10 @@ struct gw_conn {
 	int64_t session; /* the broker's session, once known */
 	char backend_addr[256];
 	uint64_t reported_up_ms; /* the last input time reported */
+	/* A WebSocket client (noVNC): the close frame gw_conn_close sends
+	 * (0: none, a plain close) and its reason. */
+	uint16_t ws_close_code;
+	char ws_close_reason[124];
 	gw_call_cb call_cb;	 /* the answer gw_conn_call waits for */
 };
 
@@ -169,13 +175,17 @@ struct gw_conn {
 /* Listen on addr for proto's clients: 0 or a negative errno. */
 int gw_conn_listen(struct gw *g, struct gw_listener *l, const char *addr,
 		   const struct gw_conn_proto *proto);
-/* A connection over client (any stream; reading not started) from peer
+/* A connection over client (any stream; reading not started; or NULL for
+ * a protocol whose client stream is part of its own struct, set after) from peer
  * (counted under source), admitted like an accepted one, its handshake
  * timer running: NULL (client closed, a line logged) when a cap refuses
  * it.  What gw_conn_listen does per accept, before proto->start; the fuzz
  * targets call it with a stream that records what is written. */
 struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 			     struct pt_stream *client, const char *peer, const char *source);
+/* Take c's client stream away from it (c then closes without it): a
+ * connection that changes protocol hands its client to another. */
+struct pt_stream *gw_conn_take_client(struct gw_conn *c);
 /* Close c with "handshake timed out" unless it is done within ms (the
  * timer gw_conn_open started, restarted: an HTTPS connection's time for
  * its next request). */
@@ -215,11 +225,15 @@ enum gw_vnc_at {
 	GW_VNC_AT_PLAIN,   /* TLS is up: the user name and password come next */
 	GW_VNC_AT_BACKEND, /* the broker answered: c->backend is the session's
 			      backend, connected; its handshake comes next */
+	GW_VNC_AT_WS,	   /* a browser's WebSocket (noVNC, /ws/vnc): the banner
+			      goes out, security type None is offered, and the
+			      ticket (the secret argument) is redeemed */
 };
 /* Start c (from gw_conn_open with gw_vnc_proto) at a given step: what
  * accepting does (GW_VNC_AT_START), or, for the fuzz targets, the steps
  * after TLS, which a fuzzer cannot reach at speed through a real handshake;
- * secret is the session's (AT_BACKEND).  0 or a negative errno. */
+ * secret is the session's (AT_BACKEND), or the ticket (AT_WS).  0 or a
+ * negative errno. */
 int gw_vnc_enter(struct gw_conn *c, enum gw_vnc_at at, const char *secret);
 
 /* --- the HTTPS front (https.c, https_api.c, web_files.c) ----------------- */
@@ -240,6 +254,7 @@ struct gw_https {
 	char *out;		 /* the answer being written */
 	int close_after;	 /* the answer is the connection's last */
 	int browser;		 /* req came from a browser (Origin or Cookie): its rules */
+	void (*then)(struct gw_https *h); /* gw_https_switch's */
 };
 
 /* Answer h->req (status, body of len bytes; extra: "Name: value\r\n"...
@@ -255,6 +270,14 @@ void gw_https_error(struct gw_https *h, int status, const char *code, const char
 int gw_https_cookie(const struct pt_http_req *r, const char *name, char *buf, size_t len);
 /* A request under /api/v1/: passed on to the broker (https_api.c). */
 void gw_https_api(struct gw_https *h);
+/* A request of the RD Gateway, /remoteDesktopGateway/ (rdg.c). */
+void gw_https_rdg(struct gw_https *h);
+/* The request asks for a WebSocket (Upgrade: websocket, Connection: upgrade). */
+int gw_https_is_upgrade(const struct pt_http_req *r);
+/* Answer 101 Switching Protocols with Sec-WebSocket-Accept: accept, then
+ * call then(h) with h->req still there and h->in the bytes that followed
+ * it (the connection is closed instead when the answer cannot go out). */
+void gw_https_switch(struct gw_https *h, const char *accept, void (*then)(struct gw_https *h));
 
 /* Read every file below root into f, at URL paths prefix + the file's path
  * below root (web_files.c).  0, or -1 with err set. */

@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gateway.h"
 #include "portico/buf.h"
 #include "portico/log.h"
+#include "portico/ticket.h"
 #include "portico/tls.h"
+#include "portico/ws.h"
 
 /* Bytes read ahead of an answer that a client may have in flight. */
 #define IN_MAX (256 * 1024)
@@ -204,6 +207,12 @@ int gw_https_cookie(const struct pt_http_req *r, const char *name, char *buf, si
 	return -ENOENT;
 }
 
+/* A short answer in plain text. */
+static void text(struct gw_https *h, int status, const char *msg, const char *extra)
+{
+	gw_https_respond(h, status, "text/plain; charset=utf-8", msg, strlen(msg), extra);
+}
+
 /* --- the portal's files ---------------------------------------------------- */
 
 static int hexval(int ch)
@@ -264,12 +273,11 @@ static void serve_file(struct gw_https *h)
 	size_t n;
 
 	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		gw_https_respond(h, 405, "text/plain; charset=utf-8", "method not allowed\n", 19,
-				 "Allow: GET, HEAD\r\n");
+		text(h, 405, "method not allowed\n", "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if (decode_path(r->path, path, sizeof(path) - 16)) {
-		gw_https_respond(h, 400, "text/plain; charset=utf-8", "bad path\n", 9, NULL);
+		text(h, 400, "bad path\n", NULL);
 		return;
 	}
 	n = strlen(path);
@@ -277,7 +285,7 @@ static void serve_file(struct gw_https *h)
 		snprintf(path + n, sizeof(path) - n, "index.html");
 	f = gw_files_find(&h->c.g->files, path);
 	if (!f) {
-		gw_https_respond(h, 404, "text/plain; charset=utf-8", "not found\n", 10, NULL);
+		text(h, 404, "not found\n", NULL);
 		return;
 	}
 	if (!strncmp(f->ctype, "text/html", 9))
@@ -294,6 +302,134 @@ static int path_is(const char *path, const char *prefix)
 	return !strncmp(path, prefix, n) && (path[n] == '\0' || path[n] == '/');
 }
 
+/* A token in a comma-separated header value (Connection: keep-alive, Upgrade). */
+static int has_token(const char *v, const char *token)
+{
+	size_t n = strlen(token);
+
+	while (v && *v) {
+		v += strspn(v, " \t,");
+		size_t len = strcspn(v, ",");
+		size_t t = len;
+		while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+			t--;
+		if (t == n && !strncasecmp(v, token, n))
+			return 1;
+		v += len;
+	}
+	return 0;
+}
+
+/* The WebSocket's 101 went out: the connection becomes a VNC one (the
+ * core's gw_vnc_proto) over the WebSocket, with the ticket to redeem. */
+static void ws_vnc_switch(struct gw_https *h)
+{
+	struct gw *g = h->c.g;
+	struct pt_stream *inner, *ws;
+	struct gw_conn *v;
+	char ticket[64] = "", peer[sizeof(h->c.peer)], source[sizeof(h->c.source)];
+
+	pt_http_query(h->req, "ticket", ticket, sizeof(ticket));
+	snprintf(peer, sizeof(peer), "%s", h->c.peer);
+	snprintf(source, sizeof(source), "%s", h->c.source);
+	inner = gw_conn_take_client(&h->c);
+	ws = inner ? pt_ws_stream_new(inner, 1, h->in, h->in_len) : NULL;
+	if (!ws) {
+		if (inner)
+			pt_stream_close(inner, NULL);
+		gw_conn_close(&h->c, "out of memory");
+		return;
+	}
+	/* noVNC sends binary frames; RFB's largest client message is small. */
+	pt_ws_stream_limits(ws, 1 << 20, 1);
+	gw_conn_close(&h->c, NULL); /* no longer pending as an HTTPS connection */
+	if ((v = gw_conn_open(g, &gw_vnc_proto, ws, peer, source)) &&
+	    gw_vnc_enter(v, GW_VNC_AT_WS, ticket) < 0)
+		gw_conn_close(v, "bad ticket");
+	explicit_bzero(ticket, sizeof(ticket));
+}
+
+static void on_101_written(struct pt_stream *s, int status)
+{
+	struct gw_https *h = https_of(s->data);
+	void (*then)(struct gw_https *) = h->then;
+
+	free(h->out);
+	h->out = NULL;
+	if (status < 0 || h->c.closing) {
+		gw_conn_close(&h->c, NULL);
+		return;
+	}
+	then(h);
+}
+
+void gw_https_switch(struct gw_https *h, const char *accept, void (*then)(struct gw_https *h))
+{
+	int n, rc;
+
+	h->close_after = 1;
+	n = asprintf(&h->out,
+		     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+		     accept, security_headers);
+	if (n < 0) {
+		h->out = NULL;
+		gw_conn_close(&h->c, "out of memory");
+		return;
+	}
+	h->then = then;
+	rc = pt_stream_write(h->c.client, h->out, (size_t)n, on_101_written);
+	if (rc == PT_STREAM_DONE) {
+		free(h->out);
+		h->out = NULL;
+		then(h);
+	} else if (rc < 0) {
+		gw_conn_close(&h->c, NULL);
+	}
+}
+
+int gw_https_is_upgrade(const struct pt_http_req *r)
+{
+	return has_token(pt_http_header(r, "upgrade"), "websocket") &&
+	       has_token(pt_http_header(r, "connection"), "upgrade");
+}
+
+/* GET /ws/vnc?ticket=T with an Upgrade to WebSocket (RFC 6455 4.2). */
+static void ws_vnc(struct gw_https *h)
+{
+	struct pt_http_req *r = h->req;
+	const char *key = pt_http_header(r, "sec-websocket-key");
+	const char *origin = pt_http_header(r, "origin"), *host = pt_http_header(r, "host");
+	const char *ver = pt_http_header(r, "sec-websocket-version");
+	char accept[29], ticket[64];
+
+	h->close_after = 1; /* whatever is answered, the connection is not HTTP's after it */
+	if (r->method != HTTP_GET || !r->upgrade || !gw_https_is_upgrade(r) || !key ||
+	    pt_ws_accept(key, accept)) {
+		text(h, 400, "a WebSocket handshake is expected here\n", NULL);
+		return;
+	}
+	if (!ver || strcmp(ver, "13")) {
+		text(h, 426, "WebSocket version 13 is expected\n", "Sec-WebSocket-Version: 13\r\n");
+		return;
+	}
+	/* A page of another site may open a WebSocket here with the user's
+	 * cookies: only this origin's (the ticket is needed anyway). */
+	if (origin && (!host || strncmp(origin, "https://", 8) || strcmp(origin + 8, host))) {
+		pt_log(PT_LOG_INFO, h->c.id,
+		       "https %s: /ws/vnc from another origin (%.100s): refused", h->c.peer,
+		       origin);
+		text(h, 403, "this WebSocket is for the portal's own pages\n", NULL);
+		return;
+	}
+	if (pt_http_query(r, "ticket", ticket, sizeof(ticket)) || !pt_ticket_valid(ticket)) {
+		text(h, 400, "no ticket: open the desktop from the portal\n", NULL);
+		return;
+	}
+	explicit_bzero(ticket, sizeof(ticket));
+	gw_https_switch(h, accept, ws_vnc_switch);
+}
+
 static void dispatch(struct gw_https *h)
 {
 	struct pt_http_req *r = h->req;
@@ -305,11 +441,19 @@ static void dispatch(struct gw_https *h)
 		gw_https_api(h);
 		return;
 	}
+	if (!strcmp(r->path, "/ws/vnc")) {
+		ws_vnc(h);
+		return;
+	}
+	if (path_is(r->path, "/remoteDesktopGateway")) {
+		gw_https_rdg(h);
+		return;
+	}
 	if (r->upgrade || r->rdg) {
 		/* Not a path that takes another protocol: answered, then closed
 		 * (the bytes after it are not HTTP). */
 		h->close_after = 1;
-		gw_https_respond(h, 404, "text/plain; charset=utf-8", "not found\n", 10, NULL);
+		text(h, 404, "not found\n", NULL);
 		return;
 	}
 	serve_file(h);

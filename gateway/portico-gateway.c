@@ -7,10 +7,12 @@
  * Never runs as root: started as root, it loads its key and binds its
  * ports, then becomes [gateway] user for good.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -121,7 +123,22 @@ int main(int argc, char **argv)
 		/* Browsers and RD Gateway clients see [tls] cert, the public
 		 * one (made self-signed when absent), and present none. */
 		struct pt_tls_conf pub = conf->tls;
+		const char *cn = conf->gateway.public_host && *conf->gateway.public_host
+					 ? conf->gateway.public_host
+					 : "localhost";
+		struct stat sb;
 		pub.ca = NULL;
+		/* Made for public_host, the name clients dial, when neither
+		 * file exists (as the RDP login step does). */
+		if (pub.cert && pub.key && stat(pub.cert, &sb) < 0 && errno == ENOENT &&
+		    stat(pub.key, &sb) < 0 && errno == ENOENT) {
+			if (pt_tls_make_self_signed(pub.cert, pub.key, cn, err, sizeof(err)))
+				pt_fatalx("%s", err);
+			pt_log_info("generated a self-signed ECDSA P-256 certificate for %s in %s (key "
+				    "%s) for browsers and RDP clients; they will not trust it until "
+				    "you install your own or hand them this one",
+				    cn, pub.cert, pub.key);
+		}
 		if (!(g->https_tls = pt_tls_server_ctx(&pub, err, sizeof(err))))
 			pt_fatalx("%s", err);
 		/* Read as root, before dropping it (web_files.c says why). */

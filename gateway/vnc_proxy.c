@@ -33,6 +33,7 @@
 #include "portico/rfb.h"
 #include "portico/stream.h"
 #include "portico/tls.h"
+#include "portico/ws.h"
 
 #define USER_MAX     255
 #define PASSWORD_MAX 511
@@ -80,6 +81,8 @@ struct gw_vnc {
 	int tls_after;	 /* start TLS once it is done */
 	uint32_t ulen, plen;
 	char secret[64]; /* the session's, from the broker */
+	int ws;		 /* a browser's WebSocket: security None, the ticket below */
+	char ticket[64];
 };
 
 /* The core's connection as ours (it is our first member). */
@@ -105,6 +108,7 @@ static void vnc_closed(struct gw_conn *k)
 	struct gw_vnc *c = vnc_of(k);
 
 	explicit_bzero(c->secret, sizeof(c->secret));
+	explicit_bzero(c->ticket, sizeof(c->ticket));
 	explicit_bzero(c->in, sizeof(c->in));
 	free(c);
 }
@@ -167,6 +171,10 @@ static void refuse(struct gw_vnc *c, const char *reason, const char *log)
 	}
 	pt_log(PT_LOG_INFO, c->conn.id, "vnc %s%s%s: refused: %s", c->conn.peer, c->conn.user[0] ? " user " : "",
 	       c->conn.user, log ? log : reason);
+	if (c->ws) { /* and in the WebSocket's close frame */
+		c->conn.ws_close_code = PT_WS_CLOSE_POLICY;
+		snprintf(c->conn.ws_close_reason, sizeof(c->conn.ws_close_reason), "%s", reason);
+	}
 	pt_rfb_put_u32(c->out, 1); /* SecurityResult: failed */
 	if (c->minor >= 8) {
 		pt_rfb_put_u32(c->out + 4, (uint32_t)len);
@@ -262,6 +270,11 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *
 	if (rc) {
 		pt_log_warnx("broker unreachable: %s", err);
 		refuse(c, "the service is unavailable: try again later", "broker unreachable");
+		return;
+	}
+	if ((r->status == 401 || r->status == 403) && c->ws) {
+		refuse(c, "ticket refused (unknown, used or expired): open the desktop again from the portal",
+		       "ticket refused");
 		return;
 	}
 	if (r->status == 401 || r->status == 403) {
@@ -582,6 +595,13 @@ static void on_client_read(struct pt_stream *s, ssize_t n, char *chunk)
 	size_t off = 0;
 
 	if (n <= 0) {
+		const char *why = NULL;
+		char msg[160];
+		if (c->ws && n == UV_EPROTO && (pt_ws_stream_sent_close(s, &why), why)) {
+			snprintf(msg, sizeof(msg), "WebSocket: %s", why);
+			conn_close(c, msg);
+			return;
+		}
 		conn_close(c, n == UV_EOF ? "the client left during the handshake"
 					  : "client read failed");
 		return;
@@ -647,12 +667,26 @@ static void process(struct gw_vnc *c)
 				return;
 			}
 			c->state = C_SECTYPE;
-			send_bytes(c, "\001\023", 2); /* one type: VeNCrypt */
+			/* One type: VeNCrypt; in a browser's WebSocket, None (its
+			 * TLS and its ticket are the authentication). */
+			send_bytes(c, c->ws ? "\001\001" : "\001\023", 2);
 			break;
 		}
 		case C_SECTYPE:
 			if (c->inlen < 1)
 				return;
+			if (c->ws) {
+				if ((uint8_t)c->in[0] != PT_RFB_SEC_NONE) {
+					consume(c, 1);
+					refuse(c, "only security type None is offered here",
+					       "the browser chose another security type");
+					return;
+				}
+				consume(c, 1);
+				authorize(c, "ticket", c->ticket);
+				explicit_bzero(c->ticket, sizeof(c->ticket));
+				return;
+			}
 			if ((uint8_t)c->in[0] != PT_RFB_SEC_VENCRYPT) {
 				consume(c, 1);
 				refuse(c, "only VeNCrypt (TLS) is offered",
@@ -771,6 +805,14 @@ int gw_vnc_enter(struct gw_conn *k, enum gw_vnc_at at, const char *secret)
 	case GW_VNC_AT_PLAIN:
 		c->minor = 8;
 		c->state = C_PLAIN;
+		break;
+	case GW_VNC_AT_WS:
+		if (!secret || strlen(secret) >= sizeof(c->ticket))
+			return -EINVAL;
+		c->ws = 1;
+		snprintf(c->ticket, sizeof(c->ticket), "%s", secret);
+		c->state = C_VERSION;
+		send_bytes(c, "RFB 003.008\n", 12);
 		break;
 	case GW_VNC_AT_BACKEND:
 		if (!k->backend || !secret || strlen(secret) >= sizeof(c->secret))

@@ -276,10 +276,12 @@ static int on_message_complete(http_parser *p)
 		return 1;
 	}
 	rd->keepalive = http_should_keep_alive(p);
-	/* After an Upgrade (http-parser stops at the headers' end then), or an
-	 * RD Gateway channel, the bytes that follow are another protocol's. */
+	/* After an Upgrade (http-parser stops at the headers' end then) the
+	 * bytes that follow are another protocol's.  After an RD Gateway
+	 * request they may be (the tunnel's body) or not (FreeRDP's first
+	 * RDG_IN_DATA is answered, then another comes): its owner says. */
 	r->upgrade = p->upgrade && !rd->rdg;
-	if (r->upgrade || rd->rdg)
+	if (r->upgrade)
 		rd->keepalive = 0;
 	/* One request at a time: stop here; the caller answers, then feeds
 	 * what else arrived. */

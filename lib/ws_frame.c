@@ -27,11 +27,25 @@ static int is_b64(char c)
 	       c == '+' || c == '/';
 }
 
+/* base64(SHA-1(key + GUID)) of a key already checked. */
+static int accept_of(const char *key, size_t n, char out[29])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char buf[PT_WS_TOKEN_KEY_MAX + sizeof(ws_guid)];
+	unsigned int mdlen = 0;
+
+	memcpy(buf, key, n);
+	memcpy(buf + n, ws_guid, sizeof(ws_guid) - 1);
+	if (EVP_Digest(buf, n + sizeof(ws_guid) - 1, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+	    mdlen != 20)
+		return -EIO;
+	EVP_EncodeBlock((unsigned char *)out, md, 20);
+	return 0;
+}
+
 int pt_ws_accept(const char *key, char out[29])
 {
-	unsigned char raw[18], md[EVP_MAX_MD_SIZE];
-	char buf[24 + sizeof(ws_guid) - 1];
-	unsigned int mdlen = 0;
+	unsigned char raw[18];
 
 	if (!key || strnlen(key, 25) != 24 || key[22] != '=' || key[23] != '=')
 		return -EINVAL;
@@ -42,12 +56,19 @@ int pt_ws_accept(const char *key, char out[29])
 	 * of padding too. */
 	if (EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18)
 		return -EINVAL;
-	memcpy(buf, key, 24);
-	memcpy(buf + 24, ws_guid, sizeof(ws_guid) - 1);
-	if (EVP_Digest(buf, sizeof(buf), md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
-		return -EIO;
-	EVP_EncodeBlock((unsigned char *)out, md, 20);
-	return 0;
+	return accept_of(key, 24, out);
+}
+
+int pt_ws_accept_token(const char *key, char out[29])
+{
+	size_t n = key ? strnlen(key, PT_WS_TOKEN_KEY_MAX + 1) : 0;
+
+	if (n == 0 || n > PT_WS_TOKEN_KEY_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (key[i] <= ' ' || key[i] > '~')
+			return -EINVAL;
+	return accept_of(key, n, out);
 }
 
 int pt_ws_make_key(char out[25])

@@ -48,6 +48,13 @@
  * spaces: the HTTP reader has trimmed them). */
 int pt_ws_accept(const char *key, char out[29]);
 
+/* The same for any key of 1 to PT_WS_TOKEN_KEY_MAX printable ASCII
+ * characters: FreeRDP 2.11's RD Gateway client sends 15 characters of
+ * "@A-Z[\\]^_" (docs/rdg.md) and checks the answer to exactly those.  For
+ * that path only; browsers get pt_ws_accept.  -EINVAL otherwise. */
+#define PT_WS_TOKEN_KEY_MAX 64
+int pt_ws_accept_token(const char *key, char out[29]);
+
 /* A fresh Sec-WebSocket-Key (16 random bytes in base64, 24 characters and a
  * NUL) for a client.  0 or -EIO when there is no randomness. */
 int pt_ws_make_key(char out[25]);

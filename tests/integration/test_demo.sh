@@ -24,9 +24,10 @@ OUT=$(mktemp)
 DIR=/tmp/portico-demo-test.$$
 VP=$(free_port)
 RP=$(free_port)
+HP=$(free_port)
 # A background job of a script starts with SIGINT ignored, and bash cannot
 # trap a signal ignored on entry: restore it, as a terminal's Ctrl-C finds it.
-DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP DEMO_RDP_PORT=$RP DEMO_XRDP_PORT=$(free_port) DEMO_DIR=$DIR \
+DEMO_BROKER_PORT=$(free_port) DEMO_SESSIOND_PORT=$(free_port) DEMO_VNC_PORT=$VP DEMO_RDP_PORT=$RP DEMO_HTTPS_PORT=$HP DEMO_XRDP_PORT=$(free_port) DEMO_DIR=$DIR \
 	python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
 	bash etc/demo.sh >"$OUT" 2>&1 &
 DEMO=$!
@@ -57,6 +58,10 @@ grep -E "^[a-z_]*secret *=" "$DIR/portico.conf" && fail "the demo configures a s
 grep -q "^gateways = gw1$" "$DIR/portico.conf" || fail "the demo names no gateway by certificate"
 grep -q "xtigervncviewer -SecurityTypes X509Plain -X509CA $DIR/pki/ca.pem 127.0.0.1::$VP" "$OUT" ||
 	fail "the printed viewer command"
+# The printed portal serves its sign-in page, with the printed certificate.
+url=$(sed -n 's|.*web portal   \(https://[^ ]*\) .*|\1|p' "$OUT")
+[ "$url" = "https://127.0.0.1:$HP/" ] || fail "the printed portal: '$url'"
+curl -sf --cacert "$DIR/tls/rdp.pem" "$url" | grep -q 'name="password"' || fail "the portal's page"
 probe() { "$BUILD/tests/tools/vnc-probe" -u "demo#$1" -C "$DIR/pki/ca.pem" "127.0.0.1:$VP" "$PW" 2>&1; }
 out=$(probe clock) || fail "clock: $out"
 grep -q "name=clock (demo)" <<<"$out" || fail "clock: $out"

@@ -361,7 +361,9 @@ Test(httpd_reader, rdg_methods_only_when_asked, .timeout = 10)
 		cr_assert_str_eq(r->path, "/remoteDesktopGateway/");
 		cr_assert_str_eq(pt_http_header(r, "rdg-connection-id"), "{1}");
 		cr_assert_eq(r->body_len, 0);
-		cr_assert_not(pt_http_reader_keepalive(rd));
+		/* HTTP/1.1: the connection may carry another (FreeRDP's first
+		 * RDG_IN_DATA is answered, then the tunnel's comes). */
+		cr_assert(pt_http_reader_keepalive(rd));
 		pt_http_req_free(r);
 
 		/* The next request on another reader: OUT, chunked. */
