@@ -105,9 +105,15 @@ static int remote_app(const char *command)
 
 /* The viewer's command line for a launch answer.  The ticket travels in
  * the environment (VNC) or the .rdp file's cookie, not in a log. */
+/* Through the RD Gateway (the launch answer names rd_gateway and target):
+ * the ticket is the gateway's access token, the target the desktop. */
+struct rdg_via {
+	const char *gateway, *target;
+};
+
 static void viewer_command(struct cli *c, const char *protocol, const char *gateway,
-			   const char *ticket, const char *shell, const char *viewer, char *cmd,
-			   size_t len)
+			   const char *ticket, const char *shell, const char *viewer,
+			   const struct rdg_via *rdg, char *cmd, size_t len)
 {
 	char host[300];
 	const char *colon = strrchr(gateway, ':');
@@ -121,12 +127,21 @@ static void viewer_command(struct cli *c, const char *protocol, const char *gate
 		for (const char *p = shell; p && *p && n + 5 < sizeof(q); p++)
 			n += (size_t)snprintf(q + n, sizeof(q) - n, *p == '\'' ? "'\\''" : "%c",
 					      *p);
-		snprintf(cmd, len, "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu%s%s%s",
-			 viewer ? viewer : "xfreerdp", gateway, ticket,
-			 !shell		     ? ""
-			 : remote_app(shell) ? " '/app:"
-					     : " '/shell:",
-			 q, shell ? "'" : "");
+		if (rdg->gateway)
+			snprintf(cmd, len, "%s /v:%s /g:%s /gat:%s /cert:tofu%s%s%s",
+				 viewer ? viewer : "xfreerdp", rdg->target, rdg->gateway, ticket,
+				 !shell		     ? ""
+				 : remote_app(shell) ? " '/app:"
+						     : " '/shell:",
+				 q, shell ? "'" : "");
+		else
+			snprintf(cmd, len,
+				 "%s /v:%s /load-balance-info:'Cookie: msts=%s' /cert:tofu%s%s%s",
+				 viewer ? viewer : "xfreerdp", gateway, ticket,
+				 !shell		     ? ""
+				 : remote_app(shell) ? " '/app:"
+						     : " '/shell:",
+				 q, shell ? "'" : "");
 	} else {
 		snprintf(cmd, len,
 			 "VNC_USERNAME=ticket VNC_PASSWORD=%s %s -SecurityTypes X509Plain%s%s "
@@ -182,6 +197,10 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	const char *protocol = json_string_value(json_object_get(out, "protocol"));
 	const char *shell = json_string_value(json_object_get(out, "command"));
 	int reconnect = json_is_true(json_object_get(out, "reconnect"));
+	struct rdg_via rdg = { json_string_value(json_object_get(out, "rd_gateway")),
+			       json_string_value(json_object_get(out, "target")) };
+	if (!rdg.target)
+		rdg.gateway = NULL;
 	if (!ticket || !gateway || !protocol) {
 		fprintf(stderr, "\nportico: the broker's answer has no ticket\n");
 		json_decref(out);
@@ -190,9 +209,20 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	fprintf(stderr, " %s in %.1f s\n", reconnect ? "your running session" : "ready",
 		now_s() - t0);
 	if (print) {
-		viewer_command(c, protocol, gateway, ticket, shell, viewer, cmd, sizeof(cmd));
+		viewer_command(c, protocol, gateway, ticket, shell, viewer, &rdg, cmd, sizeof(cmd));
 		printf("%s\n", cmd);
-		if (!strcmp(protocol, "rdp"))
+		if (!strcmp(protocol, "rdp") && rdg.gateway)
+			printf("\n# as an .rdp file:\nfull address:s:%s\ngatewayhostname:s:%s\n"
+			       "gatewayusagemethod:i:1\ngatewaycredentialssource:i:5\n"
+			       "gatewayprofileusagemethod:i:1\ngatewayaccesstoken:s:%s\n"
+			       "screen mode id:i:1\nsession bpp:i:32\n%s%s%s",
+			       rdg.target, rdg.gateway, ticket,
+			       !shell		   ? ""
+			       : remote_app(shell) ? "remoteapplicationmode:i:1\n"
+						     "remoteapplicationprogram:s:"
+						   : "alternate shell:s:",
+			       shell ? shell : "", shell ? "\n" : "");
+		else if (!strcmp(protocol, "rdp"))
 			printf("\n# as an .rdp file:\nfull address:s:%s\n"
 			       "loadbalanceinfo:s:Cookie: msts=%s\nscreen mode id:i:1\n"
 			       "session bpp:i:32\n%s%s%s",
@@ -207,10 +237,23 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 	}
 	/* Run the viewer itself (no shell): the ticket goes to a VNC viewer
 	 * in its environment, as TigerVNC reads it. */
-	char target[400], lbi[100], *vargv[8], *shellarg = NULL;
+	char target[400], lbi[100], gw[400], *vargv[10], *shellarg = NULL;
 	int k = 0;
 	const char *colon = strrchr(gateway, ':');
-	if (!strcmp(protocol, "rdp")) {
+	if (!strcmp(protocol, "rdp") && rdg.gateway) {
+		/* Through the RD Gateway: port 443 (or https_listen's) only. */
+		snprintf(target, sizeof(target), "/v:%s", rdg.target);
+		snprintf(gw, sizeof(gw), "/g:%s", rdg.gateway);
+		snprintf(lbi, sizeof(lbi), "/gat:%s", ticket);
+		vargv[k++] = (char *)(viewer ? viewer : "xfreerdp");
+		vargv[k++] = target;
+		vargv[k++] = gw;
+		vargv[k++] = lbi;
+		vargv[k++] = "/cert:tofu";
+		if (shell &&
+		    asprintf(&shellarg, "/%s:%s", remote_app(shell) ? "app" : "shell", shell) > 0)
+			vargv[k++] = shellarg;
+	} else if (!strcmp(protocol, "rdp")) {
 		snprintf(target, sizeof(target), "/v:%s", gateway);
 		snprintf(lbi, sizeof(lbi), "/load-balance-info:Cookie: msts=%s", ticket);
 		vargv[k++] = (char *)(viewer ? viewer : "xfreerdp");
