@@ -207,6 +207,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/gateway.sh
 	@BUILD=$(BUILD) tests/bench/rdp.sh
 	@BUILD=$(BUILD) tests/bench/rdg.sh
+	@BUILD=$(BUILD) tests/bench/portal.sh
 	@BUILD=$(BUILD) tests/bench/scale.sh
 
 demo: deps
