@@ -591,6 +591,7 @@ static void s_close(struct pt_stream *s, pt_stream_close_cb cb)
 	r->close_cb = cb;
 	r->reading = 0;
 	r->rcb = NULL;
+	r->wcb = NULL; /* the relay that wrote is gone */
 	r->in = r->out = NULL;
 	r->transports = (in != NULL) + (out != NULL);
 	if (!r->transports) {

@@ -35,6 +35,7 @@ struct pt_http_reader {
 	size_t hvalue_cap, hvalue_len;
 	int in_value;
 	int hdr_open;	  /* a header's value is being kept in req->headers */
+	int trailers;	  /* the headers are over: what comes now is a chunked body's trailer */
 	int rdg_ok;	  /* pt_http_reader_rdg(): RDG_OUT_DATA and RDG_IN_DATA */
 	int at_start;	  /* no byte of this request fed to http-parser yet */
 	int rdg;	  /* the method read at the start (PT_HTTP_RDG_*), or 0 */
@@ -58,6 +59,7 @@ static int on_message_begin(http_parser *p)
 	rd->hvalue = NULL;
 	rd->in_value = 0;
 	rd->hdr_open = 0;
+	rd->trailers = 0;
 	rd->req->rdg = rd->rdg;
 	if (rd->begin)
 		rd->begin(rd->req, rd->owner);
@@ -139,7 +141,9 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct pt_http_reader *rd = p->data;
 
-	if (count_header(rd, len))
+	/* A chunked body's trailer fields are counted, never kept: no
+	 * trailer may stand for a header (an Authorization after the body). */
+	if (count_header(rd, len) || rd->trailers)
 		return 0;
 	if (rd->in_value) {
 		rd->in_value = 0;
@@ -160,8 +164,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 	struct pt_http_reader *rd = p->data;
 	struct pt_http_req *r = rd->req;
 
-	if (count_header(rd, len))
+	if (count_header(rd, len) || rd->trailers)
 		return 0;
+	/* http-parser lets a NUL through; no field value may hold one (RFC
+	 * 9110 5.5), and it would cut the value short where it is kept. */
+	if (memchr(at, '\0', len)) {
+		over(rd, 400);
+		return 0;
+	}
 	if (!rd->in_value) {
 		rd->in_value = 1;
 		rd->hvalue = NULL;
@@ -225,6 +235,7 @@ static int on_headers_complete(http_parser *p)
 	struct pt_http_reader *rd = p->data;
 
 	keep_end(rd);
+	rd->trailers = 1;
 	if (rd->err_status)
 		return -1; /* a limit hit on the way: answer it now */
 	if (rd->rdg) {

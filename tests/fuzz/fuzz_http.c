@@ -17,7 +17,11 @@
  *  - cutting the bytes anywhere (at up to 8 places drawn from the input,
  *    and between every two bytes of inputs up to 64 bytes) gives the same
  *    requests and the same end, status included, as feeding them whole:
- *    what a client's TCP segments look like changes nothing.
+ *    what a client's TCP segments look like changes nothing;
+ *  - all of it twice: as the broker reads (RD Gateway methods off) and as
+ *    the gateway's HTTPS front reads (on): an RDG_OUT_DATA or RDG_IN_DATA
+ *    request ends at its headers with no body, every header is kept as
+ *    name/value pairs that pt_http_header() finds, names in lower case.
  */
 #include <http_parser.h>
 #include <stdint.h>
@@ -79,6 +83,33 @@ static void check_and_put(struct transcript *t, const struct pt_http_req *r, int
 	put_int(t, (long)r->body_len);
 	put(t, r->body, r->body_len);
 	put_int(t, keepalive);
+	put_int(t, r->rdg);
+	put_int(t, r->upgrade);
+	if (r->rdg && (r->method != HTTP_GET || r->body_len))
+		abort();
+	/* The header list: pairs of NUL-terminated strings, names in lower
+	 * case, each found by its name (the first of that name). */
+	for (size_t o = 0; o < r->headers_len;) {
+		const char *name = r->headers + o, *value;
+		size_t nl = strnlen(name, r->headers_len - o), rest, vl;
+
+		if (o + nl >= r->headers_len)
+			abort(); /* a name without its NUL, or without a value */
+		value = name + nl + 1;
+		rest = r->headers_len - (o + nl + 1);
+		vl = strnlen(value, rest);
+		if (vl >= rest)
+			abort();
+		for (size_t i = 0; i < nl; i++)
+			if (name[i] >= 'A' && name[i] <= 'Z')
+				abort();
+		if (!pt_http_header(r, name))
+			abort();
+		o += nl + 1 + vl + 1;
+	}
+	put_int(t, (long)r->headers_len);
+	if (r->headers_len)
+		put(t, r->headers, r->headers_len);
 }
 
 /* xorshift32: the cuts are drawn from the input, so a run repeats. */
@@ -93,13 +124,15 @@ static uint32_t next(uint32_t *r)
 /* Feed data the way httpd.c does, in pieces: whole (mode 0), one byte at a
  * time (mode 1), or cut at up to 8 places drawn from rnd (mode 2); record
  * what came out. */
-static void run(const uint8_t *data, size_t size, int mode, uint32_t rnd, struct transcript *t)
+static void run(const uint8_t *data, size_t size, int mode, uint32_t rnd, int rdg,
+		struct transcript *t)
 {
 	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
 	size_t off = 0, cuts[9], ncuts = 0, c = 0;
 
 	if (!rd)
 		abort();
+	pt_http_reader_rdg(rd, rdg);
 	if (mode == 2 && size > 1) {
 		ncuts = 1 + next(&rnd) % 8;
 		for (size_t i = 0; i < ncuts; i++)
@@ -185,16 +218,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (size_t i = 0; i < size; i++)
 		seed = (seed ^ data[i]) * 16777619u;
-	run(data, size, 0, 0, &whole);
-	run(data, size, 2, seed | 1, &cut);
-	if (whole.len != cut.len || memcmp(whole.b, cut.b, whole.len))
-		abort();
-	/* Byte by byte too, where it costs little. */
-	if (size <= 64) {
-		cut.len = 0;
-		run(data, size, 1, 0, &cut);
+	for (int rdg = 0; rdg <= 1; rdg++) {
+		whole.len = cut.len = 0;
+		run(data, size, 0, 0, rdg, &whole);
+		run(data, size, 2, seed | 1, rdg, &cut);
 		if (whole.len != cut.len || memcmp(whole.b, cut.b, whole.len))
 			abort();
+		/* Byte by byte too, where it costs little. */
+		if (size <= 64) {
+			cut.len = 0;
+			run(data, size, 1, 0, rdg, &cut);
+			if (whole.len != cut.len || memcmp(whole.b, cut.b, whole.len))
+				abort();
+		}
 	}
 	free(whole.b);
 	free(cut.b);

@@ -431,3 +431,34 @@ Test(httpd_reader, an_upgrade_stops_at_the_headers, .timeout = 10)
 	pt_http_req_free(r);
 	pt_http_reader_free(rd);
 }
+
+Test(httpd_reader, a_trailer_is_no_header, .timeout = 10)
+{
+	static const char req[] = "POST /api/v1/logout HTTP/1.1\r\nHost: a\r\n"
+				  "Transfer-Encoding: chunked\r\nAuthorization: Bearer real\r\n\r\n"
+				  "2\r\n{}\r\n0\r\nAuthorization: Bearer forged\r\nX-Late: 1\r\n\r\n";
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	struct pt_http_req *r;
+	size_t used;
+
+	cr_assert_eq(feed(rd, req, sizeof(req) - 1, &used), PT_HTTP_READ_REQUEST);
+	r = pt_http_reader_take(rd);
+	cr_assert_str_eq(r->authorization, "Bearer real");
+	cr_assert_str_eq(pt_http_header(r, "authorization"), "Bearer real");
+	cr_assert_null(pt_http_header(r, "x-late"));
+	cr_assert_str_eq(r->body, "{}");
+	pt_http_req_free(r);
+	pt_http_reader_free(rd);
+}
+
+Test(httpd_reader, a_nul_in_a_header_is_refused, .timeout = 10)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n";
+	struct pt_http_reader *rd = pt_http_reader_new(NULL, NULL);
+	size_t used;
+
+	cr_assert_eq(feed(rd, req, sizeof(req) - 1, &used), PT_HTTP_READ_ERROR);
+	cr_assert_eq(pt_http_reader_status(rd), 400);
+	pt_http_req_free(pt_http_reader_take(rd));
+	pt_http_reader_free(rd);
+}
