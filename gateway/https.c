@@ -60,45 +60,6 @@ static void https_closed(struct gw_conn *c)
 	free(h);
 }
 
-static const char *reason_of(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 204:
-		return "No Content";
-	case 304:
-		return "Not Modified";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 409:
-		return "Conflict";
-	case 413:
-		return "Payload Too Large";
-	case 414:
-		return "URI Too Long";
-	case 429:
-		return "Too Many Requests";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 502:
-		return "Bad Gateway";
-	case 503:
-		return "Service Unavailable";
-	}
-	return "Status";
-}
-
 /* The answer went out: the next request, or the end. */
 static void answered(struct gw_https *h)
 {
@@ -143,7 +104,7 @@ void gw_https_respond(struct gw_https *h, int status, const char *ctype, const c
 		return;
 	}
 	n = snprintf(h->out, cap, "HTTP/1.1 %d %s\r\n%s%s%s%sContent-Length: %zu\r\n%s\r\n", status,
-		     reason_of(status), security_headers, ctype ? "Content-Type: " : "",
+		     pt_http_status_text(status), security_headers, ctype ? "Content-Type: " : "",
 		     ctype ? ctype : "", ctype ? "\r\n" : "", len,
 		     h->close_after ? "Connection: close\r\n" : "");
 	if (n < 0 || (size_t)n >= cap - len) {
@@ -215,17 +176,6 @@ static void text(struct gw_https *h, int status, const char *msg, const char *ex
 
 /* --- the portal's files ---------------------------------------------------- */
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* The path percent-decoded; -1 for a bad escape or a NUL. */
 static int decode_path(const char *in, char *out, size_t len)
 {
@@ -234,7 +184,7 @@ static int decode_path(const char *in, char *out, size_t len)
 	for (; *in; in++) {
 		int ch = (unsigned char)*in;
 		if (ch == '%') {
-			int hi = hexval(in[1]), lo = hi < 0 ? -1 : hexval(in[2]);
+			int hi = pt_http_hexval(in[1]), lo = hi < 0 ? -1 : pt_http_hexval(in[2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			ch = hi << 4 | lo;

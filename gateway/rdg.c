@@ -381,17 +381,6 @@ static int feed(struct rdg *r, const char *p, size_t n)
 	return rc;
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* The IN body: chunked coding taken off by hand, because the body never
  * ends (http-parser would hold the request open for ever, and a request
  * in our reader is complete at its headers, rdg mode).  A chunk is one
@@ -405,7 +394,7 @@ static int unchunk(struct rdg *r, const char *p, size_t n)
 		int ch = (unsigned char)*p, v;
 		switch (r->cstate) {
 		case C_SIZE:
-			if ((v = hexval(ch)) >= 0) {
+			if ((v = pt_http_hexval(ch)) >= 0) {
 				if (++r->clen > 8)
 					return -EPROTO;
 				r->cleft = r->cleft * 16 + (uint64_t)v;

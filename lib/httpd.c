@@ -94,7 +94,7 @@ static _Thread_local int loop_thread;
 static void conn_close(struct conn *c);
 static void conn_feed(struct conn *c, const char *data, size_t len);
 
-static const char *status_text(int status)
+const char *pt_http_status_text(int status)
 {
 	switch (status) {
 	case 200:
@@ -123,6 +123,8 @@ static const char *status_text(int status)
 		return "URI Too Long";
 	case 415:
 		return "Unsupported Media Type";
+	case 426:
+		return "Upgrade Required";
 	case 429:
 		return "Too Many Requests";
 	case 431:
@@ -506,7 +508,7 @@ void pt_http_respond(struct pt_http_req *req, int status, const char *content_ty
 	if (!c)
 		return;
 	c->req = NULL;
-	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+	n = snprintf(NULL, 0, "HTTP/1.1 %d %s\r\n", status, pt_http_status_text(status));
 	size_t hlen = (size_t)n + 256 + (extra_headers ? strlen(extra_headers) : 0);
 	c->wbuf = malloc(hlen + len);
 	if (!c->wbuf) {
@@ -516,7 +518,7 @@ void pt_http_respond(struct pt_http_req *req, int status, const char *content_ty
 	n = snprintf(c->wbuf, hlen,
 		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\nConnection: %s\r\n%s\r\n",
-		     status, status_text(status), content_type ? content_type : "text/plain", len,
+		     status, pt_http_status_text(status), content_type ? content_type : "text/plain", len,
 		     c->keepalive ? "keep-alive" : "close", extra_headers ? extra_headers : "");
 	memcpy(c->wbuf + n, body, len);
 	c->state = C_WRITING;

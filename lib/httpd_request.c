@@ -539,7 +539,7 @@ const char *pt_http_header(const struct pt_http_req *req, const char *name)
 	return NULL;
 }
 
-static int hexval(int ch)
+int pt_http_hexval(int ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -560,9 +560,9 @@ int pt_http_query(const struct pt_http_req *req, const char *name, char *buf, si
 		if (plen > nl && !strncmp(p, name, nl) && p[nl] == '=') {
 			size_t o = 0;
 			for (const char *q = p + nl + 1; q < p + plen && o + 1 < len; q++) {
-				if (*q == '%' && q + 2 < p + plen + 1 && hexval(q[1]) >= 0 &&
-				    hexval(q[2]) >= 0) {
-					buf[o++] = (char)(hexval(q[1]) << 4 | hexval(q[2]));
+				if (*q == '%' && q + 2 < p + plen + 1 && pt_http_hexval(q[1]) >= 0 &&
+				    pt_http_hexval(q[2]) >= 0) {
+					buf[o++] = (char)(pt_http_hexval(q[1]) << 4 | pt_http_hexval(q[2]));
 					q += 2;
 				} else {
 					buf[o++] = *q == '+' ? ' ' : *q;

@@ -104,6 +104,13 @@ int pt_http_bearer_is(const struct pt_http_req *req, const char *secret);
 /* The bearer token of the request, or NULL. */
 const char *pt_http_bearer(const struct pt_http_req *req);
 
+/* The reason phrase of an HTTP status ("Not Found"), "Status" for one
+ * this server never sends. */
+const char *pt_http_status_text(int status);
+
+/* The value of a hexadecimal digit, or -1. */
+int pt_http_hexval(int ch);
+
 /* The value of the first header called name (any case), or NULL. */
 const char *pt_http_header(const struct pt_http_req *req, const char *name);
 
