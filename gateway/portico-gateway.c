@@ -142,9 +142,13 @@ int main(int argc, char **argv)
 		if (!(g->https_tls = pt_tls_server_ctx(&pub, err, sizeof(err))))
 			pt_fatalx("%s", err);
 		/* Read as root, before dropping it (web_files.c says why). */
-		if (gw_files_load(&g->files, conf->gateway.web_root, "", err, sizeof(err)) ||
-		    gw_files_load(&g->files, conf->gateway.novnc_root, "/novnc", err, sizeof(err)))
-			pt_fatalx("[gateway] web_root or novnc_root: %s", err);
+		if (gw_files_load(&g->files, conf->gateway.web_root, "", err, sizeof(err)))
+			pt_fatalx("[gateway] web_root: %s", err);
+		/* Without noVNC the rest of the front still serves. */
+		if (gw_files_load(&g->files, conf->gateway.novnc_root, "/novnc", err, sizeof(err)))
+			pt_log_warnx("[gateway] novnc_root: %s: VNC desktops will not open in "
+				     "browsers (install Debian's novnc, or set novnc_root)",
+				     err);
 		pt_log_info("https: serving %zu files (%zu KiB) from %s and %s", g->files.n,
 			    g->files.bytes >> 10, conf->gateway.web_root, conf->gateway.novnc_root);
 		if ((rc = gw_https_listen(g)) < 0)

@@ -159,6 +159,10 @@ int gw_files_load(struct gw_files *f, const char *root, const char *prefix, char
 	/* Symbolic links are followed (Debian's noVNC links its vendored
 	 * libraries): the tree is the admin's, not a client's. */
 	rc = nftw(real, add_one, 16, FTW_ACTIONRETVAL);
+	/* Sorted whatever happened: a caller that goes on without this tree
+	 * still finds the files of the others. */
+	if (f->n)
+		qsort(f->v, f->n, sizeof(*f->v), by_path);
 	if (rc != 0 || err[0]) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: %s", root, strerror(errno));
@@ -168,7 +172,6 @@ int gw_files_load(struct gw_files *f, const char *root, const char *prefix, char
 		snprintf(err, errlen, "%s: no files to serve", root);
 		return -1;
 	}
-	qsort(f->v, f->n, sizeof(*f->v), by_path);
 	return 0;
 }
 

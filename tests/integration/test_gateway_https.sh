@@ -224,6 +224,27 @@ get /api/v1/resources -H "Authorization: Bearer $TOK"
 [ "$ST" = 200 ] || fail "a good client after 1,000 bad connections: HTTP $ST"
 pt_running $GW_PID || fail "the gateway died"
 
+# --- without noVNC, without the portal's files -------------------------------------------
+HP2=$(free_port)
+sed -e "s|^https_listen = .*|https_listen = 127.0.0.1:$HP2|" -e "s|^web_root = .*|&\nnovnc_root = $T/no-novnc|" \
+	"$T/portico.conf" >"$T/nonovnc.conf"
+"$BUILD/bin/portico-gateway" -c "$T/nonovnc.conf" >>"$T/gateway2.log" 2>&1 &
+GW2=$!
+for _ in $(seq 1 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$HP2") 2>/dev/null && break
+	sleep 0.1
+done
+grep -q "novnc_root: .*no-novnc: No such file or directory: VNC desktops will not open in browsers" \
+	"$T/gateway2.log" || fail "no warning without noVNC: $(cat "$T/gateway2.log")"
+st=$("${C[@]}" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HP2/")
+st2=$("${C[@]}" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$HP2/novnc/core/rfb.js")
+[ "$st $st2" = "200 404" ] || fail "the portal without noVNC: $st $st2"
+pt_stop $GW2 "the gateway without noVNC"
+sed -i "s|^web_root = .*|web_root = $T/no-web|" "$T/nonovnc.conf"
+out=$(timeout 20 "$BUILD/bin/portico-gateway" -c "$T/nonovnc.conf" 2>&1)
+[ $? = 1 ] && grep -q "web_root: $T/no-web: No such file or directory" <<<"$out" ||
+	fail "a gateway without its portal's files: $out"
+
 # --- the broker down: a readable 503 -----------------------------------------------------
 be_stop
 get /api/v1/resources -H "Authorization: Bearer $TOK"
