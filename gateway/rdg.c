@@ -322,8 +322,15 @@ static void op_open(struct gw_rdg_tun *t, const char *host, uint16_t port)
 	struct rdg *r = rdg_of_tun(t);
 	struct sockaddr_storage ss;
 	uv_connect_t *req;
+	char name[GW_RDG_HOST_MAX + 1], *colon;
 
-	if (port != r->backend_port || strcasecmp(host, r->backend_host)) {
+	/* mstsc may write the port into the name too (docs/rdg.md): the same
+	 * port there is the same target. */
+	snprintf(name, sizeof(name), "%s", host);
+	if ((colon = strrchr(name, ':')) && strchr(name, ':') == colon &&
+	    strtoul(colon + 1, NULL, 10) == port && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+		*colon = '\0';
+	if (port != r->backend_port || strcasecmp(name, r->backend_host)) {
 		pt_log_warnx("rdg %s user %s: a channel to %s:%u refused: the ticket is for %s",
 			     r->conn.peer, r->conn.user, host, port, r->conn.backend_addr);
 		gw_rdg_tun_opened(t, E_PROXY_RAP_ACCESSDENIED);

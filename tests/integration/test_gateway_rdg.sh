@@ -169,6 +169,11 @@ for tr in ws legacy; do
 	out=$("${RC[@]}" $tr tunnel "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
 	[ "$out" = $'HANDSHAKE_RESPONSE 0\nTUNNEL_RESPONSE 0\nTUNNEL_AUTH_RESPONSE 0\nCHANNEL_RESPONSE 0\nDATA 19' ] ||
 		fail "$tr: a tunnel by hand: $out"
+	# mstsc may write the port into the name: the same target.
+	out=$(RDG_NAME=127.0.0.1:$XRDP_PORT "${RC[@]}" $tr tunnel "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
+	[[ $out == *"CHANNEL_RESPONSE 0"$'\n'"DATA 19" ]] || fail "$tr: host:port as the name: $out"
+	out=$(RDG_NAME=127.0.0.1:$NLA_PORT "${RC[@]}" $tr tunnel "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
+	[[ $out == *"CHANNEL_RESPONSE 800759da"* ]] || fail "$tr: another port in the name: $out"
 	# A ticket for a VNC desktop is no RDP channel.
 	out=$("${RC[@]}" $tr tunnel "$(api POST /resources/desk/launch '{}' "$ALICE" | jq -r .ticket)" "127.0.0.1:$VNC_PORT")
 	[[ $out == *"SERVICE_MESSAGE This ticket is not for an RDP desktop."*"CLOSE_CHANNEL 800759d8"* ]] ||

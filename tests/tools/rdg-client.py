@@ -25,7 +25,8 @@ Cases:
   badutf16    a TUNNEL_CREATE whose cookie has an odd byte count
   inonly      legacy only: RDG_IN_DATA for a connection id nobody opened
   badchunk    legacy only: a chunk size that is not hexadecimal
-The connection comes from $RDG_SRC when set (a legacy IN connection from
+$RDG_NAME, when set, is the resource name CHANNEL_CREATE gives instead of
+TARGET's host.  The connection comes from $RDG_SRC when set (a legacy IN connection from
 $RDG_IN_SRC when that is set).  Nothing of the gateway's
 certificate is verified.
 """
@@ -107,7 +108,7 @@ def tunnel_auth():
 
 def channel_create():
     h, _, p = target.rpartition(":")
-    name = u16(h)
+    name = u16(os.environ.get("RDG_NAME", h))
     return pkt(8, struct.pack("<BBHH", 1, 0, int(p), 3) + struct.pack("<H", len(name)) + name)
 
 
