@@ -86,7 +86,9 @@ struct rdg {
 	/* closing the stream: the transports first */
 	pt_stream_close_cb close_cb;
 	int transports;
-	int no_token; /* came without a PAA token (NTLM) */
+	int no_token;	      /* came without a PAA token (NTLM) */
+	uv_timer_t keepalive; /* [gateway] rdg_keepalive */
+	uint64_t last_out_ms; /* when the client was last sent anything */
 	char backend_host[256];
 	uint16_t backend_port;
 };
@@ -151,6 +153,7 @@ static void out_flush(struct rdg *r)
 		r->flight = r->pend;
 		r->pend = NULL;
 		r->pend_len = r->pend_cap = 0;
+		r->last_out_ms = uv_now(r->conn.g->loop);
 		rc = pt_stream_write(r->out, r->flight, n, on_out_written);
 		if (rc == 0)
 			return;
@@ -328,7 +331,8 @@ static void op_open(struct gw_rdg_tun *t, const char *host, uint16_t port)
 	 * port there is the same target. */
 	snprintf(name, sizeof(name), "%s", host);
 	if ((colon = strrchr(name, ':')) && strchr(name, ':') == colon &&
-	    strtoul(colon + 1, NULL, 10) == port && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+	    strtoul(colon + 1, NULL, 10) == port &&
+	    strspn(colon + 1, "0123456789") == strlen(colon + 1))
 		*colon = '\0';
 	if (port != r->backend_port || strcasecmp(name, r->backend_host)) {
 		pt_log_warnx("rdg %s user %s: a channel to %s:%u refused: the ticket is for %s",
@@ -571,12 +575,20 @@ static int s_shutdown(struct pt_stream *s)
 	return 0;
 }
 
-static void on_transport_closed(struct pt_stream *t)
+static void part_closed(struct rdg *r)
 {
-	struct rdg *r = t->data;
-
 	if (--r->transports == 0 && r->close_cb)
 		r->close_cb(&r->s);
+}
+
+static void on_transport_closed(struct pt_stream *t)
+{
+	part_closed(t->data);
+}
+
+static void on_keepalive_closed(uv_handle_t *h)
+{
+	part_closed(h->data);
 }
 
 static void s_close(struct pt_stream *s, pt_stream_close_cb cb)
@@ -589,12 +601,8 @@ static void s_close(struct pt_stream *s, pt_stream_close_cb cb)
 	r->rcb = NULL;
 	r->wcb = NULL; /* the relay that wrote is gone */
 	r->in = r->out = NULL;
-	r->transports = (in != NULL) + (out != NULL);
-	if (!r->transports) {
-		if (cb)
-			cb(s);
-		return;
-	}
+	r->transports = (in != NULL) + (out != NULL) + 1;
+	uv_close((uv_handle_t *)&r->keepalive, on_keepalive_closed);
 	if (in)
 		pt_stream_close(in, on_transport_closed);
 	if (out &&
@@ -653,6 +661,22 @@ static const struct gw_conn_proto rdg_proto = {
 	.closed = rdg_closed,
 };
 
+/* A keepalive down an open tunnel the client has heard nothing from for a
+ * while (MS-TSGU's KEEPALIVE; clients answer it): NATs and proxies on the
+ * way keep a quiet session's connections.  Not while the tunnel is being
+ * set up: each request there has its answer. */
+static void on_keepalive(uv_timer_t *tm)
+{
+	struct rdg *r = tm->data;
+	uint64_t every = (uint64_t)r->conn.g->conf->gateway.rdg_keepalive_ms;
+
+	if (r->conn.closing || !r->out || r->flight || r->pend_len ||
+	    r->tun.state != GW_RDG_S_OPEN || uv_now(r->conn.g->loop) - r->last_out_ms < every)
+		return;
+	if (gw_rdg_tun_keepalive(&r->tun) == 0)
+		out_flush(r);
+}
+
 /* A tunnel over out (and in, the same for a WebSocket), from h's client,
  * whose connection ends here.  NULL when refused (a line logged). */
 static struct rdg *tunnel_new(struct gw_https *h, struct pt_stream *out, int ws)
@@ -683,6 +707,13 @@ static struct rdg *tunnel_new(struct gw_https *h, struct pt_stream *out, int ws)
 	out->data = r;
 	out->id = c->id;
 	gw_rdg_tun_init(&r->tun, &ops, r);
+	uv_timer_init(g->loop, &r->keepalive);
+	r->keepalive.data = r;
+	r->last_out_ms = uv_now(g->loop);
+	if (g->conf->gateway.rdg_keepalive_ms > 0)
+		uv_timer_start(&r->keepalive, on_keepalive,
+			       (uint64_t)g->conf->gateway.rdg_keepalive_ms / 2 + 1,
+			       (uint64_t)g->conf->gateway.rdg_keepalive_ms / 2 + 1);
 	/* Said in its TUNNEL_AUTH_RESPONSE; the relay ends it. */
 	r->tun.idle_minutes = (uint32_t)(g->conf->gateway.idle_timeout_ms / 60000);
 	return r;

@@ -150,6 +150,8 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "novnc_root", CONF_STRING, gateway.novnc_root, 0, 0, "/usr/share/novnc",
 	     NULL, 0),
 	GKEY("gateway", "rdg", CONF_BOOL, gateway.rdg, 0, 0, "yes", NULL, 0),
+	GKEY("gateway", "rdg_keepalive", CONF_DURATION, gateway.rdg_keepalive_ms, 0, HOUR_MS, "30s",
+	     NULL, 0),
 	GKEY("gateway", "public_host", CONF_STRING, gateway.public_host, 0, 0, "localhost", NULL,
 	     0),
 	GKEY("gateway", "user", CONF_STRING, gateway.user, 0, 0, "portico-gateway", NULL, 0),

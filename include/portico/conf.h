@@ -66,6 +66,7 @@ struct pt_gateway_conf {
 	char *web_root;		      /* the portal's files */
 	char *novnc_root;	      /* noVNC's files, served at /novnc/ */
 	int rdg;		      /* .rdp files go through the RD Gateway */
+	int64_t rdg_keepalive_ms;     /* RD Gateway keepalives to idle clients; 0: none */
 	char *public_host;	      /* what clients and .rdp files dial */
 	char *user;		      /* unprivileged user the gateway runs as */
 	int64_t idle_timeout_ms;      /* relay idle timeout; 0 = none */

@@ -21,7 +21,7 @@ HP=$(free_port)
 XRDP_PORT=$(free_port)
 VNC_PORT=$(free_port)
 NLA_PORT=$(free_port)
-be_gateway_conf - - user=nobody https_listen=127.0.0.1:$HP handshake_timeout=10s
+be_gateway_conf - - user=nobody https_listen=127.0.0.1:$HP handshake_timeout=10s rdg_keepalive=1s
 be_conf_append "
 [pool rdesk]
 kind = desktop
@@ -169,6 +169,9 @@ for tr in ws legacy; do
 	out=$("${RC[@]}" $tr tunnel "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
 	[ "$out" = $'HANDSHAKE_RESPONSE 0\nTUNNEL_RESPONSE 0\nTUNNEL_AUTH_RESPONSE 0\nCHANNEL_RESPONSE 0\nDATA 19' ] ||
 		fail "$tr: a tunnel by hand: $out"
+	# A quiet tunnel hears a keepalive (rdg_keepalive 1 s).
+	out=$("${RC[@]}" $tr keepalive "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
+	[[ $out == *"DATA 19"$'\n'"KEEPALIVE" ]] || fail "$tr: no keepalive in a quiet tunnel: $out"
 	# mstsc may write the port into the name: the same target.
 	out=$(RDG_NAME=127.0.0.1:$XRDP_PORT "${RC[@]}" $tr tunnel "$(ticket rdesk)" "127.0.0.1:$XRDP_PORT")
 	[[ $out == *"CHANNEL_RESPONSE 0"$'\n'"DATA 19" ]] || fail "$tr: host:port as the name: $out"

@@ -15,6 +15,8 @@ Cases:
               channel to TARGET (host:port), then an X.224 Connection
               Request as DATA; prints what comes back (an RDP server's
               Connection Confirm as "DATA 19")
+  keepalive   "tunnel", then the next packet the gateway sends while the
+              client is quiet (KEEPALIVE, with [gateway] rdg_keepalive)
   notoken     the same without a cookie (and without PAA in the handshake)
   order       CHANNEL_CREATE right after the handshake
   twice       TUNNEL_CREATE twice
@@ -253,6 +255,7 @@ def main():
     cookie = u16(ticket)
     steps = {
         "tunnel": [handshake(), tunnel_create(cookie), tunnel_auth(), channel_create(), data(X224_CR)],
+        "keepalive": [handshake(), tunnel_create(cookie), tunnel_auth(), channel_create(), data(X224_CR)],
         "notoken": [handshake(), tunnel_create(None), tunnel_auth(), channel_create()],
         "order": [handshake(), channel_create()],
         "twice": [handshake(), tunnel_create(cookie), tunnel_create(cookie)],
@@ -264,7 +267,7 @@ def main():
         "badchunk": [handshake()],
     }[case]
     # A real client waits for each answer; the hostile cases do not.
-    polite = case in ("tunnel", "notoken")
+    polite = case in ("tunnel", "notoken", "keepalive")
     for i, p in enumerate(steps):
         t.send(p)
         if polite and i < len(steps) - 1:
@@ -273,6 +276,9 @@ def main():
         t.inn.sendall(b"zz\r\nxx\r\n")
     read_packets(t)
     if case in ("tunnel",):
+        return
+    if case == "keepalive":
+        read_packets(t, one=True)
         return
     # what else comes until the end
     read_packets(t)
