@@ -279,6 +279,47 @@ int gw_https_is_upgrade(const struct pt_http_req *r);
  * it (the connection is closed instead when the answer cannot go out). */
 void gw_https_switch(struct gw_https *h, const char *accept, void (*then)(struct gw_https *h));
 
+/* An answer in plain text (msg, extra as gw_https_respond's). */
+void gw_https_text(struct gw_https *h, int status, const char *msg, const char *extra);
+
+/* --- the RD Gateway (rdg.c: HTTP; rdg_tunnel.c: the tunnel) --------------- */
+
+/* What a client without a token is told (a service message, or a 401's body). */
+#define GW_RDG_NO_TOKEN_MESSAGE                                                                \
+	"This gateway takes Portico's one-time access token, not a password: open the " \
+	"desktop's .rdp file from the Portico portal in your browser, or run 'portico " \
+	"connect NAME'."
+#define GW_RDG_CONN_ID_MAX 72 /* an RDG-Connection-Id, its NUL included */
+
+/* A tunnel over out, the client's connection (the WebSocket when ws, read
+ * too; else the legacy OUT connection's TLS), taken from h, whose HTTPS
+ * connection ends here: a connection of the core of its own.  NULL (out
+ * closed, a line logged) when the core's caps refuse it. */
+struct rdg *gw_rdg_tunnel_new(struct gw_https *h, struct pt_stream *out, int ws);
+/* A WebSocket tunnel reads from now on (no_token: it came with NTLM). */
+void gw_rdg_tunnel_start(struct rdg *r, int no_token);
+/* A legacy tunnel sends first (n bytes: the answer and the seed) and waits
+ * for its IN connection, known by id and its source.  0 or -ENOMEM (r is
+ * then closed). */
+int gw_rdg_tunnel_wait(struct rdg *r, const char *id, int no_token, const void *first, size_t n);
+/* The legacy tunnel waiting with this id from this source, or NULL. */
+struct rdg *gw_rdg_tunnel_waiting(struct gw *g, const char *id, const char *source);
+/* Its IN connection (owned from now on) joins it; pre: n body bytes
+ * already read after the request; chunked: the body's coding. */
+void gw_rdg_tunnel_join(struct rdg *r, struct pt_stream *in, int chunked, const char *pre,
+			size_t n);
+
+/* The chunked coding of an RDG_IN_DATA body taken off (rdg.c): the data
+ * goes to out as it comes.  Zeroed before the first byte.  0, 1 after a
+ * last chunk, -EPROTO for a malformed one, or out's error. */
+struct gw_unchunk {
+	int state;
+	uint64_t left;
+	size_t len;
+};
+int gw_unchunk(struct gw_unchunk *u, const char *p, size_t n,
+	       int (*out)(void *arg, const char *p, size_t n), void *arg);
+
 /* Read every file below root into f, at URL paths prefix + the file's path
  * below root (web_files.c).  0, or -1 with err set. */
 int gw_files_load(struct gw_files *f, const char *root, const char *prefix, char *err,

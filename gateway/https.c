@@ -169,7 +169,7 @@ int gw_https_cookie(const struct pt_http_req *r, const char *name, char *buf, si
 }
 
 /* A short answer in plain text. */
-static void text(struct gw_https *h, int status, const char *msg, const char *extra)
+void gw_https_text(struct gw_https *h, int status, const char *msg, const char *extra)
 {
 	gw_https_respond(h, status, "text/plain; charset=utf-8", msg, strlen(msg), extra);
 }
@@ -223,11 +223,11 @@ static void serve_file(struct gw_https *h)
 	size_t n;
 
 	if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
-		text(h, 405, "method not allowed\n", "Allow: GET, HEAD\r\n");
+		gw_https_text(h, 405, "method not allowed\n", "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if (decode_path(r->path, path, sizeof(path) - 16)) {
-		text(h, 400, "bad path\n", NULL);
+		gw_https_text(h, 400, "bad path\n", NULL);
 		return;
 	}
 	n = strlen(path);
@@ -235,7 +235,7 @@ static void serve_file(struct gw_https *h)
 		snprintf(path + n, sizeof(path) - n, "index.html");
 	f = gw_files_find(&h->c.g->files, path);
 	if (!f) {
-		text(h, 404, "not found\n", NULL);
+		gw_https_text(h, 404, "not found\n", NULL);
 		return;
 	}
 	if (!strncmp(f->ctype, "text/html", 9))
@@ -356,11 +356,12 @@ static void ws_vnc(struct gw_https *h)
 	h->close_after = 1; /* whatever is answered, the connection is not HTTP's after it */
 	if (r->method != HTTP_GET || !r->upgrade || !gw_https_is_upgrade(r) || !key ||
 	    pt_ws_accept(key, accept)) {
-		text(h, 400, "a WebSocket handshake is expected here\n", NULL);
+		gw_https_text(h, 400, "a WebSocket handshake is expected here\n", NULL);
 		return;
 	}
 	if (!ver || strcmp(ver, "13")) {
-		text(h, 426, "WebSocket version 13 is expected\n", "Sec-WebSocket-Version: 13\r\n");
+		gw_https_text(h, 426, "WebSocket version 13 is expected\n",
+			      "Sec-WebSocket-Version: 13\r\n");
 		return;
 	}
 	/* A page of another site may open a WebSocket here with the user's
@@ -369,11 +370,11 @@ static void ws_vnc(struct gw_https *h)
 		pt_log(PT_LOG_INFO, h->c.id,
 		       "https %s: /ws/vnc from another origin (%.100s): refused", h->c.peer,
 		       origin);
-		text(h, 403, "this WebSocket is for the portal's own pages\n", NULL);
+		gw_https_text(h, 403, "this WebSocket is for the portal's own pages\n", NULL);
 		return;
 	}
 	if (pt_http_query(r, "ticket", ticket, sizeof(ticket)) || !pt_ticket_valid(ticket)) {
-		text(h, 400, "no ticket: open the desktop from the portal\n", NULL);
+		gw_https_text(h, 400, "no ticket: open the desktop from the portal\n", NULL);
 		return;
 	}
 	explicit_bzero(ticket, sizeof(ticket));
@@ -403,7 +404,7 @@ static void dispatch(struct gw_https *h)
 		/* Not a path that takes another protocol: answered, then closed
 		 * (the bytes after it are not HTTP). */
 		h->close_after = 1;
-		text(h, 404, "not found\n", NULL);
+		gw_https_text(h, 404, "not found\n", NULL);
 		return;
 	}
 	serve_file(h);

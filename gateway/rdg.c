@@ -1,16 +1,7 @@
 /*
- * rdg.c - the RD Gateway on the HTTPS front (/remoteDesktopGateway/): the
- * glue between the HTTP transports of MS-TSGU and the protocol core
- * (rdg.h, rdg_proto.c), and from the tunnel to the session's backend.
- * What each client sends and expects is in docs/rdg.md; what users and
- * admins see in docs/gateway.md, "RD Gateway".
- *
- * A tunnel is a connection of the core (conn.c, proto "rdg") whose client
- * stream is the tunnel itself: a pt_stream that reads the payload of the
- * client's DATA packets and writes the backend's bytes as DATA packets.
- * So once the channel is open, the core's relay carries it like any other
- * session (idle timeout, input reports, connect and disconnect to the
- * broker).  Under it, the tunnel's transports:
+ * rdg.c - the RD Gateway's HTTP layer on the HTTPS front
+ * (/remoteDesktopGateway/): MS-TSGU's two HTTP transports, as FreeRDP 2.11
+ * and mstsc speak them (docs/rdg.md), made into a tunnel (rdg_tunnel.c):
  *  - WebSocket: one connection, RDG_OUT_DATA with an Upgrade; the packets
  *    travel in binary frames both ways (lib/ws_*.c);
  *  - legacy HTTP: RDG_OUT_DATA answered 200 and 10 bytes of seed, then the
@@ -19,13 +10,11 @@
  *    never ends (or a Content-Length as long as the tunnel, mstsc's way),
  *    paired with the first by its RDG-Connection-Id and its source.
  *
- * Authentication is the PAA cookie inside the tunnel, a one-time ticket
- * redeemed at the broker; the channel's target must be the backend that
- * ticket was issued for (never an open proxy).  A client with no token
- * (NTLM: xfreerdp without /gat:, mstsc without gatewayaccesstoken) is let
- * through the HTTP layer with a challenge that verifies nothing, so that
- * the tunnel can tell it, in words its user reads, to take the .rdp file
- * from the portal; it never reaches a channel.
+ * A client with no token (NTLM: xfreerdp without /gat:, mstsc without
+ * gatewayaccesstoken) is let through this layer with a challenge that
+ * verifies nothing, so that the tunnel can tell it, in words its user
+ * reads, to take the .rdp file from the portal; it never reaches a
+ * channel.
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -38,422 +27,74 @@
 #include <time.h>
 
 #include "gateway.h"
-#include "portico/buf.h"
 #include "portico/log.h"
-#include "portico/net.h"
 #include "portico/ws.h"
-#include "rdg.h"
 
-#define OUT_MAX	  (8u << 20) /* bytes queued for a client that does not read */
-#define QMAX	  8	     /* chunks of payload waiting for the relay */
 #define CHUNK_MAX (1u << 20) /* one chunk of the IN body (one packet, at most 65545) */
 #define SEED_LEN  10	     /* what FreeRDP reads after the OUT answer (docs/rdg.md) */
 
-#define NO_TOKEN_MESSAGE                                                                \
-	"This gateway takes Portico's one-time access token, not a password: open the " \
-	"desktop's .rdp file from the Portico portal in your browser, or run 'portico " \
-	"connect NAME'."
-
-struct rdg {
-	struct gw_conn conn; /* first: the core's */
-	struct pt_stream s;  /* the tunnel as the relay's client side */
-	struct gw_rdg_tun tun;
-	struct pt_stream *out; /* the client's: where packets go (a WebSocket, or the */
-	struct pt_stream *in;  /* OUT connection's TLS) and where they come from */
-	int ws;
-	char conn_id[72];		     /* RDG-Connection-Id (legacy pairing) */
-	struct rdg *wait_next, **wait_prevp; /* waiting for its IN connection */
-	/* the IN body: chunked (FreeRDP) or as it comes (mstsc) */
-	int chunked, cstate;
-	uint64_t cleft;
-	char cline[24];
-	size_t clen;
-	/* output: the write in flight, and what waits for it */
-	char *flight, *pend;
-	size_t pend_len, pend_cap;
-	pt_stream_write_cb wcb; /* the relay's write, done when the output drains */
-	int end_after_flush;	/* the tunnel ended: close once its output is out */
-	/* input: payload waiting for the relay's reads */
-	pt_stream_read_cb rcb;
-	int reading;
-	struct {
-		char *chunk;
-		size_t n;
-	} q[QMAX];
-	size_t qn;
-	int eof;    /* an end to read once the queue is empty */
-	int in_eof; /* the transport ended */
-	/* closing the stream: the transports first */
-	pt_stream_close_cb close_cb;
-	int transports;
-	int no_token;	      /* came without a PAA token (NTLM) */
-	uv_timer_t keepalive; /* [gateway] rdg_keepalive */
-	uint64_t last_out_ms; /* when the client was last sent anything */
-	char backend_host[256];
-	uint16_t backend_port;
-};
-
-static struct rdg *rdg_of_conn(struct gw_conn *c)
-{
-	return gw_container_of(c, struct rdg, conn);
-}
-
-static struct rdg *rdg_of_stream(struct pt_stream *s)
-{
-	return gw_container_of(s, struct rdg, s);
-}
-
-static struct rdg *rdg_of_tun(struct gw_rdg_tun *t)
-{
-	return gw_container_of(t, struct rdg, tun);
-}
-
-static void pump(struct rdg *r);
-static void deliver(struct rdg *r);
-
-/* --- output: packets for the client ------------------------------------------------- */
-
-static void drained(struct rdg *r)
-{
-	pt_stream_write_cb cb = r->wcb;
-
-	if (cb) {
-		r->wcb = NULL;
-		cb(&r->s, 0);
-		return;
-	}
-	if (r->end_after_flush && !r->conn.relay) {
-		r->end_after_flush = 0;
-		gw_conn_close(&r->conn, r->tun.why[0] ? r->tun.why : NULL);
-	}
-}
-
-static void out_flush(struct rdg *r);
-
-static void on_out_written(struct pt_stream *s, int status)
-{
-	struct rdg *r = s->data;
-
-	free(r->flight);
-	r->flight = NULL;
-	if (status < 0) {
-		gw_conn_close(&r->conn, NULL);
-		return;
-	}
-	out_flush(r);
-}
-
-/* What the core queued goes out, one write at a time. */
-static void out_flush(struct rdg *r)
-{
-	while (!r->flight && r->pend_len && r->out) {
-		size_t n = r->pend_len;
-		int rc;
-
-		r->flight = r->pend;
-		r->pend = NULL;
-		r->pend_len = r->pend_cap = 0;
-		r->last_out_ms = uv_now(r->conn.g->loop);
-		rc = pt_stream_write(r->out, r->flight, n, on_out_written);
-		if (rc == 0)
-			return;
-		free(r->flight);
-		r->flight = NULL;
-		if (rc < 0) {
-			gw_conn_close(&r->conn, NULL);
-			return;
-		}
-	}
-	if (!r->flight && !r->pend_len)
-		drained(r);
-}
-
-static int queue_out(struct rdg *r, const void *p, size_t n)
-{
-	if (r->pend_len + n > OUT_MAX)
-		return -ENOBUFS;
-	if (r->pend_len + n > r->pend_cap) {
-		size_t cap = r->pend_cap ? r->pend_cap : 4096;
-		char *nb;
-		while (cap < r->pend_len + n)
-			cap *= 2;
-		if (!(nb = realloc(r->pend, cap)))
-			return -ENOMEM;
-		r->pend = nb;
-		r->pend_cap = cap;
-	}
-	memcpy(r->pend + r->pend_len, p, n);
-	r->pend_len += n;
-	return 0;
-}
-
-/* --- the core's callbacks ----------------------------------------------------------- */
-
-static int op_send(struct gw_rdg_tun *t, const uint8_t *p, size_t n)
-{
-	return queue_out(rdg_of_tun(t), p, n);
-}
-
-/* Payload for the backend: kept for the relay, joined into as few chunks
- * as fit. */
-static int op_data(struct gw_rdg_tun *t, const uint8_t *p, size_t n)
-{
-	struct rdg *r = rdg_of_tun(t);
-
-	while (n) {
-		size_t room = r->qn ? PT_CHUNK_SIZE - r->q[r->qn - 1].n : 0, k;
-		if (!room) {
-			if (r->qn == QMAX || !(r->q[r->qn].chunk = pt_chunk_get()))
-				return -ENOBUFS;
-			r->q[r->qn++].n = 0;
-			room = PT_CHUNK_SIZE;
-		}
-		k = n < room ? n : room;
-		memcpy(r->q[r->qn - 1].chunk + r->q[r->qn - 1].n, p, k);
-		r->q[r->qn - 1].n += k;
-		p += k;
-		n -= k;
-	}
-	return 0;
-}
-
-static void settle(struct rdg *r);
-
-static void on_redeemed(void *arg, int rc, struct pt_api_resp *resp, const char *err)
-{
-	struct rdg *r = rdg_of_conn(arg);
-	json_t *j = resp ? resp->json : NULL;
-	const char *backend, *user, *colon;
-	char msg[300];
-	uint32_t st = 0;
-	const char *say = NULL;
-
-	if (rc) {
-		pt_log_warnx("broker unreachable: %s", err);
-		st = E_PROXY_INTERNALERROR;
-		say = "The service is unavailable: try again later.";
-	} else if (resp->status == 401 || resp->status == 403) {
-		st = E_PROXY_COOKIE_AUTHENTICATION_ACCESS_DENIED;
-		say = "Your access token was refused (unknown, used or expired): open the "
-		      "desktop's .rdp file again from the Portico portal, or run 'portico connect "
-		      "NAME' again.";
-	} else if (resp->status != 200) {
-		st = E_PROXY_INTERNALERROR;
-		say = pt_api_message(resp, msg, sizeof(msg));
-	}
-	backend = json_string_value(json_object_get(j, "backend"));
-	user = json_string_value(json_object_get(j, "user"));
-	colon = backend ? strrchr(backend, ':') : NULL;
-	if (!st && (!backend || !colon || colon - backend >= (long)sizeof(r->backend_host) ||
-		    !json_is_integer(json_object_get(j, "session_id")) ||
-		    strcmp(json_string_value(json_object_get(j, "protocol")) ?: "", "rdp"))) {
-		st = E_PROXY_INTERNALERROR;
-		say = "This ticket is not for an RDP desktop.";
-	}
-	if (st) {
-		pt_log(PT_LOG_INFO, r->conn.id, "rdg %s: refused: %s", r->conn.peer, say);
-		gw_rdg_tun_authenticated(&r->tun, st, say);
-		settle(r);
-		return;
-	}
-	snprintf(r->conn.backend_addr, sizeof(r->conn.backend_addr), "%s", backend);
-	/* host:port, [v6]:port */
-	snprintf(r->backend_host, sizeof(r->backend_host), "%.*s", (int)(colon - backend), backend);
-	if (r->backend_host[0] == '[') {
-		size_t n = strlen(r->backend_host);
-		memmove(r->backend_host, r->backend_host + 1, n);
-		if (n >= 2 && r->backend_host[n - 2] == ']')
-			r->backend_host[n - 2] = '\0';
-	}
-	r->backend_port = (uint16_t)atoi(colon + 1);
-	if (user)
-		snprintf(r->conn.user, sizeof(r->conn.user), "%s", user);
-	r->conn.session = json_integer_value(json_object_get(j, "session_id"));
-	gw_rdg_tun_authenticated(&r->tun, 0, NULL);
-	settle(r);
-}
-
-static void op_authenticate(struct gw_rdg_tun *t, const char *cookie)
-{
-	struct rdg *r = rdg_of_tun(t);
-	json_t *body;
-
-	if (!cookie || r->no_token) {
-		pt_log(PT_LOG_INFO, r->conn.id,
-		       "rdg %s: a client without a token: told to take "
-		       "the .rdp file",
-		       r->conn.peer);
-		gw_rdg_tun_authenticated(t, E_PROXY_COOKIE_AUTHENTICATION_ACCESS_DENIED,
-					 NO_TOKEN_MESSAGE);
-		return;
-	}
-	snprintf(r->conn.user, sizeof(r->conn.user), "ticket");
-	body = json_pack("{s:s,s:s}", "ticket", cookie, "client_addr", r->conn.peer);
-	if (gw_conn_call(&r->conn, "/api/v1/gateway/redeem", body, on_redeemed) != 0)
-		gw_rdg_tun_authenticated(t, E_PROXY_INTERNALERROR,
-					 "The service is unavailable: try again later.");
-}
-
-static void on_backend_connected(uv_connect_t *req, int status)
-{
-	struct rdg *r = req->data;
-
-	free(req);
-	if (r->conn.closing)
-		return;
-	if (status < 0) {
-		pt_log(PT_LOG_INFO, r->conn.id, "rdg %s user %s: cannot connect to %s: %s",
-		       r->conn.peer, r->conn.user, r->conn.backend_addr, uv_strerror(status));
-		gw_rdg_tun_opened(&r->tun, E_PROXY_TS_CONNECTFAILED);
-		settle(r);
-		return;
-	}
-	gw_rdg_tun_opened(&r->tun, 0);
-	out_flush(r);
-	if (r->conn.closing || gw_rdg_tun_done(&r->tun)) {
-		settle(r);
-		return;
-	}
-	/* The relay reads the tunnel from here on (read_start below). */
-	pt_stream_read_stop(r->in);
-	gw_conn_relay(&r->conn, 0);
-}
-
-/* The target the client names must be the one its ticket was for. */
-static void op_open(struct gw_rdg_tun *t, const char *host, uint16_t port)
-{
-	struct rdg *r = rdg_of_tun(t);
-	struct sockaddr_storage ss;
-	uv_connect_t *req;
-	char name[GW_RDG_HOST_MAX + 1], *colon;
-
-	/* mstsc may write the port into the name too (docs/rdg.md): the same
-	 * port there is the same target. */
-	snprintf(name, sizeof(name), "%s", host);
-	if ((colon = strrchr(name, ':')) && strchr(name, ':') == colon &&
-	    strtoul(colon + 1, NULL, 10) == port &&
-	    strspn(colon + 1, "0123456789") == strlen(colon + 1))
-		*colon = '\0';
-	if (port != r->backend_port || strcasecmp(name, r->backend_host)) {
-		pt_log_warnx("rdg %s user %s: a channel to %s:%u refused: the ticket is for %s",
-			     r->conn.peer, r->conn.user, host, port, r->conn.backend_addr);
-		gw_rdg_tun_opened(t, E_PROXY_RAP_ACCESSDENIED);
-		return;
-	}
-	if (pt_net_parse_addr(r->conn.backend_addr, 3389, &ss) != 0 ||
-	    !(req = calloc(1, sizeof(*req))) ||
-	    !(r->conn.backend = pt_plain_new(r->conn.g->loop, UV_TCP))) {
-		pt_log_warnx("rdg %s user %s: cannot connect to %s (not a numeric address, or "
-			     "out of memory)",
-			     r->conn.peer, r->conn.user, r->conn.backend_addr);
-		gw_rdg_tun_opened(t, E_PROXY_TS_CONNECTFAILED);
-		return;
-	}
-	r->conn.backend->data = &r->conn;
-	r->conn.backend->id = r->conn.id;
-	req->data = r;
-	uv_tcp_nodelay((uv_tcp_t *)pt_plain_uv(r->conn.backend), 1);
-	if (uv_tcp_connect(req, (uv_tcp_t *)pt_plain_uv(r->conn.backend), (struct sockaddr *)&ss,
-			   on_backend_connected) < 0) {
-		free(req);
-		gw_rdg_tun_opened(t, E_PROXY_TS_CONNECTFAILED);
-	}
-}
-
-static const struct gw_rdg_ops ops = {
-	.send = op_send,
-	.authenticate = op_authenticate,
-	.open = op_open,
-	.data = op_data,
-};
-
-/* After every call into the core: its output goes, and its end is acted on. */
-static void settle(struct rdg *r)
-{
-	if (gw_rdg_tun_done(&r->tun)) {
-		if (r->conn.relay)
-			r->eof = 1; /* the relay reads the end, then closes */
-		else
-			r->end_after_flush = 1;
-	}
-	out_flush(r);
-	if (r->conn.relay)
-		deliver(r);
-}
-
-/* --- input: the client's packets ---------------------------------------------------- */
-
-static int feed(struct rdg *r, const char *p, size_t n)
-{
-	int rc = gw_rdg_tun_feed(&r->tun, (const uint8_t *)p, n);
-
-	if (rc < 0 && rc != -EPIPE && !gw_rdg_tun_done(&r->tun))
-		gw_rdg_tun_close(&r->tun, E_PROXY_INTERNALERROR);
-	return rc;
-}
-
-/* The IN body: chunked coding taken off by hand, because the body never
+/* The IN body's chunked coding, taken off by hand because the body never
  * ends (http-parser would hold the request open for ever, and a request
  * in our reader is complete at its headers, rdg mode).  A chunk is one
- * packet, at most CHUNK_MAX; extensions are skipped; a last chunk ends the
- * tunnel's input.  -EPROTO for anything else. */
+ * packet, at most CHUNK_MAX; extensions are skipped. */
 enum { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_END };
 
-static int unchunk(struct rdg *r, const char *p, size_t n)
+int gw_unchunk(struct gw_unchunk *r, const char *p, size_t n,
+	       int (*out)(void *arg, const char *p, size_t n), void *arg)
 {
 	while (n) {
 		int ch = (unsigned char)*p, v;
-		switch (r->cstate) {
+		switch (r->state) {
 		case C_SIZE:
 			if ((v = pt_http_hexval(ch)) >= 0) {
-				if (++r->clen > 8)
+				if (++r->len > 8)
 					return -EPROTO;
-				r->cleft = r->cleft * 16 + (uint64_t)v;
+				r->left = r->left * 16 + (uint64_t)v;
 				break;
 			}
-			if (!r->clen || (ch != '\r' && ch != ';'))
+			if (!r->len || (ch != '\r' && ch != ';'))
 				return -EPROTO;
-			if (r->cleft > CHUNK_MAX)
+			if (r->left > CHUNK_MAX)
 				return -EPROTO;
-			r->cstate = ch == '\r' ? C_SIZE_LF : C_EXT;
+			r->state = ch == '\r' ? C_SIZE_LF : C_EXT;
 			break;
 		case C_EXT:
 			if (ch == '\r')
-				r->cstate = C_SIZE_LF;
-			else if (++r->clen > 256)
+				r->state = C_SIZE_LF;
+			else if (++r->len > 256)
 				return -EPROTO;
 			break;
 		case C_SIZE_LF:
 			if (ch != '\n')
 				return -EPROTO;
-			r->clen = 0;
-			if (r->cleft == 0) {
-				r->cstate = C_END;
+			r->len = 0;
+			if (r->left == 0) {
+				r->state = C_END;
 				return 1;
 			}
-			r->cstate = C_DATA;
+			r->state = C_DATA;
 			break;
 		case C_DATA: {
-			size_t k = n < r->cleft ? n : (size_t)r->cleft;
-			int rc = feed(r, p, k);
+			size_t k = n < r->left ? n : (size_t)r->left;
+			int rc = out(arg, p, k);
 			if (rc < 0)
 				return rc;
-			r->cleft -= k;
+			r->left -= k;
 			p += k;
 			n -= k;
-			if (!r->cleft)
-				r->cstate = C_DATA_CR;
+			if (!r->left)
+				r->state = C_DATA_CR;
 			continue;
 		}
 		case C_DATA_CR:
 			if (ch != '\r')
 				return -EPROTO;
-			r->cstate = C_DATA_LF;
+			r->state = C_DATA_LF;
 			break;
 		case C_DATA_LF:
 			if (ch != '\n')
 				return -EPROTO;
-			r->cstate = C_SIZE;
+			r->state = C_SIZE;
 			break;
 		case C_END:
 			return 1;
@@ -463,263 +104,6 @@ static int unchunk(struct rdg *r, const char *p, size_t n)
 	}
 	return 0;
 }
-
-static void take_in(struct rdg *r, const char *p, size_t n)
-{
-	int rc = r->chunked ? unchunk(r, p, n) : feed(r, p, n);
-
-	if (rc == -EPROTO && r->chunked && !r->tun.why[0])
-		snprintf(r->tun.why, sizeof(r->tun.why), "a malformed chunk on RDG_IN_DATA");
-	if (rc == 1 || (rc < 0 && !gw_rdg_tun_done(&r->tun)))
-		gw_rdg_tun_close(&r->tun, rc == 1 ? 0 : E_PROXY_INTERNALERROR);
-	settle(r);
-}
-
-static void on_in_read(struct pt_stream *s, ssize_t n, char *chunk)
-{
-	struct rdg *r = s->data;
-
-	if (n < 0) {
-		r->in_eof = 1;
-		pt_stream_read_stop(s);
-		if (r->conn.relay) {
-			r->eof = 1;
-			deliver(r);
-		} else {
-			gw_conn_close(&r->conn, r->tun.why[0] ? r->tun.why : "the client left");
-		}
-		return;
-	}
-	take_in(r, chunk, (size_t)n);
-	pt_chunk_put(chunk);
-	pump(r);
-}
-
-/* Read the client while nothing waits for the relay. */
-static void pump(struct rdg *r)
-{
-	if (!r->in || r->in_eof || r->conn.closing)
-		return;
-	if (r->qn || (r->conn.relay && !r->reading))
-		pt_stream_read_stop(r->in);
-	else if (pt_stream_read_start(r->in, on_in_read) < 0)
-		gw_conn_close(&r->conn, "cannot read");
-}
-
-/* Payload to the relay, while it reads. */
-static void deliver(struct rdg *r)
-{
-	while (r->reading && r->rcb && r->qn) {
-		char *chunk = r->q[0].chunk;
-		size_t n = r->q[0].n;
-
-		memmove(&r->q[0], &r->q[1], (r->qn - 1) * sizeof(r->q[0]));
-		r->qn--;
-		r->rcb(&r->s, (ssize_t)n, chunk);
-	}
-	if (r->reading && r->rcb && !r->qn && r->eof) {
-		r->eof = 0;
-		r->rcb(&r->s, UV_EOF, NULL);
-		return;
-	}
-	pump(r);
-}
-
-/* --- the tunnel as a stream (the relay's client side) ------------------------------- */
-
-static int s_read_start(struct pt_stream *s, pt_stream_read_cb cb)
-{
-	struct rdg *r = rdg_of_stream(s);
-
-	r->rcb = cb;
-	r->reading = 1;
-	deliver(r);
-	return 0;
-}
-
-static int s_read_stop(struct pt_stream *s)
-{
-	struct rdg *r = rdg_of_stream(s);
-
-	r->reading = 0;
-	if (r->in && !r->in_eof)
-		pt_stream_read_stop(r->in);
-	return 0;
-}
-
-static int s_write(struct pt_stream *s, const char *data, size_t len, pt_stream_write_cb cb)
-{
-	struct rdg *r = rdg_of_stream(s);
-	int rc = gw_rdg_tun_send_data(&r->tun, (const uint8_t *)data, len);
-
-	if (rc < 0)
-		return rc == -ENOTCONN ? UV_EPIPE : rc;
-	out_flush(r);
-	if (!r->flight && !r->pend_len)
-		return PT_STREAM_DONE;
-	r->wcb = cb;
-	return 0;
-}
-
-/* The backend ended: the channel is closed (CLOSE_CHANNEL); the client's
- * side ends when it answers or leaves. */
-static int s_shutdown(struct pt_stream *s)
-{
-	struct rdg *r = rdg_of_stream(s);
-
-	gw_rdg_tun_close(&r->tun, 0);
-	settle(r);
-	/* FreeRDP answers CLOSE_CHANNEL and stays: the tunnel is over. */
-	r->eof = 1;
-	deliver(r);
-	return 0;
-}
-
-static void part_closed(struct rdg *r)
-{
-	if (--r->transports == 0 && r->close_cb)
-		r->close_cb(&r->s);
-}
-
-static void on_transport_closed(struct pt_stream *t)
-{
-	part_closed(t->data);
-}
-
-static void on_keepalive_closed(uv_handle_t *h)
-{
-	part_closed(h->data);
-}
-
-static void s_close(struct pt_stream *s, pt_stream_close_cb cb)
-{
-	struct rdg *r = rdg_of_stream(s);
-	struct pt_stream *in = r->in != r->out ? r->in : NULL, *out = r->out;
-
-	r->close_cb = cb;
-	r->reading = 0;
-	r->rcb = NULL;
-	r->wcb = NULL; /* the relay that wrote is gone */
-	r->in = r->out = NULL;
-	r->transports = (in != NULL) + (out != NULL) + 1;
-	uv_close((uv_handle_t *)&r->keepalive, on_keepalive_closed);
-	if (in)
-		pt_stream_close(in, on_transport_closed);
-	if (out &&
-	    (!r->ws || pt_ws_stream_close_with(out, PT_WS_CLOSE_NORMAL, NULL, on_transport_closed)))
-		pt_stream_close(out, on_transport_closed);
-}
-
-static int s_fileno(struct pt_stream *s)
-{
-	return -ENOTSUP;
-}
-
-static const struct pt_stream_ops tunnel_ops = {
-	.name = "rdg",
-	.read_start = s_read_start,
-	.read_stop = s_read_stop,
-	.write = s_write,
-	.shutdown = s_shutdown,
-	.close = s_close,
-	.fileno = s_fileno,
-};
-
-/* --- the connection ------------------------------------------------------------------ */
-
-static void wait_del(struct rdg *r)
-{
-	if (!r->wait_prevp)
-		return;
-	if ((*r->wait_prevp = r->wait_next))
-		r->wait_next->wait_prevp = r->wait_prevp;
-	r->wait_prevp = NULL;
-}
-
-static void rdg_closed(struct gw_conn *c)
-{
-	struct rdg *r = rdg_of_conn(c);
-
-	wait_del(r);
-	for (size_t i = 0; i < r->qn; i++)
-		pt_chunk_put(r->q[i].chunk);
-	free(r->flight);
-	free(r->pend);
-	explicit_bzero(&r->tun, sizeof(r->tun));
-	free(r);
-}
-
-static void rdg_start(struct gw_conn *c)
-{
-	(void)c; /* opened by the HTTPS front, never by a listener */
-}
-
-static const struct gw_conn_proto rdg_proto = {
-	.name = "rdg",
-	.size = sizeof(struct rdg),
-	.start = rdg_start,
-	.closed = rdg_closed,
-};
-
-/* A keepalive down an open tunnel the client has heard nothing from for a
- * while (MS-TSGU's KEEPALIVE; clients answer it): NATs and proxies on the
- * way keep a quiet session's connections.  Not while the tunnel is being
- * set up: each request there has its answer. */
-static void on_keepalive(uv_timer_t *tm)
-{
-	struct rdg *r = tm->data;
-	uint64_t every = (uint64_t)r->conn.g->conf->gateway.rdg_keepalive_ms;
-
-	if (r->conn.closing || !r->out || r->flight || r->pend_len ||
-	    r->tun.state != GW_RDG_S_OPEN || uv_now(r->conn.g->loop) - r->last_out_ms < every)
-		return;
-	if (gw_rdg_tun_keepalive(&r->tun) == 0)
-		out_flush(r);
-}
-
-/* A tunnel over out (and in, the same for a WebSocket), from h's client,
- * whose connection ends here.  NULL when refused (a line logged). */
-static struct rdg *tunnel_new(struct gw_https *h, struct pt_stream *out, int ws)
-{
-	struct gw *g = h->c.g;
-	char peer[sizeof(h->c.peer)], source[sizeof(h->c.source)];
-	struct gw_conn *c;
-	struct rdg *r;
-
-	snprintf(peer, sizeof(peer), "%s", h->c.peer);
-	snprintf(source, sizeof(source), "%s", h->c.source);
-	gw_conn_close(&h->c, NULL); /* no longer pending as an HTTPS connection */
-	/* The core's admission: it counts as pending until the relay runs. */
-	c = gw_conn_open(g, &rdg_proto, NULL, peer, source);
-	if (!c) {
-		pt_stream_close(out, NULL);
-		return NULL;
-	}
-	r = rdg_of_conn(c);
-	r->s.ops = &tunnel_ops;
-	r->s.loop = g->loop;
-	r->s.id = c->id;
-	r->s.data = c;
-	c->client = &r->s;
-	r->out = out;
-	r->in = ws ? out : NULL;
-	r->ws = ws;
-	out->data = r;
-	out->id = c->id;
-	gw_rdg_tun_init(&r->tun, &ops, r);
-	uv_timer_init(g->loop, &r->keepalive);
-	r->keepalive.data = r;
-	r->last_out_ms = uv_now(g->loop);
-	if (g->conf->gateway.rdg_keepalive_ms > 0)
-		uv_timer_start(&r->keepalive, on_keepalive,
-			       (uint64_t)g->conf->gateway.rdg_keepalive_ms / 2 + 1,
-			       (uint64_t)g->conf->gateway.rdg_keepalive_ms / 2 + 1);
-	/* Said in its TUNNEL_AUTH_RESPONSE; the relay ends it. */
-	r->tun.idle_minutes = (uint32_t)(g->conf->gateway.idle_timeout_ms / 60000);
-	return r;
-}
-
-/* --- the HTTP layer ------------------------------------------------------------------ */
 
 /* An NTLM CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2) for a client without a
  * token: nothing of its answer is checked (the tunnel will not open for
@@ -777,21 +161,6 @@ static int ntlm_type(const struct pt_http_req *r)
 	return raw[8];
 }
 
-static void text(struct gw_https *h, int status, const char *msg, const char *extra)
-{
-	gw_https_respond(h, status, "text/plain; charset=utf-8", msg, strlen(msg), extra);
-}
-
-/* A legacy tunnel waiting for its IN connection with this id from this
- * source, or NULL. */
-static struct rdg *waiting(struct gw *g, const char *id, const char *source)
-{
-	for (struct rdg *r = g->rdg_waiting; r; r = r->wait_next)
-		if (!r->conn.closing && !strcmp(r->conn_id, id) && !strcmp(r->conn.source, source))
-			return r;
-	return NULL;
-}
-
 static void ws_tunnel_as(struct gw_https *h, int no_token)
 {
 	struct pt_stream *inner = gw_conn_take_client(&h->c), *ws;
@@ -806,10 +175,8 @@ static void ws_tunnel_as(struct gw_https *h, int no_token)
 	}
 	/* A DATA packet is at most 65545 bytes; control packets less. */
 	pt_ws_stream_limits(ws, 1 << 20, 1);
-	if (!(r = tunnel_new(h, ws, 1)))
-		return;
-	r->no_token = no_token;
-	pump(r);
+	if ((r = gw_rdg_tunnel_new(h, ws, 1)))
+		gw_rdg_tunnel_start(r, no_token);
 }
 
 static void ws_tunnel(struct gw_https *h)
@@ -823,34 +190,24 @@ static void ws_tunnel_no_token(struct gw_https *h)
 }
 
 /* RDG_OUT_DATA answered: the tunnel's output goes on this connection. */
-static void legacy_out(struct gw_https *h, const char *id)
+static void legacy_out(struct gw_https *h, const char *id, int no_token)
 {
 	static const char ok[] = "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n";
+	uint8_t first[sizeof(ok) - 1 + SEED_LEN];
 	struct pt_stream *tls;
-	uint8_t seed[SEED_LEN];
-	struct gw *g = h->c.g;
 	struct rdg *r;
 
 	if (h->in_len) {
 		h->close_after = 1;
-		text(h, 400, "RDG_OUT_DATA carries no body\n", NULL);
+		gw_https_text(h, 400, "RDG_OUT_DATA carries no body\n", NULL);
 		return;
 	}
-	tls = gw_conn_take_client(&h->c);
-	if (!tls || !(r = tunnel_new(h, tls, 0)))
-		return;
-	snprintf(r->conn_id, sizeof(r->conn_id), "%s", id);
-	if ((r->wait_next = g->rdg_waiting))
-		r->wait_next->wait_prevp = &r->wait_next;
-	r->wait_prevp = &g->rdg_waiting;
-	g->rdg_waiting = r;
 	/* 200, then the seed MS-TSGU 3.3.5.1 asks for (FreeRDP reads 10). */
-	RAND_bytes(seed, sizeof(seed));
-	if (queue_out(r, ok, sizeof(ok) - 1) || queue_out(r, seed, sizeof(seed))) {
-		gw_conn_close(&r->conn, "out of memory");
-		return;
-	}
-	out_flush(r);
+	memcpy(first, ok, sizeof(ok) - 1);
+	RAND_bytes(first + sizeof(ok) - 1, SEED_LEN);
+	tls = gw_conn_take_client(&h->c);
+	if (tls && (r = gw_rdg_tunnel_new(h, tls, 0)))
+		gw_rdg_tunnel_wait(r, id, no_token, first, sizeof(first));
 }
 
 /* RDG_IN_DATA with the tunnel's body: its connection joins the tunnel. */
@@ -863,19 +220,9 @@ static void legacy_in(struct gw_https *h, struct rdg *r, int chunked)
 	h->in = NULL;
 	h->in_len = 0;
 	gw_conn_close(&h->c, NULL);
-	if (!tls) {
-		free(pre);
-		return;
-	}
-	wait_del(r);
-	r->in = tls;
-	r->chunked = chunked;
-	tls->data = r;
-	tls->id = r->conn.id;
-	if (pre_len)
-		take_in(r, pre, pre_len);
+	if (tls)
+		gw_rdg_tunnel_join(r, tls, chunked, pre, pre_len);
 	free(pre);
-	pump(r);
 }
 
 void gw_https_rdg(struct gw_https *h)
@@ -901,16 +248,16 @@ void gw_https_rdg(struct gw_https *h)
 
 	if (!r->rdg || strcmp(r->path, "/remoteDesktopGateway/")) {
 		h->close_after = 1;
-		text(h, 404,
-		     "RD Gateway clients use RDG_OUT_DATA and RDG_IN_DATA on "
-		     "/remoteDesktopGateway/\n",
-		     NULL);
+		gw_https_text(h, 404,
+			      "RD Gateway clients use RDG_OUT_DATA and RDG_IN_DATA on "
+			      "/remoteDesktopGateway/\n",
+			      NULL);
 		return;
 	}
-	if (!id || !*id || strlen(id) >= sizeof(t->conn_id) ||
+	if (!id || !*id || strlen(id) >= GW_RDG_CONN_ID_MAX ||
 	    strspn(id, "{}-0123456789abcdefABCDEF") != strlen(id)) {
 		h->close_after = 1;
-		text(h, 400, "RDG-Connection-Id is missing or malformed\n", NULL);
+		gw_https_text(h, 400, "RDG-Connection-Id is missing or malformed\n", NULL);
 		return;
 	}
 	/* No token: NTLM's first message gets a challenge that verifies nothing
@@ -919,41 +266,41 @@ void gw_https_rdg(struct gw_https *h)
 	if (nt == 1) {
 		if (ntlm_challenge(chal, sizeof(chal))) {
 			h->close_after = 1;
-			text(h, 503, "out of memory\n", NULL);
+			gw_https_text(h, 503, "out of memory\n", NULL);
 			return;
 		}
 		snprintf(extra, sizeof(extra), "WWW-Authenticate: NTLM %s\r\n", chal);
-		text(h, 401, "", extra);
+		gw_https_text(h, 401, "", extra);
 		return;
 	}
 	if (!(scheme && !strcasecmp(scheme, "PAA")) && nt != 3) {
 		pt_log(PT_LOG_INFO, h->c.id, "rdg %s: no token and no NTLM: refused", h->c.peer);
 		h->close_after = 1;
-		text(h, 401, NO_TOKEN_MESSAGE "\n", NULL);
+		gw_https_text(h, 401, GW_RDG_NO_TOKEN_MESSAGE "\n", NULL);
 		return;
 	}
 	if (r->rdg == PT_HTTP_RDG_OUT && gw_https_is_upgrade(r)) {
 		/* FreeRDP's key is 15 characters, not RFC 6455's 24 (docs/rdg.md). */
 		if (!key || pt_ws_accept_token(key, accept)) {
 			h->close_after = 1;
-			text(h, 400, "a WebSocket handshake is expected\n", NULL);
+			gw_https_text(h, 400, "a WebSocket handshake is expected\n", NULL);
 			return;
 		}
 		gw_https_switch(h, accept, nt == 3 ? ws_tunnel_no_token : ws_tunnel);
 		return;
 	}
 	if (r->rdg == PT_HTTP_RDG_OUT) {
-		legacy_out(h, id);
-		if (nt == 3 && (t = waiting(h->c.g, id, h->c.source)))
-			t->no_token = 1;
+		legacy_out(h, id, nt == 3);
 		return;
 	}
 	/* RDG_IN_DATA: its OUT connection must be waiting, from the same source. */
-	if (!(t = waiting(h->c.g, id, h->c.source))) {
+	if (!(t = gw_rdg_tunnel_waiting(h->c.g, id, h->c.source))) {
 		pt_log(PT_LOG_INFO, h->c.id, "rdg %s: RDG_IN_DATA for no tunnel waiting: refused",
 		       h->c.peer);
 		h->close_after = 1;
-		text(h, 404, "no RDG_OUT_DATA connection waits for this RDG-Connection-Id\n", NULL);
+		gw_https_text(h, 404,
+			      "no RDG_OUT_DATA connection waits for this RDG-Connection-Id\n",
+			      NULL);
 		return;
 	}
 	if (te && !strcasecmp(te, "chunked")) {
@@ -965,5 +312,5 @@ void gw_https_rdg(struct gw_https *h)
 		return;
 	}
 	/* FreeRDP's first RDG_IN_DATA: answered; its chunked one follows. */
-	text(h, 200, "", NULL);
+	gw_https_text(h, 200, "", NULL);
 }
