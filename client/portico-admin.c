@@ -61,11 +61,22 @@ static int answer(struct cli *c, int st, json_t *out, void (*table)(json_t *), c
 
 /* The call first, then its answer (C leaves the order in which arguments
  * are evaluated open, so the two cannot be one expression). */
+/* A call to the broker, once the command's arguments have been found
+ * good: a usage error comes before any question of login (exit 2). */
+static int admin_call(struct cli *c, const char *method, const char *path, json_t *body,
+		      json_t **out)
+{
+	*out = NULL;
+	if (cli_need_token(c))
+		return -1;
+	return cli_call(c, method, path, body, out);
+}
+
 static int answer_call(struct cli *c, const char *method, const char *path, json_t *body,
 		       void (*table)(json_t *), const char *done)
 {
 	json_t *out = NULL;
-	int st = cli_call(c, method, path, body, &out);
+	int st = admin_call(c, method, path, body, &out);
 
 	return answer(c, st, out, table, done);
 }
@@ -216,8 +227,8 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 		snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
 		json_object_set_new(body, key, json_string(eq + 1));
 	}
-	st = !strcmp(verb, "create") ? cli_call(c, "POST", "/admin/pools", body, &out)
-				     : cli_call(c, "PATCH", path, body, &out);
+	st = !strcmp(verb, "create") ? admin_call(c, "POST", "/admin/pools", body, &out)
+				     : admin_call(c, "PATCH", path, body, &out);
 	json_decref(body);
 	return answer(c, st, out, pool_show, NULL);
 }
@@ -251,7 +262,7 @@ static int cmd_app(struct cli *c, int argc, char **argv)
 	if (!strcmp(json_string_value(json_object_get(body, "protocol")) ?: "", "rdp") &&
 	    !driver_given)
 		json_object_set_new(body, "driver", json_string("static"));
-	st = cli_call(c, "POST", "/admin/pools", body, &out);
+	st = admin_call(c, "POST", "/admin/pools", body, &out);
 	json_decref(body);
 	return answer(c, st, out, pool_show, NULL);
 }
@@ -303,13 +314,13 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 
 	if (argc != 1)
 		return usage();
-	if ((st = cli_call(c, "GET", "/admin/pools", NULL, &pools)) != 200)
+	if ((st = admin_call(c, "GET", "/admin/pools", NULL, &pools)) != 200)
 		return st < 0 ? CLI_FAIL : cli_refused(c, st, pools);
-	if ((st = cli_call(c, "GET", "/admin/hosts", NULL, &hosts)) != 200) {
+	if ((st = admin_call(c, "GET", "/admin/hosts", NULL, &hosts)) != 200) {
 		json_decref(pools);
 		return st < 0 ? CLI_FAIL : cli_refused(c, st, hosts);
 	}
-	if ((st = cli_call(c, "GET", "/admin/sessions?state=live", NULL, &sess)) != 200) {
+	if ((st = admin_call(c, "GET", "/admin/sessions?state=live", NULL, &sess)) != 200) {
 		json_decref(pools);
 		json_decref(hosts);
 		return st < 0 ? CLI_FAIL : cli_refused(c, st, sess);
@@ -399,8 +410,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "portico-admin: unknown command '%s'\n", a[0]);
 		return usage();
 	}
-	if (cli_need_token(&c))
-		return CLI_FAIL;
 	if (!strcmp(a[0], "status"))
 		return cmd_status(&c, n, a);
 	if (!strcmp(a[0], "pool"))

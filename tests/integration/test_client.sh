@@ -173,4 +173,12 @@ out=$(echo user-pw | "$P" --broker "https://127.0.0.1:1" --ca "$CA" login "$SD_U
 [ $? = 1 ] && grep -q "cannot reach the broker" <<<"$out" || fail "broker down: $out"
 out=$(HOME=$T/empty "$P" list 2>&1)
 [ $? = 1 ] && grep -q "which broker" <<<"$out" || fail "no broker known: $out"
+# A usage error is said before any question of broker or login.
+for args in "pool frob x" "session logoff abc" "app publish x" "status now" "host drain"; do
+	out=$(HOME=$T/empty "$A" $args 2>&1)
+	[ $? = 2 ] && grep -q "usage: portico-admin" <<<"$out" ||
+		fail "'portico-admin $args' with no login gave: $out"
+done
+out=$(HOME=$T/empty "$A" pool list 2>&1)
+[ $? = 1 ] && grep -q "which broker" <<<"$out" || fail "portico-admin with no broker known: $out"
 echo "ok: portico client"
