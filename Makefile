@@ -25,16 +25,21 @@ CFLAGS  ?= -O2 -g
 
 # Debian packages: the build, the tests (real servers and clients) and the
 # benchmarks (the peers they are measured against).
-DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev clang-format openssl procps util-linux \
-	iproute2 strace sqlite3 passwd binutils \
-	libuv1-dev libssl-dev libcriterion-dev \
-	libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
-	libhttp-parser-dev libpam0g-dev libpam-wrapper libnss-wrapper curl jq \
-	haproxy nginx libnginx-mod-stream \
-	tigervnc-standalone-server tigervnc-viewer xvfb xterm x11-apps libvncserver-dev \
+# What `make demo` needs: the build, and the programs the demo runs (PAM
+# and NSS wrappers, Xvnc, xrdp, xterm and xclock, noVNC for the portal) or
+# prints (TigerVNC's viewer, xfreerdp).  Nothing of the tests': no QEMU or
+# guest kernel, no browser, no PostgreSQL server, no haproxy or nginx.
+DEMO_PKGS := build-essential pkg-config openssl procps util-linux passwd curl jq \
+	libuv1-dev libssl-dev libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
+	libhttp-parser-dev libpam0g-dev freerdp2-dev libpam-wrapper libnss-wrapper \
+	tigervnc-standalone-server tigervnc-viewer xterm x11-apps xrdp freerdp2-x11 novnc
+# And what `make check` and `make bench` need besides.
+TEST_PKGS := clang libclang-rt-14-dev clang-format iproute2 strace sqlite3 binutils \
+	libcriterion-dev libvncserver-dev haproxy nginx libnginx-mod-stream xvfb \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
-	linux-image-amd64 cpio python3 xrdp freerdp2-x11 freerdp2-dev freerdp2-shadow-x11 winpr-utils \
-	systemd postgresql chromium novnc rdesktop
+	linux-image-amd64 cpio python3 freerdp2-shadow-x11 winpr-utils \
+	systemd postgresql chromium rdesktop
+DEB_PKGS := $(DEMO_PKGS) $(TEST_PKGS)
 
 PKGS    := libuv openssl sqlite3 libpq jansson libcurl
 # No .pc files in Debian for these two.
@@ -143,7 +148,7 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBPORTICO)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(ALL_LDFLAGS)
 
-.PHONY: all check test bench bench-run demo deps install format clean fuzz fuzz-run fuzz-bins FORCE
+.PHONY: all check test bench bench-run demo deps deps-demo install format clean fuzz fuzz-run fuzz-bins FORCE
 # Keep objects of pattern-built programs, so a second make does nothing.
 # (Only these: a bare .SECONDARY: makes every target intermediate, and make
 # then skips rebuilding some of them.)
@@ -173,8 +178,12 @@ $(LIBPORTICO): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
+# make deps: everything (the demo's, the tests' and the benchmarks');
+# make deps-demo: the demo's alone.
+deps: PKG_LIST = $(DEB_PKGS)
+deps-demo: PKG_LIST = $(DEMO_PKGS)
+deps deps-demo:
+	@missing=$$(for p in $(PKG_LIST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -185,7 +194,7 @@ deps:
 	fi
 	@# The browser tests' driver (playwright-core, which drives Debian's
 	@# chromium; it downloads no browser), pinned by tests/web/package-lock.json.
-	@if [ -f tests/web/package-lock.json ] && [ ! -d tests/web/node_modules/playwright-core ]; then \
+	@if [ "$@" = deps ] && [ -f tests/web/package-lock.json ] && [ ! -d tests/web/node_modules/playwright-core ]; then \
 		command -v npm >/dev/null || { echo "deps: npm (Node.js 20) is needed for the browser tests" >&2; exit 1; }; \
 		echo "deps: npm ci in tests/web"; \
 		(cd tests/web && npm ci --no-audit --no-fund --ignore-scripts >/dev/null) || exit 1; \
@@ -210,7 +219,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/portal.sh
 	@BUILD=$(BUILD) tests/bench/scale.sh
 
-demo: deps
+demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) etc/demo.sh
 
