@@ -272,6 +272,10 @@ int gw_https_cookie(const struct pt_http_req *r, const char *name, char *buf, si
 void gw_https_api(struct gw_https *h);
 /* A request of the RD Gateway, /remoteDesktopGateway/ (rdg.c). */
 void gw_https_rdg(struct gw_https *h);
+/* After gw_https_switch: h's client as a WebSocket (server side, binary
+ * frames of at most 1 MiB, the bytes read after the request first), taken
+ * from h, which closes later; NULL with h closed when out of memory. */
+struct pt_stream *gw_https_take_ws(struct gw_https *h);
 /* The request asks for a WebSocket (Upgrade: websocket, Connection: upgrade). */
 int gw_https_is_upgrade(const struct pt_http_req *r);
 /* Answer 101 Switching Protocols with Sec-WebSocket-Accept: accept, then

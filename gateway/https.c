@@ -272,26 +272,35 @@ static int has_token(const char *v, const char *token)
 
 /* The WebSocket's 101 went out: the connection becomes a VNC one (the
  * core's gw_vnc_proto) over the WebSocket, with the ticket to redeem. */
+struct pt_stream *gw_https_take_ws(struct gw_https *h)
+{
+	struct pt_stream *inner = gw_conn_take_client(&h->c);
+	struct pt_stream *ws = inner ? pt_ws_stream_new(inner, 1, h->in, h->in_len) : NULL;
+
+	if (!ws) {
+		if (inner)
+			pt_stream_close(inner, NULL);
+		gw_conn_close(&h->c, "out of memory");
+		return NULL;
+	}
+	/* Binary frames: noVNC's RFB (its largest client message is small) and
+	 * RD Gateway packets (at most 65545 bytes). */
+	pt_ws_stream_limits(ws, 1 << 20, 1);
+	return ws;
+}
+
 static void ws_vnc_switch(struct gw_https *h)
 {
 	struct gw *g = h->c.g;
-	struct pt_stream *inner, *ws;
+	struct pt_stream *ws;
 	struct gw_conn *v;
 	char ticket[64] = "", peer[sizeof(h->c.peer)], source[sizeof(h->c.source)];
 
 	pt_http_query(h->req, "ticket", ticket, sizeof(ticket));
 	snprintf(peer, sizeof(peer), "%s", h->c.peer);
 	snprintf(source, sizeof(source), "%s", h->c.source);
-	inner = gw_conn_take_client(&h->c);
-	ws = inner ? pt_ws_stream_new(inner, 1, h->in, h->in_len) : NULL;
-	if (!ws) {
-		if (inner)
-			pt_stream_close(inner, NULL);
-		gw_conn_close(&h->c, "out of memory");
+	if (!(ws = gw_https_take_ws(h)))
 		return;
-	}
-	/* noVNC sends binary frames; RFB's largest client message is small. */
-	pt_ws_stream_limits(ws, 1 << 20, 1);
 	gw_conn_close(&h->c, NULL); /* no longer pending as an HTTPS connection */
 	if ((v = gw_conn_open(g, &gw_vnc_proto, ws, peer, source)) &&
 	    gw_vnc_enter(v, GW_VNC_AT_WS, ticket) < 0)

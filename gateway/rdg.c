@@ -163,19 +163,10 @@ static int ntlm_type(const struct pt_http_req *r)
 
 static void ws_tunnel_as(struct gw_https *h, int no_token)
 {
-	struct pt_stream *inner = gw_conn_take_client(&h->c), *ws;
+	struct pt_stream *ws = gw_https_take_ws(h);
 	struct rdg *r;
 
-	ws = inner ? pt_ws_stream_new(inner, 1, h->in, h->in_len) : NULL;
-	if (!ws) {
-		if (inner)
-			pt_stream_close(inner, NULL);
-		gw_conn_close(&h->c, "out of memory");
-		return;
-	}
-	/* A DATA packet is at most 65545 bytes; control packets less. */
-	pt_ws_stream_limits(ws, 1 << 20, 1);
-	if ((r = gw_rdg_tunnel_new(h, ws, 1)))
+	if (ws && (r = gw_rdg_tunnel_new(h, ws, 1)))
 		gw_rdg_tunnel_start(r, no_token);
 }
 

@@ -49,9 +49,11 @@ struct rdg {
 	/* the IN body: chunked (FreeRDP) or as it comes (mstsc) */
 	int chunked;
 	struct gw_unchunk unchunk;
-	/* output: the write in flight, and what waits for it */
+	/* output: the write in flight, and what waits for it; the buffer of
+	 * the last write is kept for the next queue (the relay's every chunk
+	 * passes here) */
 	char *flight, *pend;
-	size_t pend_len, pend_cap;
+	size_t pend_len, pend_cap, flight_cap;
 	pt_stream_write_cb wcb; /* the relay's write, done when the output drains */
 	int end_after_flush;	/* the tunnel ended: close once its output is out */
 	/* input: payload waiting for the relay's reads */
@@ -111,12 +113,25 @@ static void drained(struct rdg *r)
 
 static void out_flush(struct rdg *r);
 
+/* A write is done: its buffer takes the next queue, unless one is being
+ * filled already. */
+static void flight_done(struct rdg *r)
+{
+	if (!r->pend) {
+		r->pend = r->flight;
+		r->pend_cap = r->flight_cap;
+		r->pend_len = 0;
+	} else {
+		free(r->flight);
+	}
+	r->flight = NULL;
+}
+
 static void on_out_written(struct pt_stream *s, int status)
 {
 	struct rdg *r = s->data;
 
-	free(r->flight);
-	r->flight = NULL;
+	flight_done(r);
 	if (status < 0) {
 		gw_conn_close(&r->conn, NULL);
 		return;
@@ -132,14 +147,14 @@ static void out_flush(struct rdg *r)
 		int rc;
 
 		r->flight = r->pend;
+		r->flight_cap = r->pend_cap;
 		r->pend = NULL;
 		r->pend_len = r->pend_cap = 0;
 		r->last_out_ms = uv_now(r->conn.g->loop);
 		rc = pt_stream_write(r->out, r->flight, n, on_out_written);
 		if (rc == 0)
 			return;
-		free(r->flight);
-		r->flight = NULL;
+		flight_done(r);
 		if (rc < 0) {
 			gw_conn_close(&r->conn, NULL);
 			return;
