@@ -45,6 +45,11 @@ for _ in $(seq 1 50); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && break
 	sleep 0.1
 done
+# (The VNC listener is up before the line is written: wait for it.)
+for _ in $(seq 1 50); do
+	grep -q "max_connections: 21 (open-file limit 256" "$T/gateway.log" && break
+	sleep 0.1
+done
 grep -q "max_connections: 21 (open-file limit 256, 8 per connection); raise LimitNOFILE= to allow 10000" \
 	"$T/gateway.log" || fail "no line for the clamped max_connections: $(cat "$T/gateway.log")"
 H="python3 tests/tools/rfb-hostile.py 127.0.0.1 $GW_PORT"
