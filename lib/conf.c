@@ -136,6 +136,9 @@ static const struct conf_key conf_keys[] = {
 	     NULL, 0),
 	GKEY("broker", "max_connections_per_source", CONF_INT, broker.max_connections_per_source,
 	     1, 1000000, "256", NULL, 0),
+	GKEY("broker", "metrics_listen", CONF_ADDRESS, broker.metrics_listen, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL),
+	GKEY("broker", "audit_log", CONF_STRING, broker.audit_log, 0, 0, NULL, NULL, CONF_OPTIONAL),
 
 	GKEY("gateway", "broker", CONF_URLS, gateway.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
@@ -171,6 +174,10 @@ static const struct conf_key conf_keys[] = {
 	GKEY("gateway", "key", CONF_STRING, gateway.key, 0, 0, NULL, NULL, CONF_OPTIONAL),
 	GKEY("gateway", "rdp_max_logins", CONF_INT, gateway.rdp_max_logins, 1, 100000, "100", NULL,
 	     0),
+	GKEY("gateway", "metrics_listen", CONF_ADDRESS, gateway.metrics_listen, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL),
+	GKEY("gateway", "audit_log", CONF_STRING, gateway.audit_log, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL),
 
 	GKEY("sessiond", "broker", CONF_URLS, sessiond.broker, 0, 0, "https://127.0.0.1:8443", NULL,
 	     0),
@@ -208,6 +215,8 @@ static const struct conf_key conf_keys[] = {
 	     NULL, 0),
 	GKEY("sessiond", "max_connections_per_source", CONF_INT,
 	     sessiond.max_connections_per_source, 1, 1000000, "64", NULL, 0),
+	GKEY("sessiond", "metrics_listen", CONF_ADDRESS, sessiond.metrics_listen, 0, 0, NULL, NULL,
+	     CONF_OPTIONAL),
 };
 
 /* Every key of a [pool NAME] section. */

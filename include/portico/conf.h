@@ -56,6 +56,8 @@ struct pt_broker_conf {
 	int64_t start_timeout_ms;    /* a start on a session host, answer included */
 	int64_t max_connections;     /* HTTPS connections in all */
 	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
+	char *metrics_listen; /* host:port of Prometheus /metrics (plain HTTP); NULL: off */
+	char *audit_log;      /* the audit trail (JSON lines); NULL: none */
 };
 
 struct pt_gateway_conf {
@@ -78,6 +80,8 @@ struct pt_gateway_conf {
 	int64_t max_pending_per_addr; /* ... from one client address */
 	int64_t rdp_max_logins;	      /* RDP login steps (processes) at once */
 	char *cert, *key;	      /* override [tls] cert and key; NULL: [tls]'s */
+	char *metrics_listen;	      /* host:port of Prometheus /metrics (plain HTTP); NULL: off */
+	char *audit_log;	      /* the audit trail (JSON lines); NULL: none */
 };
 
 struct pt_sessiond_conf {
@@ -104,6 +108,7 @@ struct pt_sessiond_conf {
 	char *cert, *key;	       /* override [tls] cert and key; NULL: [tls]'s */
 	int64_t max_connections;       /* HTTPS connections in all */
 	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
+	char *metrics_listen; /* host:port of Prometheus /metrics (plain HTTP); NULL: off */
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
