@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "portico/buf.h"
+#include "portico/metrics.h"
 
 #define SPLICE_PIPE_SIZE (1024 * 1024)
 
@@ -29,6 +30,7 @@ struct relay_dir {
 	struct pt_stream *from, *to;
 	char *chunk; /* in flight to `to` */
 	uint64_t *bytes, *last_ms;
+	struct pt_series *total; /* pt_relay_count's, or NULL */
 	unsigned done : 1; /* EOF passed on */
 	/* splice path */
 	int pipe[2];
@@ -150,6 +152,7 @@ static void on_read(struct pt_stream *s, ssize_t nread, char *chunk)
 
 	if (nread > 0) {
 		*d->bytes += nread;
+		pt_series_add(d->total, (uint64_t)nread);
 		*d->last_ms = uv_now(r->loop);
 		rc = pt_stream_write(d->to, chunk, nread, on_write);
 		if (rc == PT_STREAM_DONE) {
@@ -198,6 +201,7 @@ static int splice_dir(struct relay_dir *d)
 			if (n > 0) {
 				d->piped -= n;
 				*d->bytes += n;
+				pt_series_add(d->total, (uint64_t)n);
 				*d->last_ms = uv_now(r->loop);
 				continue;
 			}
@@ -406,6 +410,15 @@ struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client, struc
 void pt_relay_stop(struct pt_relay *r)
 {
 	relay_end(r, UV_ECANCELED);
+}
+
+void pt_relay_count(struct pt_relay *r, struct pt_series *up, struct pt_series *down)
+{
+	/* What moved before (the splice path starts moving at once). */
+	pt_series_add(up, r->st.bytes_up);
+	pt_series_add(down, r->st.bytes_down);
+	r->up.total = up;
+	r->down.total = down;
 }
 
 const struct pt_relay_stats *pt_relay_stats(const struct pt_relay *r)

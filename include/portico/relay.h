@@ -46,6 +46,13 @@ struct pt_relay *pt_relay_start(uv_loop_t *loop, struct pt_stream *client, struc
 /* End the relay now (closing both sides); done_cb fires with UV_ECANCELED. */
 void pt_relay_stop(struct pt_relay *r);
 
+/* Add this relay's bytes to two counters too (a protocol's totals across
+ * connections, metrics.h), as they move: one relaxed atomic add per chunk
+ * read or spliced, no lock.  What moved before the call is added at once;
+ * either may be NULL. */
+struct pt_series;
+void pt_relay_count(struct pt_relay *r, struct pt_series *up, struct pt_series *down);
+
 const struct pt_relay_stats *pt_relay_stats(const struct pt_relay *r);
 void *pt_relay_data(const struct pt_relay *r);
 /* The relay's memory is freed after done_cb returns. */
