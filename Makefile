@@ -223,25 +223,48 @@ demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) etc/demo.sh
 
+# Where `make install` puts what an admin edits (PAM files, the
+# configuration, logrotate's file).  Those are written only when none is
+# there: a second install never overwrites an admin's file, and says so.
+SYSCONFDIR ?= /etc
+# install_new MODE SOURCE PATH: SOURCE to $(DESTDIR)PATH unless a file is there.
+define install_new
+	@if [ -e "$(DESTDIR)$(3)" ]; then \
+		echo "install: $(DESTDIR)$(3) exists: kept as it is (the shipped one is $(2))"; \
+	else \
+		install -D -m $(1) $(2) "$(DESTDIR)$(3)" && echo "install: $(DESTDIR)$(3)"; \
+	fi
+endef
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/portico $(DESTDIR)$(PREFIX)/share/doc/portico
 	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
+	# the sample, always the release's (every key, documented); the
+	# configuration itself once (0640: it may hold the secrets)
 	install -m 0644 etc/portico.conf $(DESTDIR)$(PREFIX)/etc/portico/portico.conf.sample
+	$(call install_new,0640,etc/portico.conf,$(SYSCONFDIR)/portico/portico.conf)
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/portico/
-	install -d $(DESTDIR)$(PREFIX)/share/portico/pam.d
-	install -m 0644 etc/pam.d/portico etc/pam.d/portico-session $(DESTDIR)$(PREFIX)/share/portico/pam.d/  # copy to /etc/pam.d
-	install -m 0755 etc/xsession $(DESTDIR)$(PREFIX)/share/portico/xsession  # copy to /etc/portico
+	# PAM: the broker's sign-in ([broker] pam_service) and the session
+	# agent's sessions ([sessiond] pam_service); the desktop's program
+	$(call install_new,0644,etc/pam.d/portico,$(SYSCONFDIR)/pam.d/portico)
+	$(call install_new,0644,etc/pam.d/portico-session,$(SYSCONFDIR)/pam.d/portico-session)
+	$(call install_new,0755,etc/xsession,$(SYSCONFDIR)/portico/xsession)
+	$(call install_new,0644,etc/logrotate.d/portico,$(SYSCONFDIR)/logrotate.d/portico)
 	# the web portal ([gateway] web_root)
 	cd web && find . -type f ! -name '.*' -exec install -D -m 0644 {} $(DESTDIR)$(PREFIX)/share/portico/web/{} \;
-	# systemd units (ExecStart where the binaries went) and the service users:
-	# both directories are in systemd's search paths for /usr and /usr/local.
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d
+	# systemd units (ExecStart where the binaries went), the service users
+	# and the directories the daemons write: these directories are in
+	# systemd's search paths for /usr and /usr/local.
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d
 	for u in etc/systemd/*.service; do \
 		sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|' -e 's|/usr/local/share/doc/|$(PREFIX)/share/doc/|' "$$u" \
 			>$(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} && \
 		chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${u##*/} || exit 1; \
 	done
 	install -m 0644 etc/sysusers.d/portico.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/portico.conf
+	install -m 0644 etc/tmpfiles.d/portico.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/portico.conf
+	@echo "install: next: systemd-sysusers; systemd-tmpfiles --create portico.conf; edit $(SYSCONFDIR)/portico/portico.conf (docs/install.md)"
 
 # libFuzzer targets (clang): one per tests/fuzz/fuzz_*.c.  They are built in
 # a build directory of their own ($(BUILD)-fuzz), where every part is
