@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "metrics.h"
+#include "control.h"
 #include "portico/api.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
@@ -51,6 +53,7 @@ static const struct brk_route routes[] = {
 	{ HTTP_POST, "/gateway/redeem", GATEWAY, brk_gateway_redeem, JSON, 0 },
 	{ HTTP_POST, "/gateway/authorize", GATEWAY, brk_gateway_authorize, JSON | LOOP, 0 },
 	{ HTTP_POST, "/gateway/events", GATEWAY, brk_gateway_events, JSON, 0 },
+	{ HTTP_GET, "/gateway/control", GATEWAY, brk_gateway_control, LOOP, 0 },
 	/* session hosts */
 	{ HTTP_POST, "/hosts/register", HOST, brk_host_hello, JSON, BRK_OP_REGISTER },
 	{ HTTP_POST, "/hosts/heartbeat", HOST, brk_host_hello, JSON, BRK_OP_HEARTBEAT },
@@ -72,6 +75,7 @@ static const struct brk_route routes[] = {
 	  BRK_OP_DISCONNECT },
 	{ HTTP_POST, "/admin/sessions/:id/logoff", ADMIN, brk_admin_session_action, 0,
 	  BRK_OP_LOGOFF },
+	{ HTTP_POST, "/admin/sessions/:id/message", ADMIN, brk_admin_session_message, JSON, 0 },
 };
 
 const struct brk_route *brk_api_routes(size_t *n)
@@ -149,6 +153,7 @@ static void respond_json(struct brk *b, struct pt_http_req *req, int status, jso
 
 static void call_answer(struct brk_call *c)
 {
+	brk_metrics_call_done(c);
 	if (c->text) {
 		respond(c->b, c->req, c->status, c->ctype, c->text, strlen(c->text), NULL);
 	} else {

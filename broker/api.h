@@ -179,6 +179,7 @@ void brk_admin_session_action(struct brk_call *c);
 void brk_gateway_redeem(struct brk_call *c);
 void brk_gateway_authorize(struct brk_call *c); /* loop */
 void brk_gateway_events(struct brk_call *c);
+void brk_admin_session_message(struct brk_call *c);
 
 /* api_host.c */
 void brk_host_hello(struct brk_call *c); /* register and heartbeat */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "control.h"
 #include "pool.h"
 #include "portico/log.h"
 
@@ -189,10 +190,46 @@ void brk_admin_hosts(struct brk_call *c)
 	hosts_answer(c, NULL);
 }
 
+/* drain --now (?now=1): the host's live sessions end at once, as a
+ * logoff, and their viewers are closed (control.c).  0 or the store's error;
+ * *n how many ended. */
+static int drain_now(struct brk_call *c, int *n)
+{
+	struct brk_session_filter f = { .host = c->name, .state = -2 };
+	struct brk_session *v = NULL;
+	size_t nv = 0;
+	int rc = brk_store_session_list(c->b->store, &f, &v, &nv), ended;
+
+	*n = 0;
+	for (size_t i = 0; rc == 0 && i < nv; i++) {
+		rc = brk_store_session_end(c->b->store, v[i].id, "host drained now", brk_now_ms(),
+					   &ended);
+		if (rc || !ended)
+			continue;
+		brk_host_stop(c->b, &v[i], "host drained now");
+		brk_control_add(c->b, v[i].id, "drain", "host %s drained now by %s", c->name,
+				c->user);
+		(*n)++;
+	}
+	free(v);
+	return rc;
+}
+
 void brk_admin_host_drain(struct brk_call *c)
 {
-	int drain = c->route->op == BRK_OP_DRAIN;
-	int rc = brk_store_host_set_drained(c->b->store, c->name, drain);
+	int drain = c->route->op == BRK_OP_DRAIN, now = 0, ended = 0;
+	char v[8];
+	int rc;
+
+	if (pt_http_query(c->req, "now", v, sizeof(v)) == 0) {
+		if (!drain || (strcmp(v, "1") && strcmp(v, "yes") && strcmp(v, "true"))) {
+			brk_call_fail(c, -EINVAL, "bad_request",
+				      "now: 1, on drain only (its sessions end at once)");
+			return;
+		}
+		now = 1;
+	}
+	rc = brk_store_host_set_drained(c->b->store, c->name, drain);
 
 	if (rc == -ENOENT) {
 		brk_call_fail(c, -ENOENT, "no_such_host", "no host %s", c->name);
@@ -202,8 +239,13 @@ void brk_admin_host_drain(struct brk_call *c)
 		brk_call_store_error(c, rc);
 		return;
 	}
-	pt_log(PT_LOG_INFO, c->req->id, "host %s %s by %s", c->name,
-	       drain ? "drained" : "undrained", c->user);
+	if (now && (rc = drain_now(c, &ended)) != 0) {
+		brk_call_store_error(c, rc);
+		return;
+	}
+	pt_log(PT_LOG_INFO, c->req->id, "host %s %s by %s%s%d%s", c->name,
+	       drain ? "drained" : "undrained", c->user, now ? " now: " : "", ended,
+	       now ? " sessions ended" : "");
 	hosts_answer(c, c->name);
 }
 
@@ -236,4 +278,49 @@ void brk_admin_sessions(struct brk_call *c)
 void brk_admin_session_action(struct brk_call *c)
 {
 	brk_session_action(c, c->route->op, 0);
+}
+
+/* Text a person reads: 1 to 400 bytes of UTF-8 (jansson checked that),
+ * no control characters but line breaks. */
+static int message_ok(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (n == 0 || n > 400)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t < 0x20 && *t != '\n')
+			return 0;
+		else if (*t == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* POST /admin/sessions/:id/message {"text"}: shown to the user now. */
+void brk_admin_session_message(struct brk_call *c)
+{
+	const char *text = brk_call_str(c, "text");
+	struct brk_session s;
+	int rc;
+
+	if (!text || !message_ok(text)) {
+		brk_call_fail(c, -EINVAL, "bad_request",
+			      "text: 1 to 400 bytes, no control characters but line breaks");
+		return;
+	}
+	rc = brk_store_session_get(c->b->store, c->id, &s);
+	if (rc == -ENOENT || (rc == 0 && s.state == BRK_ENDED)) {
+		brk_call_fail(c, -ENOENT, "no_such_session", "no live session %lld",
+			      (long long)c->id);
+		return;
+	}
+	if (rc == 0)
+		rc = brk_control_add(c->b, c->id, "message", "%s", text);
+	if (rc) {
+		brk_call_store_error(c, rc);
+		return;
+	}
+	pt_log(PT_LOG_INFO, c->req->id, "message to session %lld of %s (by %s)", (long long)c->id,
+	       s.user, c->user);
+	brk_call_ok(c, 200, brk_session_json(&s));
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "control.h"
 #include "pool.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
@@ -157,6 +158,12 @@ void brk_session_action(struct brk_call *c, int op, int own)
 	}
 	if (op != BRK_OP_DISCONNECT)
 		brk_host_stop(c->b, &s, own ? "logoff" : "logoff by admin");
+	/* The viewer's connection closes now, not at its next input report. */
+	if (own)
+		brk_control_add(c->b, c->id, "logoff", "logged off by the user");
+	else
+		brk_control_add(c->b, c->id, what, "%s by an administrator (%s)",
+				op == BRK_OP_DISCONNECT ? "disconnected" : "logged off", c->user);
 	pt_log(PT_LOG_INFO, c->req->id, "%s session %lld of %s (by %s)", what, (long long)c->id,
 	       s.user, c->user);
 	if (brk_store_session_get(c->b->store, c->id, &s) == 0)

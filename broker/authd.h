@@ -2,8 +2,10 @@
  * authd.h - the broker's PAM process.
  *
  * It stays root and does PAM and nothing else: no network, no libuv, no
- * OpenSSL.  It answers the network side's struct pt_ipc_auth_req one at a
- * time with a struct pt_ipc_auth_rep (include/portico/ipc.h).
+ * OpenSSL.  It answers each of the network side's struct pt_ipc_auth_req
+ * with a struct pt_ipc_auth_rep (include/portico/ipc.h), maybe after
+ * challenges (struct pt_ipc_auth_chal) that the network side answers or
+ * cancels; requests run side by side, each in a child of its own.
  */
 #ifndef BROKER_AUTHD_H
 #define BROKER_AUTHD_H
@@ -22,5 +24,13 @@ int brk_authd_run(int fd);
  * pam_rootok would accept it without a password because we are root.
  * service NULL: any service (brk_authd_run). */
 int brk_authd_run_service(int fd, const char *service);
+
+/* In the child authd forks for one request: run req's PAM conversation,
+ * sending challenges (struct pt_ipc_auth_chal) on fd and waiting for their
+ * answers there, then the reply.  The first hidden prompt is answered with
+ * the password, a login prompt with the user name; any other prompt is a
+ * challenge.  Returns the child's exit status (authd_pam.c). */
+struct pt_ipc_auth_req;
+int brk_authd_pam(int fd, const struct pt_ipc_auth_req *req);
 
 #endif

@@ -26,6 +26,7 @@ struct brk {
 	SSL_CTX *client_ctx;	     /* to reach session hosts */
 	struct pt_api_conf host_api; /* ... with the broker's credential (no base) */
 	struct brk_hostq *hostq;     /* calls to session hosts (hostq.h); NULL: none */
+	struct brk_longpoll *longpoll; /* gateways waiting for control rows (control.h) */
 	uv_timer_t sweep;	     /* session timeouts, expired tickets */
 	int sweeping;
 	int64_t started_ms; /* when the sweep started: the daemon's start (hosts.c) */

@@ -20,7 +20,9 @@
 
 #include "authd.h"
 #include "broker.h"
+#include "control.h"
 #include "hostq.h"
+#include "metrics.h"
 #include "portico/api.h"
 #include "portico/daemon.h"
 #include "portico/log.h"
@@ -92,17 +94,21 @@ static void stop(struct brk *b, uv_signal_t *sigterm, uv_signal_t *sigint)
 	int calls = b->calls, busy = brk_hostq_busy(b->hostq), told;
 
 	pt_httpd_close(b->http);
+	brk_metrics_stop(b);
 	uv_close((uv_handle_t *)&b->sweep, close_cb);
 	uv_close((uv_handle_t *)sigterm, close_cb);
 	uv_close((uv_handle_t *)sigint, close_cb);
 	told = brk_hostq_stop(b->hostq);
+	brk_longpoll_stop(b->longpoll);
 	if (calls || busy || b->sweeping)
 		pt_log_info("waiting for %d request%s, %d call%s to session hosts (%d of them "
 			    "waiting: not made)%s",
 			    calls, calls == 1 ? "" : "s", busy, busy == 1 ? "" : "s", told,
 			    b->sweeping ? " and a sweep" : "");
-	while (b->calls > 0 || b->sweeping || brk_hostq_busy(b->hostq) > 0)
+	while (b->calls > 0 || b->sweeping || brk_hostq_busy(b->hostq) > 0 ||
+	       brk_longpoll_busy(b->longpoll))
 		uv_run(b->loop, UV_RUN_ONCE);
+	brk_longpoll_free(b->longpoll);
 	brk_hostq_free(b->hostq);
 	brk_auth_free(b->auth);
 	uv_run(b->loop, UV_RUN_NOWAIT); /* the closes */
@@ -184,7 +190,8 @@ int main(int argc, char **argv)
 	b->auth = brk_auth_new(b->loop, ipc, PAM_QUEUE_MAX);
 	b->hostq = brk_hostq_new(b->loop, (int)conf->broker.max_starts_per_host,
 				 (int)conf->broker.max_start_queue);
-	if (!b->throttle || !b->auth || !b->hostq)
+	b->longpoll = brk_longpoll_new(b);
+	if (!b->throttle || !b->auth || !b->hostq || !b->longpoll)
 		pt_fatalx("out of memory");
 	struct pt_httpd_limits lim = {
 		.handshake_ms = 10000,
@@ -197,6 +204,8 @@ int main(int argc, char **argv)
 	if (!b->http)
 		pt_fatalx("cannot listen on %s", conf->broker.listen);
 	brk_sweep_start(b, SWEEP_MS);
+	if (brk_metrics_init(b, err, sizeof(err)))
+		pt_fatalx("[broker] metrics_listen: %s", err);
 
 	uv_signal_t sigterm, sigint;
 	uv_signal_init(b->loop, &sigterm);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "store_impl.h"
 
 _Thread_local char brk_store_err[512];
@@ -63,7 +64,16 @@ void brk_store_close(struct brk_store *st)
 }
 
 #define CALL(st, fn, ...) \
-	((st)->pg ? pg_##fn((st)->pg, __VA_ARGS__) : sq_##fn((st)->sq, __VA_ARGS__))
+	counted((st)->pg ? pg_##fn((st)->pg, __VA_ARGS__) : sq_##fn((st)->sq, __VA_ARGS__))
+
+/* Every call goes through here: its failures are the metrics' store errors
+ * (not the answers that are no failure: -ENOENT, -EEXIST, -ENOSPC...). */
+static int counted(int rc)
+{
+	if (rc == -EIO || rc == -EAGAIN || rc == -ENOMEM)
+		brk_metrics_store_error();
+	return rc;
+}
 
 int brk_store_pool_put(struct brk_store *st, const struct brk_pool *p, int create_only)
 {
@@ -234,6 +244,21 @@ int brk_store_throttle_forgive(struct brk_store *st, const char *const *keys, si
 int brk_store_broker_beat(struct brk_store *st, const char *id, int64_t now_ms)
 {
 	return CALL(st, broker_beat, id, now_ms);
+}
+
+int brk_store_control_add(struct brk_store *st, int64_t session_id, const char *action,
+			  const char *text, int64_t at_ms)
+{
+	return CALL(st, control_add, session_id, action, text ? text : "", at_ms);
+}
+
+int brk_store_control_since(struct brk_store *st, int64_t after, struct brk_control **out,
+			    size_t *n, int64_t *last)
+{
+	*out = NULL;
+	*n = 0;
+	*last = 0;
+	return CALL(st, control_since, after, out, n, last);
 }
 
 int brk_store_broker_seen(struct brk_store *st, const char *id, int64_t *seen_ms)

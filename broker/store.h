@@ -210,6 +210,22 @@ int brk_store_token_delete(struct brk_store *st, const char *hash);
  * quiet for a day (login_window's most). */
 int brk_store_purge(struct brk_store *st, int64_t now_ms);
 
+/* --- control: what gateways do to a session's connection at once ----------- */
+
+/* One row: seq numbers them in the order they were written. */
+struct brk_control {
+	int64_t seq, session_id, at_ms;
+	char action[16]; /* disconnect, logoff, timeout, drain, message */
+	char text[512];	 /* why (for the log), or the message to the user */
+};
+
+int brk_store_control_add(struct brk_store *st, int64_t session_id, const char *action,
+			  const char *text, int64_t at_ms);
+/* The rows after seq `after`, oldest first, at most BRK_CONTROL_MAX (free
+ * *out), and the highest seq written (0: none yet). */
+int brk_store_control_since(struct brk_store *st, int64_t after, struct brk_control **out,
+			    size_t *n, int64_t *last);
+
 /* --- login throttling shared by every broker on the store ---------------- */
 
 /* One login attempt of each of the n keys (a source address, a user name),

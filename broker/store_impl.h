@@ -16,7 +16,7 @@
 
 #include "store.h"
 
-#define BRK_SCHEMA_VERSION 5
+#define BRK_SCHEMA_VERSION 6
 #define BRK_HOST_ALIVE_MS  60000 /* a sessiond host not heard from longer takes no start */
 
 struct brk_store {
@@ -100,6 +100,11 @@ struct brk_store {
 						       * died is another broker's to settle */                \
 			 "CREATE TABLE brokers (id TEXT PRIMARY KEY, seen_ms BIGINT NOT NULL);"               \
 			 "ALTER TABLE sessions ADD COLUMN starter TEXT NOT NULL DEFAULT '';"),                \
+		/* version 6: what gateways must do to a session's connection at once     \
+		 * (disconnect, logoff, timeout, a message), read by their long-poll      \
+		 * (broker/control.c) from whichever broker they ask */                   \
+		"CREATE TABLE control (seq " ID ", session_id BIGINT NOT NULL,"                               \
+		" action TEXT NOT NULL, text TEXT NOT NULL DEFAULT '', at_ms BIGINT NOT NULL);",              \
 	}
 
 /* The failing call's words and errno, this thread's: rc is returned. */
@@ -126,6 +131,11 @@ int brk_pool_text_has_host(const char *text, const char *host);
 #define BRK_THROTTLE_FORGIVE_SQL(A) \
 	"UPDATE throttle SET failures = failures - 1 WHERE key = " A " AND failures > 0"
 #define BRK_QUIET_PURGE_MS (24LL * 3600 * 1000)
+/* Control rows outlive any long-poll that could still want them; the
+ * newest is always kept so that the numbering never goes back (SQLite
+ * numbers max + 1). */
+#define BRK_CONTROL_KEEP_MS (10LL * 60 * 1000)
+#define BRK_CONTROL_MAX	    256 /* rows one long-poll answer carries at most */
 #define BRK_BROKER_BEAT_SQL(A, B)                                                            \
 	"INSERT INTO brokers (id, seen_ms) VALUES (" A ", " B ") ON CONFLICT (id) DO UPDATE" \
 	" SET seen_ms = excluded.seen_ms"
@@ -187,6 +197,10 @@ size_t brk_assign_candidates(const struct pt_pool_conf *pc, const struct brk_hos
 	int P##throttle_forgive(struct S *st, const char *const *keys, size_t n);                  \
 	int P##broker_beat(struct S *st, const char *id, int64_t now_ms);                          \
 	int P##broker_seen(struct S *st, const char *id, int64_t *seen_ms);                        \
+	int P##control_add(struct S *st, int64_t session_id, const char *action, const char *text, \
+			   int64_t at_ms);                                                         \
+	int P##control_since(struct S *st, int64_t after, struct brk_control **out, size_t *n,     \
+			     int64_t *last);                                                       \
 	int P##purge(struct S *st, int64_t now_ms)
 
 BRK_STORE_OPS(sq_, sq_store);

@@ -1070,6 +1070,11 @@ int pg_purge(struct pg_store *st, int64_t now_ms)
 	if (rc == 0)
 		rc = write1(st, 0, NULL, "DELETE FROM brokers WHERE seen_ms <= $1", "i",
 			    now_ms - BRK_QUIET_PURGE_MS);
+	if (rc == 0)
+		rc = write1(st, 0, NULL,
+			    "DELETE FROM control WHERE at_ms <= $1"
+			    " AND seq < (SELECT MAX(seq) FROM control)",
+			    "i", now_ms - BRK_CONTROL_KEEP_MS);
 	return rc;
 }
 
@@ -1127,4 +1132,52 @@ int pg_throttle_forgive(struct pg_store *st, const char *const *keys, size_t n)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = write1(st, 0, NULL, BRK_THROTTLE_FORGIVE_SQL("$1"), "s", keys[i]);
 	return rc;
+}
+
+/* --- control ------------------------------------------------------------------- */
+
+int pg_control_add(struct pg_store *st, int64_t session_id, const char *action, const char *text,
+		   int64_t at_ms)
+{
+	return write1(st, 0, NULL,
+		      "INSERT INTO control (session_id, action, text, at_ms) VALUES ($1, $2, $3, $4)",
+		      "issi", session_id, action, text, at_ms);
+}
+
+int pg_control_since(struct pg_store *st, int64_t after, struct brk_control **out, size_t *n,
+		     int64_t *last)
+{
+	struct brk_control *v;
+	PGresult *r;
+	int rows;
+
+	r = q1(st, "SELECT COALESCE(MAX(seq), 0) FROM control", "");
+	if (!r)
+		return brk_store_rc;
+	*last = PQntuples(r) == 1 ? gi(r, 0, 0) : 0;
+	PQclear(r);
+	if (*last <= after)
+		return 0;
+	r = q1(st,
+	       "SELECT seq, session_id, at_ms, action, text FROM control WHERE seq > $1"
+	       " ORDER BY seq LIMIT $2",
+	       "ii", after, (int64_t)BRK_CONTROL_MAX);
+	if (!r)
+		return brk_store_rc;
+	rows = PQntuples(r);
+	if (!(v = calloc(rows ? (size_t)rows : 1, sizeof(*v)))) {
+		PQclear(r);
+		return brk_store_fail(-ENOMEM, "out of memory");
+	}
+	for (int i = 0; i < rows; i++) {
+		v[i].seq = gi(r, i, 0);
+		v[i].session_id = gi(r, i, 1);
+		v[i].at_ms = gi(r, i, 2);
+		snprintf(v[i].action, sizeof(v[i].action), "%s", PQgetvalue(r, i, 3));
+		snprintf(v[i].text, sizeof(v[i].text), "%s", PQgetvalue(r, i, 4));
+	}
+	PQclear(r);
+	*out = v;
+	*n = (size_t)rows;
+	return 0;
 }

@@ -1144,6 +1144,11 @@ int sq_purge(struct sq_store *st, int64_t now_ms)
 	if (rc == 0)
 		rc = exec_stmt(st, q(st, "DELETE FROM brokers WHERE seen_ms <= ?", "i",
 				     now_ms - BRK_QUIET_PURGE_MS));
+	if (rc == 0)
+		rc = exec_stmt(st, q(st,
+				     "DELETE FROM control WHERE at_ms <= ?"
+				     " AND seq < (SELECT MAX(seq) FROM control)",
+				     "i", now_ms - BRK_CONTROL_KEEP_MS));
 	UNLOCK(st);
 	return rc;
 }
@@ -1199,4 +1204,54 @@ int sq_throttle_forgive(struct sq_store *st, const char *const *keys, size_t n)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = write1(st, 0, BRK_THROTTLE_FORGIVE_SQL("?"), "s", keys[i]);
 	return rc;
+}
+
+/* --- control ------------------------------------------------------------------- */
+
+int sq_control_add(struct sq_store *st, int64_t session_id, const char *action, const char *text,
+		   int64_t at_ms)
+{
+	return write1(st, 0, "INSERT INTO control (session_id, action, text, at_ms) VALUES (?, ?, ?, ?)",
+		      "issi", session_id, action, text, at_ms);
+}
+
+int sq_control_since(struct sq_store *st, int64_t after, struct brk_control **out, size_t *n,
+		     int64_t *last)
+{
+	struct brk_control *v = NULL;
+	sqlite3_stmt *s;
+	int rc;
+
+	LOCK(st);
+	s = q(st, "SELECT COALESCE(MAX(seq), 0) FROM control", "");
+	if ((rc = step_row(st, s)) == 1)
+		*last = sqlite3_column_int64(s, 0);
+	stmt_done(st, s);
+	if (rc == 1 && *last > after) {
+		s = q(st,
+		      "SELECT seq, session_id, at_ms, action, text FROM control WHERE seq > ?"
+		      " ORDER BY seq LIMIT ?",
+		      "ii", after, (int64_t)BRK_CONTROL_MAX);
+		if (s && !(v = calloc(BRK_CONTROL_MAX, sizeof(*v))))
+			rc = brk_store_fail(-ENOMEM, "out of memory");
+		while (v && (rc = step_row(st, s)) == 1) {
+			struct brk_control *e = &v[(*n)++];
+			e->seq = sqlite3_column_int64(s, 0);
+			e->session_id = sqlite3_column_int64(s, 1);
+			e->at_ms = sqlite3_column_int64(s, 2);
+			snprintf(e->action, sizeof(e->action), "%s",
+				 (const char *)sqlite3_column_text(s, 3));
+			snprintf(e->text, sizeof(e->text), "%s",
+				 (const char *)sqlite3_column_text(s, 4));
+		}
+		stmt_done(st, s);
+	}
+	UNLOCK(st);
+	if (rc < 0) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "control.h"
 #include "hostq.h"
 #include "portico/log.h"
 
@@ -45,9 +46,10 @@ static void sweep_work(uv_work_t *w)
 	for (size_t i = 0; s->rc == 0 && i < s->n; i++) {
 		int ended = 0;
 		brk_store_session_end(s->b->store, s->ended[i].id, s->reasons[i], now, &ended);
-		if (ended)
+		if (ended) {
 			brk_host_stop(s->b, &s->ended[i], s->reasons[i]);
-		else
+			brk_control_add(s->b, s->ended[i].id, "timeout", "%s", s->reasons[i]);
+		} else
 			s->reasons[i] = NULL;
 	}
 	brk_store_purge(s->b->store, now);

@@ -22,8 +22,10 @@ static const char usage_text[] =
 	"  pool set NAME KEY=VALUE...\n"
 	"  app publish NAME --command CMD [--users A,B] [--groups G] [--hosts H] [--protocol "
 	"vnc|rdp]\n"
-	"  host list | drain NAME | undrain NAME\n"
+	"  host list | drain NAME [--now] | undrain NAME\n"
+	"                                        --now: its sessions end at once (logoff)\n"
 	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n"
+	"  session message ID TEXT               shown to the user at once\n"
 	"  pki init DIR                          a CA for the nodes' certificates\n"
 	"  pki issue DIR --role gateway|host|broker NAME [--san NAME,IP...]\n";
 
@@ -273,13 +275,16 @@ static int cmd_host(struct cli *c, int argc, char **argv)
 
 	if (argc == 2 && !strcmp(argv[1], "list"))
 		return answer_call(c, "GET", "/admin/hosts", NULL, hosts_table, NULL);
-	if (argc != 3 || (strcmp(argv[1], "drain") && strcmp(argv[1], "undrain")) ||
+	int now = argc == 4 && !strcmp(argv[1], "drain") && !strcmp(argv[3], "--now");
+
+	if ((argc != 3 && !now) || (strcmp(argv[1], "drain") && strcmp(argv[1], "undrain")) ||
 	    !path_arg(argv[2]))
 		return usage();
-	snprintf(path, sizeof(path), "/admin/hosts/%s/%s", argv[2], argv[1]);
+	snprintf(path, sizeof(path), "/admin/hosts/%s/%s%s", argv[2], argv[1], now ? "?now=1" : "");
 	return answer_call(c, "POST", path, NULL, NULL,
-			   !strcmp(argv[1], "drain") ? "drained: takes reconnects, no new sessions"
-						     : "undrained");
+			   now ? "drained: its sessions ended, their viewers closed"
+			   : !strcmp(argv[1], "drain") ? "drained: takes reconnects, no new sessions"
+						       : "undrained");
 }
 
 static int cmd_session(struct cli *c, int argc, char **argv)
@@ -297,6 +302,20 @@ static int cmd_session(struct cli *c, int argc, char **argv)
 		}
 		snprintf(path, sizeof(path), "/admin/sessions%s", q);
 		return answer_call(c, "GET", path, NULL, sessions_table, NULL);
+	}
+	if (argc == 4 && !strcmp(argv[1], "message") && argv[2][0] &&
+	    strspn(argv[2], "0123456789") == strlen(argv[2]) && strlen(argv[2]) <= 18) {
+		json_t *body = json_pack("{s:s}", "text", argv[3]);
+		int st;
+
+		if (!body) { /* not UTF-8 */
+			fprintf(stderr, "portico-admin: the message must be UTF-8 text\n");
+			return CLI_USAGE;
+		}
+		snprintf(path, sizeof(path), "/admin/sessions/%s/message", argv[2]);
+		st = answer_call(c, "POST", path, body, NULL, "message sent");
+		json_decref(body);
+		return st;
 	}
 	if (argc != 3 || (strcmp(argv[1], "disconnect") && strcmp(argv[1], "logoff")) ||
 	    strspn(argv[2], "0123456789") != strlen(argv[2]) || strlen(argv[2]) > 18 || !argv[2][0])

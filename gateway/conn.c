@@ -114,6 +114,7 @@ void gw_conn_close_all(struct gw *g)
 
 static void on_handshake_timeout(uv_timer_t *t)
 {
+	gw_metrics_refused("handshake_timeout");
 	gw_conn_close(t->data, "handshake timed out");
 }
 
@@ -232,7 +233,9 @@ int gw_conn_relay(struct gw_conn *c, int login_step)
 		gw_conn_close(c, "out of memory");
 		return -ENOMEM;
 	}
+	c->ws_relayed = c->client_ws ? c->client : NULL;
 	c->client = c->backend = NULL; /* the relay's now */
+	gw_metrics_relay(c);
 	if (login_step)
 		return 0; /* the handshake timer still runs: the login step has that long */
 	gw_conn_release(c);
@@ -260,6 +263,7 @@ struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 		/* Closed at once, unanswered: a client retries later. */
 		pt_log_warnx("%s %s: too many connections (%s): refused", proto->name, peer,
 			     full ? full : "out of memory");
+		gw_metrics_refused(full ? full : "out_of_memory");
 		free(c);
 		if (client)
 			pt_stream_close(client, NULL);
@@ -275,6 +279,7 @@ struct gw_conn *gw_conn_open(struct gw *g, const struct gw_conn_proto *proto,
 		client->data = c;
 		client->id = c->id;
 	}
+	gw_metrics_opened(c);
 	c->pending = 1;
 	g->pending++;
 	g->nconns++;

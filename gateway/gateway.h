@@ -19,6 +19,7 @@
 struct gw;
 struct gw_conn;
 struct pt_sources;
+struct pt_metrics_http;
 struct rdg;
 
 /* What the broker answered, on the loop thread.  rc: 0 with resp filled
@@ -87,7 +88,27 @@ struct gw {
 	int64_t nconns, pending;
 	int64_t max_connections; /* [gateway] max_connections, clamped to the fd limit */
 	uint64_t next_id;
+	struct pt_metrics_http *metrics_http; /* [gateway] metrics_listen's (metrics.c) */
+	/* The long-poll for what must happen at once (control.c) */
+	struct {
+		int64_t after; /* the last row seen; -1: none asked yet */
+		volatile int cancel;
+		int started, running, failing;
+		uv_timer_t retry;
+	} control;
 };
+
+/* --- what the broker says must happen at once (control.c) ---------------- */
+
+/* A WebSocket client's close code when the broker ended its connection (a
+ * disconnect, logoff, timeout or drain): the reason says which. */
+#define GW_WS_CLOSE_ENDED 4000
+/* Keep a long-poll for control rows under way from now until _stop. */
+void gw_control_start(struct gw *g);
+void gw_control_stop(struct gw *g);
+/* Act on rows (the broker's "control" array) on the connections of their
+ * sessions. */
+void gw_control_apply(struct gw *g, json_t *rows);
 
 
 /* Listen for VNC viewers on [gateway] vnc_listen.  0 or a negative errno. */
@@ -167,7 +188,10 @@ struct gw_conn {
 	 * (0: none, a plain close) and its reason. */
 	uint16_t ws_close_code;
 	char ws_close_reason[124];
+	int client_ws; /* c->client is a WebSocket stream: close frames, notices */
+	struct pt_stream *ws_relayed; /* ... which the relay owns now (valid while c->relay) */
 	gw_call_cb call_cb;	 /* the answer gw_conn_call waits for */
+	int mproto;		 /* GW_PROTO_*: the metrics' protocol label (metrics.c) */
 };
 
 #define gw_container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
@@ -330,6 +354,24 @@ int gw_files_load(struct gw_files *f, const char *root, const char *prefix, char
 		  size_t errlen);
 const struct gw_file *gw_files_find(const struct gw_files *f, const char *path);
 void gw_files_free(struct gw_files *f);
+
+/* --- metrics (metrics.c; docs/operations.md) ------------------------------ */
+
+/* The protocol label of a connection (metrics.c). */
+enum gw_proto { GW_PROTO_VNC, GW_PROTO_RDP, GW_PROTO_HTTPS, GW_PROTO_RDG, GW_PROTO_WS, GW_PROTO_N };
+/* The registry and its listener on [gateway] metrics_listen (nothing when
+ * unset): 0, or -1 with err set (the address cannot be bound). */
+int gw_metrics_init(struct gw *g, char *err, size_t errlen);
+/* Stop listening (the gateway is stopping). */
+void gw_metrics_close(struct gw *g);
+/* c was admitted (gw_conn_open): its protocol label, and its count. */
+void gw_metrics_opened(struct gw_conn *c);
+int gw_metrics_proto(const struct gw_conn *c);
+/* A connection refused or closed before its session, for reason (one of
+ * metrics.c's: "max_connections", "handshake_timeout", "bad_ticket"...). */
+void gw_metrics_refused(const char *reason);
+/* c's relay just started: count its bytes under its protocol. */
+void gw_metrics_relay(struct gw_conn *c);
 
 /* --- the broker (broker_call.c) ----------------------------------------- */
 

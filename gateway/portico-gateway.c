@@ -39,6 +39,8 @@ static void on_signal(uv_signal_t *s, int signum)
 	}
 	g->stopping = 1;
 	pt_log_info("stopping (signal %d)", signum);
+	gw_metrics_close(g);
+	gw_control_stop(g);
 	gw_conn_close_all(g);
 }
 
@@ -155,6 +157,8 @@ int main(int argc, char **argv)
 			pt_fatalx("cannot listen on %s: %s", conf->gateway.https_listen,
 				  uv_strerror(rc));
 	}
+	if (gw_metrics_init(g, err, sizeof(err)))
+		pt_fatalx("[gateway] metrics_listen: %s", err);
 	/* As root, before dropping it: what the descriptors allow. */
 	g->max_connections =
 		pt_daemon_nofile(GW_FDS_PER_CONN,
@@ -192,6 +196,7 @@ int main(int argc, char **argv)
 		    json_pack("{s:s,s:I}", "event", "started", "at_ms", (json_int_t)gw_now_ms()),
 		    started_done, NULL))
 		pt_log_warnx("cannot tell the broker this gateway started (out of memory)");
+	gw_control_start(g);
 	uv_run(g->loop, UV_RUN_DEFAULT);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

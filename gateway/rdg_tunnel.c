@@ -226,10 +226,12 @@ static void on_redeemed(void *arg, int rc, struct pt_api_resp *resp, const char 
 
 	if (rc) {
 		pt_log_warnx("broker unreachable: %s", err);
+		gw_metrics_refused("broker_unreachable");
 		st = E_PROXY_INTERNALERROR;
 		say = "The service is unavailable: try again later.";
 	} else if (resp->status == 401 || resp->status == 403) {
 		st = E_PROXY_COOKIE_AUTHENTICATION_ACCESS_DENIED;
+		gw_metrics_refused("bad_ticket");
 		say = "Your access token was refused (unknown, used or expired): open the "
 		      "desktop's .rdp file again from the Portico portal, or run 'portico connect "
 		      "NAME' again.";

@@ -128,10 +128,13 @@ static void on_redeemed(void *arg, int rc, struct pt_api_resp *resp, const char 
 
 	if (rc) {
 		pt_log_warnx("broker unreachable: %s", err);
+		gw_metrics_refused("broker_unreachable");
 		refuse(r, "the broker is unreachable");
 		return;
 	}
 	if (resp->status != 200) {
+		if (resp->status == 401 || resp->status == 403)
+			gw_metrics_refused("bad_ticket");
 		refuse(r, resp->status == 403 ? "the ticket is not valid" : "the broker refused");
 		return;
 	}

@@ -269,9 +269,12 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *
 
 	if (rc) {
 		pt_log_warnx("broker unreachable: %s", err);
+		gw_metrics_refused("broker_unreachable");
 		refuse(c, "the service is unavailable: try again later", "broker unreachable");
 		return;
 	}
+	if (r->status == 401 || r->status == 403)
+		gw_metrics_refused(c->ws ? "bad_ticket" : "login_failed");
 	if ((r->status == 401 || r->status == 403) && c->ws) {
 		refuse(c, "ticket refused (unknown, used or expired): open the desktop again from the portal",
 		       "ticket refused");
@@ -810,6 +813,7 @@ int gw_vnc_enter(struct gw_conn *k, enum gw_vnc_at at, const char *secret)
 		if (!secret || strlen(secret) >= sizeof(c->ticket))
 			return -EINVAL;
 		c->ws = 1;
+		k->client_ws = 1;
 		snprintf(c->ticket, sizeof(c->ticket), "%s", secret);
 		c->state = C_VERSION;
 		send_bytes(c, "RFB 003.008\n", 12);

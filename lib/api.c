@@ -393,6 +393,16 @@ static int try_addresses(struct call *k, const struct pt_url *u)
 	return 0;
 }
 
+/* CURLOPT_XFERINFOFUNCTION: libcurl calls it about once a second even on
+ * a quiet connection; non-zero aborts the transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const volatile int *cancel = arg;
+
+	return *cancel != 0;
+}
+
 static int call_raw(const struct pt_api_conf *c, const char *method, const char *path,
 		    const char *text, size_t text_len, const struct pt_api_fwd *fwd,
 		    struct pt_api_resp *r, char *err, size_t errlen)
@@ -460,6 +470,11 @@ static int call_raw(const struct pt_api_conf *c, const char *method, const char 
 		curl_easy_setopt(k.h, CURLOPT_POSTFIELDS, "");
 	}
 	curl_easy_setopt(k.h, CURLOPT_HTTPHEADER, hdr);
+	/* The thread's handle keeps its options from call to call: set or
+	 * clear, every time. */
+	curl_easy_setopt(k.h, CURLOPT_NOPROGRESS, c->cancel ? 0L : 1L);
+	curl_easy_setopt(k.h, CURLOPT_XFERINFOFUNCTION, c->cancel ? on_progress : NULL);
+	curl_easy_setopt(k.h, CURLOPT_XFERINFODATA, (void *)c->cancel);
 	curl_easy_setopt(k.h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(k.h, CURLOPT_HEADERFUNCTION, on_header);
 

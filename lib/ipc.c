@@ -29,6 +29,11 @@ static const struct ipc_layout {
 	  { IPC_STR(pt_ipc_auth_req, service), IPC_STR(pt_ipc_auth_req, user),
 	    IPC_STR(pt_ipc_auth_req, password), IPC_STR(pt_ipc_auth_req, rhost) } },
 	{ PT_IPC_AUTH_REP, sizeof(struct pt_ipc_auth_rep), { IPC_STR(pt_ipc_auth_rep, user) } },
+	{ PT_IPC_AUTH_CHAL, sizeof(struct pt_ipc_auth_chal), { IPC_STR(pt_ipc_auth_chal, prompt) } },
+	{ PT_IPC_AUTH_ANSWER,
+	  sizeof(struct pt_ipc_auth_answer),
+	  { IPC_STR(pt_ipc_auth_answer, answer) } },
+	{ PT_IPC_AUTH_CANCEL, sizeof(struct pt_ipc_auth_cancel), { { 0, 0 } } },
 	{ PT_IPC_SESS_REQ,
 	  sizeof(struct pt_ipc_sess_req),
 	  { IPC_STR(pt_ipc_sess_req, user), IPC_STR(pt_ipc_sess_req, pool),
@@ -90,50 +95,89 @@ static ssize_t ipc_malformed(void *msg, size_t len)
 	return -EPROTO;
 }
 
-ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type)
+/* Receive one datagram into msg (cap bytes) and check it against the
+ * layout of its type, which must be one of types[]. */
+static ssize_t ipc_recv(int fd, void *msg, size_t cap, const uint32_t *types, size_t ntypes)
 {
-	const struct ipc_layout *l = ipc_layout(type);
+	const struct ipc_layout *l = NULL;
 	const unsigned char *p = msg;
-	uint32_t got;
+	uint32_t got = 0;
 	ssize_t n;
 	int err;
 
-	if (!l || l->size != len) {
-		explicit_bzero(msg, len);
-		return -EINVAL;
-	}
 	/* MSG_TRUNC makes recv() return the datagram's real length, so an
 	 * oversized one is seen as such instead of silently cut to fit. */
 	do
-		n = recv(fd, msg, len, MSG_TRUNC);
+		n = recv(fd, msg, cap, MSG_TRUNC);
 	while (n == -1 && errno == EINTR);
 	if (n == -1) {
 		err = errno;
-		explicit_bzero(msg, len);
+		explicit_bzero(msg, cap);
 		return -err;
 	}
 	if (n == 0 && ipc_peer_closed(fd)) {
-		explicit_bzero(msg, len);
+		explicit_bzero(msg, cap);
 		return 0;
 	}
-	if ((size_t)n != len) {
-		snprintf(ipc_why, sizeof(ipc_why), "datagram of %zd bytes, expected %zu", n, len);
-		return ipc_malformed(msg, len);
+	if ((size_t)n >= sizeof(got) && (size_t)n <= cap)
+		memcpy(&got, p, sizeof(got));
+	for (size_t i = 0; i < ntypes; i++)
+		if (types[i] == got)
+			l = ipc_layout(got);
+	/* Not one of ours: judged against the first, which is what a
+	 * single-type socket expects (its size first, then its type). */
+	if (!l) {
+		l = ipc_layout(types[0]);
+		if ((size_t)n == l->size)
+			snprintf(ipc_why, sizeof(ipc_why), "message type 0x%08x, expected 0x%08x",
+				 got, types[0]);
+		else
+			snprintf(ipc_why, sizeof(ipc_why), "datagram of %zd bytes, expected %zu", n,
+				 l->size);
+		return ipc_malformed(msg, cap);
 	}
-	memcpy(&got, p, sizeof(got));
-	if (got != type) {
-		snprintf(ipc_why, sizeof(ipc_why), "message type 0x%08x, expected 0x%08x", got,
-			 type);
-		return ipc_malformed(msg, len);
+	if ((size_t)n != l->size) {
+		snprintf(ipc_why, sizeof(ipc_why), "datagram of %zd bytes, expected %zu", n,
+			 l->size);
+		return ipc_malformed(msg, cap);
 	}
 	for (int i = 0; i < IPC_MAX_STRINGS && l->str[i].len; i++) {
 		if (!memchr(p + l->str[i].off, '\0', l->str[i].len)) {
 			snprintf(ipc_why, sizeof(ipc_why), "string at offset %zu is not terminated",
 				 l->str[i].off);
-			return ipc_malformed(msg, len);
+			return ipc_malformed(msg, cap);
 		}
 	}
 	return n;
+}
+
+ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type)
+{
+	const struct ipc_layout *l = ipc_layout(type);
+
+	if (!l || l->size != len) {
+		explicit_bzero(msg, len);
+		return -EINVAL;
+	}
+	return ipc_recv(fd, msg, len, &type, 1);
+}
+
+ssize_t pt_ipc_recv_any(int fd, void *msg, size_t cap, const uint32_t *types, size_t ntypes)
+{
+	const struct ipc_layout *l;
+
+	if (ntypes == 0) {
+		explicit_bzero(msg, cap);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ntypes; i++) {
+		l = ipc_layout(types[i]);
+		if (!l || l->size > cap) {
+			explicit_bzero(msg, cap);
+			return -EINVAL;
+		}
+	}
+	return ipc_recv(fd, msg, cap, types, ntypes);
 }
 
 /* --- the queue: a singly linked list, oldest first ------------------------ */

@@ -45,7 +45,7 @@
 #define WS_LINGER_MS 2000
 
 /* What the inner stream's write in flight holds. */
-enum ws_fly { FLY_NONE, FLY_CTL, FLY_HDR, FLY_COPY, FLY_DIRECT };
+enum ws_fly { FLY_NONE, FLY_CTL, FLY_HDR, FLY_COPY, FLY_DIRECT, FLY_TEXT };
 
 struct ws_stream {
 	struct pt_stream s;
@@ -74,6 +74,11 @@ struct ws_stream {
 	char *wchunk;			     /* a header and copied payload */
 	uint8_t ctl[14 + PT_WS_CONTROL_MAX]; /* a control frame */
 
+	/* a text frame waiting or going out (pt_ws_stream_send_text), header
+	 * included */
+	uint8_t *text;
+	size_t textlen;
+
 	/* control frames waiting */
 	uint8_t pong[PT_WS_CONTROL_MAX];
 	size_t ponglen;
@@ -98,6 +103,7 @@ struct ws_stream {
 	unsigned out_dead : 1; /* the inner stream cannot be written */
 	unsigned pong_queued : 1;
 	unsigned close_queued : 1;
+	unsigned text_queued : 1;
 	unsigned close_sent : 1;  /* handed to the inner stream */
 	unsigned peer_closed : 1; /* its close frame, or the end, came */
 	unsigned eof_delivered : 1;
@@ -269,6 +275,9 @@ static int out_flush(struct ws_stream *t)
 		} else if (t->pong_queued && !t->close_sent) {
 			t->pong_queued = 0;
 			rc = send_control(t, PT_WS_OP_PONG, t->pong, t->ponglen);
+		} else if (t->text_queued && !t->close_sent) {
+			t->text_queued = 0;
+			rc = inner_write(t, t->text, t->textlen, FLY_TEXT);
 		} else if (t->wpending && !t->wstarted && !t->close_sent && !t->err &&
 			   !t->closing) {
 			rc = start_frame(t);
@@ -286,6 +295,10 @@ static void on_inner_write(struct pt_stream *inner, int status)
 	struct ws_stream *t = inner->data;
 
 	t->inner_writing = 0;
+	if (t->fly == FLY_TEXT) {
+		free(t->text);
+		t->text = NULL;
+	}
 	t->fly = FLY_NONE;
 	if (t->finished)
 		return;
@@ -518,6 +531,7 @@ static void on_part_closed(struct ws_stream *t)
 		t->close_cb(&t->s);
 	pt_chunk_put(t->in);
 	pt_chunk_put(t->wchunk);
+	free(t->text);
 	free(t);
 }
 
@@ -817,6 +831,52 @@ int pt_ws_stream_close_with(struct pt_stream *s, uint16_t code, const char *reas
 		return n;
 	queue_close(t, body, (size_t)n, code);
 	ws_close(s, cb);
+	return 0;
+}
+
+int pt_ws_stream_queue_close(struct pt_stream *s, uint16_t code, const char *reason)
+{
+	struct ws_stream *t = (struct ws_stream *)s;
+	uint8_t body[PT_WS_CONTROL_MAX];
+	int n;
+
+	if (s->ops != &ws_ops || t->closing)
+		return -EINVAL;
+	if (t->close_queued || t->close_sent)
+		return -EALREADY;
+	if ((n = pt_ws_close_payload(body, code, reason)) < 0)
+		return n;
+	queue_close(t, body, (size_t)n, code);
+	if (!t->in_pump && !t->in_call)
+		ws_pump(t, 0);
+	return 0;
+}
+
+int pt_ws_stream_send_text(struct pt_stream *s, const char *text)
+{
+	struct ws_stream *t = (struct ws_stream *)s;
+	size_t n = strlen(text);
+	int h;
+
+	if (s->ops != &ws_ops || !t->server || n > PT_WS_TEXT_MAX)
+		return -EINVAL;
+	if (t->closing || t->close_queued || t->close_sent || t->err || t->out_dead)
+		return -EPIPE;
+	if (t->text) /* the last one is still on its way */
+		return -EBUSY;
+	if (!(t->text = malloc(14 + n)))
+		return -ENOMEM;
+	if ((h = pt_ws_frame_header(t->text, PT_WS_OP_TEXT, 1, n, NULL)) < 0) {
+		free(t->text);
+		t->text = NULL;
+		return -EINVAL;
+	}
+	memcpy(t->text + h, text, n);
+	t->textlen = (size_t)h + n;
+	t->text_queued = 1;
+	/* Between the owner's frames: a frame under way finishes first. */
+	if (!t->in_pump && !t->in_call)
+		ws_pump(t, 0);
 	return 0;
 }
 

@@ -34,6 +34,9 @@ struct pt_api_conf {
 	long timeout_ms;  /* the whole call, every URL tried included; 0: 15 s */
 	int insecure;	  /* skip server verification (the CLI's -k only) */
 	int log_failover; /* log a line when another URL of base answers */
+	/* Non-NULL: the call gives up (as "not answered") once *cancel is
+	 * non-zero, seen within a second; a long-poll's way out at a stop. */
+	const volatile int *cancel;
 };
 
 /* Once per process, before any thread makes a call. */

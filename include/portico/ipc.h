@@ -23,6 +23,9 @@
 enum pt_ipc_type {
 	PT_IPC_AUTH_REQ = 0x41510001, /* net side -> PAM process */
 	PT_IPC_AUTH_REP = 0x41510002, /* PAM process -> net side */
+	PT_IPC_AUTH_CHAL = 0x41510003,	 /* PAM process -> net side: PAM asks more */
+	PT_IPC_AUTH_ANSWER = 0x41510004, /* net side -> PAM process: the user's answer */
+	PT_IPC_AUTH_CANCEL = 0x41510005, /* net side -> PAM process: nobody will answer */
 	PT_IPC_SESS_REQ = 0x53450001, /* sessiond net side -> root side */
 	PT_IPC_SESS_REP = 0x53450002, /* sessiond root side -> net side */
 };
@@ -58,6 +61,35 @@ struct pt_ipc_auth_rep {
 	uint32_t fail_delay_ms;
 	char user[256];
 };
+
+/* PAM asks request `id` for more than the password (a one-time code): the
+ * conversation waits, in the PAM process, for an ANSWER or a CANCEL of the
+ * same id, at most PT_AUTH_ANSWER_MS; then the request ends with its REP
+ * as usual (a CANCEL or no answer in time: the conversation fails).  There
+ * may be several challenges, one after the other, before the REP. */
+struct pt_ipc_auth_chal {
+	uint32_t type; /* PT_IPC_AUTH_CHAL */
+	uint32_t id;
+	int32_t echo;	  /* 1: the answer may be shown as it is typed */
+	char prompt[512]; /* PAM's words, as the module wrote them (not trusted) */
+};
+
+/* The user's answer to the challenge of request id. */
+struct pt_ipc_auth_answer {
+	uint32_t type; /* PT_IPC_AUTH_ANSWER */
+	uint32_t id;
+	char answer[512];
+};
+
+/* Nobody will answer request id's challenge (it expired, or the caller
+ * cannot take challenges): fail its conversation. */
+struct pt_ipc_auth_cancel {
+	uint32_t type; /* PT_IPC_AUTH_CANCEL */
+	uint32_t id;
+};
+
+/* How long the PAM process waits for the answer to a challenge. */
+#define PT_AUTH_ANSWER_MS 60000
 
 /* portico-sessiond: the network side asks the root side to start or stop a
  * session; the root side answers and reports sessions that end or that it
@@ -122,6 +154,13 @@ int pt_ipc_send(int fd, const void *msg, size_t len);
  * wiped, since it may hold a partial password.  -EPROTO is meant to be
  * fatal for the conversation. */
 ssize_t pt_ipc_recv(int fd, void *msg, size_t len, uint32_t type);
+
+/* Like pt_ipc_recv, but the datagram may be any of the ntypes types (one
+ * socket that carries several messages): msg has room for cap bytes, at
+ * least the size of the largest of them.  Returns the received message's
+ * size (its type is its first uint32_t), 0, or a negative errno as
+ * pt_ipc_recv does; a datagram whose type is none of them is -EPROTO. */
+ssize_t pt_ipc_recv_any(int fd, void *msg, size_t cap, const uint32_t *types, size_t ntypes);
 
 /* Messages waiting for a non-blocking socket that was full.  A process
  * that must never block on its peer (the network side on its event loop)

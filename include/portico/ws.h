@@ -202,6 +202,22 @@ int pt_ws_stream_limits(struct pt_stream *s, uint64_t max_frame, int binary_only
 int pt_ws_stream_close_with(struct pt_stream *s, uint16_t code, const char *reason,
 			    pt_stream_close_cb cb);
 
+/* Send a close frame with code and reason (as pt_ws_stream_close_with)
+ * without closing the stream: whoever owns it closes it later (a relay),
+ * and that close waits for the frame to go and the peer's answer as
+ * pt_ws_stream_close_with's does.  0, -EALREADY when a close frame was sent
+ * or queued already, -EINVAL as pt_ws_stream_close_with. */
+int pt_ws_stream_queue_close(struct pt_stream *s, uint16_t code, const char *reason);
+
+/* Send text (UTF-8, at most PT_WS_TEXT_MAX bytes) to the client as one text
+ * frame, between the owner's binary frames (a server's stream only): a
+ * notice beside the protocol the binary frames carry.  0 (queued; freed by
+ * the stream), -EBUSY while the last one has not gone out, -EPIPE once the
+ * stream is closing or failed, -EINVAL for a client's stream or too long a
+ * text. */
+#define PT_WS_TEXT_MAX 4096
+int pt_ws_stream_send_text(struct pt_stream *s, const char *text);
+
 /* What the peer's close frame said: 0 and its code (PT_WS_CLOSE_NO_STATUS
  * when it gave none, PT_WS_CLOSE_ABNORMAL when the connection ended
  * without one) and reason (NUL-terminated, owned by the stream), or

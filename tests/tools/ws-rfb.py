@@ -7,6 +7,9 @@ Cases (one line on stdout each):
                ClientInit) -> "serverinit W H NAME", then a whole-screen
                FramebufferUpdateRequest -> "update N rects", or
                "refused REASON" (SecurityResult) and "close CODE REASON"
+  hold         the same, then stays connected: "text PAYLOAD" for each text
+               frame (a notice from the gateway), "close CODE REASON" or
+               "closed" at the end, each line flushed as it comes
   origin URL   the same with Origin: URL -> "http STATUS"
   nokey        no Sec-WebSocket-Key -> "http STATUS"
   version      Sec-WebSocket-Version: 8 -> "http STATUS VERSION-HEADER"
@@ -140,6 +143,21 @@ def close_line(ws):
         return "closed"
 
 
+def hold(ws):
+    try:
+        while True:
+            op, p = ws.next_frame()
+            if op == 1:
+                print("text " + p.decode(errors="replace"))
+            elif op == 8:
+                code = struct.unpack("!H", p[:2])[0] if len(p) >= 2 else 1005
+                print("close %d %s" % (code, p[2:].decode(errors="replace")))
+                return
+            sys.stdout.flush()
+    except (EOFError, OSError):
+        print("closed")
+
+
 def main():
     s = connect()
     if case in ("nokey", "version", "origin"):
@@ -153,7 +171,7 @@ def main():
         print("http %d" % st)
         return
     ws = Ws(s, rest)
-    if case == "rfb":
+    if case in ("rfb", "hold"):
         r = Rfb(ws)
         try:
             ver = r.read(12)
@@ -184,6 +202,9 @@ def main():
                 if t == 0:
                     _, nrects = struct.unpack("!BH", r.read(3))
                     print("update %d rects" % nrects)
+                    sys.stdout.flush()
+                    if case == "hold":
+                        hold(ws)
                     return
                 if t == 2:  # bell
                     continue
