@@ -12,6 +12,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+/* Questions PAM may ask after the password (one-time codes), at most. */
+#define CLI_CHALLENGES_MAX 8
+
 /* ~/.config/portico (or $XDG_CONFIG_HOME/portico) into buf. */
 static int config_dir(char *buf, size_t len, int create)
 {
@@ -354,6 +357,23 @@ const char *cli_ago(long long ms, char *buf, size_t len)
 	return buf;
 }
 
+/* PAM's question as a prompt: printable (the broker's words, which are a
+ * module's), ending in one space; a default when it gave none. */
+static void cli_question(char *q, size_t len, const char *prompt)
+{
+	size_t n;
+
+	snprintf(q, len, "%s", prompt && *prompt ? prompt : "Code: ");
+	for (char *p = q; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	n = strlen(q);
+	if (n > 0 && q[n - 1] != ' ' && n + 1 < len) {
+		q[n] = ' ';
+		q[n + 1] = '\0';
+	}
+}
+
 int cli_login(struct cli *c, int argc, char **argv, int (*usage)(void))
 {
 	char user[256] = "", pw[512] = "", ago[32];
@@ -380,6 +400,29 @@ int cli_login(struct cli *c, int argc, char **argv, int (*usage)(void))
 	c->api.bearer = NULL;
 	st = cli_call(c, "POST", "/login", body, &out);
 	json_decref(body);
+	/* PAM asks for more (a one-time code): its question, as many times
+	 * as it asks, each answered once. */
+	for (int round = 0; st == 401 && round < CLI_CHALLENGES_MAX; round++) {
+		const char *err = json_string_value(json_object_get(out, "error"));
+		const char *id = json_string_value(json_object_get(out, "challenge"));
+		const char *prompt = json_string_value(json_object_get(out, "prompt"));
+		char q[600];
+
+		if (!err || strcmp(err, "challenge") || !id)
+			break;
+		cli_question(q, sizeof(q), prompt);
+		if (cli_prompt(q, !json_is_true(json_object_get(out, "echo")), pw, sizeof(pw))) {
+			fprintf(stderr, "%s: no answer to \"%s\"\n", c->prog, q);
+			json_decref(out);
+			return CLI_FAIL;
+		}
+		body = json_pack("{s:s,s:s}", "challenge", id, "answer", pw);
+		explicit_bzero(pw, sizeof(pw));
+		json_decref(out);
+		out = NULL;
+		st = body ? cli_call(c, "POST", "/login", body, &out) : -1;
+		json_decref(body);
+	}
 	if (st < 0)
 		return CLI_FAIL;
 	if (st != 200)

@@ -56,8 +56,10 @@ int cli_refused(struct cli *c, int status, json_t *doc);
 int cli_save_token(struct cli *c, const char *token);
 void cli_forget_token(struct cli *c);
 
-/* `login [USER]`: ask for what is missing, log in, keep the token.  A CLI
- * exit status (usage() for bad arguments). */
+/* `login [USER]`: ask for what is missing, log in, keep the token.  When
+ * PAM asks for more (a one-time code: the broker's 401 "challenge"), its
+ * question is asked, hidden unless PAM says echo, and answered, as often
+ * as it asks.  A CLI exit status (usage() for bad arguments). */
 int cli_login(struct cli *c, int argc, char **argv, int (*usage)(void));
 
 /* Print a JSON document for --json (NULL: {}). */
