@@ -22,6 +22,9 @@ const MAX_SIZE = 8192;
 // "starting" and "host_busy" ask to try again; this long at most (the
 // broker's own start_timeout is 90 s).
 const RETRY_FOR_MS = 90000;
+// The gateway's close code when the broker ended the connection (an
+// administrator's disconnect or logoff, a timeout): the reason says which.
+const GW_CLOSE_ENDED = 4000;
 
 let name = '';
 let rfb = null;
@@ -134,6 +137,12 @@ function connect(ticket) {
 	ws.addEventListener('close', (e) => {
 		closeInfo = { code: e.code, reason: e.reason };
 	});
+	// The gateway's own word beside the desktop: a text frame (noVNC reads
+	// binary frames only and ignores it).
+	ws.addEventListener('message', (e) => {
+		if (typeof e.data === 'string')
+			onGatewayText(e.data);
+	});
 	setState('connecting');
 	try {
 		rfb = new RFB(view, ws, { shared: true });
@@ -161,6 +170,21 @@ function onConnect() {
 	rfb.focus();
 }
 
+/** A text frame from the gateway: {"portico":"message","text":...}, an
+ * administrator's message to this session. */
+function onGatewayText(data) {
+	let m;
+	try {
+		m = JSON.parse(data);
+	} catch (e) {
+		return;
+	}
+	if (!m || m.portico !== 'message' || typeof m.text !== 'string')
+		return;
+	$('notice-text').textContent = m.text;
+	$('notice').hidden = false;
+}
+
 function closeMessage() {
 	if (!closeInfo || closeInfo.code === 1000 || closeInfo.code === 1005)
 		return '';
@@ -179,6 +203,8 @@ function onDisconnect(e) {
 	const why = closeMessage();
 	if (failure)
 		fail(failure.message, failure.canRetry);
+	else if (why && closeInfo.code === GW_CLOSE_ENDED)
+		fail(why, true, 'disconnected');
 	else if (why)
 		fail(why);
 	else if (!e.detail.clean)
@@ -252,6 +278,9 @@ function init() {
 	$('clipboard-close').addEventListener('click', () => toggleClipboard(false));
 	$('clipboard-send').addEventListener('click', sendClipboard);
 	$('retry').addEventListener('click', start);
+	$('notice-close').addEventListener('click', () => {
+		$('notice').hidden = true;
+	});
 	// The remote desktop takes every key while the canvas has the focus;
 	// F8 (as in TigerVNC's viewer) comes back to the toolbar.  The capture
 	// phase sees it before noVNC's own handler on the canvas.

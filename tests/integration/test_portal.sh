@@ -74,9 +74,22 @@ exec "$probe" "$T/run/sessions/\$1/vnc.sock" "\$secret" 10
 EOF
 chmod 755 "$T/direct.sh"
 
+# An administrator's actions on a session (the API portico-admin uses).
+cat >"$T/admin.sh" <<EOF
+#!/bin/bash
+args=(-sf -o /dev/null --cacert "$T/tls/server.pem" -H "Authorization: Bearer $ADMIN" -X POST)
+case \$1 in
+message) args+=(-H 'Content-Type: application/json' --data-binary "\$(jq -n --arg t "\$3" '{text: \$t}')") ;;
+disconnect) ;;
+*) exit 2 ;;
+esac
+exec curl "\${args[@]}" "$B/admin/sessions/\$2/\$1"
+EOF
+chmod 755 "$T/admin.sh"
+
 # --- the browser ----------------------------------------------------------------------
 PT_URL=$P PT_USER=$SD_USER PT_PASSWORD=user-pw PT_VNC=desk PT_RDP=remote PT_FULL=full \
-	PT_DIRECT=$T/direct.sh PT_OUT=$T/web timeout 600 "$NODE" tests/web/portal.mjs >"$T/browser.out" 2>&1
+	PT_DIRECT=$T/direct.sh PT_ADMIN=$T/admin.sh PT_OUT=$T/web timeout 600 "$NODE" tests/web/portal.mjs >"$T/browser.out" 2>&1
 rc=$?
 sed 's/^/   /' "$T/browser.out"
 if [ "$rc" != 0 ]; then

@@ -12,6 +12,9 @@
 //   PT_DIRECT     a program: `PT_DIRECT ID` prints tests/tools/vnc-probe's
 //                 line (size=WxH ... painted=N hash=H) for session ID,
 //                 connected to it directly, not through the gateway
+//   PT_ADMIN      a program: `PT_ADMIN message ID TEXT` and
+//                 `PT_ADMIN disconnect ID`, an administrator's action on
+//                 session ID through the broker's admin API
 //   PT_OUT        a directory for results.json (what the shell half checks
 //                 further) and a screenshot of the page a step failed on
 //
@@ -373,6 +376,28 @@ async function stepReload(page, session) {
 	results.reload = await samePixels(page, session, 'after the reload');
 }
 
+/* An administrator's message shows on the desktop page, and an
+ * administrator's disconnect ends it with the reason, both within 2 s. */
+async function stepAdmin(page, session) {
+	const text = 'The server restarts at 18:00.\nSave your work.';
+	let t0 = Date.now();
+	await run(env('PT_ADMIN'), ['message', String(session), text], { timeout: 10000 });
+	await until(2, 'the message did not show within 2 s', async () =>
+		await page.locator('#notice').isVisible() &&
+		(await page.textContent('#notice-text')) === text);
+	ok(`an administrator's message shows on the desktop page (${Date.now() - t0} ms)`);
+	await page.getByRole('button', { name: 'Dismiss' }).click();
+	check(!(await page.locator('#notice').isVisible()), 'Dismiss left the message');
+	t0 = Date.now();
+	await run(env('PT_ADMIN'), ['disconnect', String(session)], { timeout: 10000 });
+	await until(2, 'the desktop was not closed within 2 s', async () => await pageState(page) === 'disconnected');
+	const why = await alertText(page);
+	check(/disconnected by an administrator/.test(why), `the page says: "${why}"`);
+	ok(`an administrator's disconnect closes the desktop page (${Date.now() - t0} ms): "${why}"`);
+	await page.getByRole('button', { name: 'Connect again' }).click();
+	check(await openDesktop(page, 'Connect again after the disconnect') === session, 'Connect again opened another session');
+}
+
 async function stepDisconnect(page, session) {
 	await Promise.all([page.waitForURL(`${URL_BASE}/`), page.getByRole('button', { name: 'Disconnect' }).click()]);
 	const row = page.locator(`[data-session="${session}"]`);
@@ -511,6 +536,7 @@ async function main() {
 			['resize', () => stepResize(page, results.session)],
 			['keyboard and clipboard', () => stepKeyboardAndClipboard(page)],
 			['reload', () => stepReload(page, results.session)],
+			['admin', () => stepAdmin(page, results.session)],
 			['disconnect', () => stepDisconnect(page, results.session)],
 			['log off', () => stepLogOff(page, results.session)],
 			['no capacity', () => stepNoCapacity(page)],
