@@ -118,6 +118,30 @@ done
 	fail "no connect lines: $(tail -5 "$T/gateway.log")"
 echo "ok: xfreerdp opens launch.rdp through the RD Gateway"
 
+# --- an administrator's disconnect closes xfreerdp's tunnel within 2 s ------------------
+ADMIN=$(login carol carol-pw)
+rdp_file rdesk
+DISPLAY=$XD stdbuf -o0 -e0 xfreerdp "$T/launch.rdp" /u:demo /p:demo /cert:ignore /size:800x600 </dev/null >"$T/rdp.log" 2>&1 &
+RDP_PID=$!
+for _ in $(seq 1 25); do
+	sleep 1
+	DISPLAY=$XD xwd -root -silent >"$T/screen.xwd"
+	seen=$(python3 tests/tools/xwd-painted.py "$T/screen.xwd")
+	[ "${seen##*painted=}" -gt 10000 ] && break
+done
+[ "${seen##*painted=}" -gt 10000 ] || fail "no desktop to disconnect: $seen"
+S=$(api GET "/admin/sessions?state=live&pool=rdesk" "" "$ADMIN" | jq -r '.sessions[0].id')
+T0=$(date +%s%3N)
+api POST "/admin/sessions/$S/disconnect" "" "$ADMIN" >/dev/null
+expect 200
+for _ in $(seq 1 40); do kill -0 $RDP_PID 2>/dev/null || break; sleep 0.05; done
+kill -0 $RDP_PID 2>/dev/null && { kill $RDP_PID; fail "xfreerdp is still connected 2 s after the disconnect"; }
+echo "   xfreerdp closed $(($(date +%s%3N) - T0)) ms after the administrator's disconnect"
+wait $RDP_PID 2>/dev/null
+grep -q "rdg 127.0.0.1 user alice: session $S: disconnect (disconnected by an administrator (carol))" "$T/gateway.log" ||
+	fail "no log line for the disconnect: $(tail -3 "$T/gateway.log")"
+echo "ok: an administrator's disconnect closes the RD Gateway tunnel at once"
+
 # portico connect takes the same way: its command line, and the desktop.
 mkdir -p "$T/home"
 P=(env HOME="$T/home" "$(realpath "$BUILD")/bin/portico")
