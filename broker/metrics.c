@@ -80,8 +80,8 @@ static void snapshot_work(uv_work_t *w)
 	struct brk_pool *pools = NULL;
 	struct brk_host *hosts = NULL;
 	size_t nss = 0, np = 0, nh = 0;
-	int64_t stale = 3 * (b->conf->sessiond.heartbeat_ms > 0 ? b->conf->sessiond.heartbeat_ms
-								  : 30000);
+	int64_t stale =
+		3 * (b->conf->sessiond.heartbeat_ms > 0 ? b->conf->sessiond.heartbeat_ms : 30000);
 	int64_t now = brk_now_ms();
 
 	memset(s, 0, sizeof(*s));
@@ -111,10 +111,10 @@ static void snapshot_work(uv_work_t *w)
 		struct snap_host *h = &s->hosts[i];
 
 		snprintf(h->name, sizeof(h->name), "%s", hosts[i].name);
-		h->state = !hosts[i].sessiond			      ? 3
-			   : hosts[i].drained			      ? 2
+		h->state = !hosts[i].sessiond			 ? 3
+			   : hosts[i].drained			 ? 2
 			   : now - hosts[i].last_seen_ms > stale ? 1
-								      : 0;
+								 : 0;
 		h->load = hosts[i].load;
 		h->sessions = hosts[i].sessions;
 	}
@@ -211,11 +211,12 @@ int brk_metrics_init(struct brk *b, char *err, size_t errlen)
 	bm.b = b;
 	if (!(m = pt_metrics_new()) || pt_metrics_standard(m, "broker") < 0)
 		goto oom;
-	logins = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_logins_total",
-				"Sign-ins (POST /login and the gateway's VNC/RDP login step), by "
-				"result: success, failure (a wrong password, an unknown user), "
-				"throttled (too many failures), error (the broker could not decide)",
-				"result", NULL, 0);
+	logins =
+		pt_metrics_add(m, PT_METRIC_COUNTER, "portico_logins_total",
+			       "Sign-ins (POST /login and the gateway's VNC/RDP login step), by "
+			       "result: success, failure (a wrong password, an unknown user), "
+			       "throttled (too many failures), error (the broker could not decide)",
+			       "result", NULL, 0);
 	bm.launches = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_launches_total",
 				     "Launches (a session assigned or reconnected, a ticket made), "
 				     "by pool and result",
@@ -235,18 +236,20 @@ int brk_metrics_init(struct brk *b, char *err, size_t errlen)
 				  "(a session started on a host included), in seconds",
 				  NULL, launch_buckets,
 				  sizeof(launch_buckets) / sizeof(launch_buckets[0]));
-	bm.requests = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_broker_requests_total",
-				     "API requests answered, by route (its pattern) and HTTP status",
-				     "route,status", NULL, 0);
+	bm.requests =
+		pt_metrics_add(m, PT_METRIC_COUNTER, "portico_broker_requests_total",
+			       "API requests answered, by route (its pattern) and HTTP status",
+			       "route,status", NULL, 0);
 	if (!logins || !bm.launches || !redeemed || !errors || !pam || !launch_s || !bm.requests ||
 	    !pt_metrics_add_collected(m, PT_METRIC_GAUGE, "portico_sessions",
 				      "Live sessions by pool and state, from the store (read every "
 				      "5 s)",
 				      "pool,state", collect_sessions, NULL) ||
-	    !pt_metrics_add_collected(m, PT_METRIC_GAUGE, "portico_session_hosts",
-				      "Session hosts by state: up (heartbeats arrive), stale (none "
-				      "for 3 heartbeat intervals), drained, static (a fixed backend)",
-				      "state", collect_hosts, NULL) ||
+	    !pt_metrics_add_collected(
+		    m, PT_METRIC_GAUGE, "portico_session_hosts",
+		    "Session hosts by state: up (heartbeats arrive), stale (none "
+		    "for 3 heartbeat intervals), drained, static (a fixed backend)",
+		    "state", collect_hosts, NULL) ||
 	    !pt_metrics_add_collected(m, PT_METRIC_GAUGE, "portico_session_host_load",
 				      "A session host's 1-minute load average, from its heartbeats",
 				      "host", collect_load, NULL) ||
@@ -330,10 +333,10 @@ void brk_metrics_call_done(const struct brk_call *c)
 	snprintf(st, sizeof(st), "%d", status);
 	pt_series_inc(pt_metric_with(bm.requests, path, st));
 	if (!strcmp(path, "/login") || !strcmp(path, "/gateway/authorize")) {
-		int k = status == 200		     ? 0
+		int k = status == 200			 ? 0
 			: status == 401 || status == 403 ? 1
-			: status == 429		     ? 2
-						     : 3;
+			: status == 429			 ? 2
+							 : 3;
 		pt_series_inc(bm.logins[k]);
 	} else if (!strcmp(path, "/gateway/redeem")) {
 		pt_series_inc(bm.redeemed[status == 200 ? 0 : status < 500 ? 1 : 2]);
@@ -343,8 +346,8 @@ void brk_metrics_call_done(const struct brk_call *c)
 		pt_series_inc(pt_metric_with(bm.launches, status == 404 ? "" : c->name,
 					     launch_result(status)));
 		if (status == 200 && c->req)
-			brk_metrics_launch_seconds(
-				(double)(uv_now(c->b->loop) - c->req->start_ms) / 1000.0);
+			brk_metrics_launch_seconds((double)(uv_now(c->b->loop) - c->req->start_ms) /
+						   1000.0);
 	}
 }
 

@@ -23,8 +23,8 @@ static const char *const states[] = { "pending", "relaying", "open" };
 /* Why a connection was refused: the caps at accept, the handshake timer,
  * and the broker's word. */
 static const char *const reasons[] = {
-	"max_connections", "max_pending", "max_pending_per_addr", "out_of_memory",
-	"handshake_timeout", "bad_ticket", "login_failed", "broker_unreachable",
+	"max_connections",   "max_pending", "max_pending_per_addr", "out_of_memory",
+	"handshake_timeout", "bad_ticket",  "login_failed",	    "broker_unreachable",
 };
 #define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
 
@@ -110,10 +110,11 @@ int gw_metrics_init(struct gw *g, char *err, size_t errlen)
 				"portico_gateway_connections_total: OpenMetrics reads that as the "
 				"gauge's own name)",
 				"protocol", NULL, 0);
-	bytes = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_relay_bytes_total",
-			       "Bytes relayed between clients and session backends, by protocol and "
-			       "direction (up: client to backend)",
-			       "protocol,direction", NULL, 0);
+	bytes = pt_metrics_add(
+		m, PT_METRIC_COUNTER, "portico_relay_bytes_total",
+		"Bytes relayed between clients and session backends, by protocol and "
+		"direction (up: client to backend)",
+		"protocol,direction", NULL, 0);
 	refused = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_gateway_refused_total",
 				 "Connections refused or closed before their session, by reason",
 				 "reason", NULL, 0);
@@ -124,7 +125,8 @@ int gw_metrics_init(struct gw *g, char *err, size_t errlen)
 				      "requests or before the relay)",
 				      "protocol,state", collect_conns, g) ||
 	    !pt_metrics_add_collected(m, PT_METRIC_GAUGE, "portico_gateway_rdp_login_processes",
-				      "RDP login step processes running", NULL, collect_logins, g) ||
+				      "RDP login step processes running", NULL, collect_logins,
+				      g) ||
 	    !pt_metrics_add_collected(m, PT_METRIC_GAUGE, "portico_gateway_max_connections",
 				      "max_connections in effect (clamped to the descriptor limit)",
 				      NULL, collect_max, g))

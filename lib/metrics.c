@@ -25,8 +25,8 @@
 struct pt_series {
 	struct pt_series *next;
 	const struct pt_metric *f;
-	char *labels; /* rendered: a="x",b="y" (escaped), "" for none */
-	char **values;	/* as given, to find the series again */
+	char *labels;	    /* rendered: a="x",b="y" (escaped), "" for none */
+	char **values;	    /* as given, to find the series again */
 	_Atomic uint64_t v; /* a counter's count, a gauge's bits, a histogram's sum's bits */
 	_Atomic uint64_t buckets[]; /* a histogram's: nbuckets + 1 (the last: +Inf) */
 };
@@ -130,7 +130,10 @@ int pt_metrics_escape(const char *v, char *out, size_t n)
 	size_t o = 0;
 
 	for (; *v; v++) {
-		const char *rep = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+		const char *rep = *v == '\\'   ? "\\\\"
+				  : *v == '"'  ? "\\\""
+				  : *v == '\n' ? "\\n"
+					       : NULL;
 		size_t k = rep ? 2 : 1;
 
 		if (o + k + 1 > n)
@@ -575,10 +578,11 @@ int pt_metrics_standard(struct pt_metrics *m, const char *daemon)
 	struct timespec ts;
 
 	info = pt_metrics_add(m, PT_METRIC_GAUGE, "portico_build_info",
-			      "Portico's version and which daemon this is (always 1)", "version,daemon",
-			      NULL, 0);
+			      "Portico's version and which daemon this is (always 1)",
+			      "version,daemon", NULL, 0);
 	start = pt_metrics_add(m, PT_METRIC_GAUGE, "process_start_time_seconds",
-			       "Start time of the process since the epoch, in seconds", NULL, NULL, 0);
+			       "Start time of the process since the epoch, in seconds", NULL, NULL,
+			       0);
 	if (!info || !start)
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &ts);

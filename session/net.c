@@ -35,6 +35,7 @@ struct nsess {
 	int64_t id;
 	int running;
 	int spare; /* a booted VM nobody has yet */
+	int kind;  /* SD_KIND_*: the metrics' label (unknown when adopted) */
 	char user[256];
 	char pool[72];
 	char backend[256];
@@ -585,11 +586,15 @@ static void read_rep(void)
 		}
 		if (!s && (s = calloc(1, sizeof(*s))) != NULL) {
 			s->id = rep.id;
+			s->kind = rep.id >= PT_SESS_SPARE_BASE ? SD_KIND_VM : SD_KIND_UNKNOWN;
 			s->next = N.sessions;
 			N.sessions = s;
 		}
 		if (!s)
 			break;
+		if (rep.op == PT_SESS_STARTED && !s->running && rep.id < PT_SESS_SPARE_BASE)
+			sd_metrics_start(s->kind, "ok",
+					 s->since ? (uv_now(N.loop) - s->since) / 1000.0 : -1);
 		s->running = 1;
 		s->spare = rep.id >= PT_SESS_SPARE_BASE;
 		if (s->spare && rep.id >= N.next_spare)
@@ -612,6 +617,7 @@ static void read_rep(void)
 			     rep.message);
 		/* A running session stays: this refused a second start of its id. */
 		if (s && !s->running) {
+			sd_metrics_start(s->kind, "failed", -1);
 			answer_waiters(s, 422,
 				       json_pack("{s:s,s:s}", "error", "start_failed", "message",
 						 rep.message));
@@ -629,6 +635,8 @@ static void read_rep(void)
 		pt_log_info("session %lld of %s ended: %s", (long long)rep.id, rep.user,
 			    rep.message);
 		if (s) {
+			if (!s->running)
+				sd_metrics_start(s->kind, "failed", -1);
 			answer_waiters(s, 422,
 				       json_pack("{s:s,s:s}", "error", "start_failed", "message",
 						 rep.message));
@@ -795,7 +803,12 @@ static void start_request(struct pt_http_req *req)
 	}
 	w->req = req;
 	if (!s->id) {
+		/* The qemu driver's sessions are VMs whatever their pool's kind. */
+		s->kind = r.driver == PT_DRIVER_QEMU ? SD_KIND_VM
+			  : r.kind == PT_POOL_APP    ? SD_KIND_APP
+						     : SD_KIND_DESKTOP;
 		if (send_req_full(&r)) {
+			sd_metrics_start(s->kind, "busy", -1);
 			free(w);
 			free(s);
 			host_busy(req);
@@ -921,6 +934,15 @@ static void handle(struct pt_http_req *req, void *data)
 	pt_http_error(req, 404, "not_found", "no such API path: %.200s", p);
 }
 
+void sd_net_count(int n[SD_KIND_N][SD_STATE_N])
+{
+	for (const struct nsess *s = N.sessions; s; s = s->next)
+		n[s->kind >= 0 && s->kind < SD_KIND_N ? s->kind : SD_KIND_UNKNOWN]
+		 [s->spare     ? SD_STATE_SPARE
+		  : s->running ? SD_STATE_RUNNING
+			       : SD_STATE_STARTING]++;
+}
+
 /* Starts the root side never answered (it always should). */
 static void check_stuck(uv_timer_t *t)
 {
@@ -929,6 +951,7 @@ static void check_stuck(uv_timer_t *t)
 	for (struct nsess *s = N.sessions, *next; s; s = next) {
 		next = s->next;
 		if (!s->running && s->waiters && now - s->since > START_TIMEOUT_MS) {
+			sd_metrics_start(s->kind, "timeout", -1);
 			answer_waiters(s, 504,
 				       json_pack("{s:s,s:s}", "error", "timeout", "message",
 						 "the session did not start in time"));
@@ -957,6 +980,7 @@ static void net_stop(void)
 	int running = 0;
 
 	N.stopping = 1;
+	sd_metrics_close();
 	for (struct nsess *s = N.sessions; s; s = s->next)
 		answer_waiters(s, 503,
 			       json_pack("{s:s,s:s}", "error", "stopping", "message",
@@ -1051,6 +1075,7 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 		.max_conns = (int)sc->max_connections,
 		.max_conns_per_source = (int)sc->max_connections_per_source,
 	};
+	char err[512];
 
 	N.conf = conf;
 	N.loop = uv_default_loop();
@@ -1075,6 +1100,8 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx)
 	N.http = pt_httpd_listen(N.loop, server_ctx, sc->listen, &lim, handle, NULL);
 	if (!N.http)
 		pt_fatalx("cannot listen on %s", sc->listen);
+	if (sd_metrics_init(conf, N.loop, err, sizeof(err)))
+		pt_fatalx("[sessiond] metrics_listen: %s", err);
 	uv_timer_init(N.loop, &N.beat);
 	/* The first register is sent as the root side reports what it
 	 * adopted (PT_SESS_ADOPTED, read_rep), however long that takes; the

@@ -149,6 +149,23 @@ int sd_net_run(const struct pt_conf *conf, int ipc_fd, void *server_ctx);
  * the network side drops privileges). */
 int sd_net_load_identity(const struct pt_conf *conf);
 
+/* --- metrics.c: [sessiond] metrics_listen (docs/operations.md) ------------- */
+
+/* Labels of portico_sessiond_sessions and _starts_total. */
+enum { SD_KIND_DESKTOP, SD_KIND_APP, SD_KIND_VM, SD_KIND_UNKNOWN, SD_KIND_N };
+enum { SD_STATE_STARTING, SD_STATE_RUNNING, SD_STATE_SPARE, SD_STATE_N };
+struct uv_loop_s;
+/* The registry and its listener (nothing when metrics_listen is unset):
+ * 0, or -1 with err set (the address cannot be bound). */
+int sd_metrics_init(const struct pt_conf *conf, struct uv_loop_s *loop, char *err, size_t errlen);
+/* Stop listening (the network side is stopping). */
+void sd_metrics_close(void);
+/* A start ended: kind SD_KIND_*, result "ok", "failed", "timeout" or
+ * "busy"; seconds it took (negative: not timed). */
+void sd_metrics_start(int kind, const char *result, double seconds);
+/* The sessions the network side knows, by kind and state (net.c). */
+void sd_net_count(int n[SD_KIND_N][SD_STATE_N]);
+
 /* net.c, for tests and fuzzing only (tests/fuzz/fuzz_sessiond_api.c): the
  * network side without its loop, listener, timers or broker.  Init takes
  * the configuration, a loop that is never run and the network side's end
