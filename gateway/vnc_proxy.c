@@ -273,6 +273,15 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *
 		refuse(c, "the service is unavailable: try again later", "broker unreachable");
 		return;
 	}
+	/* A second factor cannot be typed into a VNC password box: the
+	 * broker's words say where to sign in instead. */
+	if (r->status == 403 && !c->ws &&
+	    !strcmp(json_string_value(json_object_get(j, "error")) ?: "", "mfa_required")) {
+		gw_metrics_refused("login_failed"); /* metrics.c has no reason of its own for it */
+		pt_api_message(r, msg, sizeof(msg));
+		refuse(c, msg, "login needs a second factor");
+		return;
+	}
 	if (r->status == 401 || r->status == 403)
 		gw_metrics_refused(c->ws ? "bad_ticket" : "login_failed");
 	if ((r->status == 401 || r->status == 403) && c->ws) {

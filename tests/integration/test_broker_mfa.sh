@@ -160,6 +160,25 @@ expect 403 mfa_required
 jq -r .message "$T/out" | grep -q "portico connect" || fail "mfa_required without a way out: $(cat "$T/out")"
 echo "ok: the gateway's login step refuses a user whose PAM asks more (403 mfa_required)"
 
+# ... and a VNC viewer at the gateway reads why in the RFB SecurityResult.
+GW_PORT=$(free_port)
+be_gateway_conf "$GW_PORT" - user=nobody
+"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
+GW_PID=$!
+trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; be_cleanup' EXIT
+for _ in $(seq 1 50); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && break
+	sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null || fail "the gateway does not listen: $(cat "$T/gateway.log")"
+"$BUILD/tests/tools/vnc-probe" -u alice -C "$T/pki/ca.pem" "127.0.0.1:$GW_PORT" alice-pw 2>"$T/probe.err" &&
+	fail "a VNC login got in without the second factor"
+grep -q "second factor: sign in on the web portal .*portico connect" "$T/probe.err" ||
+	fail "the VNC viewer was not told why: $(cat "$T/probe.err")"
+grep -q "user alice: refused: login needs a second factor" "$T/gateway.log" ||
+	fail "no gateway log line for the refusal: $(tail -3 "$T/gateway.log")"
+echo "ok: the gateway's VNC login tells the viewer to sign in at the portal or with portico connect"
+
 # --- the challenge asked first has expired by now -------------------------------------
 left=$((T_OLD + 62 - $(date +%s)))
 [ "$left" -gt 0 ] && sleep "$left"
