@@ -187,3 +187,34 @@ expect 401 login_failed
 grep -q "auth failure user=bob (challenge not answered" "$T/broker.log" ||
 	fail "an expired challenge did not end its PAM conversation"
 echo "ok: a challenge expires after 60 s and its PAM conversation ends"
+
+# --- hostile IPC from a compromised network side --------------------------------------
+# Stray answers and cancels (a request that ended crosses them) are
+# ignored; a malformed answer, or a message only the PAM process sends,
+# ends both processes.
+[ "$(id -u)" = 0 ] || fail "the hostile-IPC part needs root (pidfd_getfd into the broker)"
+net_side() { pgrep -P "$BE_PID" -u 64990; }
+for kind in answer-stray cancel-stray; do
+	"$BUILD/tests/tools/ipc-inject" "$(net_side)" "$kind" || fail "ipc-inject $kind"
+done
+challenge alice alice-pw
+answer "$CH" "$(code 5)"
+expect 200
+echo "ok: stray answers and cancels on the PAM socket are ignored"
+for kind in answer-short answer-unterminated chal; do
+	[ -n "${BE_PID:-}" ] || be_start
+	net=$(net_side)
+	[ -n "$net" ] || fail "no network side under $BE_PID"
+	n0=$(wc -l <"$T/broker.log")
+	"$BUILD/tests/tools/ipc-inject" "$net" "$kind" || fail "ipc-inject $kind"
+	for _ in $(seq 1 50); do kill -0 "$BE_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$BE_PID" 2>/dev/null && fail "the broker survived a '$kind' message"
+	wait "$BE_PID"
+	rc=$?
+	BE_PID=
+	[ "$rc" != 0 ] || fail "the broker exited 0 after a '$kind' message"
+	kill -0 "$net" 2>/dev/null && fail "the network side outlived its PAM process"
+	tail -n +"$((n0 + 1))" "$T/broker.log" | grep -q 'authd: malformed message from the net side' ||
+		fail "no log line for a '$kind' message: $(tail -n +"$((n0 + 1))" "$T/broker.log")"
+done
+echo "ok: a malformed answer, or a challenge sent to the PAM process, ends the pair"

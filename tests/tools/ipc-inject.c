@@ -3,6 +3,7 @@
  * privilege-separation socketpair, as a compromised network side would.
  *
  *   ipc-inject PID short|type|unterminated|valid
+ *   ipc-inject PID answer-stray|cancel-stray|answer-short|answer-unterminated|chal
  *   ipc-inject PID sess [KEY=VALUE]...
  *
  * PID is the network side.  Its end of the SOCK_SEQPACKET socketpair is
@@ -13,6 +14,12 @@
  *   type          the right size, an unknown type
  *   unterminated  an auth request whose user name has no NUL
  *   valid         a well-formed auth request (the control case)
+ *   answer-stray  a well-formed answer to a challenge of a request nobody
+ *                 made (id 4000000000): the PAM process ignores it
+ *   cancel-stray  a well-formed cancel of such a request: ignored too
+ *   answer-short  an answer one byte short
+ *   answer-unterminated  an answer whose text has no NUL
+ *   chal          a challenge, which only the PAM process sends
  *   sess          a well-formed session request to portico-sessiond's root
  *                 side, of the test's choosing: op=start|stop|spare (or a
  *                 number), id=N, user=, pool=, kind=desktop|app|N,
@@ -163,10 +170,45 @@ int main(int argc, char **argv)
 {
 	struct pt_ipc_auth_req req;
 	struct pt_ipc_sess_req sreq;
+	struct pt_ipc_auth_answer ans;
+	struct pt_ipc_auth_cancel can;
+	struct pt_ipc_auth_chal chal;
 	const void *msg = &req;
 	size_t len = sizeof(req);
 	int fd;
 
+	if (argc == 3 && (!strncmp(argv[2], "answer-", 7) || !strcmp(argv[2], "cancel-stray") ||
+			  !strcmp(argv[2], "chal"))) {
+		if (!strcmp(argv[2], "cancel-stray")) {
+			can.type = PT_IPC_AUTH_CANCEL;
+			can.id = 4000000000u;
+			msg = &can;
+			len = sizeof(can);
+		} else if (!strcmp(argv[2], "chal")) {
+			memset(&chal, 0, sizeof(chal));
+			chal.type = PT_IPC_AUTH_CHAL;
+			chal.id = 1;
+			snprintf(chal.prompt, sizeof(chal.prompt), "Code: ");
+			msg = &chal;
+			len = sizeof(chal);
+		} else {
+			memset(&ans, 0, sizeof(ans));
+			ans.type = PT_IPC_AUTH_ANSWER;
+			ans.id = 4000000000u;
+			snprintf(ans.answer, sizeof(ans.answer), "123456");
+			msg = &ans;
+			len = sizeof(ans);
+			if (!strcmp(argv[2], "answer-short"))
+				len--;
+			else if (!strcmp(argv[2], "answer-unterminated"))
+				memset(ans.answer, '7', sizeof(ans.answer));
+			else if (strcmp(argv[2], "answer-stray")) {
+				fprintf(stderr, "ipc-inject: unknown message kind '%s'\n", argv[2]);
+				return 2;
+			}
+		}
+		goto send;
+	}
 	if (argc >= 3 && !strcmp(argv[2], "sess")) {
 		if (sess_req(&sreq, argc - 3, argv + 3))
 			return 2;
@@ -176,6 +218,8 @@ int main(int argc, char **argv)
 	}
 	if (argc != 3) {
 		fprintf(stderr, "usage: ipc-inject PID short|type|unterminated|valid\n"
+				"       ipc-inject PID answer-stray|cancel-stray|answer-short|"
+				"answer-unterminated|chal\n"
 				"       ipc-inject PID sess [KEY=VALUE]...\n");
 		return 2;
 	}
