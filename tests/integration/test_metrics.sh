@@ -165,9 +165,20 @@ echo "ok: gateway: connections by protocol and state, relayed bytes while they m
 # --- every exposition parses ----------------------------------------------------------
 for p in "$BM" "$GM" "$SM"; do
 	n=$(parse "$p") || exit 1
+	cp "$T/expo" "$T/expo.$p"
 	echo "   :$p parses: $n (families samples)"
 done
 echo "ok: prometheus_client parses every daemon's exposition"
+# What an admin reads about them: every family is in docs/operations.md, and every
+# metric the Grafana dashboard asks for is one a daemon serves.
+for f in $(cat "$T"/expo.* | sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' | sort -u); do
+	grep -q "\`$f\`" docs/operations.md || fail "$f is not in docs/operations.md"
+done
+python3 -m json.tool etc/grafana/portico.json >/dev/null || fail "etc/grafana/portico.json is not JSON"
+for m in $(jq -r '.panels[].targets[].expr' etc/grafana/portico.json | grep -o 'portico_[a-z_]*' | sort -u); do
+	grep -q "^${m%_bucket}[{ ]\|^# TYPE ${m%_bucket} " "$T"/expo.* || fail "the dashboard asks for $m, which no daemon serves"
+done
+echo "ok: every family documented, every dashboard query served"
 
 # --- hostile clients of the metrics listener ---------------------------------------------
 /usr/bin/python3 - "$GM" <<'PY' || fail "hostile clients"
