@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "metrics.h"
 #include "control.h"
 #include "portico/api.h"
@@ -76,6 +77,7 @@ static const struct brk_route routes[] = {
 	{ HTTP_POST, "/admin/sessions/:id/logoff", ADMIN, brk_admin_session_action, 0,
 	  BRK_OP_LOGOFF },
 	{ HTTP_POST, "/admin/sessions/:id/message", ADMIN, brk_admin_session_message, JSON, 0 },
+	{ HTTP_GET, "/admin/audit", ADMIN, brk_admin_audit, 0, 0 },
 };
 
 const struct brk_route *brk_api_routes(size_t *n)
@@ -154,6 +156,7 @@ static void respond_json(struct brk *b, struct pt_http_req *req, int status, jso
 static void call_answer(struct brk_call *c)
 {
 	brk_metrics_call_done(c);
+	brk_audit_call_done(c);
 	if (c->text) {
 		respond(c->b, c->req, c->status, c->ctype, c->text, strlen(c->text), NULL);
 	} else {
@@ -476,9 +479,13 @@ static void run_route(struct brk_call *c)
 {
 	if (c->deferred && admit(c, 1) != ADMIT)
 		return;
+	json_t *audit;
+
 	if (prepare(c))
 		return;
+	audit = brk_audit_admin_before(c);
 	c->route->handler(c);
+	brk_audit_admin_after(c, audit);
 }
 
 /* --- matching ---------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "pool.h"
 #include "portico/log.h"
 #include "portico/ticket.h"
@@ -15,6 +16,7 @@
 
 static void refuse_ticket(struct brk_call *c)
 {
+	brk_audit_redeem(c, "refused", NULL, brk_call_str(c, "client_addr"));
 	/* One answer for unknown, used, expired and misplaced tickets. */
 	brk_call_fail(c, -EPERM, "invalid_ticket", "the ticket is not valid");
 }
@@ -69,6 +71,7 @@ void brk_gateway_redeem(struct brk_call *c)
 	}
 	have_pw = pool.c.sso && t.sealed[0] && brk_unseal(ticket, t.sealed, pw, sizeof(pw)) == 0;
 	brk_redeem_answer(c, &s, &pool, NULL, have_pw ? pw : NULL);
+	brk_audit_redeem(c, "success", &s, addr);
 	explicit_bzero(pw, sizeof(pw));
 	explicit_bzero(t.sealed, sizeof(t.sealed));
 	brk_pool_clear(&pool);

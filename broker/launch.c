@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "hostq.h"
 #include "pool.h"
 #include "portico/log.h"
@@ -112,6 +113,7 @@ static void mint_and_answer(struct brk_call *c, const struct brk_session *s,
 		pt_log(PT_LOG_INFO, c->req->id, "%s %s session %lld in pool %s on %s",
 		       reconnect ? "reconnect" : "launch", c->user, (long long)s->id, c->name,
 		       s->host);
+		brk_audit_launch(c, s, reconnect);
 		answer(c, s, ticket, pool, reconnect);
 	}
 	explicit_bzero(ticket, sizeof(ticket));

@@ -24,6 +24,7 @@
 #include "hostq.h"
 #include "metrics.h"
 #include "portico/api.h"
+#include "portico/audit.h"
 #include "portico/daemon.h"
 #include "portico/log.h"
 #include "portico/priv.h"
@@ -51,6 +52,7 @@ static _Noreturn void run_authd(int fd, pid_t child, const char *service)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* the audit trail reopened (logrotate) */
 	signal(SIGPIPE, SIG_IGN);
 	/* Pinned: a compromised network side cannot ask root for another
 	 * service (one with pam_rootok would let anybody in). */
@@ -72,6 +74,19 @@ static _Noreturn void run_authd(int fd, pid_t child, const char *service)
 }
 
 static struct brk broker;
+
+/* SIGHUP: the audit trail opened again, after logrotate moved it. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+	char err[600];
+
+	if (!pt_audit_enabled())
+		return;
+	if (pt_audit_reopen(err, sizeof(err)))
+		pt_log_warnx("audit: %s; still writing to the file open before", err);
+	else
+		pt_log_info("audit: reopened %s", ((const struct brk *)s->data)->conf->broker.audit_log);
+}
 
 static void on_signal(uv_signal_t *s, int signum)
 {
@@ -168,6 +183,10 @@ int main(int argc, char **argv)
 	conf->broker.max_connections = pt_daemon_nofile(1, 128, conf->broker.max_connections,
 							"[broker] max_connections");
 	pt_drop_privileges(conf->broker.user, "[broker] user");
+	/* As the user it runs as: the one that reopens it after a rotation. */
+	if (conf->broker.audit_log && *conf->broker.audit_log &&
+	    pt_audit_open(conf->broker.audit_log, "broker", err, sizeof(err)))
+		pt_fatalx("%s ([broker] audit_log)", err);
 	pt_privsep_rearm(); /* the PAM process's death ends this side too */
 	signal(SIGPIPE, SIG_IGN);
 	/* Jobs block on SQL and NSS (an LDAP group look-up may take a while):
@@ -207,15 +226,20 @@ int main(int argc, char **argv)
 	if (brk_metrics_init(b, err, sizeof(err)))
 		pt_fatalx("[broker] metrics_listen: %s", err);
 
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_init(b->loop, &sighup);
+	sighup.data = b;
+	uv_signal_start(&sighup, on_hup, SIGHUP);
 	uv_signal_init(b->loop, &sigterm);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_init(b->loop, &sigint);
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	pt_log_info("listening on %s (store %s)", conf->broker.listen, conf->broker.store);
 	uv_run(b->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&sighup, NULL);
 	stop(b, &sigterm, &sigint);
 	SSL_CTX_free(ctx); /* its connections are closed: the last reference */
 	pt_log_info("stopped");
+	pt_audit_close();
 	return 0;
 }

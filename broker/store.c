@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "metrics.h"
+#include "portico/audit.h"
 #include "store_impl.h"
 
 _Thread_local char brk_store_err[512];
@@ -178,9 +180,17 @@ int brk_store_gateway_started(struct brk_store *st, const char *gateway, int64_t
 int brk_store_session_end(struct brk_store *st, int64_t id, const char *reason, int64_t now_ms,
 			  int *ended)
 {
-	int dummy;
+	struct brk_session s;
+	int dummy, rc;
 
-	return CALL(st, session_end, id, reason, now_ms, ended ? ended : &dummy);
+	if (!ended)
+		ended = &dummy;
+	rc = CALL(st, session_end, id, reason, now_ms, ended);
+	/* Whoever ended it (a logoff, a timeout, the host's report, a start
+	 * that failed), the trail has it once: the call that changed the row. */
+	if (rc == 0 && *ended && pt_audit_enabled() && brk_store_session_get(st, id, &s) == 0)
+		brk_audit_session_end(&s, reason);
+	return rc;
 }
 
 int brk_store_ticket_put(struct brk_store *st, const char *hash, const struct brk_ticket *t)

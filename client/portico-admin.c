@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "cli.h"
+#include "portico/audit.h"
 
 static const char usage_text[] =
 	"usage: portico-admin [--broker URL] [--ca FILE] [--json] COMMAND\n"
@@ -26,6 +27,8 @@ static const char usage_text[] =
 	"                                        --now: its sessions end at once (logoff)\n"
 	"  session list [--pool P] [--user U] [--state S] | disconnect ID | logoff ID\n"
 	"  session message ID TEXT               shown to the user at once\n"
+	"  audit [--user U] [--event E] [--since 1h|2026-12-06T14:00] [--limit N] [--file PATH]\n"
+	"                                        the audit trail: the broker's, or a file's\n"
 	"  pki init DIR                          a CA for the nodes' certificates\n"
 	"  pki issue DIR --role gateway|host|broker NAME [--san NAME,IP...]\n";
 
@@ -325,6 +328,108 @@ static int cmd_session(struct cli *c, int argc, char **argv)
 			   !strcmp(argv[1], "logoff") ? "logged off" : "disconnected");
 }
 
+/* What a record is about, in a few words, for the table's last column. */
+static void audit_detail(json_t *r, char *buf, size_t len)
+{
+	static const char *const keys[] = { "pool",   "session", "host",   "backend", "protocol",
+					    "action", "reason",	 "gateway", "via",    "status" };
+	size_t o = 0;
+	char v[300];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && o < len; i++) {
+		json_t *x = json_object_get(r, keys[i]);
+		if (!x || (json_is_string(x) && !*json_string_value(x)) ||
+		    (!strcmp(keys[i], "status") && json_integer_value(x) == 200))
+			continue;
+		int n = snprintf(buf + o, len - o, "%s%s=%s", o ? " " : "", keys[i],
+				 cli_cell(x, v, sizeof(v)));
+		o += n > 0 ? (size_t)n : 0;
+	}
+}
+
+static void audit_table(json_t *out)
+{
+	static const char *const h[] = { "TIME", "EVENT", "RESULT", "USER", "ADDRESS", "DETAIL" };
+	struct cli_table *t = cli_table_new(6, h);
+	char b[5][300], d[1200];
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(json_object_get(out, "records"), i, r)
+	{
+		const char *user = json_string_value(json_object_get(r, "user"));
+		audit_detail(r, d, sizeof(d));
+		const char *row[] = { S(r, "ts", b[0], 300), S(r, "event", b[1], 300),
+				      S(r, "result", b[2], 300),
+				      user ? S(r, "user", b[3], 300) : S(r, "admin", b[3], 300),
+				      S(r, "addr", b[4], 300), d };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t);
+}
+
+/* audit [--user U] [--event E] [--since S] [--limit N] [--file PATH]: the
+ * broker's trail through its API, or a trail file read here (a gateway's,
+ * or a broker's copy). */
+static int cmd_audit(struct cli *c, int argc, char **argv)
+{
+	struct pt_audit_filter f = { 0 };
+	const char *file = NULL;
+	char q[1200] = "", path[1300], err[600], *end;
+	size_t skipped;
+	json_t *out;
+
+	for (int i = 1; i < argc; i++) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v || strncmp(k, "--", 2))
+			return usage();
+		i++;
+		if (!strcmp(k, "--file")) {
+			file = v;
+			continue;
+		}
+		if (!strcmp(k, "--user"))
+			f.user = v;
+		else if (!strcmp(k, "--event"))
+			f.event = v;
+		else if (!strcmp(k, "--since")) {
+			if (pt_audit_since(&f, v)) {
+				fprintf(stderr, "portico-admin: --since: a duration (30m, 1h, 7d) "
+						"or a UTC time (2026-12-06T14:00)\n");
+				return CLI_USAGE;
+			}
+		} else if (!strcmp(k, "--limit")) {
+			unsigned long long n = strtoull(v, &end, 10);
+			if (!*v || *end || n == 0 || n > PT_AUDIT_READ_MAX) {
+				fprintf(stderr, "portico-admin: --limit: 1 to %d\n", PT_AUDIT_READ_MAX);
+				return CLI_USAGE;
+			}
+			f.limit = (size_t)n;
+		} else
+			return usage();
+		if (!path_arg(v))
+			return usage();
+		snprintf(q + strlen(q), sizeof(q) - strlen(q), "%s%s=%s", q[0] ? "&" : "?", k + 2,
+			 v);
+	}
+	if (!file) {
+		snprintf(path, sizeof(path), "/admin/audit%s", q);
+		return answer_call(c, "GET", path, NULL, audit_table, NULL);
+	}
+	out = json_pack("{s:[]}", "records");
+	if (!out || pt_audit_read(file, &f, json_object_get(out, "records"), &skipped, err,
+				  sizeof(err))) {
+		fprintf(stderr, "portico-admin: %s\n", out ? err : "out of memory");
+		json_decref(out);
+		return CLI_FAIL;
+	}
+	if (skipped)
+		fprintf(stderr, "portico-admin: %zu line%s of %s %s not a record\n", skipped,
+			skipped == 1 ? "" : "s", file, skipped == 1 ? "is" : "are");
+	return answer(c, 200, out, audit_table, NULL);
+}
+
 static int cmd_status(struct cli *c, int argc, char **argv)
 {
 	json_t *pools, *hosts, *sess, *p, *s;
@@ -424,6 +529,8 @@ int main(int argc, char **argv)
 		puts("logged out");
 		return CLI_OK;
 	}
+	if (!strcmp(a[0], "audit"))
+		return cmd_audit(&c, n, a);
 	if (strcmp(a[0], "status") && strcmp(a[0], "pool") && strcmp(a[0], "app") &&
 	    strcmp(a[0], "host") && strcmp(a[0], "session")) {
 		fprintf(stderr, "portico-admin: unknown command '%s'\n", a[0]);

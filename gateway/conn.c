@@ -71,6 +71,8 @@ void gw_conn_close(struct gw_conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	if (why) /* the relay's end reports it (relay_done) */
+		snprintf(c->end_reason, sizeof(c->end_reason), "%s", why);
 	if (why)
 		pt_log(PT_LOG_INFO, c->id, "%s %s%s%s: %s", c->proto->name, c->peer,
 		       c->user[0] ? " user " : "", c->user, why);
@@ -214,6 +216,11 @@ static void relay_done(struct pt_relay *r, int status)
 		report_input(c, st);
 		gw_event(c->g, c->session, "disconnect", gw_now_ms(), st->bytes_up,
 			 st->bytes_down);
+		gw_audit_conn(c, "disconnect",
+			      c->end_reason[0] ? c->end_reason
+			      : status == 0	 ? "closed"
+						 : uv_strerror(status),
+			      st);
 	}
 	c->relay = NULL;
 	gw_conn_close(c, NULL);
@@ -242,6 +249,7 @@ int gw_conn_relay(struct gw_conn *c, int login_step)
 	pt_log(PT_LOG_INFO, c->id, "%s %s user %s: connected to session %lld at %s",
 	       c->proto->name, c->peer, c->user, (long long)c->session, c->backend_addr);
 	gw_event(c->g, c->session, "connect", gw_now_ms(), 0, 0);
+	gw_audit_conn(c, "connect", NULL, NULL);
 	uv_timer_start(&c->timer, on_report_timer, every, every);
 	return 0;
 }

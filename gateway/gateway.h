@@ -98,6 +98,14 @@ struct gw {
 	} control;
 };
 
+/* --- the audit trail ([gateway] audit_log, audit.c) ---------------------- */
+
+/* A session's connection relayed ("connect") or ended ("disconnect", with
+ * why and the relay's byte counts): who, from where, to what. */
+struct pt_relay_stats;
+void gw_audit_conn(const struct gw_conn *c, const char *event, const char *why,
+		   const struct pt_relay_stats *st);
+
 /* --- what the broker says must happen at once (control.c) ---------------- */
 
 /* A WebSocket client's close code when the broker ended its connection (a
@@ -190,6 +198,7 @@ struct gw_conn {
 	char ws_close_reason[124];
 	int client_ws; /* c->client is a WebSocket stream: close frames, notices */
 	struct pt_stream *ws_relayed; /* ... which the relay owns now (valid while c->relay) */
+	char end_reason[160];	      /* why gw_conn_close closed it, for the audit trail */
 	gw_call_cb call_cb;	 /* the answer gw_conn_call waits for */
 	int mproto;		 /* GW_PROTO_*: the metrics' protocol label (metrics.c) */
 };

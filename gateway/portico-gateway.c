@@ -18,6 +18,7 @@
 
 #include "gateway.h"
 #include "portico/daemon.h"
+#include "portico/audit.h"
 #include "portico/log.h"
 #include "portico/priv.h"
 #include "portico/sources.h"
@@ -28,6 +29,20 @@
  * and the last job on the thread pool (a disconnect reported to the
  * broker, a login process starting) has ended, and only then does main
  * free what they read. */
+/* SIGHUP: the audit trail opened again, after logrotate moved it. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+	struct gw *g = s->data;
+	char err[600];
+
+	if (!pt_audit_enabled())
+		return;
+	if (pt_audit_reopen(err, sizeof(err)))
+		pt_log_warnx("audit: %s; still writing to the file open before", err);
+	else
+		pt_log_info("audit: reopened %s", g->conf->gateway.audit_log);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct gw *g = s->data;
@@ -167,6 +182,10 @@ int main(int argc, char **argv)
 					      : 0),
 				 conf->gateway.max_connections, "max_connections");
 	pt_drop_privileges(conf->gateway.user, "[gateway] user");
+	/* As the user it runs as: the one that reopens it after a rotation. */
+	if (conf->gateway.audit_log && *conf->gateway.audit_log &&
+	    pt_audit_open(conf->gateway.audit_log, "gateway", err, sizeof(err)))
+		pt_fatalx("%s ([gateway] audit_log)", err);
 	/* Its login processes run as the same user: none of them may trace
 	 * it or read its memory (its key, gateway_secret), even where it was
 	 * started unprivileged and kept the dumpable flag. */
@@ -176,7 +195,11 @@ int main(int argc, char **argv)
 	if (pt_api_global_init())
 		pt_fatalx("cannot initialise libcurl");
 
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_signal_init(g->loop, &sighup);
+	sighup.data = g;
+	uv_signal_start(&sighup, on_hup, SIGHUP);
+	uv_unref((uv_handle_t *)&sighup);
 	uv_signal_init(g->loop, &sigterm);
 	sigterm.data = g;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
@@ -200,6 +223,7 @@ int main(int argc, char **argv)
 	uv_run(g->loop, UV_RUN_DEFAULT);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_close((uv_handle_t *)&sighup, NULL);
 	uv_run(g->loop, UV_RUN_DEFAULT);
 	if (g->works || g->conns || uv_loop_close(g->loop) != 0)
 		pt_fatalx("stopping left work behind (%d jobs, connections: %s)", g->works,
@@ -214,6 +238,7 @@ int main(int argc, char **argv)
 		explicit_bzero(g->rdp_key_pem, strlen(g->rdp_key_pem));
 	free(g->rdp_key_pem);
 	pt_log_info("stopped");
+	pt_audit_close();
 	pt_conf_free(conf);
 	return 0;
 }

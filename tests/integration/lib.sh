@@ -143,3 +143,14 @@ if [ -z "${PT_LIB_NO_SETUP:-}" ]; then
 	}
 	trap : EXIT
 fi
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq 1 "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -150,17 +150,6 @@ sd_api() {
 	cat "$T/out"
 }
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq 1 "$n"); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 host_registered() {
 	curl -s --cacert "$T/tls/server.pem" -H "Authorization: Bearer $ADMIN" "$B/admin/hosts" 2>/dev/null |
 		jq -e '.hosts[] | select(.name == "host1" and .last_seen_ms > 0)' >/dev/null 2>&1
