@@ -26,6 +26,7 @@ broker POST /sessions/:id/logoff user,admin 404
 broker POST /gateway/redeem gateway 403 {}
 broker POST /gateway/authorize gateway 400 {}
 broker POST /gateway/events gateway 400 {}
+broker GET /gateway/control gateway 200
 broker POST /hosts/register host 400 {}
 broker POST /hosts/heartbeat host 400 {}
 broker POST /hosts/events host 400 {}
@@ -43,6 +44,8 @@ broker POST /admin/hosts/:host/undrain admin 200
 broker GET /admin/sessions admin 200
 broker POST /admin/sessions/:id/disconnect admin 404
 broker POST /admin/sessions/:id/logoff admin 404
+broker POST /admin/sessions/:id/message admin 404 {"text":"x"}
+broker GET /admin/audit admin 404
 sessiond GET /sessions broker 200
 sessiond POST /sessions broker 400 {}
 sessiond DELETE /sessions/:id broker 404
