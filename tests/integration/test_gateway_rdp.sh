@@ -101,6 +101,29 @@ grep -q "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log" || fa
 grep -q "disconnected .*spliced" "$T/gateway.log" || fail "the bytes did not take the splice path: $(tail -3 "$T/gateway.log")"
 echo "ok: xfreerdp with a ticket"
 
+# An administrator's disconnect closes the spliced relay within 2 s.
+ADMIN=$(login carol carol-pw)
+api GET /resources/rdesk/launch.rdp "" "$ALICE" >/dev/null
+TICKET=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+DISPLAY=$XD xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore /size:800x600 "/load-balance-info:Cookie: msts=$TICKET" \
+	/u:demo /p:demo >"$T/rdp.log" 2>&1 </dev/null &
+RDP_PID=$!
+for _ in $(seq 1 100); do
+	[ "$(grep -c "connected to session .* at 127.0.0.1:$XRDP_PORT" "$T/gateway.log")" -ge 2 ] && break
+	sleep 0.1
+done
+sleep 2 # the desktop up
+S=$(api GET "/admin/sessions?state=live&pool=rdesk" "" "$ADMIN" | jq -r '.sessions[0].id')
+T0=$(date +%s%3N)
+api POST "/admin/sessions/$S/disconnect" "" "$ADMIN" >/dev/null
+expect 200
+for _ in $(seq 1 40); do kill -0 $RDP_PID 2>/dev/null || break; sleep 0.05; done
+kill -0 $RDP_PID 2>/dev/null && { kill $RDP_PID; fail "xfreerdp is still connected 2 s after the disconnect"; }
+wait $RDP_PID 2>/dev/null
+grep -q "rdp 127.0.0.1 .*session $S: disconnect (disconnected by an administrator (carol))" "$T/gateway.log" ||
+	fail "no log line for the disconnect: $(tail -3 "$T/gateway.log")"
+echo "ok: an administrator's disconnect closes xfreerdp's connection in $(($(date +%s%3N) - T0)) ms"
+
 # A used ticket, a forged one, no ticket at all: a negotiation failure.
 seen=$(rdp "$TICKET")
 [ "${seen##*painted=}" -lt 1000 ] || fail "a used ticket got through: $seen"
