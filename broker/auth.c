@@ -136,8 +136,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 	}
 	q = pending_of_id(a, m.rep.id, &pp);
 	if (!q)
-		pt_fatalx("the PAM process answered request %u, which was never asked",
-			  m.rep.id);
+		pt_fatalx("the PAM process answered request %u, which was never asked", m.rep.id);
 	*pp = q->next;
 	if (a->tail == &q->next)
 		a->tail = pp;

@@ -73,8 +73,7 @@ static int authd_up(struct authd *d, const void *msg, size_t len)
 
 static int authd_error(struct authd *d, uint32_t id)
 {
-	struct pt_ipc_auth_rep rep = { .type = PT_IPC_AUTH_REP, .id = id,
-				       .result = PT_AUTH_ERROR };
+	struct pt_ipc_auth_rep rep = { .type = PT_IPC_AUTH_REP, .id = id, .result = PT_AUTH_ERROR };
 
 	return authd_up(d, &rep, sizeof(rep));
 }
@@ -151,8 +150,7 @@ static int authd_start(struct authd *d, struct pt_ipc_auth_req *req)
 /* One message from the network side: 0, 1 at its end, -1 malformed. */
 static int authd_from_net(struct authd *d)
 {
-	static const uint32_t types[] = { PT_IPC_AUTH_REQ, PT_IPC_AUTH_ANSWER,
-					  PT_IPC_AUTH_CANCEL };
+	static const uint32_t types[] = { PT_IPC_AUTH_REQ, PT_IPC_AUTH_ANSWER, PT_IPC_AUTH_CANCEL };
 	union {
 		uint32_t type;
 		struct pt_ipc_auth_req req;
@@ -217,8 +215,7 @@ static int authd_from_kid(struct authd *d, struct authd_child *k)
 		n = -EPROTO;
 	if (n <= 0) {
 		/* Died (a module crashed) or is not our code any more. */
-		pt_log_warnx("authd: request %u: its PAM process ended without an answer",
-			     k->id);
+		pt_log_warnx("authd: request %u: its PAM process ended without an answer", k->id);
 		kill(k->pid, SIGKILL);
 		close(k->fd);
 		k->fd = -1;

@@ -28,7 +28,7 @@
 struct authd_ctx {
 	const struct pt_ipc_auth_req *req;
 	pam_handle_t *h;
-	int fd;		  /* to authd.c */
+	int fd;		   /* to authd.c */
 	int password_used; /* the first hidden prompt got the password */
 	int cancelled;	   /* nobody answers: every further prompt fails at once */
 	uint32_t delay_ms;

@@ -49,8 +49,8 @@ struct login {
 	int result;
 	char pam_user[256];
 	uv_work_t work;
-	int rc;		/* the store's throttle: 0, -EUSERS, or its failure */
-	char why[512];	/* its words, from the thread that failed */
+	int rc;	       /* the store's throttle: 0, -EUSERS, or its failure */
+	char why[512]; /* its words, from the thread that failed */
 };
 
 static void login_ok(struct brk_call *c);
@@ -146,7 +146,8 @@ static void login_failed(struct brk_call *c)
 static void login_mfa_required(struct brk_call *c)
 {
 	const struct pt_gateway_conf *g = &c->b->conf->gateway;
-	const char *https = g->https_listen && *g->https_listen ? strrchr(g->https_listen, ':') : NULL;
+	const char *https =
+		g->https_listen && *g->https_listen ? strrchr(g->https_listen, ':') : NULL;
 	char at[320] = "";
 
 	if (https && g->public_host && *g->public_host)
@@ -173,7 +174,8 @@ static void on_pam(void *arg, int result, const char *pam_user)
 		return;
 	}
 	if (!c) { /* a challenge nobody answered */
-		pt_log(PT_LOG_WARNING, 0, "auth failure user=%s (challenge not answered, or cancelled)", l->user);
+		pt_log(PT_LOG_WARNING, 0,
+		       "auth failure user=%s (challenge not answered, or cancelled)", l->user);
 		login_free(l);
 		return;
 	}
@@ -232,7 +234,8 @@ static void throttle_work(uv_work_t *w)
 	struct brk_call *c = l->c;
 	const char *keys[2] = { l->addr_key, l->user_key };
 
-	l->rc = brk_store_throttle_take(c->b->store, keys, 2, (int)c->b->conf->broker.login_attempts,
+	l->rc = brk_store_throttle_take(c->b->store, keys, 2,
+					(int)c->b->conf->broker.login_attempts,
 					c->b->conf->broker.login_window_ms, brk_now_ms());
 	if (l->rc && l->rc != -EUSERS)
 		snprintf(l->why, sizeof(l->why), "%s", brk_store_error(c->b->store));

@@ -150,8 +150,8 @@ int cli_need_token(struct cli *c)
 		return -1;
 	if (c->token[0])
 		return 0;
-	fprintf(stderr, "%s: not logged in to %s: run \"%s login\" first\n", c->prog,
-		c->broker, c->prog);
+	fprintf(stderr, "%s: not logged in to %s: run \"%s login\" first\n", c->prog, c->broker,
+		c->prog);
 	return -1;
 }
 

@@ -21,13 +21,13 @@
 
 /* Message types.  Not 0, so that a zeroed buffer is never a valid message. */
 enum pt_ipc_type {
-	PT_IPC_AUTH_REQ = 0x41510001, /* net side -> PAM process */
-	PT_IPC_AUTH_REP = 0x41510002, /* PAM process -> net side */
+	PT_IPC_AUTH_REQ = 0x41510001,	 /* net side -> PAM process */
+	PT_IPC_AUTH_REP = 0x41510002,	 /* PAM process -> net side */
 	PT_IPC_AUTH_CHAL = 0x41510003,	 /* PAM process -> net side: PAM asks more */
 	PT_IPC_AUTH_ANSWER = 0x41510004, /* net side -> PAM process: the user's answer */
 	PT_IPC_AUTH_CANCEL = 0x41510005, /* net side -> PAM process: nobody will answer */
-	PT_IPC_SESS_REQ = 0x53450001, /* sessiond net side -> root side */
-	PT_IPC_SESS_REP = 0x53450002, /* sessiond root side -> net side */
+	PT_IPC_SESS_REQ = 0x53450001,	 /* sessiond net side -> root side */
+	PT_IPC_SESS_REP = 0x53450002,	 /* sessiond root side -> net side */
 };
 
 /* pt_ipc_auth_rep.result */

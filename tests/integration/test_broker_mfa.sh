@@ -137,6 +137,21 @@ tok=$(login dave dave-pw)
 	fail "the broker stopped serving after hostile bodies: $STATUS $(cat "$T/out")"
 echo "ok: malformed and hostile challenge bodies get 400 or 401, the broker keeps serving"
 
+# --- challenges waiting from one address are capped ----------------------------------
+# Each holds a root PAM process for up to a minute: one address gets a
+# quarter of the PAM queue (16 of 64), then 503; other addresses go on.
+for i in $(seq 1 16); do
+	challenge alice alice-pw --interface 127.0.0.3
+done
+api_from3() {
+	STATUS=$(curl -s -o "$T/out" -w '%{http_code}' --cacert "$T/tls/server.pem" --interface 127.0.0.3 \
+		--data-binary '{"username":"alice","password":"alice-pw"}' "$B/login")
+}
+api_from3
+expect 503 busy
+challenge alice alice-pw
+echo "ok: at most 16 challenges wait from one address; others still get theirs"
+
 # --- portico login asks for the code --------------------------------------------------
 export HOME=$T/client-home XDG_CONFIG_HOME=
 mkdir -p "$HOME" "$T/admin-home"

@@ -155,8 +155,7 @@ static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 			size_t at = strlen(r->command) + 1;
 			bad = at >= sizeof(r->command) ||
 			      text(r->command + at, sizeof(r->command) - at, k, v);
-		}
-		else {
+		} else {
 			fprintf(stderr, "ipc-inject: unknown key '%s'\n", k);
 			return -1;
 		}
