@@ -1,12 +1,16 @@
 /*
  * relay-bench - the gateway's relay on its own, for tests/bench/relay.sh.
  *
- *   relay-bench -l PORT -b BACKEND_PORT [--cert F --key F] [--plain]
+ *   relay-bench -l PORT -b BACKEND_PORT [--cert F --key F] [--plain] [--metrics ADDR]
  *
  * Accepts TLS clients (plain ones with --plain) on 127.0.0.1:PORT and relays
  * each to a plain TCP backend on 127.0.0.1:BACKEND_PORT with libportico's
  * TLS stream and relay, exactly as the gateway does.  Without --cert/--key a
- * self-signed pair is generated in a temporary directory.
+ * self-signed pair is generated in a temporary directory.  With --metrics
+ * each relay's bytes are counted into portico_relay_bytes_total{direction}
+ * as the gateway counts them (pt_relay_count: an atomic add per chunk), and
+ * served on ADDR's /metrics, as with [gateway] metrics_listen (docs/bench.md,
+ * "Metrics").
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +22,7 @@
 
 #include "portico/conf.h"
 #include "portico/log.h"
+#include "portico/metrics.h"
 #include "portico/net.h"
 #include "portico/relay.h"
 #include "portico/tls.h"
@@ -31,6 +36,7 @@ struct bench {
 	int plain;
 	uint64_t next_id;
 	uint64_t idle_ms;
+	struct pt_series *up, *down; /* --metrics, else NULL */
 };
 
 struct conn {
@@ -42,7 +48,7 @@ struct conn {
 static void usage(void)
 {
 	fprintf(stderr, "usage: relay-bench -l PORT -b BACKEND_PORT [--cert FILE --key FILE] "
-			"[--plain] [--idle-timeout MS] [-v]\n");
+			"[--plain] [--idle-timeout MS] [--metrics ADDR] [-v]\n");
 	exit(2);
 }
 
@@ -70,6 +76,7 @@ static void on_backend(uv_connect_t *req, int status)
 	struct conn *c = req->data;
 	struct bench *b = c->b;
 	struct pt_stream *front = c->client;
+	struct pt_relay *r;
 
 	if (status < 0) {
 		pt_log(PT_LOG_WARNING, c->client->id, "backend: %s", uv_strerror(status));
@@ -89,11 +96,14 @@ static void on_backend(uv_connect_t *req, int status)
 		}
 	}
 	c->client = front;
-	if (!pt_relay_start(b->loop, front, c->server, b->idle_ms, on_relay_done, c)) {
+	if (!(r = pt_relay_start(b->loop, front, c->server, b->idle_ms, on_relay_done, c))) {
 		pt_stream_close(front, on_closed_free);
 		pt_stream_close(c->server, on_closed_free);
 		free(c);
+		return;
 	}
+	if (b->up)
+		pt_relay_count(r, b->up, b->down);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -145,12 +155,13 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'K' },
 		{ "plain", no_argument, NULL, 'P' },
 		{ "idle-timeout", required_argument, NULL, 'I' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench b = { 0 };
 	struct pt_conf *conf = pt_conf_defaults();
 	char tmpdir[] = "/tmp/relay-bench-XXXXXX", certp[64], keyp[64], addr[64], err[512];
-	const char *cert = NULL, *key = NULL;
+	const char *cert = NULL, *key = NULL, *metrics = NULL;
 	int port = 0, bport = 0, opt, rc;
 	int64_t v;
 
@@ -179,6 +190,9 @@ int main(int argc, char **argv)
 			if (pt_conf_parse_int(optarg, 0, INT64_MAX, &v))
 				usage();
 			b.idle_ms = (uint64_t)v;
+			break;
+		case 'M':
+			metrics = optarg;
 			break;
 		case 'v':
 			pt_log_init("relay-bench", PT_LOG_DEBUG, 0);
@@ -225,6 +239,18 @@ int main(int argc, char **argv)
 	rc = pt_net_listen(&b.listener, addr, 4096, on_connection);
 	if (rc)
 		pt_fatalx("listen on %s: %s", addr, uv_strerror(rc));
+	if (metrics) {
+		struct pt_metrics *m = pt_metrics_new();
+		struct pt_metric *f = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_relay_bytes_total",
+						     "Bytes relayed", "direction", NULL, 0);
+
+		b.up = pt_metric_with(f, "up");
+		b.down = pt_metric_with(f, "down");
+		if (!b.up || !b.down || pt_metrics_standard(m, "relay-bench") < 0)
+			pt_fatalx("metrics: out of memory");
+		if (!pt_metrics_http_listen(b.loop, metrics, m, err, sizeof(err)))
+			pt_fatalx("%s", err);
+	}
 	uv_signal_init(b.loop, &b.sigterm);
 	uv_signal_start(&b.sigterm, on_signal, SIGTERM);
 	uv_signal_init(b.loop, &b.sigint);
