@@ -5,9 +5,12 @@
 # answer continues the same PAM conversation.  The right code gives a token;
 # a wrong code fails after the same fixed delay as a wrong password; a code
 # is good once; a challenge is good once, from its own address only, for
-# 60 s; hostile bodies are refused and the broker keeps serving; `portico
-# login` asks for the code; a gateway's VNC login (one password) is refused
-# with a message that sends the user to the portal.
+# 60 s; hostile bodies are refused and the broker keeps serving; challenges
+# waiting from one address are capped; `portico login` and `portico-admin
+# login` ask for the code, and so does the web portal in Chromium
+# (tests/web/portal_mfa.mjs, through the gateway's HTTPS front); a gateway's
+# VNC login (one password) is refused with a message that sends the user to
+# the portal; hostile messages on the PAM socket (tests/tools/ipc-inject).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
@@ -177,7 +180,8 @@ echo "ok: the gateway's login step refuses a user whose PAM asks more (403 mfa_r
 
 # ... and a VNC viewer at the gateway reads why in the RFB SecurityResult.
 GW_PORT=$(free_port)
-be_gateway_conf "$GW_PORT" - user=nobody
+HP=$(free_port)
+be_gateway_conf "$GW_PORT" - user=nobody https_listen=127.0.0.1:$HP
 "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
 GW_PID=$!
 trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; be_cleanup' EXIT
@@ -193,6 +197,16 @@ grep -q "second factor: sign in on the web portal .*portico connect" "$T/probe.e
 grep -q "user alice: refused: login needs a second factor" "$T/gateway.log" ||
 	fail "no gateway log line for the refusal: $(tail -3 "$T/gateway.log")"
 echo "ok: the gateway's VNC login tells the viewer to sign in at the portal or with portico connect"
+
+# --- the web portal asks for the code (Chromium, through the gateway's HTTPS front) ----
+command -v node >/dev/null && [ -x /usr/bin/chromium ] && [ -d tests/web/node_modules/playwright-core ] ||
+	fail "node, /usr/bin/chromium and playwright-core (make deps) are needed for the portal's part"
+PT_URL=https://127.0.0.1:$HP PT_USER=alice PT_PASSWORD=alice-pw PT_CODE=$(code 5) \
+	PT_PROMPT="One-time password (OATH) for \`alice'" timeout 120 node tests/web/portal_mfa.mjs >"$T/portal.out" 2>&1
+rc=$?
+sed 's/^/   /' "$T/portal.out"
+[ $rc = 0 ] || fail "the portal's sign-in with a code (gateway log: $(tail -3 "$T/gateway.log"))"
+echo "ok: the web portal signs in with a password and a code"
 
 # --- the challenge asked first has expired by now -------------------------------------
 left=$((T_OLD + 62 - $(date +%s)))
@@ -213,7 +227,7 @@ for kind in answer-stray cancel-stray; do
 	"$BUILD/tests/tools/ipc-inject" "$(net_side)" "$kind" || fail "ipc-inject $kind"
 done
 challenge alice alice-pw
-answer "$CH" "$(code 5)"
+answer "$CH" "$(code 6)"
 expect 200
 echo "ok: stray answers and cancels on the PAM socket are ignored"
 for kind in answer-short answer-unterminated chal; do
