@@ -42,7 +42,7 @@ call() {
 
 be_start
 be_start2
-[ "$(pg_psql "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ] ||
+[ "$(pg_psql "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] ||
 	fail "schema version: $(pg_psql "SELECT * FROM meta")"
 echo "ok: two brokers on one database, its schema made once"
 
@@ -99,6 +99,25 @@ gone=$i # logged out
 call 2 GET /resources "" "$tok" >/dev/null
 expect 401
 echo "ok: a user's session, ticket and logout hold on either broker"
+
+# --- control rows written on one broker reach a gateway's long-poll on the other -----
+ADMIN=$(B=$B2 login carol carol-pw)
+call 1 GET "/gateway/control?after=-1&wait=0" "" "$GW_SECRET" >/dev/null
+expect 200
+next=$(jq -r .next "$T/out")
+curl -s -o "$T/poll" --cacert "$T/tls/server.pem" -H "Authorization: Bearer $GW_SECRET" \
+	"$B1/gateway/control?after=$next&wait=20" &
+POLL=$!
+sleep 0.5
+T0=$(date +%s%3N)
+call 2 POST "/admin/sessions/$sid/message" '{"text":"from broker 2"}' "$ADMIN" >/dev/null
+expect 200
+wait $POLL
+took=$(($(date +%s%3N) - T0))
+jq -e ".control[0].session_id == $sid and .control[0].action == \"message\" and .control[0].text == \"from broker 2\"" "$T/poll" >/dev/null ||
+	fail "broker 1's long-poll: $(cat "$T/poll")"
+[ "$took" -lt 2000 ] || fail "broker 2's row reached broker 1's long-poll after $took ms"
+echo "ok: a row written through broker 2 reached a long-poll on broker 1 in $took ms"
 
 # --- both brokers sweep: each timed-out session ends once ----------------------------
 for i in $(seq -w 101 120); do

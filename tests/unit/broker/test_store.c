@@ -53,7 +53,8 @@ static void setup(void)
 	if (pg_url && *pg_url) {
 		snprintf(uri, sizeof(uri), "%s", pg_url);
 		raw_sql("SET client_min_messages = warning;"
-			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens, throttle, brokers CASCADE");
+			" DROP TABLE IF EXISTS meta, pools, hosts, sessions, tickets, tokens, throttle, brokers,"
+			" control CASCADE");
 	} else {
 		pg_url = NULL;
 		snprintf(uri, sizeof(uri), "sqlite:%s", path);
@@ -263,6 +264,52 @@ Test(store, a_gateway_started_disconnects_only_its_own_earlier_sessions)
 	brk_store_close(st);
 }
 
+/* Control rows: numbered in order, read after a seq, kept 10 minutes, the
+ * newest always (the numbering never goes back). */
+Test(store, control_rows)
+{
+	struct brk_store *st = open_ok();
+	struct brk_control *v;
+	size_t n;
+	int64_t last;
+
+	cr_assert_eq(brk_store_control_since(st, 0, &v, &n, &last), 0);
+	cr_assert_eq(n, 0);
+	cr_assert_eq(last, 0);
+	free(v);
+	cr_assert_eq(brk_store_control_add(st, 7, "disconnect", "by carol", 1000), 0);
+	cr_assert_eq(brk_store_control_add(st, 8, "message", "hello\nworld", 2000), 0);
+	cr_assert_eq(brk_store_control_since(st, 0, &v, &n, &last), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(v[0].session_id, 7);
+	cr_assert_str_eq(v[0].action, "disconnect");
+	cr_assert_str_eq(v[1].text, "hello\nworld");
+	cr_assert_eq(last, v[1].seq);
+	cr_assert_gt(v[1].seq, v[0].seq);
+	int64_t first = v[0].seq;
+	free(v);
+	cr_assert_eq(brk_store_control_since(st, first, &v, &n, &last), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(v[0].session_id, 8);
+	free(v);
+	/* Nothing after the newest. */
+	cr_assert_eq(brk_store_control_since(st, last, &v, &n, &last), 0);
+	cr_assert_eq(n, 0);
+	free(v);
+	/* Old rows go, the newest stays: the next one is numbered after it. */
+	cr_assert_eq(brk_store_purge(st, 2000 + 11 * 60 * 1000), 0);
+	cr_assert_eq(brk_store_control_since(st, 0, &v, &n, &last), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(v[0].session_id, 8);
+	free(v);
+	cr_assert_eq(brk_store_control_add(st, 9, "logoff", "", 3000), 0);
+	cr_assert_eq(brk_store_control_since(st, 0, &v, &n, &last), 0);
+	cr_assert_eq(n, 2);
+	cr_assert_gt(v[1].seq, v[0].seq);
+	free(v);
+	brk_store_close(st);
+}
+
 Test(store, a_newer_schema_is_refused)
 {
 	char err[512];
@@ -270,9 +317,9 @@ Test(store, a_newer_schema_is_refused)
 	brk_store_close(open_ok());
 	raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
 	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
-	cr_assert(strstr(err, "schema version 99 is newer than this broker's (5)") != NULL,
+	cr_assert(strstr(err, "schema version 99 is newer than this broker's (6)") != NULL,
 		  "got '%s'", err);
-	raw_sql("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+	raw_sql("UPDATE meta SET value = '6' WHERE key = 'schema_version'");
 	brk_store_close(open_ok());
 }
 
@@ -291,6 +338,7 @@ Test(store, an_older_schema_is_migrated)
 	raw_sql("DROP TABLE throttle");
 	raw_sql("DROP TABLE brokers");
 	raw_sql("ALTER TABLE sessions DROP COLUMN starter");
+	raw_sql("DROP TABLE control");
 	raw_sql("UPDATE meta SET value = '3' WHERE key = 'schema_version'");
 	brk_store_close(open_ok());
 	/* The index is back: a second live row for alice is refused (on
