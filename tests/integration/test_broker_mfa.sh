@@ -181,10 +181,13 @@ echo "ok: the gateway's login step refuses a user whose PAM asks more (403 mfa_r
 # ... and a VNC viewer at the gateway reads why in the RFB SecurityResult.
 GW_PORT=$(free_port)
 HP=$(free_port)
-be_gateway_conf "$GW_PORT" - user=nobody https_listen=127.0.0.1:$HP
+RDP_PORT=$(free_port)
+be_gateway_conf "$GW_PORT" "$RDP_PORT" user=nobody https_listen=127.0.0.1:$HP
 "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
 GW_PID=$!
-trap 'kill $GW_PID 2>/dev/null; wait $GW_PID 2>/dev/null; be_cleanup' EXIT
+Xvfb -displayfd 1 -screen 0 800x600x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
+XVFB=$!
+trap 'kill $GW_PID $XVFB 2>/dev/null; wait $GW_PID 2>/dev/null; be_cleanup' EXIT
 for _ in $(seq 1 50); do
 	(exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && break
 	sleep 0.1
@@ -197,6 +200,15 @@ grep -q "second factor: sign in on the web portal .*portico connect" "$T/probe.e
 grep -q "user alice: refused: login needs a second factor" "$T/gateway.log" ||
 	fail "no gateway log line for the refusal: $(tail -3 "$T/gateway.log")"
 echo "ok: the gateway's VNC login tells the viewer to sign in at the portal or with portico connect"
+# RDP's login step has no text to show, only an ErrorInfo code: the
+# client's "access denied", and the broker's words in the gateway's log.
+for _ in $(seq 1 50); do [ -s "$T/xvfb.display" ] && break; sleep 0.1; done
+DISPLAY=:$(cat "$T/xvfb.display") timeout 20 xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore /u:alice /p:alice-pw \
+	>"$T/rdp.log" 2>&1 </dev/null
+grep -q "insufficient access privileges" "$T/rdp.log" || fail "xfreerdp was not refused: $(tail -3 "$T/rdp.log")"
+grep -q "rdp 127.0.0.1 user alice: refused: this account signs in with a second factor" "$T/gateway.log" ||
+	fail "no gateway log line with the reason: $(grep rdp "$T/gateway.log" | tail -3)"
+echo "ok: the gateway's RDP login refuses it too (access denied; the reason in the gateway's log)"
 
 # --- the web portal asks for the code (Chromium, through the gateway's HTTPS front) ----
 command -v node >/dev/null && [ -x /usr/bin/chromium ] && [ -d tests/web/node_modules/playwright-core ] ||
