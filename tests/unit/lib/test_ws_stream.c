@@ -637,6 +637,53 @@ Test(ws_stream, frames_on_the_wire)
 	finish(&srv, &rawc);
 }
 
+/* A notice (a text frame) goes between the owner's binary frames, never
+ * inside one; a close queued ahead goes out when the owner closes. */
+Test(ws_stream, text_notice_and_a_queued_close_on_the_wire)
+{
+	struct pt_stream *a, *b;
+	struct ep srv = { 0 }, rawc = { 0 };
+	static char big[PT_WS_TEXT_MAX + 2]; /* one byte too many */
+
+	socket_pair(&a, &b);
+	ep_start(&srv, pt_ws_stream_new(a, 1, NULL, 0), 0);
+	ep_start(&rawc, b, 0);
+	cr_assert_eq(pt_stream_write(srv.s, "hi", 2, ep_written), PT_STREAM_DONE);
+	cr_assert_eq(pt_ws_stream_send_text(srv.s, "{\"m\":1}"), 0);
+	/* One at a time: the next waits for this one to go out. */
+	cr_assert(pt_ws_stream_send_text(srv.s, "x") == -EBUSY ||
+		  pt_ws_stream_send_text(srv.s, "x") == 0);
+	memset(big, 'x', sizeof(big) - 1);
+	cr_assert_eq(pt_ws_stream_send_text(srv.s, big), -EINVAL);
+	run_for_len(&rawc, 4 + 9);
+	cr_assert_eq(memcmp(rawc.got, "\x82\x02hi\x81\x07{\"m\":1}", 13), 0);
+	cr_assert_eq(pt_ws_stream_queue_close(srv.s, 4000, "logged off by an administrator"), 0);
+	cr_assert_eq(pt_ws_stream_queue_close(srv.s, 4000, "again"), -EALREADY);
+	cr_assert_eq(pt_ws_stream_send_text(srv.s, "late"), -EPIPE);
+	size_t at = rawc.len;
+	run_for_len(&rawc, at + 2 + 2 + 30);
+	cr_assert_eq(memcmp(rawc.got + at, "\x88\x20\x0f\xa0logged off by an administrator", 34), 0);
+	finish(&srv, &rawc);
+}
+
+/* A client's stream sends no notices (a server's word), and a plain stream
+ * is not a WebSocket. */
+Test(ws_stream, notices_only_from_a_server)
+{
+	struct pt_stream *c, *d;
+	struct ep cli = { 0 }, raws = { 0 };
+
+	socket_pair(&c, &d);
+	ep_start(&cli, pt_ws_stream_new(c, 0, NULL, 0), 0);
+	ep_start(&raws, d, 0);
+	cr_assert_eq(pt_ws_stream_send_text(cli.s, "x"), -EINVAL);
+	struct pt_stream *plain = pt_plain_new(&loop, UV_TCP);
+	cr_assert_eq(pt_ws_stream_send_text(plain, "x"), -EINVAL);
+	cr_assert_eq(pt_ws_stream_queue_close(plain, 4000, NULL), -EINVAL);
+	pt_stream_close(plain, NULL);
+	finish(&cli, &raws);
+}
+
 /* What a client that breaks the protocol sees: the data it sent before,
  * on the server's side, then a close frame with the code, then the end. */
 static const struct {
