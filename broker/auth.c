@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "portico/log.h"
 
 enum pending_state {
@@ -19,6 +20,8 @@ struct pending {
 	uint32_t id;
 	int state;
 	int64_t expires; /* uv_now's clock: P_CHALLENGE and P_TAKEN */
+	uint64_t t0;	 /* uv_hrtime when PAM last had it (not the user) */
+	uint64_t pam_ns; /* PAM's own time so far, for the latency metric */
 	brk_auth_cb cb;
 	brk_auth_challenge_cb on_challenge;
 	void *arg;
@@ -97,6 +100,7 @@ static void on_challenge(struct brk_auth *a, struct pt_ipc_auth_chal *m)
 		pt_log_warnx("request %u: a question crossed its cancel", q->id);
 		return;
 	}
+	q->pam_ns += uv_hrtime() - q->t0;
 	if (!q->on_challenge || pt_ticket_new(q->challenge)) {
 		q->state = P_CHALLENGE; /* so that it is sent */
 		pending_cancel(a, q);
@@ -142,6 +146,9 @@ static void on_readable(uv_poll_t *p, int status, int events)
 		a->tail = pp;
 	a->npending--;
 	explicit_bzero(q->challenge, sizeof(q->challenge));
+	if (q->state == P_PAM)
+		q->pam_ns += uv_hrtime() - q->t0;
+	brk_metrics_pam_seconds((double)q->pam_ns / 1e9);
 	q->cb(q->arg, m.rep.result, m.rep.user);
 	free(q);
 }
@@ -249,6 +256,7 @@ int brk_auth_start(struct brk_auth *a, const char *service, const char *user, co
 	explicit_bzero(&req, sizeof(req));
 	q->id = id;
 	q->state = P_PAM;
+	q->t0 = uv_hrtime();
 	q->cb = cb;
 	q->on_challenge = on_chal;
 	q->arg = arg;
@@ -300,6 +308,7 @@ int brk_auth_answer(struct brk_auth *a, void *arg, const char *answer)
 	}
 	m.id = q->id;
 	q->state = P_PAM;
+	q->t0 = uv_hrtime();
 	pending_send(a, &m, sizeof(m));
 	explicit_bzero(&m, sizeof(m));
 	return 0;
