@@ -310,6 +310,7 @@ int brk_authd_run_service(int fd, const char *service)
 	authd_reap(&d, 1);
 	return rc < 0 ? 1 : 0;
 }
+
 int brk_authd_run(int fd)
 {
 	return brk_authd_run_service(fd, NULL);

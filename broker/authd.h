@@ -10,12 +10,15 @@
 #ifndef BROKER_AUTHD_H
 #define BROKER_AUTHD_H
 
-/* Serve requests on fd until the network side closes it (returns 0) or
- * sends a malformed message (logs it and returns 1; the caller then kills
- * the network side, which is broken or compromised).  Each request gets its
- * own PAM handle: pam_authenticate, then pam_acct_mgmt, and the reply
- * carries the name PAM settled on (PAM_USER).  PAM's failure delay is
- * reported in the reply, never slept here. */
+/* Serve requests on fd until the network side closes it (returns 0, once
+ * the requests it sent before are answered, their questions cancelled) or
+ * sends a malformed message (logs it and returns 1, its children killed;
+ * the caller then kills the network side, which is broken or compromised).
+ * Each request gets its own child and PAM handle: pam_authenticate, then
+ * pam_acct_mgmt, and the reply carries the name PAM settled on (PAM_USER).
+ * An answer or cancel for a request that is not running is ignored (it
+ * crossed the reply).  PAM's failure delay is reported in the reply, never
+ * slept here. */
 int brk_authd_run(int fd);
 
 /* The same, but a request for any PAM service other than `service` is
