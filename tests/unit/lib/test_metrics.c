@@ -4,12 +4,17 @@
  * threads at once, and the relay's totals (pt_relay_count). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "portico/metrics.h"
+#include "portico/relay.h"
+#include "portico/stream.h"
 
 static char *render(struct pt_metrics *m)
 {
@@ -251,5 +256,99 @@ Test(metrics, counting_from_many_threads_loses_nothing, .timeout = 30)
 	assert_has(text, "h_seconds_sum 400000\n");
 	assert_has(text, "h_seconds_count 400000\n");
 	free(text);
+	pt_metrics_free(m);
+}
+
+/* --- the relay's totals (pt_relay_count) ---------------------------------- */
+
+/* A connected pair of loopback TCP sockets: *a the connecting end, *b the
+ * accepted one. */
+static void tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(l >= 0);
+	cr_assert_eq(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+	*a = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(*a, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	*b = accept(l, NULL, NULL);
+	cr_assert(*b >= 0);
+	close(l);
+}
+
+static struct pt_stream *stream_of(uv_loop_t *loop, int fd)
+{
+	struct pt_stream *s = pt_plain_new(loop, UV_TCP);
+
+	cr_assert_not_null(s);
+	cr_assert_eq(uv_tcp_open((uv_tcp_t *)pt_plain_uv(s), fd), 0);
+	return s;
+}
+
+static int relay_ended;
+
+static void on_counted_relay_done(struct pt_relay *r, int status)
+{
+	relay_ended = 1;
+}
+
+/* Send n bytes into from, run the loop until they come out of to. */
+static void move(uv_loop_t *loop, int from, int to, size_t n)
+{
+	static char buf[65536];
+	size_t got = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	cr_assert(n <= sizeof(buf));
+	cr_assert_eq(write(from, buf, n), (ssize_t)n);
+	for (int i = 0; got < n && i < 100000; i++) {
+		ssize_t k;
+
+		uv_run(loop, UV_RUN_NOWAIT);
+		k = recv(to, buf, sizeof(buf), MSG_DONTWAIT);
+		if (k > 0)
+			got += (size_t)k;
+	}
+	cr_assert_eq(got, n, "%zu of %zu bytes through the relay", got, n);
+}
+
+Test(metrics, a_relay_adds_its_bytes_to_the_totals_as_they_move, .timeout = 30)
+{
+	struct pt_metrics *m = pt_metrics_new();
+	struct pt_metric *f = pt_metrics_add(m, PT_METRIC_COUNTER, "b_total", "", "direction",
+					     NULL, 0);
+	struct pt_series *up = pt_metric_with(f, "up"), *down = pt_metric_with(f, "down");
+	int client, front, back, server;
+	uv_loop_t loop;
+	struct pt_relay *r;
+
+	uv_loop_init(&loop);
+	tcp_pair(&client, &front);
+	tcp_pair(&back, &server);
+	r = pt_relay_start(&loop, stream_of(&loop, front), stream_of(&loop, back), 0,
+			   on_counted_relay_done, NULL);
+	cr_assert_not_null(r);
+	cr_assert(pt_relay_stats(r)->spliced, "two plain sockets take the splice path");
+	move(&loop, client, server, 1000);
+	/* Counted from here on; what moved before is added at once. */
+	pt_relay_count(r, up, down);
+	cr_assert_eq(pt_series_value(up), 1000);
+	cr_assert_eq(pt_series_value(down), 0);
+	move(&loop, client, server, 50000);
+	move(&loop, server, client, 30000);
+	cr_assert_eq(pt_series_value(up), 51000, "while the relay runs");
+	cr_assert_eq(pt_series_value(down), 30000);
+	close(client);
+	close(server);
+	for (int i = 0; !relay_ended && i < 100000; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	cr_assert(relay_ended);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	cr_assert_eq(uv_loop_close(&loop), 0);
+	cr_assert_eq(pt_series_value(up), 51000);
 	pt_metrics_free(m);
 }
