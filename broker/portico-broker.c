@@ -78,14 +78,7 @@ static struct brk broker;
 /* SIGHUP: the audit trail opened again, after logrotate moved it. */
 static void on_hup(uv_signal_t *s, int signum)
 {
-	char err[600];
-
-	if (!pt_audit_enabled())
-		return;
-	if (pt_audit_reopen(err, sizeof(err)))
-		pt_log_warnx("audit: %s; still writing to the file open before", err);
-	else
-		pt_log_info("audit: reopened %s", ((const struct brk *)s->data)->conf->broker.audit_log);
+	pt_audit_hup();
 }
 
 static void on_signal(uv_signal_t *s, int signum)

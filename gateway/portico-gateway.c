@@ -32,15 +32,7 @@
 /* SIGHUP: the audit trail opened again, after logrotate moved it. */
 static void on_hup(uv_signal_t *s, int signum)
 {
-	struct gw *g = s->data;
-	char err[600];
-
-	if (!pt_audit_enabled())
-		return;
-	if (pt_audit_reopen(err, sizeof(err)))
-		pt_log_warnx("audit: %s; still writing to the file open before", err);
-	else
-		pt_log_info("audit: reopened %s", g->conf->gateway.audit_log);
+	pt_audit_hup();
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -148,3 +148,15 @@ void pt_audit_close(void)
 	audit_path = NULL;
 	pthread_mutex_unlock(&audit_mu);
 }
+
+void pt_audit_hup(void)
+{
+	char err[600];
+
+	if (!pt_audit_enabled())
+		return;
+	if (pt_audit_reopen(err, sizeof(err)))
+		pt_log_warnx("audit: %s; still writing to the file open before", err);
+	else
+		pt_log_info("audit: reopened %s", audit_path);
+}

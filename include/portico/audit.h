@@ -24,6 +24,9 @@ int pt_audit_open(const char *path, const char *daemon, char *err, size_t errlen
 /* Open the same path again (after a rotation): 0, or -1 with err set and
  * the old file still written. */
 int pt_audit_reopen(char *err, size_t errlen);
+/* SIGHUP's handler in each daemon: pt_audit_reopen, its outcome logged
+ * (nothing when no trail is open). */
+void pt_audit_hup(void);
 /* Whether a trail is open: callers skip building records otherwise. */
 int pt_audit_enabled(void);
 /* Write rec (taken: its reference is released) with "ts" and "daemon"

@@ -299,3 +299,20 @@ expect() {
 		[ "$(jq -r .error "$T/out")" = "$code" ] || fail "expected error $code: $(cat "$T/out")"
 	fi
 }
+
+# disconnect_closes POOL PID PROTO: an administrator ($ADMIN) disconnects
+# POOL's live session; the client PID must be gone within 2 s and the
+# gateway's log say why for PROTO (vnc, rdp, rdg).  TOOK: the time taken.
+disconnect_closes() {
+	local s t0
+	s=$(api GET "/admin/sessions?state=live&pool=$1" "" "$ADMIN" | jq -r '.sessions[0].id')
+	t0=$(date +%s%3N)
+	api POST "/admin/sessions/$s/disconnect" "" "$ADMIN" >/dev/null
+	expect 200
+	for _ in $(seq 1 40); do kill -0 "$2" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$2" 2>/dev/null && { kill "$2"; fail "the client is still connected 2 s after the disconnect"; }
+	TOOK="$(($(date +%s%3N) - t0)) ms"
+	wait "$2" 2>/dev/null
+	grep -q "$3 127.0.0.1 .*session $s: disconnect (disconnected by an administrator (carol))" "$T/gateway.log" ||
+		fail "no log line for the disconnect: $(tail -3 "$T/gateway.log")"
+}
