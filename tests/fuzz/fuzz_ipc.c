@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,8 +66,15 @@ static char image_dir[64];
 
 /* --- PAM, replaced: authd must not get this far unless the request is good - */
 
-static int pam_reached;
-static char pam_service[64], pam_user[256];
+/* authd runs each request's PAM in a child it forks (authd_pam.c): what
+ * the replaced pam_start saw lives in memory shared with it. */
+static struct pam_seen {
+	int reached;
+	char service[64], user[256];
+} *seen;
+#define pam_reached (seen->reached)
+#define pam_service (seen->service)
+#define pam_user    (seen->user)
 
 int pam_start(const char *service, const char *user, const struct pam_conv *conv,
 	      pam_handle_t **pamh)
@@ -86,6 +94,9 @@ static void remove_image_dir(void)
 static void setup(void)
 {
 	pt_log_init("fuzz", PT_LOG_ERR, 0);
+	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (seen == MAP_FAILED)
+		abort();
 	conf = pt_conf_defaults();
 	if (!conf ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sess_fd) == -1)
