@@ -38,7 +38,7 @@ TEST_PKGS := clang libclang-rt-14-dev clang-format iproute2 strace sqlite3 binut
 	libcriterion-dev libvncserver-dev haproxy nginx libnginx-mod-stream xvfb \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
 	linux-image-amd64 cpio python3 freerdp2-shadow-x11 winpr-utils \
-	systemd postgresql chromium rdesktop
+	systemd postgresql chromium rdesktop libpam-oath oathtool python3-prometheus-client logrotate
 DEB_PKGS := $(DEMO_PKGS) $(TEST_PKGS)
 
 PKGS    := libuv openssl sqlite3 libpq jansson libcurl
