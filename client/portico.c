@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rdp_open.h"
 
 static const char usage_text[] =
 	"usage: portico [--broker URL] [--ca FILE] COMMAND\n"
@@ -235,55 +236,42 @@ static int cmd_connect(struct cli *c, int argc, char **argv)
 		json_decref(out);
 		return CLI_OK;
 	}
+	if (!strcmp(protocol, "rdp")) {
+		/* The ticket in a private .rdp file, not on a command line;
+		 * through the RD Gateway, its certificate checked first. */
+		struct cli_rdp r = { viewer ? viewer : "xfreerdp",
+				     rdg.gateway ? rdg.target : gateway,
+				     rdg.gateway,
+				     ticket,
+				     shell,
+				     c->ca };
+		st = cli_rdp_open(&r);
+		json_decref(out);
+		return st;
+	}
 	/* Run the viewer itself (no shell): the ticket goes to a VNC viewer
 	 * in its environment, as TigerVNC reads it. */
-	char target[400], lbi[100], gw[400], *vargv[10], *shellarg = NULL;
+	char target[400], *vargv[10];
 	int k = 0;
 	const char *colon = strrchr(gateway, ':');
-	if (!strcmp(protocol, "rdp") && rdg.gateway) {
-		/* Through the RD Gateway: port 443 (or https_listen's) only. */
-		snprintf(target, sizeof(target), "/v:%s", rdg.target);
-		snprintf(gw, sizeof(gw), "/g:%s", rdg.gateway);
-		snprintf(lbi, sizeof(lbi), "/gat:%s", ticket);
-		vargv[k++] = (char *)(viewer ? viewer : "xfreerdp");
-		vargv[k++] = target;
-		vargv[k++] = gw;
-		vargv[k++] = lbi;
-		vargv[k++] = "/cert:tofu";
-		if (shell &&
-		    asprintf(&shellarg, "/%s:%s", remote_app(shell) ? "app" : "shell", shell) > 0)
-			vargv[k++] = shellarg;
-	} else if (!strcmp(protocol, "rdp")) {
-		snprintf(target, sizeof(target), "/v:%s", gateway);
-		snprintf(lbi, sizeof(lbi), "/load-balance-info:Cookie: msts=%s", ticket);
-		vargv[k++] = (char *)(viewer ? viewer : "xfreerdp");
-		vargv[k++] = target;
-		vargv[k++] = lbi;
-		vargv[k++] = "/cert:tofu";
-		if (shell &&
-		    asprintf(&shellarg, "/%s:%s", remote_app(shell) ? "app" : "shell", shell) > 0)
-			vargv[k++] = shellarg;
-	} else {
-		snprintf(target, sizeof(target), "%.*s::%s",
-			 colon ? (int)(colon - gateway) : (int)strlen(gateway), gateway,
-			 colon ? colon + 1 : "5900");
-		setenv("VNC_USERNAME", "ticket", 1);
-		setenv("VNC_PASSWORD", ticket, 1);
-		vargv[k++] = (char *)(viewer ? viewer : "xtigervncviewer");
-		vargv[k++] = "-SecurityTypes";
-		vargv[k++] = "X509Plain";
-		if (c->ca[0]) {
-			vargv[k++] = "-X509CA";
-			vargv[k++] = c->ca;
-		}
-		vargv[k++] = target;
+	snprintf(target, sizeof(target), "%.*s::%s",
+		 colon ? (int)(colon - gateway) : (int)strlen(gateway), gateway,
+		 colon ? colon + 1 : "5900");
+	setenv("VNC_USERNAME", "ticket", 1);
+	setenv("VNC_PASSWORD", ticket, 1);
+	vargv[k++] = (char *)(viewer ? viewer : "xtigervncviewer");
+	vargv[k++] = "-SecurityTypes";
+	vargv[k++] = "X509Plain";
+	if (c->ca[0]) {
+		vargv[k++] = "-X509CA";
+		vargv[k++] = c->ca;
 	}
+	vargv[k++] = target;
 	vargv[k] = NULL;
 	fflush(stdout);
 	execvp(vargv[0], vargv);
 	fprintf(stderr, "portico: cannot run %s: %s (install it, or name another with --viewer)\n",
 		vargv[0], strerror(errno));
-	free(shellarg);
 	json_decref(out);
 	return CLI_FAIL;
 }
