@@ -137,9 +137,10 @@ sqlite3_ "$T/db/portico.db" "DROP INDEX sessions_live_user" >/dev/null
 sqlite3_ "$T/db/portico.db" "DROP TABLE throttle" >/dev/null
 sqlite3_ "$T/db/portico.db" "DROP TABLE brokers" >/dev/null
 sqlite3_ "$T/db/portico.db" "ALTER TABLE sessions DROP COLUMN starter" >/dev/null
+sqlite3_ "$T/db/portico.db" "DROP TABLE control" >/dev/null
 sqlite3_ "$T/db/portico.db" "UPDATE meta SET value = '1' WHERE key = 'schema_version'" >/dev/null
 be_start
-[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ] ||
+[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] ||
 	fail "schema not migrated"
 api GET /sessions "" "$ALICE" >/dev/null
 expect 200
