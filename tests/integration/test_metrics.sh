@@ -20,9 +20,9 @@ cd "$(dirname "$0")/../.."
 be_setup
 sd_setup
 GW_PORT=$(free_port)
-BM=$(free_port) GM=$(free_port) SM=$(free_port)
+BM=$(free_port) GM=$(free_port) SM=$(free_port) HP=$(free_port)
 be_gateway_conf "$GW_PORT" - public_host=gateway.test user="$SD_SVC" handshake_timeout=2s \
-	max_pending_per_addr=50 metrics_listen="127.0.0.1:$GM"
+	max_pending_per_addr=50 metrics_listen="127.0.0.1:$GM" https_listen="127.0.0.1:$HP"
 sed -i "/^\[broker\]/a metrics_listen = 127.0.0.1:$BM" "$T/portico.conf"
 sed -i "/^\[sessiond\]/a metrics_listen = 127.0.0.1:$SM" "$T/portico.conf"
 be_conf_append "
@@ -160,6 +160,19 @@ mid=$(value "$GM" 'portico_relay_bytes_total{protocol="vnc",direction="down"}')
 wait $VIEWER
 want "$GM" 'portico_gateway_connections{protocol="vnc",state="relaying"}' 0
 want "$BM" 'portico_sessions{pool="xterm",state="disconnected"}' 1
+# A browser's VNC (noVNC's WebSocket through the HTTPS front) counts as ws, its HTTPS
+# connection as https; a ticket used already as bad_ticket.
+api POST /resources/xterm/launch "" "$TOKEN" >/dev/null
+TK=$(jq -r .ticket "$T/out")
+out=$(/usr/bin/python3 tests/tools/ws-rfb.py 127.0.0.1 "$HP" rfb "$TK")
+grep -q "^update" <<<"$out" || fail "noVNC's handshake through the HTTPS front: $out"
+want "$GM" 'portico_gateway_connections_opened_total{protocol="https"}' 1
+want "$GM" 'portico_gateway_connections_opened_total{protocol="ws"}' 1
+[ "$(value "$GM" 'portico_relay_bytes_total{protocol="ws",direction="down"}')" -gt 0 ] ||
+	fail "no ws bytes: $(scrape "$GM" | grep 'protocol="ws"')"
+out=$(/usr/bin/python3 tests/tools/ws-rfb.py 127.0.0.1 "$HP" rfb "$TK")
+grep -q "^refused" <<<"$out" || fail "a used ticket through the HTTPS front: $out"
+want "$GM" 'portico_gateway_refused_total{reason="bad_ticket"}' 1
 echo "ok: gateway: connections by protocol and state, relayed bytes while they move, refusals by reason"
 
 # --- every exposition parses ----------------------------------------------------------
@@ -272,7 +285,7 @@ kill -0 "$GW_PID" || fail "the gateway died"
 echo "ok: hostile metrics clients answered or closed, the daemon still serves"
 
 # --- an address that cannot be bound --------------------------------------------------
-sed "s|^vnc_listen = .*|vnc_listen = 127.0.0.1:$(free_port)|; s|^metrics_listen = 127.0.0.1:$GM|metrics_listen = 127.0.0.1:$BM|" \
+sed "s|^vnc_listen = .*|vnc_listen = 127.0.0.1:$(free_port)|; s|^https_listen = .*|https_listen =|; s|^metrics_listen = 127.0.0.1:$GM|metrics_listen = 127.0.0.1:$BM|" \
 	"$T/portico.conf" >"$T/busy.conf"
 timeout 10 "$BUILD/bin/portico-gateway" -c "$T/busy.conf" >"$T/busy.log" 2>&1 && fail "a second gateway started"
 grep -q "metrics_listen: cannot listen for metrics on 127.0.0.1:$BM: address already in use" "$T/busy.log" ||
