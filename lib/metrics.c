@@ -281,7 +281,8 @@ static struct pt_metric *family_new(struct pt_metrics *m, enum pt_metric_type ty
 		if (*p == ',')
 			p++;
 	}
-	memcpy(f->bounds, buckets, n * sizeof(double));
+	if (n) /* buckets is NULL for the other types */
+		memcpy(f->bounds, buckets, n * sizeof(double));
 	f->nbuckets = n;
 	pthread_mutex_lock(&m->mu);
 	for (g = m->families; g; g = g->next)
