@@ -229,6 +229,9 @@ run sessiond portico-sessiond
 run gateway portico-gateway # it makes $D/tls/rdp.pem
 for _ in $(seq 1 50); do busy "$VP" && busy "$RP" && busy "$HP" && break; sleep 0.1; done
 busy "$VP" && busy "$RP" && busy "$HP" || die "the gateway did not start"
+# What portico checks the RD Gateway's certificate against: the nodes' CA
+# and the gateway's self-signed public certificate.
+cat "$D/pki/ca.pem" "$D/tls/rdp.pem" >"$D/client-ca.pem"
 
 # --- the xrdp host: xrdp showing an Xvnc desktop of the demo user's ---------------------
 command -v xrdp >/dev/null && command -v Xvnc >/dev/null || die "xrdp or Xvnc is missing: run 'make demo'"
@@ -286,7 +289,10 @@ cat <<EOF
    $BIN/portico --broker https://127.0.0.1:$BP --ca $D/pki/ca.pem login demo
    $BIN/portico list
    $BIN/portico connect desktop          (opens TigerVNC's viewer)
-   $BIN/portico connect rdesktop         (opens xfreerdp)
+   $BIN/portico --ca $D/client-ca.pem connect rdesktop
+                                         (opens xfreerdp through the RD Gateway,
+                                         whose self-signed certificate is in
+                                         $D/client-ca.pem beside the CA)
 
  With TigerVNC's viewer alone (user#pool, the password above):
    VNC_USERNAME='demo#clock' VNC_PASSWORD='$PASSWORD' \\

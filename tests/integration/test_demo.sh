@@ -89,6 +89,24 @@ wait $RDPC 2>/dev/null
 seen=$(python3 tests/tools/xwd-painted.py "$OUT.xwd")
 echo "   demo RDP desktop: $seen"
 [ "${seen##*painted=}" -gt 10000 ] || fail "the printed xfreerdp command shows nothing: $seen $(tail -5 "$OUT.rdp")"
+# The printed `portico connect rdesktop`, with the printed CA file: it
+# checks the RD Gateway's certificate and opens xfreerdp through it.
+ca=$(sed -n 's|.*portico --ca \([^ ]*\) connect rdesktop.*|\1|p' "$OUT")
+[ -s "$ca" ] || fail "no CA file printed for portico connect rdesktop: '$ca'"
+(cd "$DIR/client" && HOME=$DIR/client DISPLAY=:$(cat "$OUT.xvfb") exec "$BUILD/bin/portico" --ca "$ca" \
+	connect rdesktop </dev/null >"$OUT.pc" 2>&1) &
+RDPC=$!
+for _ in $(seq 1 20); do
+	sleep 1
+	DISPLAY=:$(cat "$OUT.xvfb") xwd -root -silent >"$OUT.xwd"
+	seen=$(python3 tests/tools/xwd-painted.py "$OUT.xwd")
+	[ "${seen##*painted=}" -gt 10000 ] && break
+	kill -0 $RDPC 2>/dev/null || break
+done
+kill $RDPC 2>/dev/null
+wait $RDPC 2>/dev/null
+echo "   portico connect rdesktop: $seen"
+[ "${seen##*painted=}" -gt 10000 ] || fail "the printed portico connect rdesktop shows nothing: $(tail -5 "$OUT.pc")"
 kill -INT $DEMO
 for _ in $(seq 1 $((GRACE * 10 + 150))); do pt_running $DEMO || break; sleep 0.1; done
 pt_running $DEMO && fail "the demo did not stop within $((GRACE + 15))s of Ctrl-C"
