@@ -98,6 +98,8 @@ TOKEN=$(login "$SD_USER" user-pw)
 [ -n "$TOKEN" ] || fail "login"
 want "$BM" 'portico_logins_total{result="success"}' 2
 want "$BM" 'portico_logins_total{result="failure"}' 1
+# Three PAM conversations: carol's, the wrong password, the good one.
+want "$BM" 'portico_pam_seconds_count' 3
 api POST /resources/xterm/launch "" "$TOKEN" >/dev/null
 [ "$STATUS" = 200 ] || fail "launch: $STATUS $(cat "$T/out")"
 TICKET=$(jq -r .ticket "$T/out")
