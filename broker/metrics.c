@@ -24,7 +24,8 @@
 
 static const double pam_buckets[] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 static const double launch_buckets[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
-static const char *const login_results[] = { "success", "failure", "throttled", "error" };
+static const char *const login_results[] = { "success", "failure", "throttled", "error",
+					     "challenge" };
 static const char *const session_states[] = { "starting", "ready", "active", "disconnected" };
 static const char *const host_states[] = { "up", "stale", "drained", "static" };
 
@@ -51,7 +52,7 @@ static struct {
 	struct pt_metrics *m;
 	struct pt_metrics_http *http;
 	struct pt_metric *launches, *requests;
-	struct pt_series *logins[4], *redeemed[3], *store_errors, *pam, *launch_s;
+	struct pt_series *logins[5] /* login_results */, *redeemed[3], *store_errors, *pam, *launch_s;
 	uv_timer_t timer;
 	uv_work_t work;
 	int working, stopping, timer_on;
@@ -215,7 +216,8 @@ int brk_metrics_init(struct brk *b, char *err, size_t errlen)
 		pt_metrics_add(m, PT_METRIC_COUNTER, "portico_logins_total",
 			       "Sign-ins (POST /login and the gateway's VNC/RDP login step), by "
 			       "result: success, failure (a wrong password, an unknown user), "
-			       "throttled (too many failures), error (the broker could not decide)",
+			       "throttled (too many failures), error (the broker could not decide), "
+			       "challenge (the password was right and PAM asks for more)",
 			       "result", NULL, 0);
 	bm.launches = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_launches_total",
 				     "Launches (a session assigned or reconnected, a ticket made), "
@@ -260,7 +262,7 @@ int brk_metrics_init(struct brk *b, char *err, size_t errlen)
 				      "1 once the store's gauges have been read, 0 before", NULL,
 				      collect_age, NULL))
 		goto oom;
-	for (int i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(login_results) / sizeof(login_results[0]); i++)
 		bm.logins[i] = pt_metric_with(logins, login_results[i]);
 	bm.redeemed[0] = pt_metric_with(redeemed, "ok");
 	bm.redeemed[1] = pt_metric_with(redeemed, "refused");
@@ -333,10 +335,12 @@ void brk_metrics_call_done(const struct brk_call *c)
 	snprintf(st, sizeof(st), "%d", status);
 	pt_series_inc(pt_metric_with(bm.requests, path, st));
 	if (!strcmp(path, "/login") || !strcmp(path, "/gateway/authorize")) {
-		int k = status == 200			 ? 0
-			: status == 401 || status == 403 ? 1
-			: status == 429			 ? 2
-							 : 3;
+		const char *code = json_string_value(json_object_get(c->out, "error"));
+		int k = status == 200				? 0
+			: code && !strcmp(code, "challenge")	? 4
+			: status == 401 || status == 403	? 1
+			: status == 429				? 2
+								: 3;
 		pt_series_inc(bm.logins[k]);
 	} else if (!strcmp(path, "/gateway/redeem")) {
 		pt_series_inc(bm.redeemed[status == 200 ? 0 : status < 500 ? 1 : 2]);

@@ -25,6 +25,7 @@ static const char *const states[] = { "pending", "relaying", "open" };
 static const char *const reasons[] = {
 	"max_connections",   "max_pending", "max_pending_per_addr", "out_of_memory",
 	"handshake_timeout", "bad_ticket",  "login_failed",	    "broker_unreachable",
+	"mfa_required",
 };
 #define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
 

@@ -277,7 +277,7 @@ static void on_authorized(void *arg, int rc, struct pt_api_resp *r, const char *
 	 * broker's words say where to sign in instead. */
 	if (r->status == 403 && !c->ws &&
 	    !strcmp(json_string_value(json_object_get(j, "error")) ?: "", "mfa_required")) {
-		gw_metrics_refused("login_failed"); /* metrics.c has no reason of its own for it */
+		gw_metrics_refused("mfa_required");
 		pt_api_message(r, msg, sizeof(msg));
 		refuse(c, msg, "login needs a second factor");
 		return;
