@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <security/pam_appl.h>
 #include <unistd.h>
 
 #include "portico/ipc.h"
@@ -257,6 +258,25 @@ static void authd_reap(struct authd *d, int block)
 		if (r != 0)
 			k->pid = 0;
 	}
+}
+
+static int authd_no_conv(int n, const struct pam_message **msg, struct pam_response **resp,
+			 void *arg)
+{
+	return PAM_CONV_ERR;
+}
+
+void brk_authd_prepare(const char *service)
+{
+	struct pam_conv conv = { authd_no_conv, NULL };
+	pam_handle_t *h = NULL;
+	int rc = pam_start(service, "portico", &conv, &h);
+
+	if (rc != PAM_SUCCESS)
+		pt_log_warnx("authd: PAM service %s: %s: every login will fail", service,
+			     pam_strerror(h, rc));
+	if (h)
+		pam_end(h, rc);
 }
 
 int brk_authd_run_service(int fd, const char *service)

@@ -36,4 +36,12 @@ int brk_authd_run_service(int fd, const char *service);
 struct pt_ipc_auth_req;
 int brk_authd_pam(int fd, const struct pt_ipc_auth_req *req);
 
+/* Once, in the root process before its first request: one pam_start and
+ * pam_end of service, so that what the PAM library sets up for a process
+ * is done here once, not in every child at the same time (pam_wrapper,
+ * which the tests run under, makes a directory on a process's first
+ * pam_start, and children racing to make theirs collide), and a service
+ * PAM cannot start is said at start.  Authenticates nobody. */
+void brk_authd_prepare(const char *service);
+
 #endif

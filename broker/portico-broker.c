@@ -56,6 +56,7 @@ static _Noreturn void run_authd(int fd, pid_t child, const char *service)
 	signal(SIGPIPE, SIG_IGN);
 	/* Pinned: a compromised network side cannot ask root for another
 	 * service (one with pam_rootok would let anybody in). */
+	brk_authd_prepare(service);
 	rc = brk_authd_run_service(fd, service);
 	if (rc != 0) {
 		pt_log_warnx("stopping the network side after a malformed message");
