@@ -32,7 +32,7 @@ CFLAGS  ?= -O2 -g
 DEMO_PKGS := build-essential pkg-config openssl procps util-linux passwd curl jq \
 	libuv1-dev libssl-dev libjansson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
 	libhttp-parser-dev libpam0g-dev freerdp2-dev libpam-wrapper libnss-wrapper \
-	tigervnc-standalone-server tigervnc-viewer xterm x11-apps xrdp freerdp2-x11 novnc
+	tigervnc-standalone-server tigervnc-viewer xterm x11-apps x11-utils xrdp freerdp2-x11 novnc
 # And what `make check` and `make bench` need besides.
 TEST_PKGS := clang libclang-rt-14-dev clang-format iproute2 strace sqlite3 binutils \
 	libcriterion-dev libvncserver-dev haproxy nginx libnginx-mod-stream xvfb \

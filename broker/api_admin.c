@@ -320,6 +320,7 @@ void brk_admin_session_message(struct brk_call *c)
 		brk_call_store_error(c, rc);
 		return;
 	}
+	brk_host_message(c->b, &s, text);
 	pt_log(PT_LOG_INFO, c->req->id, "message to session %lld of %s (by %s)", (long long)c->id,
 	       s.user, c->user);
 	brk_call_ok(c, 200, brk_session_json(&s));

@@ -69,6 +69,10 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
  * be reached, or whose queue is full, learns it from the answer to its
  * next heartbeat. */
 void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reason);
+/* Show text on session s's display, by its sessiond (a notice window as
+ * the user); nothing for a static backend.  Queued like a stop; a failure
+ * is logged. */
+void brk_host_message(struct brk *b, const struct brk_session *s, const char *text);
 
 /* A register or heartbeat from sessiond `name` reporting `sessions` (its
  * running sessions): bring the store in line and build the answer, {"pools":

@@ -134,14 +134,45 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
 	return 0;
 }
 
-/* A stop on its way to a host (brk_host_stop). */
+/* A stop on its way to a host (brk_host_stop), or a notice
+ * (brk_host_message: text set). */
 struct stop {
 	struct brk_hostq_job job; /* first */
 	struct brk *b;
 	int64_t id;
 	char reason[64];
+	char text[512];
 	struct brk_host h;
 };
+
+/* On the call's own thread: hand the notice to the host. */
+static void notice_run(struct brk_hostq_job *j, int why)
+{
+	struct stop *st = (struct stop *)j;
+	struct pt_api_resp r;
+	struct pt_api_conf c;
+	char path[80], err[512], msg[300];
+	json_t *body;
+
+	if (why != BRK_HOSTQ_RUN) {
+		pt_log_warnx("session %lld: the message was not shown on %s's screen (%s)",
+			     (long long)st->id, st->h.name,
+			     why == BRK_HOSTQ_STOPPING ? "the broker is stopping"
+						       : "the host is slow to answer");
+		return;
+	}
+	snprintf(path, sizeof(path), "/api/v1/sessions/%lld/message", (long long)st->id);
+	body = json_pack("{s:s}", "text", st->text);
+	host_api(st->b, &st->h, STOP_TIMEOUT_MS, &c);
+	if (pt_api_call(&c, "POST", path, body, &r, err, sizeof(err)))
+		pt_log_warnx("session %lld: cannot reach %s to show the message (%s)",
+			     (long long)st->id, st->h.name, err);
+	else if (r.status != 200)
+		pt_log_warnx("session %lld: %s did not show the message: %s", (long long)st->id,
+			     st->h.name, pt_api_message(&r, msg, sizeof(msg)));
+	pt_api_resp_free(&r);
+	json_decref(body);
+}
 
 /* On the stop's own thread: ask the host. */
 static void stop_run(struct brk_hostq_job *j, int why)
@@ -205,6 +236,35 @@ void brk_host_stop(struct brk *b, const struct brk_session *s, const char *reaso
 			     rc == -EAGAIN ? "too many calls wait for that host"
 			     : rc == -ESHUTDOWN ? "the broker is stopping"
 						: "out of memory");
+		free(st);
+	}
+}
+
+void brk_host_message(struct brk *b, const struct brk_session *s, const char *text)
+{
+	struct stop *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st)
+		return;
+	/* A static backend (or a VM) has no agent to draw it: the gateway's
+	 * text frame to a browser is all there is. */
+	if (brk_store_host_get(b->store, s->host, &st->h) || !st->h.sessiond ||
+	    !st->h.address[0]) {
+		free(st);
+		return;
+	}
+	st->b = b;
+	st->id = s->id;
+	snprintf(st->text, sizeof(st->text), "%s", text);
+	st->job.run = notice_run;
+	st->job.done = stop_done;
+	st->job.wait_ms = b->conf->broker.start_timeout_ms;
+	rc = brk_hostq_submit(b->hostq, st->h.name, &st->job);
+	if (rc) {
+		pt_log_warnx("session %lld: the message is not shown on %s's screen (%s)",
+			     (long long)s->id, st->h.name,
+			     rc == -EAGAIN ? "too many calls wait for that host" : "the broker is stopping");
 		free(st);
 	}
 }

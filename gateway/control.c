@@ -67,7 +67,8 @@ static void apply(struct gw_conn *c, const char *action, const char *text)
 		pt_log(PT_LOG_INFO, c->id, "%s %s user %s: session %lld: message %s", c->proto->name,
 		       c->peer, c->user, (long long)c->session,
 		       rc == 0		  ? "sent to the browser"
-		       : rc == -ENOTSUP ? "not shown (only the portal's desktop page shows messages)"
+		       : rc == -ENOTSUP ? "not sent to this viewer (it has no channel for it; a "
+					  "session host draws it on the desktop itself)"
 					: "not sent (the connection is closing)");
 		return;
 	}

@@ -424,11 +424,26 @@ static int check_geometry(const char *g)
 	       w >= 200 && h >= 200 && w <= 8192 && h <= 8192;
 }
 
+int sd_notice_ok(const char *text)
+{
+	size_t n = strnlen(text, SD_NOTICE_MAX + 1);
+
+	if (n == 0 || n > SD_NOTICE_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)text[i] < 0x20 && text[i] != '\n') || text[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 int sd_check_msg(const struct pt_ipc_sess_req *req, const char **why)
 {
 	*why = NULL;
-	if (req->op != PT_SESS_START && req->op != PT_SESS_STOP && req->op != PT_SESS_SPARE)
+	if (req->op != PT_SESS_START && req->op != PT_SESS_STOP && req->op != PT_SESS_SPARE &&
+	    req->op != PT_SESS_NOTICE)
 		*why = "unknown operation";
+	else if (req->op == PT_SESS_NOTICE && !sd_notice_ok(req->command))
+		*why = "a notice that is not 1 to 400 bytes of text";
 	else if (req->id <= 0)
 		*why = "session id not positive";
 	else if ((req->op == PT_SESS_SPARE) != (req->id >= PT_SESS_SPARE_BASE))

@@ -281,9 +281,45 @@ static const char *xvnc_ended(struct sd_mon *m)
 	return NULL;
 }
 
+/* An admin's notice on the session's display: xmessage (x11-utils) as the
+ * user, the text in a file of the session's (written as the user, like its
+ * other files: never on xmessage's command line, never taken for an
+ * option), for 5 minutes or until the user presses OK.  In a process group
+ * of its own; the display's end ends it too. */
+static const char *notice_text; /* for notice_prep, in the child */
+
+static int notice_prep(struct sd_mon *m)
+{
+	return sd_write_file(m, "notice.txt", notice_text, strlen(notice_text));
+}
+
+static int xvnc_notice(struct sd_mon *m, const char *text)
+{
+	char file[600];
+	char *const argv[] = { "xmessage", "-center",  "-title", "Message from your administrator",
+			       "-buttons", "OK:0",     "-default", "OK",
+			       "-timeout", "300",      "-file",  file,
+			       NULL };
+	pid_t pid;
+
+	if (m->display_no < 0 || !m->display)
+		return -1;
+	snprintf(file, sizeof(file), "%s/notice.txt", m->dir);
+	notice_text = text;
+	pid = sd_spawn(m, NULL, argv, -1, notice_prep);
+	if (pid < 0) {
+		pt_log_warnx("session %lld: the notice cannot be shown: xmessage: %s%s",
+			     (long long)m->req->id, strerror((int)-pid),
+			     pid == -ENOENT ? " (install x11-utils on the session host)" : "");
+		return -1;
+	}
+	return 0;
+}
+
 const struct sd_driver sd_drv_xvnc = {
 	.name = "xvnc",
 	.pam = 1,
 	.start = xvnc_start,
 	.ended = xvnc_ended,
+	.notice = xvnc_notice,
 };

@@ -209,6 +209,39 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* SIGUSR2: the root side left a notice for the user in the state
+ * directory (root.c, notice(); as a spare VM's .assign), shown by the
+ * driver, once. */
+static void show_notice(struct sd_mon *m)
+{
+	char path[600], text[SD_NOTICE_MAX + 1];
+	ssize_t n = -1;
+	int fd;
+
+	/* st.id: the session's (a spare VM's changes when it is handed out) */
+	if (!m->st.id || sd_state_path(m->conf, m->st.id, path, sizeof(path)) ||
+	    strlen(path) + 8 >= sizeof(path))
+		return;
+	strcat(path, ".notice");
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, text, SD_NOTICE_MAX);
+		close(fd);
+		unlink(path);
+	}
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	if (!sd_notice_ok(text))
+		return;
+	if (!m->drv->notice)
+		pt_log_info("session %lld: a notice for %s not shown (a %s session has no display "
+			    "for it)",
+			    (long long)m->st.id, m->st.user, m->drv->name);
+	else if (m->drv->notice(m, text) == 0)
+		pt_log_info("session %lld: a notice shown to %s", (long long)m->st.id, m->st.user);
+}
+
 static void reap(struct sd_mon *m)
 {
 	pid_t pid;
@@ -386,6 +419,7 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	if (sd_check_req(conf, req, &m->ck, why, sizeof(why))) {
@@ -450,6 +484,10 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		if (sig == SIGUSR1) {
 			if (m->drv->assign)
 				m->drv->assign(m);
+			continue;
+		}
+		if (sig == SIGUSR2) {
+			show_notice(m);
 			continue;
 		}
 		if (sig != SIGCHLD)

@@ -53,6 +53,9 @@ struct sd_driver {
 	const char *(*ended)(struct sd_mon *m);
 	/* At the end, after its processes are gone: its own files. */
 	void (*cleanup)(struct sd_mon *m);
+	/* An admin's notice for the user (SD_NOTICE_MAX bytes of text), shown
+	 * on the session's display: 0, or -1 (logged). */
+	int (*notice)(struct sd_mon *m, const char *text);
 };
 
 extern const struct sd_driver sd_drv_xvnc, sd_drv_qemu;

@@ -845,6 +845,36 @@ static void stop_request(struct pt_http_req *req, int64_t id)
 	json_decref(in);
 }
 
+/* POST /sessions/ID/message {"text"}: an admin's notice, shown on the
+ * session's display by its monitor (as the user: xmessage). */
+static void notice_request(struct pt_http_req *req, int64_t id)
+{
+	json_t *in = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+	const char *text = jstr(in, "text");
+	struct nsess *s = find(id);
+	struct pt_ipc_sess_req r;
+
+	if (!text || !sd_notice_ok(text) || strlen(text) >= sizeof(r.command)) {
+		pt_http_error(req, 400, "bad_request",
+			      "text: 1 to %d bytes, no control characters but line breaks",
+			      SD_NOTICE_MAX);
+	} else if (!s || !s->running || s->spare) {
+		pt_http_error(req, 404, "no_such_session", "session %lld does not run here",
+			      (long long)id);
+	} else {
+		memset(&r, 0, sizeof(r));
+		r.type = PT_IPC_SESS_REQ;
+		r.op = PT_SESS_NOTICE;
+		r.id = id;
+		snprintf(r.command, sizeof(r.command), "%s", text);
+		if (send_req_full(&r))
+			host_busy(req);
+		else
+			pt_http_json(req, 200, json_object());
+	}
+	json_decref(in);
+}
+
 static void not_allowed(struct pt_http_req *req, const char *allow)
 {
 	static const char body[] =
@@ -919,6 +949,14 @@ static void handle(struct pt_http_req *req, void *data)
 	}
 	if (!strncmp(p, "/api/v1/sessions/", 17)) {
 		const char *id = p + 17;
+		size_t n = strspn(id, "0123456789");
+		if (n && n <= 18 && !strcmp(id + n, "/message") && atoll(id) > 0) {
+			if (req->method != HTTP_POST)
+				not_allowed(req, "Allow: POST\r\n");
+			else
+				notice_request(req, atoll(id));
+			return;
+		}
 		if (!*id || strlen(id) > 18 || strspn(id, "0123456789") != strlen(id) ||
 		    atoll(id) <= 0) {
 			pt_http_error(req, 400, "bad_id", "'%.32s' is not a session id", id);

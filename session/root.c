@@ -365,6 +365,34 @@ static void stop(const struct pt_ipc_sess_req *req)
 	kill(s->monitor, SIGTERM);
 }
 
+/* A notice for the session's user: its text in the run_dir's state
+ * directory (root's, 0700: no user can put a link there),
+ * <id>.notice, then SIGUSR2 to its monitor, which shows it on the
+ * session's display (monitor.c).  The latest replaces one not shown yet. */
+static void notice(const struct pt_ipc_sess_req *req)
+{
+	struct rsess *s = find(req->id);
+	char path[600], tmp[620];
+	size_t n = strlen(req->command);
+	int fd;
+
+	if (!s || s->spare || s->monitor <= 0)
+		return;
+	if (sd_state_path(R.conf, s->id, path, sizeof(path)) ||
+	    strlen(path) + 12 >= sizeof(path))
+		return;
+	strcat(path, ".notice");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, req->command, n) != (ssize_t)n || close(fd) != 0 ||
+	    rename(tmp, path) != 0) {
+		pt_log_warn("session %lld: cannot hand a notice to its monitor", (long long)s->id);
+		unlink(tmp);
+		return;
+	}
+	kill(s->monitor, SIGUSR2);
+}
+
 /* Room on the network side's socket: send what waits. */
 static void flush_rep(void)
 {
@@ -412,6 +440,8 @@ static void read_req(void)
 	}
 	if (req.op == PT_SESS_STOP)
 		stop(&req);
+	else if (req.op == PT_SESS_NOTICE)
+		notice(&req);
 	else if ((s = find(req.id)) != NULL) {
 		/* Asked again (a retried request): the same answer once known,
 		 * and only for the same user and pool (it holds the backend's

@@ -62,8 +62,15 @@ struct sd_checked {
 	char program[PATH_MAX]; /* an xvnc app pool's program, resolved; else "" */
 };
 
+/* A notice an admin sends to a session's user (PT_SESS_NOTICE, the
+ * command field): 1 to SD_NOTICE_MAX bytes, no control character but a
+ * line break.  1 when it is one. */
+#define SD_NOTICE_MAX 400
+int sd_notice_ok(const char *text);
+
 /* The form of a request, before anything else is looked at: an operation
- * the root side knows (START, STOP, SPARE), a positive id, a spare VM's id
+ * the root side knows (START, STOP, SPARE, NOTICE with a text
+ * sd_notice_ok takes), a positive id, a spare VM's id
  * (from PT_SESS_SPARE_BASE) for SPARE and only for it, and SPARE only for
  * the qemu driver.  A request that fails is no request a network side of
  * ours sends: a protocol violation, which ends it.  0, or -EPROTO with a

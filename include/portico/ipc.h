@@ -106,6 +106,7 @@ enum pt_sess_op {
 	 * or ENDED); the network side tells the broker what runs only after
 	 * this, or it would report an empty host and lose them */
 	PT_SESS_ADOPTED = 8,
+	PT_SESS_NOTICE = 9, /* req: show command's text on session id's display */
 };
 
 /* Spare VMs have ids of their own, above any session id of the broker. */
@@ -113,7 +114,7 @@ enum pt_sess_op {
 
 struct pt_ipc_sess_req {
 	uint32_t type; /* PT_IPC_SESS_REQ */
-	uint32_t op;   /* PT_SESS_START, PT_SESS_STOP or PT_SESS_SPARE */
+	uint32_t op;   /* PT_SESS_START, PT_SESS_STOP, PT_SESS_SPARE or PT_SESS_NOTICE */
 	int64_t id;
 	int32_t kind;	    /* enum pt_pool_kind */
 	int32_t driver;	    /* enum pt_pool_driver */
@@ -122,7 +123,7 @@ struct pt_ipc_sess_req {
 	int32_t max_vms;    /* qemu: cap on this host */
 	char user[256];
 	char pool[72];
-	char command[1024]; /* app pools */
+	char command[1024]; /* app pools; a notice's text */
 	char image[512];    /* qemu pools: the golden image */
 	char geometry[24];  /* WIDTHxHEIGHT */
 	char reason[64];    /* stop */

@@ -124,7 +124,7 @@ hold desk
 S=$(live_id desk)
 api POST "/admin/sessions/$S/message" '{"text":"hello"}' "$ADMIN" >/dev/null
 expect 200
-wait_for 2 grep -q "session $S: message not shown" "$T/gateway.log" || fail "no log line for a message a viewer cannot show"
+wait_for 2 grep -q "session $S: message not sent to this viewer" "$T/gateway.log" || fail "no log line for a message a viewer cannot show"
 # A user's own logoff (the portal's "log off") closes the viewer too.
 T0=$(ms)
 api POST "/sessions/$S/logoff" "" "$(login "$SD_USER" user-pw)" >/dev/null
@@ -139,9 +139,38 @@ for _ in $(seq 1 60); do kill -0 "$PROBE_PID" 2>/dev/null || break; sleep 0.1; d
 gone "max_duration"
 grep -q "session $S: timeout" "$T/gateway.log" || fail "the gateway did not say it was a timeout: $(tail -3 "$T/gateway.log")"
 
-# --- a host drained with --now ----------------------------------------------------------
+# --- a message to a stock VNC viewer: a notice on the session's own screen --------------
 hold xterm
 S=$(live_id xterm)
+secret=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select secret from sessions where id=?", (int(sys.argv[2]),)).fetchone()[0])' "$T/db/portico.db" "$S")
+screen() { "$PROBE" "$T/run/sessions/$S/vnc.sock" "$secret" 2>/dev/null | sed -n 's/.*hash=//p'; }
+# The xterm draws itself a moment after the session starts: a still screen first.
+for _ in $(seq 1 30); do
+	before=$(screen)
+	sleep 0.3
+	[ -n "$before" ] && [ "$before" = "$(screen)" ] && break
+done
+T0=$(ms)
+api POST "/admin/sessions/$S/message" '{"text":"-file /etc/shadow\nThe host restarts in 5 minutes."}' "$ADMIN" >/dev/null
+expect 200
+wait_for 5 grep -q "session $S: a notice shown to $SD_USER" "$T/sessiond.log" ||
+	fail "sessiond did not show the notice: $(grep -a "notice\|message" "$T/sessiond.log" "$T/broker.log" | tail -3)"
+pgrep -u "$SD_USER" -x xmessage >/dev/null || fail "no notice window runs as the session's user"
+wait_for 5 eval '[ "$(screen)" != "$before" ]' || fail "the session's screen did not change with the notice"
+echo "   message: on the session's screen $(($(ms) - T0)) ms after the action (stock viewers see it there)"
+# The text is the window's, never its options (it goes on fd 3, not argv).
+pgrep -u "$SD_USER" -a xmessage | grep -q "shadow" && fail "the notice's text reached xmessage's command line"
+grep -q "session $S: message not sent to this viewer" "$T/gateway.log" || fail "the gateway's line for a VNC viewer"
+for body in '{"text":""}' '{"text":"a\u0007b"}' '{}'; do
+	sd_api POST "/sessions/$S/message" "$body" >/dev/null
+	[ "$STATUS" = 400 ] || fail "sessiond took notice $body: $STATUS"
+done
+sd_api POST "/sessions/999999/message" '{"text":"x"}' >/dev/null
+[ "$STATUS" = 404 ] || fail "sessiond took a notice for no session: $STATUS"
+sd_api GET "/sessions/$S/message" >/dev/null
+[ "$STATUS" = 405 ] || fail "GET on a notice: $STATUS"
+
+# --- a host drained with --now ----------------------------------------------------------
 T0=$(ms)
 api POST "/admin/hosts/host1/drain?now=1" "" "$ADMIN" >/dev/null
 expect 200

@@ -311,4 +311,13 @@ api POST "/sessions/$S2/logoff" "" "$USER_TOKEN" >/dev/null
 expect 200
 wait_for 10 eval '! pgrep -u "$SD_SVC" -f "name vmg" >/dev/null' || fail "QEMU still runs"
 echo "ok: QEMU with vm_user's groups"
+
+# --- a notice the network side would never send ends it -------------------------------
+# (a control character in the text; the root side checks what it shows)
+inject op=notice id=999 command="$(printf 'a\033[2Jb')"
+wait_for 5 grep -q "malformed message from the network side (a notice that is not 1 to 400 bytes of text)" "$T/sessiond.log" ||
+	fail "the root side took a notice with a control character: $(tail -3 "$T/sessiond.log")"
+wait_for 10 eval '! kill -0 $SD_PID 2>/dev/null' || fail "sessiond still runs after a malformed request"
+SD_PID=
+echo "ok: a malformed notice ends the pair"
 echo "ok: sessiond root side"

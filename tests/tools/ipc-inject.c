@@ -112,7 +112,8 @@ static int text(char *dst, size_t len, const char *key, const char *v)
 /* A session request from KEY=VALUE arguments; 0, or -1 on a bad one. */
 static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 {
-	static const char *const ops[] = { NULL, "start", "stop", NULL, NULL, NULL, NULL, "spare" };
+	static const char *const ops[] = { NULL, "start", "stop", NULL, NULL,
+					   NULL, NULL,	  "spare", NULL, "notice" };
 	static const char *const kinds[] = { "desktop", "app" };
 	static const char *const drivers[] = { "xvnc", "qemu", "static" };
 
@@ -130,7 +131,7 @@ static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 		*eq = '\0';
 		v = eq + 1;
 		if (!strcmp(k, "op"))
-			r->op = (uint32_t)pick(v, ops, 8);
+			r->op = (uint32_t)pick(v, ops, 10);
 		else if (!strcmp(k, "id"))
 			r->id = strtoll(v, NULL, 10);
 		else if (!strcmp(k, "kind"))
