@@ -49,7 +49,7 @@ static void audit_login(const struct brk_call *c)
 	if (c->status == 200)
 		result = "success";
 	else if (code && !strcmp(code, "challenge"))
-		result = "challenge"; /* the password was right; PAM asks for more */
+		result = "challenge"; /* PAM asks for more (a second factor) */
 	else if (c->status == 429)
 		result = "throttled";
 	else if (c->status == 401 || c->status == 403)

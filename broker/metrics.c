@@ -217,7 +217,7 @@ int brk_metrics_init(struct brk *b, char *err, size_t errlen)
 			       "Sign-ins (POST /login and the gateway's VNC/RDP login step), by "
 			       "result: success, failure (a wrong password, an unknown user), "
 			       "throttled (too many failures), error (the broker could not decide), "
-			       "challenge (the password was right and PAM asks for more)",
+			       "challenge (PAM asks for more: a second factor, judged with the password)",
 			       "result", NULL, 0);
 	bm.launches = pt_metrics_add(m, PT_METRIC_COUNTER, "portico_launches_total",
 				     "Launches (a session assigned or reconnected, a ticket made), "
