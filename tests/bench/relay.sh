@@ -17,7 +17,10 @@
 #
 # Environment (defaults in brackets):
 #   BUILD        build directory [build]
-#   RELAYS       relays to measure, in order [portico haproxy nginx]
+#   RELAYS       relays to measure, in order [portico counted haproxy nginx];
+#                counted is Portico's relay counting every byte into its
+#                metrics as the gateway does (relay-bench --metrics), its
+#                /metrics scraped every second: what counting costs
 #   CPU_RELAY    core for the relays [0]
 #   CPU_LOAD     core for the load generator and the backend [1]
 #   BULK_BYTES   bytes per bulk transfer [2147483648]
@@ -30,7 +33,7 @@
 set -euo pipefail
 
 BUILD=${BUILD:-build}
-RELAYS=${RELAYS:-"portico haproxy nginx"}
+RELAYS=${RELAYS:-"portico counted haproxy nginx"}
 CPU_RELAY=${CPU_RELAY:-0}
 CPU_LOAD=${CPU_LOAD:-1}
 BULK_BYTES=${BULK_BYTES:-2147483648}
@@ -224,6 +227,24 @@ start_relay() {
 		fi
 		RELAY_PID=$!
 		;;
+	counted)
+		local mport
+		mport=$(pick_port)
+		if [[ $mode == tls ]]; then
+			taskset -c "$CPU_RELAY" "$RELAYBENCH" -l "$port" -b "$BACKEND_PORT" \
+				--cert "$TMP/cert.pem" --key "$TMP/key.pem" --metrics "127.0.0.1:$mport" \
+				>"$RELAY_LOG" 2>&1 &
+		else
+			taskset -c "$CPU_RELAY" "$RELAYBENCH" -l "$port" -b "$BACKEND_PORT" \
+				--plain --metrics "127.0.0.1:$mport" >"$RELAY_LOG" 2>&1 &
+		fi
+		RELAY_PID=$!
+		# Scraped as Prometheus would, once a second (on the load core).
+		(while sleep 1; do
+			taskset -c "$CPU_LOAD" curl -s -o /dev/null "http://127.0.0.1:$mport/metrics" || true
+		done) >/dev/null 2>&1 &
+		SCRAPER_PID=$!
+		;;
 	haproxy)
 		write_haproxy_conf "$mode" "$port" >"$dir/haproxy.cfg"
 		taskset -c "$CPU_RELAY" "$HAPROXY" -f "$dir/haproxy.cfg" -db >"$RELAY_LOG" 2>&1 &
@@ -254,6 +275,11 @@ start_relay() {
 
 stop_relay() {
 	local pid i
+	if [[ -n ${SCRAPER_PID:-} ]]; then
+		kill "$SCRAPER_PID" 2>/dev/null || true
+		wait "$SCRAPER_PID" 2>/dev/null || true
+		SCRAPER_PID=
+	fi
 	kill -TERM "$RELAY_PID" 2>/dev/null || true
 	for pid in "$RELAY_PID" "$RELAY_WORKER"; do
 		for ((i = 0; i < 100; i++)); do
@@ -564,10 +590,22 @@ print_report() {
 			"${R[$fig.haproxy]:--}" "${R[$fig.nginx]:--}" \
 			"$r (${dir,,} is better${target:+; $target})"
 	done
+	if [[ " $RELAYS " == *" counted "* ]]; then
+		echo
+		echo "counting: the same relay counting every byte into its metrics as the gateway does" \
+			"(relay-bench --metrics, /metrics scraped every second)"
+		printf '%-28s %10s %10s  %s\n' figure portico counted "counted / portico"
+		for line in "${rows[@]}"; do
+			IFS='|' read -r fig label dir target <<<"$line"
+			printf '%-28s %10s %10s  %s\n' "$label" "${R[$fig.portico]:--}" "${R[$fig.counted]:--}" \
+				"$(awk -v p="${R[$fig.portico]:-}" -v c="${R[$fig.counted]:-}" \
+					'BEGIN { if (p == "" || c == "" || p <= 0) print "-"; else printf "%.3f", c / p }')"
+		done
+	fi
 	echo
 	for line in "${rows[@]}"; do
 		IFS='|' read -r fig label dir target <<<"$line"
-		for relay in portico haproxy nginx; do
+		for relay in portico counted haproxy nginx; do
 			echo "$fig.$relay: ${R[$fig.$relay]:--}"
 		done
 		echo "$fig.ratio: $(ratio "$fig" "$dir")"
@@ -592,7 +630,7 @@ print_report() {
 [[ -x $BACKEND && -x $LOADGEN ]] || die "$BACKEND or $LOADGEN not built (run make all)"
 for relay in $RELAYS; do
 	case $relay in
-	portico) [[ -x $RELAYBENCH ]] || die "relay-bench not built ($RELAYBENCH missing; run make all)" ;;
+	portico | counted) [[ -x $RELAYBENCH ]] || die "relay-bench not built ($RELAYBENCH missing; run make all)" ;;
 	haproxy)
 		HAPROXY=$(PATH=$PATH:/usr/sbin:/sbin command -v haproxy) || die "haproxy not installed (make deps)"
 		;;
