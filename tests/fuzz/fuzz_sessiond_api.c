@@ -2,7 +2,8 @@
  * fuzz_sessiond_api - libFuzzer target for portico-sessiond's HTTPS API
  * (session/net.c): each JSON body and path the broker may send (POST
  * /api/v1/sessions: a start; GET: the list; DELETE /api/v1/sessions/ID:
- * a stop; anything else), through the real handler.
+ * a stop; POST /api/v1/sessions/ID/message: a notice; anything else),
+ * through the real handler.
  *
  *   make fuzz      builds $(BUILD)-fuzz/fuzz/fuzz_sessiond_api
  *   build-fuzz/fuzz/fuzz_sessiond_api -runs=10000000 WORK tests/fuzz/corpus/fuzz_sessiond_api
@@ -100,6 +101,8 @@ static void play_root(void)
 				n < 0 ? pt_ipc_error() : why);
 			abort();
 		}
+		if (req.op == PT_SESS_NOTICE)
+			continue; /* shown by the session's monitor: no answer */
 		memset(&rep, 0, sizeof(rep));
 		rep.type = PT_IPC_SESS_REP;
 		rep.id = req.id;
