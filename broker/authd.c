@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <security/pam_appl.h>
@@ -266,11 +267,30 @@ static int authd_no_conv(int n, const struct pam_message **msg, struct pam_respo
 	return PAM_CONV_ERR;
 }
 
+/* The children's pam_start one at a time: a record lock on a memfd the
+ * children inherit (the kernel lets go of it when its holder dies, so a
+ * child killed inside pam_start holds nobody up).  -1: no lock (tests that
+ * run authd without brk_authd_prepare). */
+static int start_lock_fd = -1;
+
+void brk_authd_start_lock(int take)
+{
+	struct flock fl = { .l_type = take ? F_WRLCK : F_UNLCK, .l_whence = SEEK_SET };
+
+	if (start_lock_fd < 0)
+		return;
+	while (fcntl(start_lock_fd, take ? F_SETLKW : F_SETLK, &fl) == -1 && errno == EINTR)
+		;
+}
+
 void brk_authd_prepare(const char *service)
 {
 	struct pam_conv conv = { authd_no_conv, NULL };
 	pam_handle_t *h = NULL;
-	int rc = pam_start(service, "portico", &conv, &h);
+	int rc;
+
+	start_lock_fd = memfd_create("authd-pam-start", MFD_CLOEXEC);
+	rc = pam_start(service, "portico", &conv, &h);
 
 	if (rc != PAM_SUCCESS)
 		pt_log_warnx("authd: PAM service %s: %s: every login will fail", service,

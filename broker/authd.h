@@ -43,5 +43,12 @@ int brk_authd_pam(int fd, const struct pt_ipc_auth_req *req);
  * pam_start, and children racing to make theirs collide), and a service
  * PAM cannot start is said at start.  Authenticates nobody. */
 void brk_authd_prepare(const char *service);
+/* In a child: take (1) or give back (0) the right to call pam_start, one
+ * child at a time.  What a PAM library sets up on a process's first
+ * pam_start (pam_wrapper, which the tests run under: a directory of its
+ * own, picked among few names) must not race between children; their
+ * conversations still run side by side.  Nothing without
+ * brk_authd_prepare. */
+void brk_authd_start_lock(int take);
 
 #endif

@@ -220,7 +220,9 @@ static void authd_check(struct authd_ctx *c, struct pt_ipc_auth_rep *rep)
 	int rc;
 
 	rep->result = PT_AUTH_ERROR;
+	brk_authd_start_lock(1);
 	rc = pam_start(req->service, req->user, &conv, &h);
+	brk_authd_start_lock(0);
 	if (rc != PAM_SUCCESS) {
 		h = NULL;
 		goto fail;
