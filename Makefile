@@ -38,7 +38,8 @@ TEST_PKGS := clang libclang-rt-14-dev clang-format iproute2 strace sqlite3 binut
 	libcriterion-dev libvncserver-dev haproxy nginx libnginx-mod-stream xvfb \
 	qemu-system-x86 qemu-utils busybox-static syslinux syslinux-common mtools dosfstools \
 	linux-image-amd64 cpio python3 freerdp2-shadow-x11 winpr-utils \
-	systemd postgresql chromium rdesktop libpam-oath oathtool python3-prometheus-client logrotate
+	systemd postgresql chromium rdesktop libpam-oath oathtool python3-prometheus-client logrotate \
+	mmdebstrap qemu-guest-agent e2fsprogs
 DEB_PKGS := $(DEMO_PKGS) $(TEST_PKGS)
 
 PKGS    := libuv openssl sqlite3 libpq jansson libcurl
@@ -203,7 +204,7 @@ deps deps-demo:
 check: deps
 	@$(MAKE) --no-print-directory test
 
-test: all $(UNIT_BINS) $(TOOL_BINS) fuzz
+test: all $(UNIT_BINS) $(TOOL_BINS) fuzz guest-image
 	@BUILD=$(BUILD) SAN=$(SAN) FUZZ_BUILD=$(FUZZ_BUILD) tests/run-tests.sh $(UNIT_BINS)
 
 bench: deps
@@ -218,6 +219,8 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/rdg.sh
 	@BUILD=$(BUILD) tests/bench/portal.sh
 	@BUILD=$(BUILD) tests/bench/scale.sh
+
+include guest/guest.mk
 
 demo: deps-demo
 	@$(MAKE) --no-print-directory all
