@@ -1,4 +1,11 @@
-/* qga.c - see qga.h */
+/*
+ * qga.c - see qga.h.
+ *
+ * One file past 600 lines: the transport (deadlines, framing, the 0xFF
+ * sync) and the commands on top share one rule, that a call ended part way
+ * leaves the stream stale until a sync; split in two, that state and
+ * qga_request would have to move into a header of their own.
+ */
 #include "qga.h"
 
 #include <arpa/inet.h>
