@@ -140,6 +140,7 @@ int brk_pool_from_json(json_t *in, struct pt_pool_conf *pc, char *err, size_t er
 		if (rc)
 			return -EINVAL;
 	}
+	pt_conf_pool_resolve(pc);
 	return pt_conf_pool_check(pc, err, errlen) ? -EINVAL : 0;
 }
 

@@ -350,6 +350,7 @@ int brk_pool_parse(const char *name, const char *text, struct pt_pool_conf *pc)
 		}
 	}
 	free(copy);
+	pt_conf_pool_resolve(pc);
 	return rc;
 }
 

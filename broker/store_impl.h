@@ -16,7 +16,7 @@
 
 #include "store.h"
 
-#define BRK_SCHEMA_VERSION 6
+#define BRK_SCHEMA_VERSION 7
 #define BRK_HOST_ALIVE_MS  60000 /* a sessiond host not heard from longer takes no start */
 
 struct brk_store {
@@ -105,6 +105,11 @@ struct brk_store {
 		 * (broker/control.c) from whichever broker they ask */                   \
 		"CREATE TABLE control (seq " ID ", session_id BIGINT NOT NULL,"                               \
 		" action TEXT NOT NULL, text TEXT NOT NULL DEFAULT '', at_ms BIGINT NOT NULL);",              \
+		/* version 7: a qemu pool's "vnc" was QEMU's console until pools had   \
+		 * guest protocols; it is "console" now ("vnc" is a VNC server in the  \
+		 * guest) */                                                           \
+		"UPDATE pools SET conf = replace(conf, 'protocol = vnc', 'protocol = console')"               \
+		" WHERE conf LIKE '%driver = qemu%';",                                                        \
 	}
 
 /* The failing call's words and errno, this thread's: rc is returned. */

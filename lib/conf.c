@@ -65,6 +65,7 @@ static const char *const kind_names[] = {
 static const char *const protocol_names[] = {
 	[PT_PROTO_VNC] = "vnc",
 	[PT_PROTO_RDP] = "rdp",
+	[PT_PROTO_CONSOLE] = "console",
 	NULL,
 };
 static const char *const driver_names[] = {
@@ -240,6 +241,8 @@ static const struct conf_key pool_keys[] = {
 	     0),
 	PKEY("max_duration", CONF_DURATION, max_duration_ms, 0, 365 * DAY_MS, "0", NULL, 0),
 	PKEY("sso", CONF_BOOL, sso, 0, 0, "no", NULL, 0),
+	PKEY("guest_port", CONF_INT, guest_port, 0, 65535, "0", NULL, 0),
+	PKEY("boot_timeout", CONF_DURATION, boot_timeout_ms, 10 * SEC_MS, HOUR_MS, "5m", NULL, 0),
 };
 
 #define NKEYS	   (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -833,6 +836,14 @@ static void conf_value_error(struct conf_parse *p, const struct conf_key *k, con
 	conf_fail(p, p->lineno, "%s", msg);
 }
 
+/* A pool key was given: the defaults that depend on it (protocol) are
+ * no longer the pool's to choose (pt_conf_pool_resolve). */
+static void mark_given(const struct conf_key *k, void *pool)
+{
+	if (k->offset == offsetof(struct pt_pool_conf, protocol))
+		((struct pt_pool_conf *)pool)->protocol_set = 1;
+}
+
 /* A key = value line. */
 static int conf_assign(struct conf_parse *p, const char *name, const char *value)
 {
@@ -885,6 +896,8 @@ static int conf_assign(struct conf_parse *p, const char *name, const char *value
 		conf_value_error(p, k, value, rc);
 		return -EINVAL;
 	}
+	if (tab == pool_keys)
+		mark_given(k, base);
 	return 0;
 }
 
@@ -1080,6 +1093,13 @@ static int pool_problem(const struct pt_pool_conf *pc, char *msg, size_t len)
 			 pc->name, conf_quote(q, 44, pc->command, strlen(pc->command)));
 		return -EINVAL;
 	}
+	if (pc->protocol == PT_PROTO_CONSOLE && pc->driver != PT_DRIVER_QEMU) {
+		snprintf(msg, len,
+			 "pool '%s': protocol = console is a VM's own screen: it needs driver = "
+			 "qemu",
+			 pc->name);
+		return -EINVAL;
+	}
 	if (pc->driver == PT_DRIVER_QEMU && !pc->image) {
 		snprintf(msg, len, "pool '%s': driver = qemu needs 'image' (the golden image)",
 			 pc->name);
@@ -1152,6 +1172,8 @@ int pt_conf_pool_set(struct pt_pool_conf *pc, const char *key, const char *value
 		int rc = conf_set(&pool_keys[i], pc, value, false);
 		if (rc)
 			value_error_text(&pool_keys[i], value, rc, err, errlen);
+		else
+			mark_given(&pool_keys[i], pc);
 		return rc;
 	}
 	snprintf(err, errlen, "unknown pool key '%s'", key);
@@ -1164,6 +1186,20 @@ const struct pt_strlist *pt_conf_pool_list(const struct pt_pool_conf *pc, const 
 		if (pool_keys[i].type == CONF_LIST && !strcmp(pool_keys[i].key, key))
 			return (const struct pt_strlist *)((const char *)pc + pool_keys[i].offset);
 	return NULL;
+}
+
+void pt_conf_pool_resolve(struct pt_pool_conf *pc)
+{
+	if (!pc->protocol_set && pc->driver == PT_DRIVER_QEMU)
+		pc->protocol = PT_PROTO_CONSOLE;
+	pc->protocol_set = 1;
+}
+
+int pt_conf_pool_guest_port(const struct pt_pool_conf *pc)
+{
+	if (pc->guest_port > 0)
+		return (int)pc->guest_port;
+	return pc->protocol == PT_PROTO_RDP ? 3389 : 5900;
 }
 
 int pt_conf_pool_check(const struct pt_pool_conf *pc, char *err, size_t errlen)
@@ -1291,9 +1327,11 @@ static struct pt_conf *conf_load(const char *name, bool file, const char *text, 
 		conf_fail(&p, p.lineno, "cannot read: %s", strerror(rc < 0 ? -rc : EINVAL));
 	if (rc || p.failed)
 		goto fail;
-	for (i = 0; i < conf->npools; i++)
+	for (i = 0; i < conf->npools; i++) {
+		pt_conf_pool_resolve(&conf->pools[i]);
 		if (conf_check_pool(&p, &conf->pools[i]))
 			goto fail;
+	}
 	if (conf_check_secrets(&p))
 		goto fail;
 

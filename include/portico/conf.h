@@ -112,7 +112,10 @@ struct pt_sessiond_conf {
 };
 
 enum pt_pool_kind { PT_POOL_DESKTOP, PT_POOL_APP };
-enum pt_pool_protocol { PT_PROTO_VNC, PT_PROTO_RDP };
+/* What users' clients reach: VNC or RDP.  CONSOLE (qemu pools only) is
+ * QEMU's own emulated screen over VNC; VNC and RDP on a qemu pool are the
+ * guest's own server (guest_port). */
+enum pt_pool_protocol { PT_PROTO_VNC, PT_PROTO_RDP, PT_PROTO_CONSOLE };
 enum pt_pool_driver { PT_DRIVER_XVNC, PT_DRIVER_QEMU, PT_DRIVER_STATIC };
 enum pt_pool_policy { PT_POLICY_LEAST_LOADED, PT_POLICY_ROUND_ROBIN, PT_POLICY_PERSISTENT };
 
@@ -137,6 +140,10 @@ struct pt_pool_conf {
 	int64_t disconnect_timeout_ms; /* 0 = never */
 	int64_t max_duration_ms;       /* 0 = unlimited */
 	int sso;		       /* pass the user's credentials to the backend */
+	int64_t guest_port;	       /* qemu rdp/vnc: the guest's port; 0: 3389 or 5900 */
+	int64_t boot_timeout_ms;       /* qemu rdp/vnc: boot to ready at most this long */
+	int protocol_set; /* protocol was given (else the driver's default: see
+			   * pt_conf_pool_resolve) */
 };
 
 struct pt_conf {
@@ -194,6 +201,13 @@ void pt_conf_pool_clear(struct pt_pool_conf *pc);
  * message (without file and line) is in err.  -ENOENT for an unknown key. */
 int pt_conf_pool_set(struct pt_pool_conf *pc, const char *key, const char *value, char *err,
 		     size_t errlen);
+/* The defaults that depend on other keys, once every key is set: a qemu
+ * pool that names no protocol is QEMU's console (what a qemu pool was
+ * before pools had guest protocols). */
+void pt_conf_pool_resolve(struct pt_pool_conf *pc);
+/* The guest's port of a qemu pool: guest_port, else 3389 for rdp and
+ * 5900 for vnc. */
+int pt_conf_pool_guest_port(const struct pt_pool_conf *pc);
 /* Checks across keys (an app pool needs a command, ...).  0 or -EINVAL. */
 int pt_conf_pool_check(const struct pt_pool_conf *pc, char *err, size_t errlen);
 

@@ -42,7 +42,7 @@ call() {
 
 be_start
 be_start2
-[ "$(pg_psql "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] ||
+[ "$(pg_psql "SELECT value FROM meta WHERE key = 'schema_version'")" = 7 ] ||
 	fail "schema version: $(pg_psql "SELECT * FROM meta")"
 echo "ok: two brokers on one database, its schema made once"
 

@@ -138,10 +138,24 @@ sqlite3_ "$T/db/portico.db" "DROP TABLE throttle" >/dev/null
 sqlite3_ "$T/db/portico.db" "DROP TABLE brokers" >/dev/null
 sqlite3_ "$T/db/portico.db" "ALTER TABLE sessions DROP COLUMN starter" >/dev/null
 sqlite3_ "$T/db/portico.db" "DROP TABLE control" >/dev/null
+# A VM pool an older broker stored: its "vnc" was QEMU's console (version 7);
+# an xvnc pool's vnc stays vnc.
+sqlite3_ "$T/db/portico.db" "INSERT INTO pools (name, conf) VALUES ('oldvm', 'kind = desktop
+protocol = vnc
+driver = qemu
+image = /var/lib/portico/images/old.qcow2
+'), ('oldx', 'kind = desktop
+protocol = vnc
+driver = xvnc
+')" >/dev/null
 sqlite3_ "$T/db/portico.db" "UPDATE meta SET value = '1' WHERE key = 'schema_version'" >/dev/null
 be_start
-[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 6 ] ||
+[ "$(sqlite3_ "$T/db/portico.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 7 ] ||
 	fail "schema not migrated"
+sqlite3_ "$T/db/portico.db" "SELECT name, conf FROM pools WHERE name LIKE 'old%' ORDER BY name" >"$T/pools"
+grep -A1 "^oldvm|" "$T/pools" | grep -q "^protocol = console" ||
+	fail "the old VM pool's console: $(cat "$T/pools")"
+grep -A1 "^oldx|" "$T/pools" | grep -q "^protocol = vnc" || fail "the xvnc pool changed: $(cat "$T/pools")"
 api GET /sessions "" "$ALICE" >/dev/null
 expect 200
 [ "$(jq '.sessions | length' "$T/out")" -ge 2 ] || fail "sessions lost in the migration"

@@ -759,7 +759,7 @@ Test(conf_errors, bad_enum, .timeout = 10)
 {
 	expect_error("[pool a]\nkind = Desktop\n", 2, "bad value 'Desktop' for 'kind'",
 		     "desktop or app");
-	expect_error("[pool a]\nprotocol = spice\n", 2, "'protocol'", "vnc or rdp");
+	expect_error("[pool a]\nprotocol = spice\n", 2, "'protocol'", "vnc, rdp or console");
 	expect_error("[pool a]\ndriver = docker\n", 2, "'driver'", "xvnc, qemu or static");
 	expect_error("[pool a]\npolicy = random\n", 2, "'policy'",
 		     "least-loaded, round-robin or persistent");
@@ -1439,4 +1439,72 @@ Test(conf, drop_secrets, .timeout = 10)
 	cr_assert_null(c->broker.host_secret);
 	cr_assert_null(c->broker.broker_secret);
 	pt_conf_free(c);
+}
+
+/* --- VM pools: the guest's own protocol --------------------------------- */
+
+Test(conf_vm, a_qemu_pool_without_a_protocol_is_the_console, .timeout = 10)
+{
+	char err[512];
+	struct pt_conf *c = load_str("[pool old]\ndriver = qemu\nimage = /i/a.qcow2\n"
+				     "[pool vdi]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = rdp\n"
+				     "guest_port = 3390\nboot_timeout = 90s\n"
+				     "[pool gvnc]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = vnc\n"
+				     "[pool x]\n",
+				     err, sizeof(err));
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(pt_conf_pool(c, "old")->protocol, PT_PROTO_CONSOLE);
+	cr_assert_eq(pt_conf_pool(c, "vdi")->protocol, PT_PROTO_RDP);
+	cr_assert_eq(pt_conf_pool_guest_port(pt_conf_pool(c, "vdi")), 3390);
+	cr_assert_eq(pt_conf_pool(c, "vdi")->boot_timeout_ms, 90000);
+	cr_assert_eq(pt_conf_pool(c, "gvnc")->protocol, PT_PROTO_VNC);
+	cr_assert_eq(pt_conf_pool_guest_port(pt_conf_pool(c, "gvnc")), 5900);
+	cr_assert_eq(pt_conf_pool(c, "old")->boot_timeout_ms, 300000);
+	/* not a VM: vnc stays vnc */
+	cr_assert_eq(pt_conf_pool(c, "x")->protocol, PT_PROTO_VNC);
+	pt_conf_free(c);
+}
+
+Test(conf_vm, bad_guest_keys_are_refused, .timeout = 10)
+{
+	expect_error("[pool a]\nprotocol = console\n", 1, "console", "driver = qemu");
+	expect_error("[pool a]\ndriver = qemu\nimage = /i\nguest_port = 65536\n", 4, "guest_port",
+		     "65535");
+	expect_error("[pool a]\ndriver = qemu\nimage = /i\nguest_port = -1\n", 4, "guest_port",
+		     NULL);
+	expect_error("[pool a]\ndriver = qemu\nimage = /i\nboot_timeout = 5s\n", 4, "boot_timeout",
+		     NULL);
+	expect_error("[pool a]\ndriver = qemu\nimage = /i\nboot_timeout = 2h\n", 4, "boot_timeout",
+		     NULL);
+	expect_error("[pool a]\ndriver = qemu\nimage = /i\nboot_timeout = soon\n", 4,
+		     "boot_timeout", NULL);
+}
+
+Test(conf_vm, the_api_resolves_the_default_and_keeps_it, .timeout = 10)
+{
+	struct pt_pool_conf pc, back;
+	char err[512], buf[256];
+	const char *key;
+	int kind;
+
+	cr_assert_eq(pt_conf_pool_init(&pc, "vdi"), 0);
+	cr_assert_eq(pt_conf_pool_set(&pc, "driver", "qemu", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_set(&pc, "image", "/i/a.qcow2", err, sizeof(err)), 0);
+	pt_conf_pool_resolve(&pc);
+	cr_assert_eq(pc.protocol, PT_PROTO_CONSOLE);
+	/* read back and set again (the store's round trip): still the console */
+	cr_assert_eq(pt_conf_pool_init(&back, "vdi"), 0);
+	for (size_t i = 0; (kind = pt_conf_pool_value(&pc, i, &key, buf, sizeof(buf))) > 0; i++)
+		if (kind != PT_CONF_VALUE_LIST && kind != PT_CONF_VALUE_UNSET)
+			cr_assert_eq(pt_conf_pool_set(&back, key, buf, err, sizeof(err)), 0, "%s",
+				     err);
+	pt_conf_pool_resolve(&back);
+	cr_assert_eq(back.protocol, PT_PROTO_CONSOLE);
+	/* an xvnc pool made a console is refused */
+	cr_assert_eq(pt_conf_pool_set(&back, "driver", "xvnc", err, sizeof(err)), 0);
+	cr_assert_eq(pt_conf_pool_check(&back, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "console") != NULL, "got '%s'", err);
+	pt_conf_pool_clear(&pc);
+	pt_conf_pool_clear(&back);
 }
