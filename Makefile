@@ -43,8 +43,8 @@ TEST_PKGS := clang libclang-rt-14-dev clang-format iproute2 strace sqlite3 binut
 DEB_PKGS := $(DEMO_PKGS) $(TEST_PKGS)
 
 PKGS    := libuv openssl sqlite3 libpq jansson libcurl
-# No .pc files in Debian for these two.
-EXTRA_LIBS := -lhttp_parser -lpam
+# No .pc files in Debian for these (libresolv: glibc's base64, session/qga.c).
+EXTRA_LIBS := -lhttp_parser -lpam -lresolv
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter -Werror
 ifeq ($(MAKECMDGOALS),deps)
 PKG_CFLAGS :=
@@ -210,7 +210,7 @@ test: all $(UNIT_BINS) $(TOOL_BINS) fuzz guest-image
 bench: deps
 	@$(MAKE) --no-print-directory bench-run
 
-bench-run: all $(TOOL_BINS)
+bench-run: all $(TOOL_BINS) guest-image
 	@BUILD=$(BUILD) tests/bench/relay.sh
 	@BUILD=$(BUILD) tests/bench/broker.sh
 	@BUILD=$(BUILD) tests/bench/sessiond.sh
@@ -219,6 +219,7 @@ bench-run: all $(TOOL_BINS)
 	@BUILD=$(BUILD) tests/bench/rdg.sh
 	@BUILD=$(BUILD) tests/bench/portal.sh
 	@BUILD=$(BUILD) tests/bench/scale.sh
+	@BUILD=$(BUILD) tests/bench/vm.sh
 
 include guest/guest.mk
 

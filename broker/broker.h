@@ -62,7 +62,13 @@ void brk_sweep_start(struct brk *b, uint64_t every_ms);
  * Blocks: on a thread of the host's queue only (hostq.h, launch.c), never
  * on the thread pool. */
 int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *p,
-		   const char *geometry, char *msg, size_t msglen);
+		   const char *geometry, const char *password, char *msg, size_t msglen);
+/* How long a start of pool p may take: [broker] start_timeout, or for a
+ * VM that boots to its guest's own server its boot_timeout and a minute
+ * besides, whichever is longer.  password (sso into a VM's guest: the
+ * user's, set there through the guest agent) goes to the host, NULL for
+ * none. */
+int64_t brk_start_timeout_ms(const struct brk *b, const struct brk_pool *p);
 
 /* Queue a stop of an ended session on its host (nothing for static
  * backends) and return; it blocks on the store only.  A host that cannot

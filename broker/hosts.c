@@ -45,8 +45,18 @@ static void end_session(struct brk *b, struct brk_session *s, const char *reason
 	snprintf(s->end_reason, sizeof(s->end_reason), "%s", reason);
 }
 
+int64_t brk_start_timeout_ms(const struct brk *b, const struct brk_pool *p)
+{
+	int64_t t = b->conf->broker.start_timeout_ms;
+
+	if (p->c.driver == PT_DRIVER_QEMU && p->c.protocol != PT_PROTO_CONSOLE &&
+	    p->c.boot_timeout_ms + 60000 > t)
+		t = p->c.boot_timeout_ms + 60000;
+	return t;
+}
+
 int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *p,
-		   const char *geometry, char *msg, size_t msglen)
+		   const char *geometry, const char *password, char *msg, size_t msglen)
 {
 	struct pt_api_resp r;
 	struct pt_api_conf c;
@@ -70,8 +80,14 @@ int brk_host_start(struct brk *b, struct brk_session *s, const struct brk_pool *
 	}
 	if (geometry && *geometry)
 		json_object_set_new(body, "geometry", json_string(geometry));
-	host_api(b, &h, (long)b->conf->broker.start_timeout_ms, &c);
+	if (password)
+		json_object_set_new(body, "password", json_string(password));
+	host_api(b, &h, (long)brk_start_timeout_ms(b, p), &c);
 	rc = pt_api_call(&c, "POST", "/api/v1/sessions", body, &r, err, sizeof(err));
+	/* jansson frees its copy of the password unwiped */
+	if (password && json_string_value(json_object_get(body, "password")))
+		explicit_bzero((char *)json_string_value(json_object_get(body, "password")),
+			       strlen(password));
 	json_decref(body);
 	if (rc) {
 		pt_log_warnx("session %lld: session host %s unreachable: %s", (long long)s->id,

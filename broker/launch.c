@@ -134,7 +134,8 @@ static void start_run(struct brk_hostq_job *j, int why)
 {
 	struct start *st = (struct start *)j;
 	struct brk_call *c = st->c;
-	char msg[300];
+	char msg[300], pw[BRK_PASSWORD_MAX + 1];
+	const char *sso = NULL;
 	int rc;
 
 	if (why != BRK_HOSTQ_RUN) {
@@ -155,7 +156,20 @@ static void start_run(struct brk_hostq_job *j, int why)
 			brk_call_fail(c, -ENOMEM, "busy", "the broker is out of threads: try again");
 		return;
 	}
-	rc = brk_host_start(c->b, &st->s, &st->pool, c->geometry, msg, sizeof(msg));
+	/* sso into a VM's guest: the user's password goes to the host, which
+	 * sets it in the guest before the session is ready. */
+	if (st->pool.c.sso && st->pool.c.driver == PT_DRIVER_QEMU &&
+	    st->pool.c.protocol != PT_PROTO_CONSOLE) {
+		if (sso_password(c, pw, sizeof(pw)) == 0)
+			sso = pw;
+		else
+			pt_log(PT_LOG_INFO, c->req->id,
+			       "pool %s has sso but the password of %s is not known (a login "
+			       "from before): the guest will ask for it",
+			       c->name, c->user);
+	}
+	rc = brk_host_start(c->b, &st->s, &st->pool, c->geometry, sso, msg, sizeof(msg));
+	explicit_bzero(pw, sizeof(pw));
 	if (rc) {
 		brk_call_fail(c, start_err(rc), rc == 503 ? "host_unavailable" : "start_failed",
 			      "cannot start your session in pool %s: %s", c->name, msg);
@@ -191,7 +205,7 @@ static void start_on_host(struct brk_call *c, const struct brk_session *s, struc
 		st->answer = answer;
 		st->job.run = start_run;
 		st->job.done = start_done;
-		st->job.wait_ms = c->b->conf->broker.start_timeout_ms;
+		st->job.wait_ms = brk_start_timeout_ms(c->b, pool);
 		st->job.key = s->id; /* a heartbeat leaves it alone (hosts.c) */
 		brk_call_park(c);
 		rc = brk_hostq_submit(c->b->hostq, s->host, &st->job);

@@ -450,6 +450,8 @@ int sd_check_msg(const struct pt_ipc_sess_req *req, const char **why)
 		*why = "a spare VM's id for a session or the other way round";
 	else if (req->op == PT_SESS_SPARE && req->driver != PT_DRIVER_QEMU)
 		*why = "a spare VM of another driver than qemu";
+	else if (req->password[0] && (req->op != PT_SESS_START || req->driver != PT_DRIVER_QEMU))
+		*why = "a password for something else than a VM's start";
 	return *why ? -EPROTO : 0;
 }
 
@@ -509,6 +511,19 @@ int sd_check_req(const struct pt_conf *conf, const struct pt_ipc_sess_req *req,
 			snprintf(why, len, "[sessiond] vm_user %s does not exist or is root",
 				 conf->sessiond.vm_user);
 			return -EPERM;
+		}
+		if (req->protocol != PT_PROTO_VNC && req->protocol != PT_PROTO_RDP &&
+		    req->protocol != PT_PROTO_CONSOLE) {
+			snprintf(why, len, "pool protocol %d is unknown", (int)req->protocol);
+			return -EINVAL;
+		}
+		if (req->protocol != PT_PROTO_CONSOLE &&
+		    (req->guest_port < 1 || req->guest_port > 65535 ||
+		     req->boot_timeout_ms < 10000 || req->boot_timeout_ms > 3600000)) {
+			snprintf(why, len,
+				 "a VM's guest port (1 to 65535) or boot timeout (10 s to 1 h) is "
+				 "out of range");
+			return -EINVAL;
 		}
 		return check_image(conf, req->image, why, len);
 	default: {

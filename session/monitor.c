@@ -53,8 +53,9 @@ int sd_mon_report(struct sd_mon *m, int op, const char *fmt, ...)
 	memset(&rep, 0, sizeof(rep));
 	rep.type = PT_IPC_SESS_REP;
 	rep.op = (uint32_t)op;
-	rep.id = m->req->id;
-	sd_printable(rep.user, sizeof(rep.user), m->req->user);
+	/* A spare VM handed to a session reports as that session. */
+	rep.id = m->st.id ? m->st.id : m->req->id;
+	sd_printable(rep.user, sizeof(rep.user), m->st.id ? m->st.user : m->req->user);
 	sd_printable(rep.pool, sizeof(rep.pool), m->req->pool);
 	snprintf(rep.backend, sizeof(rep.backend), "%s", m->st.backend);
 	snprintf(rep.secret, sizeof(rep.secret), "%s", m->st.secret);
@@ -301,6 +302,8 @@ static _Noreturn void mon_exit(int rc)
 
 static _Noreturn void finish(struct sd_mon *m, const char *why, int rc)
 {
+	if (m->drv && m->drv->stop)
+		m->drv->stop(m);
 	kill_all(m);
 	if (m->dir_fd >= 0)
 		close(m->dir_fd);
@@ -482,8 +485,8 @@ _Noreturn void sd_monitor_run(const struct pt_conf *conf, const struct pt_ipc_se
 		if (sig == -1)
 			continue;
 		if (sig == SIGUSR1) {
-			if (m->drv->assign)
-				m->drv->assign(m);
+			if (m->drv->assign && m->drv->assign(m))
+				finish(m, "could not be handed to its user", 1);
 			continue;
 		}
 		if (sig == SIGUSR2) {

@@ -36,6 +36,8 @@ struct sd_mon {
 	char overlay[600];     /* qemu: the VM's disk, for QEMU (as vm_user) */
 	char overlay_name[96]; /* ... its name in vm_fd, for root */
 	int keep_overlay;      /* persistent pools keep one per user */
+	char qga[600];	       /* qemu: the guest agent's socket, for root */
+	int assigned;	       /* a spare VM handed over (drv_qemu.c) */
 };
 
 /* What one kind of session does in its monitor.  NULL hooks are skipped. */
@@ -47,10 +49,15 @@ struct sd_driver {
 	int pam;
 	/* Start it: 0, or -1 with FAILED reported. */
 	int (*start)(struct sd_mon *m);
-	/* SIGUSR1: the root side handed it to a session (spare VMs). */
-	void (*assign)(struct sd_mon *m);
+	/* SIGUSR1: the root side handed it to a session (spare VMs); the
+	 * driver reports STARTED (as the session) or FAILED.  0, or -1: the
+	 * session ends. */
+	int (*assign)(struct sd_mon *m);
 	/* After a child exited: why the session is over, or NULL. */
 	const char *(*ended)(struct sd_mon *m);
+	/* At the end, before its processes are killed: a clean shutdown
+	 * (a VM's guest agent), waited for a while. */
+	void (*stop)(struct sd_mon *m);
 	/* At the end, after its processes are gone: its own files. */
 	void (*cleanup)(struct sd_mon *m);
 	/* An admin's notice for the user (SD_NOTICE_MAX bytes of text), shown
@@ -80,7 +87,8 @@ pid_t sd_spawn(struct sd_mon *m, const char *path, char *const argv[], int keep_
 int sd_run_wait(struct sd_mon *m, char *const argv[]);
 /* spawn.c: write a file of the session's (as the user, in a prep_cb). */
 int sd_write_file(struct sd_mon *m, const char *name, const void *data, size_t len);
-/* spawn.c: a free TCP port on addr for a console, from 5910 up; -1: none. */
+/* spawn.c: a free TCP port on addr for a console or a VM's forward, in
+ * 5910..6909 (from a place of the calling process's own); -1: none. */
 int sd_free_port(const char *addr);
 
 #endif

@@ -43,6 +43,7 @@ struct nsess {
 	/* POST /sessions requests waiting for the start */
 	struct waiter *waiters;
 	uint64_t since; /* uv_now at the start request */
+	uint64_t limit; /* how long the root side may take to answer it */
 };
 
 struct waiter {
@@ -292,6 +293,44 @@ static int pool_is(json_t *p, const char *key, const char *val)
 	return v && !strcmp(v, val);
 }
 
+static const char *jstr(json_t *o, const char *key);
+static int enum_of(const char *v, const char *const names[], int n);
+
+/* A qemu pool's guest keys (docs/api.md: the broker sends every key of the
+ * pool) into r: protocol, the guest's port, the boot timeout; a broker
+ * older than guest protocols sends none, and its VMs are consoles.  0, or
+ * -1 when one is malformed. */
+static int vm_keys(json_t *pool, struct pt_ipc_sess_req *r)
+{
+	static const char *const protos[] = { "vnc", "rdp", "console" };
+	const char *proto = jstr(pool, "protocol"), *boot = jstr(pool, "boot_timeout");
+	json_t *port = json_object_get(pool, "guest_port");
+	int64_t ms = 300000;
+
+	r->protocol = proto ? enum_of(proto, protos, 3) : PT_PROTO_CONSOLE;
+	if (r->protocol < 0 || (port && !json_is_integer(port)) ||
+	    (boot && (pt_conf_parse_duration(boot, &ms) || ms < 10000 || ms > 3600000)))
+		return -1;
+	r->guest_port = (int32_t)json_integer_value(port);
+	if (r->guest_port < 0 || r->guest_port > 65535)
+		return -1;
+	if (r->guest_port == 0)
+		r->guest_port = r->protocol == PT_PROTO_RDP ? 3389 : 5900;
+	r->boot_timeout_ms = ms;
+	return 0;
+}
+
+/* How long a start may take before this side gives up on it: a VM that
+ * boots to its guest's server takes its boot timeout and the time to
+ * hand it over besides. */
+static uint64_t start_limit(const struct pt_ipc_sess_req *r)
+{
+	if (r->driver == PT_DRIVER_QEMU && r->protocol != PT_PROTO_CONSOLE &&
+	    r->boot_timeout_ms + 60000 > START_TIMEOUT_MS)
+		return (uint64_t)r->boot_timeout_ms + 60000;
+	return START_TIMEOUT_MS;
+}
+
 /* Keep min_spare VMs booted for each qemu pool this host serves (never
  * above max_vms with its sessions); stop spares nobody wants any more. */
 static void refill(void)
@@ -351,6 +390,13 @@ static void refill(void)
 			r.driver = PT_DRIVER_QEMU;
 			snprintf(r.pool, sizeof(r.pool), "%s", name);
 			snprintf(r.image, sizeof(r.image), "%s", image);
+			if (vm_keys(p, &r)) {
+				free(s);
+				pt_log_warnx("pool %s: its protocol, guest_port or boot_timeout is "
+					     "malformed: no spare VMs",
+					     name);
+				break;
+			}
 			/* A busy root side: booted at a later beat. */
 			if (send_req_full(&r)) {
 				free(s);
@@ -360,6 +406,7 @@ static void refill(void)
 			s->id = r.id;
 			s->spare = 1;
 			s->since = uv_now(N.loop);
+			s->limit = start_limit(&r);
 			snprintf(s->pool, sizeof(s->pool), "%s", name);
 			s->next = N.sessions;
 			N.sessions = s;
@@ -704,6 +751,19 @@ static int enum_of(const char *v, const char *const names[], int n)
 	return -1;
 }
 
+/* A start's body, which may hold a password: jansson frees its copy
+ * unwiped. */
+static void drop_body(json_t *in)
+{
+	const char *v = jstr(in, "password");
+
+	if (v)
+		explicit_bzero((char *)v, strlen(v));
+	json_decref(in);
+}
+
+static void start_queue(struct pt_http_req *req, const struct pt_ipc_sess_req *r);
+
 static void start_request(struct pt_http_req *req)
 {
 	static const char *const kinds[] = { "desktop", "app" };
@@ -711,22 +771,25 @@ static void start_request(struct pt_http_req *req)
 	json_error_t e;
 	json_t *in = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e), *pool;
 	struct pt_ipc_sess_req r;
-	struct nsess *s;
-	struct waiter *w;
 	json_t *jid;
-	const char *user, *geometry, *command, *image;
+	const char *user, *geometry, *command, *image, *password;
+	int bad_password = 0;
 	unsigned gw, gh;
 	char end;
 
 	if (!json_is_object(in)) {
 		pt_http_error(req, 400, "bad_json", "the body must be a JSON object%s%s",
 			      in ? "" : ": ", in ? "" : e.text);
-		json_decref(in);
+		drop_body(in);
 		return;
 	}
 	memset(&r, 0, sizeof(r));
 	r.type = PT_IPC_SESS_REQ;
 	r.op = PT_SESS_START;
+	/* sso: the user's password, for the guest of a VM only (set there
+	 * through its agent); jansson's copy is wiped with the body. */
+	password = jstr(in, "password");
+	bad_password = password && (!*password || strlen(password) >= sizeof(r.password));
 	jid = json_object_get(in, "id");
 	user = jstr(in, "user");
 	pool = json_object_get(in, "pool");
@@ -739,7 +802,7 @@ static void start_request(struct pt_http_req *req)
 		pt_http_error(req, 400, "bad_request",
 			      "id (a positive integer below 2^50), user and pool (an object "
 			      "with a name) are required");
-		json_decref(in);
+		drop_body(in);
 		return;
 	}
 	r.id = json_integer_value(jid);
@@ -756,39 +819,64 @@ static void start_request(struct pt_http_req *req)
 		geometry = jstr(pool, "geometry");
 	if (r.kind < 0 || r.driver < 0) {
 		pt_http_error(req, 400, "bad_request", "pool kind or driver unknown");
-		json_decref(in);
+		drop_body(in);
 		return;
 	}
 	if ((command && !text_ok(command, sizeof(r.command))) ||
 	    (image && !text_ok(image, sizeof(r.image)))) {
 		pt_http_error(req, 400, "bad_request", "pool command or image too long");
-		json_decref(in);
+		drop_body(in);
 		return;
 	}
 	if (geometry && (sscanf(geometry, "%4ux%4u%c", &gw, &gh, &end) != 2 || gw < 200 ||
 			 gh < 200 || gw > 8192 || gh > 8192)) {
 		pt_http_error(req, 400, "bad_geometry",
 			      "geometry must be WIDTHxHEIGHT, each from 200 to 8192");
-		json_decref(in);
+		drop_body(in);
 		return;
 	}
 	if (r.kind == 1 && !command) {
 		pt_http_error(req, 400, "bad_request", "an app pool needs a command");
-		json_decref(in);
+		drop_body(in);
+		return;
+	}
+	if (r.driver == PT_DRIVER_QEMU && vm_keys(pool, &r)) {
+		pt_http_error(req, 400, "bad_request",
+			      "pool protocol (vnc, rdp or console), guest_port (0 to 65535) or "
+			      "boot_timeout (10s to 1h) malformed");
+		drop_body(in);
+		return;
+	}
+	if (bad_password || (password && r.driver != PT_DRIVER_QEMU)) {
+		pt_http_error(req, 400, "bad_request",
+			      "a password (1 to %zu bytes) is for a VM's guest only",
+			      sizeof(r.password) - 1);
+		drop_body(in);
 		return;
 	}
 	snprintf(r.command, sizeof(r.command), "%s", command ? command : "");
 	snprintf(r.image, sizeof(r.image), "%s", image ? image : "");
 	if (geometry)
 		snprintf(r.geometry, sizeof(r.geometry), "%ux%u", gw, gh);
-	json_decref(in);
+	if (password)
+		snprintf(r.password, sizeof(r.password), "%s", password);
+	drop_body(in);
+	start_queue(req, &r);
+	explicit_bzero(r.password, sizeof(r.password));
+}
 
-	s = find(r.id);
+/* A checked start: answered when it runs (or at once when it does). */
+static void start_queue(struct pt_http_req *req, const struct pt_ipc_sess_req *r)
+{
+	struct nsess *s;
+	struct waiter *w;
+
+	s = find(r->id);
 	/* A retried start gets the same answer; the same id for another user
 	 * or pool gets nothing of the running session (its backend, secret). */
-	if (s && (strcmp(s->user, r.user) || strcmp(s->pool, r.pool))) {
+	if (s && (strcmp(s->user, r->user) || strcmp(s->pool, r->pool))) {
 		pt_http_error(req, 409, "id_in_use",
-			      "session %lld runs here for another user or pool", (long long)r.id);
+			      "session %lld runs here for another user or pool", (long long)r->id);
 		return;
 	}
 	if (s && s->running) {
@@ -804,24 +892,25 @@ static void start_request(struct pt_http_req *req)
 	w->req = req;
 	if (!s->id) {
 		/* The qemu driver's sessions are VMs whatever their pool's kind. */
-		s->kind = r.driver == PT_DRIVER_QEMU ? SD_KIND_VM
-			  : r.kind == PT_POOL_APP    ? SD_KIND_APP
+		s->kind = r->driver == PT_DRIVER_QEMU ? SD_KIND_VM
+			  : r->kind == PT_POOL_APP    ? SD_KIND_APP
 						     : SD_KIND_DESKTOP;
-		if (send_req_full(&r)) {
+		if (send_req_full(r)) {
 			sd_metrics_start(s->kind, "busy", -1);
 			free(w);
 			free(s);
 			host_busy(req);
 			return;
 		}
-		s->id = r.id;
+		s->id = r->id;
 		s->since = uv_now(N.loop);
-		snprintf(s->user, sizeof(s->user), "%s", r.user);
-		snprintf(s->pool, sizeof(s->pool), "%s", r.pool);
+		s->limit = start_limit(r);
+		snprintf(s->user, sizeof(s->user), "%s", r->user);
+		snprintf(s->pool, sizeof(s->pool), "%s", r->pool);
 		s->next = N.sessions;
 		N.sessions = s;
-		pt_log_info("starting session %lld of %s in pool %s", (long long)r.id, r.user,
-			    r.pool);
+		pt_log_info("starting session %lld of %s in pool %s", (long long)r->id, r->user,
+			    r->pool);
 		N.snap_dirty = 1; /* the next heartbeat says the start is here */
 	}
 	w->next = s->waiters;
@@ -988,7 +1077,7 @@ static void check_stuck(uv_timer_t *t)
 
 	for (struct nsess *s = N.sessions, *next; s; s = next) {
 		next = s->next;
-		if (!s->running && s->waiters && now - s->since > START_TIMEOUT_MS) {
+		if (!s->running && s->waiters && now - s->since > s->limit) {
 			sd_metrics_start(s->kind, "timeout", -1);
 			answer_waiters(s, 504,
 				       json_pack("{s:s,s:s}", "error", "timeout", "message",

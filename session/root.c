@@ -42,6 +42,7 @@ struct rsess {
 	int started;   /* STARTED (or RUNNING) reported */
 	int reporting; /* waiting for the monitor's first report */
 	int spare;     /* a booted VM nobody has yet */
+	int64_t from;  /* a spare VM being handed over: its id until its monitor reports */
 	/* Our own monitors: their report pipe (their exit comes as SIGCHLD);
 	 * adopted ones: a pidfd that becomes readable when they exit.  The
 	 * fd is closed only once libuv has let go of the handle. */
@@ -230,9 +231,12 @@ static void read_report(struct rsess *s)
 		rep.message[sizeof(rep.message) - 1] = '\0';
 		if (rep.op == PT_SESS_STARTED) {
 			s->started = 1;
+			rep.from = s->from; /* a spare VM is now this session */
 			s->rep = rep;
 		}
+		s->from = 0;
 		send_rep(&rep);
+		s->rep.from = 0;
 		s->reporting = 0;
 	}
 	/* Otherwise (EOF, garbage): monitor_gone reports the failure. */
@@ -290,14 +294,18 @@ static void start(const struct pt_ipc_sess_req *req)
 	R.sessions = s;
 }
 
-/* A new session of a non-persistent qemu pool takes a booted spare VM of
- * the pool when there is one: its monitor learns its new id and user from
- * RUN_DIR/state/SPARE.assign and SIGUSR1.  0 when handed one. */
+/* A new session of a non-persistent qemu pool takes a booted (ready)
+ * spare VM of the pool when there is one: its monitor learns its new id,
+ * user and (sso) the user's password from RUN_DIR/state/SPARE.assign
+ * (this directory is root's alone) and SIGUSR1, and reports STARTED as
+ * the session once the guest has the password, or FAILED.  0 when handed
+ * one. */
 static int assign_spare(const struct pt_ipc_sess_req *req)
 {
 	char path[600], tmp[620];
 	struct rsess *s;
-	FILE *f;
+	size_t pwlen = strlen(req->password);
+	int fd;
 
 	if (req->driver != PT_DRIVER_QEMU || req->persistent)
 		return -1;
@@ -309,23 +317,29 @@ static int assign_spare(const struct pt_ipc_sess_req *req)
 	if (sd_state_path(R.conf, s->id, path, sizeof(path)))
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s.assign", path);
-	f = fopen(tmp, "we");
-	if (!f)
+	char head[300];
+	int hl = snprintf(head, sizeof(head), "%lld\n%s\n", (long long)req->id, req->user);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
 		return -1;
-	fprintf(f, "%lld\n%s\n", (long long)req->id, req->user);
-	if (fclose(f) != 0 || kill(s->monitor, SIGUSR1) == -1) {
+	int ok = hl > 0 && hl < (int)sizeof(head) && write(fd, head, (size_t)hl) == hl &&
+		 (!pwlen || write(fd, req->password, pwlen) == (ssize_t)pwlen);
+	if (close(fd) != 0)
+		ok = 0;
+	if (!ok || kill(s->monitor, SIGUSR1) == -1) {
 		unlink(tmp);
 		return -1;
 	}
 	pt_log_info("spare VM %lld of pool %s is now session %lld of %s", (long long)s->id,
 		    req->pool, (long long)req->id, req->user);
-	s->rep.from = s->id;
+	/* Its monitor reports (read_report): as the session it becomes. */
+	s->from = s->id;
 	s->id = s->rep.id = req->id;
 	s->spare = 0;
+	s->started = 0;
+	s->reporting = 1;
 	snprintf(s->rep.user, sizeof(s->rep.user), "%s", req->user);
-	s->rep.op = PT_SESS_STARTED;
-	send_rep(&s->rep);
-	s->rep.from = 0;
+	uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, on_report);
 	return 0;
 }
 

@@ -209,9 +209,15 @@ int sd_free_port(const char *addr)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 
+	/* From a place of this monitor's own in the range: VMs that boot
+	 * together (spares) bind only once QEMU runs, and would all find the
+	 * first free port free. */
+	int first = (int)(getpid() % 1000);
+
 	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
 		return -1;
-	for (int port = 5910; port < 6910; port++) {
+	for (int i = 0; i < 1000; i++) {
+		int port = 5910 + (first + i) % 1000;
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
 		sin.sin_port = htons((uint16_t)port);
 		ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;

@@ -121,12 +121,18 @@ struct pt_ipc_sess_req {
 	int32_t persistent; /* the pool's policy is persistent */
 	int32_t spare;	    /* qemu: VMs to keep booted ahead of demand */
 	int32_t max_vms;    /* qemu: cap on this host */
+	int32_t protocol;   /* enum pt_pool_protocol: qemu, what the gateway reaches */
+	int32_t guest_port; /* qemu rdp/vnc: the guest's server port */
+	int64_t boot_timeout_ms; /* qemu rdp/vnc: boot to ready at most */
 	char user[256];
 	char pool[72];
 	char command[1024]; /* app pools; a notice's text */
 	char image[512];    /* qemu pools: the golden image */
 	char geometry[24];  /* WIDTHxHEIGHT */
 	char reason[64];    /* stop */
+	/* qemu START with sso: the user's password, set in the guest through
+	 * its agent before the session is reported ready; "" otherwise */
+	char password[512];
 };
 
 struct pt_ipc_sess_rep {
