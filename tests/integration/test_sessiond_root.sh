@@ -145,6 +145,27 @@ refused_ipc 1125899906842700 "$POOLMSG"
 nothing_left "a pool named with ../"
 echo "ok: pool names with ../"
 
+# --- a VM's guest keys and a password: only what a network side of ours sends -----------
+inject id=105 user="$SD_USER" pool=vmr driver=qemu protocol=rdp guest_port=0 boot_timeout=60000 image="$T/images/blank.qcow2"
+refused_ipc 105 "guest port (1 to 65535) or boot timeout (10 s to 1 h) is out of range"
+inject id=106 user="$SD_USER" pool=vmr driver=qemu protocol=rdp guest_port=3389 boot_timeout=7200000 image="$T/images/blank.qcow2"
+refused_ipc 106 "is out of range"
+inject id=107 user="$SD_USER" pool=vmr driver=qemu protocol=7 image="$T/images/blank.qcow2"
+refused_ipc 107 "pool protocol 7 is unknown"
+# The API: a password is for a VM's guest only, and bounded.
+sd_api POST /sessions "{\"id\":108,\"user\":\"$SD_USER\",\"password\":\"pw\",\"pool\":{\"name\":\"desk\",\"kind\":\"desktop\",\"driver\":\"xvnc\"}}" >/dev/null
+expect 400 bad_request
+grep -q "is for a VM's guest only" "$T/out" || fail "password refusal: $(cat "$T/out")"
+sd_api POST /sessions "{\"id\":109,\"user\":\"$SD_USER\",\"password\":\"$(head -c 600 /dev/zero | tr '\0' x)\",\"pool\":{\"name\":\"vmr\",\"kind\":\"desktop\",\"driver\":\"qemu\",\"image\":\"$T/images/blank.qcow2\",\"protocol\":\"rdp\"}}" >/dev/null
+expect 400 bad_request
+sd_api POST /sessions "{\"id\":110,\"user\":\"$SD_USER\",\"pool\":{\"name\":\"vmr\",\"kind\":\"desktop\",\"driver\":\"qemu\",\"image\":\"$T/images/blank.qcow2\",\"protocol\":\"spice\"}}" >/dev/null
+expect 400 bad_request
+sd_api POST /sessions "{\"id\":111,\"user\":\"$SD_USER\",\"pool\":{\"name\":\"vmr\",\"kind\":\"desktop\",\"driver\":\"qemu\",\"image\":\"$T/images/blank.qcow2\",\"protocol\":\"rdp\",\"boot_timeout\":\"2s\"}}" >/dev/null
+expect 400 bad_request
+grep -q "pw" "$T/sessiond.log" && grep -q '"password"' "$T/sessiond.log" && fail "a password in the log"
+nothing_left "a VM's bad guest keys"
+echo "ok: a VM's guest keys and passwords checked on both sides"
+
 # --- root, a system account, a newline in a user name --------------------------------
 start_api 111 root desk desktop xvnc
 refused_api "sessions never run as root"
@@ -320,4 +341,14 @@ wait_for 5 grep -q "malformed message from the network side (a notice that is no
 wait_for 10 eval '! kill -0 $SD_PID 2>/dev/null' || fail "sessiond still runs after a malformed request"
 SD_PID=
 echo "ok: a malformed notice ends the pair"
+# A password in anything but a VM's start is no request of ours either.
+sd_start
+NET=$(pgrep -P "$SD_PID" -x portico-session) || fail "no network side"
+inject op=stop id=998 password=hunter2
+wait_for 5 grep -q "malformed message from the network side (a password for something else than a VM's start)" "$T/sessiond.log" ||
+	fail "the root side took a password in a stop: $(tail -3 "$T/sessiond.log")"
+wait_for 10 eval '! kill -0 $SD_PID 2>/dev/null' || fail "sessiond still runs after a malformed request"
+SD_PID=
+grep -q hunter2 "$T/sessiond.log" && fail "the password in the log"
+echo "ok: a password in a stop ends the pair"
 echo "ok: sessiond root side"

@@ -24,8 +24,10 @@
  *                 side, of the test's choosing: op=start|stop|spare (or a
  *                 number), id=N, user=, pool=, kind=desktop|app|N,
  *                 driver=xvnc|qemu|static|N, command=, image=, geometry=,
- *                 reason=, persistent=0|1 (defaults: start, id 1, kind
- *                 desktop, driver xvnc, the rest empty).  Values are taken
+ *                 reason=, persistent=0|1, protocol=vnc|rdp|console|N,
+ *                 guest_port=N, boot_timeout=MS, password= (defaults:
+ *                 start, id 1, kind desktop, driver xvnc, protocol
+ *                 console, the rest empty).  Values are taken
  *                 byte for byte (a newline stays one).  hidden=TEXT puts
  *                 TEXT after the NUL that ends command (give it after
  *                 command=), what no network side of ours sends.
@@ -41,6 +43,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "portico/conf.h"
 #include "portico/ipc.h"
 
 static int pidfd_open_(pid_t pid)
@@ -116,11 +119,13 @@ static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 					   NULL, NULL,	  "spare", NULL, "notice" };
 	static const char *const kinds[] = { "desktop", "app" };
 	static const char *const drivers[] = { "xvnc", "qemu", "static" };
+	static const char *const protocols[] = { "vnc", "rdp", "console" };
 
 	memset(r, 0, sizeof(*r));
 	r->type = PT_IPC_SESS_REQ;
 	r->op = PT_SESS_START;
 	r->id = 1;
+	r->protocol = PT_PROTO_CONSOLE;
 	for (int i = 0; i < argc; i++) {
 		char *eq = strchr(argv[i], '='), *k = argv[i], *v;
 		int bad = 0;
@@ -140,6 +145,14 @@ static int sess_req(struct pt_ipc_sess_req *r, int argc, char **argv)
 			r->driver = pick(v, drivers, 3);
 		else if (!strcmp(k, "persistent"))
 			r->persistent = atoi(v);
+		else if (!strcmp(k, "protocol"))
+			r->protocol = pick(v, protocols, 3);
+		else if (!strcmp(k, "guest_port"))
+			r->guest_port = atoi(v);
+		else if (!strcmp(k, "boot_timeout"))
+			r->boot_timeout_ms = strtoll(v, NULL, 10);
+		else if (!strcmp(k, "password"))
+			bad = text(r->password, sizeof(r->password), k, v);
 		else if (!strcmp(k, "user"))
 			bad = text(r->user, sizeof(r->user), k, v);
 		else if (!strcmp(k, "pool"))
