@@ -2,10 +2,11 @@
 # boot-check.sh IMAGE.qcow2 OUTDIR - boots an overlay of the desktop image
 # the way portico-sessiond does (TCG, no KVM), and prints how long until the
 # guest agent answers and until xrdp answers an X.224 connection request;
-# then makes an account through the agent, logs in with xfreerdp under Xvfb
-# and saves a screenshot as OUTDIR/desktop.png. Everything is kept in OUTDIR
-# (console.log, xfreerdp.log). Needs qemu-system-x86, python3, xfreerdp,
-# Xvfb, x11-apps (xwd) and ImageMagick (convert).
+# then makes an account through the agent, logs in with xfreerdp under Xvfb,
+# saves a screenshot as OUTDIR/desktop.png and powers the guest off with
+# guest-shutdown, as sessiond does at logoff. Everything is kept in OUTDIR
+# (console.log, xfreerdp.log). Needs qemu-system-x86, python3 with
+# python3-pil as /usr/bin/python3 (the screenshot), freerdp2-x11 and xvfb.
 set -eu
 img=$(realpath "$1")
 d=$(realpath -m "$2")
@@ -105,3 +106,16 @@ pids+=($!)
 sleep "${SHOT_AFTER:-30}"
 /usr/bin/python3 -c 'import sys; from PIL import ImageGrab; ImageGrab.grab(xdisplay=sys.argv[1]).save(sys.argv[2])' "$disp" "$d/desktop.png"
 echo "screenshot $(python3 -c "import sys; print('%.0f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t1" "$(date +%s.%N)") s after xfreerdp started: $d/desktop.png"
+
+# Logoff: sessiond asks the guest to power off through the agent.
+t2=$(date +%s.%N)
+qga '{"execute":"guest-shutdown"}' >/dev/null 2>&1 || true
+for _ in $(seq 1 120); do
+	kill -0 "${pids[0]}" 2>/dev/null || break
+	sleep 0.5
+done
+if kill -0 "${pids[0]}" 2>/dev/null; then
+	echo "boot-check: the guest did not power off within 60 s of guest-shutdown" >&2
+	exit 1
+fi
+echo "guest powered off $(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t2" "$(date +%s.%N)") s after guest-shutdown"

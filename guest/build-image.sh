@@ -12,6 +12,7 @@ set -eu
 # What the image holds, with their dependencies only (no recommends).
 PACKAGES=(
 	systemd-sysv udev passwd          # init, devices, useradd for the broker
+	dbus                              # logind: the agent's guest-shutdown
 	linux-image-cloud-amd64           # virtio drivers, boots fast under TCG
 	initramfs-tools
 	qemu-guest-agent                  # readiness, accounts (guest-exec)
