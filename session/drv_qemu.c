@@ -223,10 +223,13 @@ static int guest_login(struct sd_mon *m, const char *user, const char *password,
 	char err[256];
 	int status = -1, rc;
 
-	if (agent_open(m)) {
-		snprintf(why, len, "the guest agent does not answer");
-		return -1;
-	}
+	/* The agent's channel takes one client at a time (an admin's may
+	 * hold it a moment): tried again for a while. */
+	for (int64_t until = now_ms() + QGA_CALL_MS; agent_open(m); usleep(200000))
+		if (now_ms() >= until) {
+			snprintf(why, len, "the guest agent does not answer");
+			return -1;
+		}
 	rc = sd_qga_exec(&qga, useradd, &status, QGA_CALL_MS, err, sizeof(err));
 	if (rc == 0 && status != 0 && status != 9) /* 9: the account exists */
 		pt_log_warnx("session %lld: useradd %s in the guest exited %d", (long long)m->st.id,
@@ -264,24 +267,28 @@ static int wait_ready(struct sd_mon *m, const char *addr, int port)
 			return -1;
 		}
 		if (!agent && agent_open(m) == 0) {
-			char ip[64] = "", err[160];
 			agent = 1;
-			if (sd_qga_ipv4(&qga, ip, sizeof(ip), QGA_SYNC_MS, err, sizeof(err)))
-				snprintf(ip, sizeof(ip), "none yet");
 			sd_qga_close(&qga);
-			pt_log_info("%s %lld of pool %s: the guest agent answered after %.1f s (guest "
-				    "address %s)",
+			pt_log_info("%s %lld of pool %s: the guest agent answered after %.1f s",
 				    r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
-				    r->pool, (now_ms() - start) / 1000.0, ip);
+				    r->pool, (now_ms() - start) / 1000.0);
 			snprintf(why, sizeof(why),
 				 "its guest agent answered, but not its %s server on port %d",
 				 proto_name(r->protocol), (int)r->guest_port);
 		}
 		if (agent && server_answers(addr, port, r->protocol)) {
+			/* Its address, as the guest has it by now (DHCP): what a
+			 * tap network would connect to; here the forward is. */
+			char ip[64] = "", err[160];
+			if (agent_open(m) ||
+			    sd_qga_ipv4(&qga, ip, sizeof(ip), QGA_SYNC_MS, err, sizeof(err)))
+				snprintf(ip, sizeof(ip), "unknown");
+			sd_qga_close(&qga);
 			pt_log_info("%s %lld of pool %s: the guest's %s server answers: ready after "
-				    "%.1f s",
+				    "%.1f s (guest address %s, reached at %s:%d)",
 				    r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
-				    r->pool, proto_name(r->protocol), (now_ms() - start) / 1000.0);
+				    r->pool, proto_name(r->protocol), (now_ms() - start) / 1000.0, ip,
+				    addr, port);
 			return 0;
 		}
 		usleep(READY_POLL_MS * 1000);

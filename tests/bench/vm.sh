@@ -55,7 +55,7 @@ env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GRO
 GW=$!
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
 XVFB=$!
-trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; be_cleanup' EXIT
+trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; sd_cleanup' EXIT
 wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
 XD=:$(cat "$T/xvfb.display")
 ALICE=$(login alice alice-pw)

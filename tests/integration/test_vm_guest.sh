@@ -65,7 +65,7 @@ env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GRO
 GW=$!
 Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
 XVFB=$!
-trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; be_cleanup' EXIT
+trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; sd_cleanup' EXIT
 wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
 XD=:$(cat "$T/xvfb.display")
 wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$RDP_PORT) 2>/dev/null" || fail "the gateway does not listen on RDP: $(cat "$T/gateway.log")"
@@ -75,7 +75,7 @@ spares() { sd_api GET /sessions | jq -c "[.spares[] | select(.pool == \"$1\")]";
 spare_ready() { spares "${1:-vdi}" | jq -er '[.[] | select(.ready)][0].id'; }
 qga_of() { echo "$T/run/sessions/$1/qga.sock"; } # the VM's directory is its first id's
 in_guest() { local s=$1; shift; timeout 90 $QGA "$(qga_of "$s")" exec "$@"; }
-port_of() { pgrep -af "sessions/$1/qga.sock" | sed -n 's/.*hostfwd=tcp:127.0.0.1:\([0-9]*\)-.*/\1/p' | head -n 1; } # VM_DIR_ID
+port_of() { pgrep -af "$T/run/sessions/$1/qga.sock" | sed -n 's/.*hostfwd=tcp:127.0.0.1:\([0-9]*\)-.*/\1/p' | head -n 1; } # VM_DIR_ID
 
 # runs_in_guest VM_DIR_ID USER: USER has processes in the guest (a session)
 runs_in_guest() {
@@ -85,13 +85,17 @@ runs_in_guest() {
 # desktop SESSION_DIR_ID USER XFREERDP-ARGS...: xfreerdp through the gateway
 # until the guest runs USER's desktop and the client painted it.
 desktop() {
-	local dir=$1 user=$2 i painted=0
+	local dir=$1 user=$2 i painted=0 n0
 	shift 2
+	# The guest is looked at once the gateway relays the user's connection:
+	# its agent's channel takes one client, which the hand-over needs first.
+	n0=$(grep -c "user $user: connected to session" "$T/gateway.log")
 	DISPLAY=$XD xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore /size:800x600 "$@" >"$T/rdp.log" 2>&1 &
 	local p=$!
 	for i in $(seq 60); do
 		sleep 1
 		kill -0 $p 2>/dev/null || break
+		[ "$(grep -c "user $user: connected to session" "$T/gateway.log")" -gt "$n0" ] || continue
 		runs_in_guest "$dir" "$user" || continue
 		DISPLAY=$XD xwd -root -silent >"$T/screen.xwd"
 		seen=$(python3 tests/tools/xwd-painted.py "$T/screen.xwd")
@@ -116,7 +120,7 @@ rdp=$(grep -n "spare VM $A of pool vdi: the guest's RDP server answers: ready af
 ready=$(grep -n "spare VM $A of pool vdi is ready" "$T/sessiond.log" | head -n 1 | cut -d: -f1)
 [ -n "$agent" ] && [ -n "$rdp" ] && [ -n "$ready" ] && [ "$agent" -lt "$rdp" ] && [ "$rdp" -lt "$ready" ] ||
 	fail "ready before the guest agent and xrdp answered: $(grep "spare VM $A" "$T/sessiond.log")"
-grep "spare VM $A of pool vdi: the guest agent answered" "$T/sessiond.log" | grep -q "guest address 10.0.2.15" ||
+grep "spare VM $A of pool vdi: the guest's RDP server answers" "$T/sessiond.log" | grep -q "guest address 10.0.2.15, reached at 127.0.0.1:$(port_of "$A")" ||
 	fail "the guest's address from its agent: $(grep "spare VM $A" "$T/sessiond.log")"
 echo "ok: a spare VM is ready once its guest agent and its RDP server answer"
 
@@ -138,22 +142,22 @@ echo "ok: alice's desktop in the guest through the gateway, with a ticket, signe
 
 # --- a guest reaches nothing of the host's, nor another guest -------------------------
 wait_for 30 eval '[ -n "$(spares vdi | jq -r ".[0].id // empty")" ]' || fail "the spare was not refilled"
-B=$(spares vdi | jq -r '.[0].id')
-[ "$B" != "$A" ] || fail "the same spare twice"
-wait_for 30 eval '[ -n "$(port_of "$B")" ]' || fail "the new spare has no forwarded port"
+VB=$(spares vdi | jq -r '.[0].id')
+[ "$VB" != "$A" ] || fail "the same spare twice"
+wait_for 30 eval '[ -n "$(port_of "$VB")" ]' || fail "the new spare has no forwarded port"
 reach() { in_guest "$A" /usr/bin/timeout 5 /bin/bash -c "exec 3<>/dev/tcp/$1/$2" >/dev/null 2>&1; }
 reach 127.0.0.1 3389 || fail "the check cannot reach the guest's own xrdp"
 reach 10.0.2.2 "$PORT" && fail "the guest reached the broker"
 reach 10.0.2.2 "$SD_PORT" && fail "the guest reached sessiond"
-reach 10.0.2.2 "$(port_of "$B")" && fail "the guest reached another guest"
+reach 10.0.2.2 "$(port_of "$VB")" && fail "the guest reached another guest"
 reach 10.0.2.2 "$RDP_PORT" && fail "the guest reached the gateway"
 echo "ok: the guest reaches neither the broker, sessiond, the gateway nor another guest"
 
 # --- bob, through the login step, gets the refilled spare -----------------------------
-wait_for 300 eval '[ "$(spare_ready)" = "$B" ]' || fail "the refilled spare never became ready"
-desktop "$B" bob "/u:bob#vdi" /p:bob-pw
+wait_for 300 eval '[ "$(spare_ready)" = "$VB" ]' || fail "the refilled spare never became ready"
+desktop "$VB" bob "/u:bob#vdi" /p:bob-pw
 grep -q "rdp 127.0.0.1 user bob: logged in, redirected to session" "$T/gateway.log" || fail "no redirection line"
-grep -q "spare VM $B of pool vdi is now session .* of bob" "$T/sessiond.log" || fail "bob did not get the refilled spare"
+grep -q "spare VM $VB of pool vdi is now session .* of bob" "$T/sessiond.log" || fail "bob did not get the refilled spare"
 echo "ok: the next user gets the refilled spare, through the login step"
 
 # --- logoff: the guest shuts down, the overlay goes ----------------------------------
