@@ -580,12 +580,14 @@ static int qga_exec_ended(json_t *st, int *status)
 	return -EPROTO;
 }
 
-/* Poll pid's status every QGA_POLL_MS until it ended or deadline. */
+/* Poll pid's status until it ended or deadline: every 10 ms at first,
+ * doubling to QGA_POLL_MS (a short program, useradd at a user's hand-over,
+ * is waited for by that user's launch). */
 static int qga_exec_wait(struct sd_qga *q, json_int_t pid, int *status, int64_t deadline, char *err,
 			 size_t errlen)
 {
 	json_t *args, *st;
-	int rc;
+	int rc, wait_ms = 10;
 
 	for (;;) {
 		if (!(args = json_pack("{sI}", "pid", pid)))
@@ -599,10 +601,12 @@ static int qga_exec_wait(struct sd_qga *q, json_int_t pid, int *status, int64_t 
 			return qga_fail(rc, err, errlen);
 		if (rc == 1)
 			return 0;
-		if (qga_sleep(QGA_POLL_MS, deadline)) {
+		if (qga_sleep(wait_ms, deadline)) {
 			qga_err(err, errlen, "the program did not end in time");
 			return -ETIMEDOUT;
 		}
+		if (wait_ms < QGA_POLL_MS)
+			wait_ms *= 2;
 	}
 }
 

@@ -9,6 +9,9 @@
 #    Connection Request), and the guest agent's part of it, as sessiond
 #    logs them; under TCG, and under KVM where /dev/kvm is there and a
 #    guest boots with it (the line says why not otherwise).
+#    Beside it, the peer: the same client straight to a ready spare's xrdp
+#    (its forwarded port, no broker, no gateway, an account made through
+#    the agent beforehand), which is the guest's own share of the figure.
 # 2. Launch to first frame from a ready spare: the clock starts before the
 #    user's launch.rdp request at the broker (which hands over the spare:
 #    with sso, the user's account and password set in the guest through
@@ -24,41 +27,17 @@ BUILD=${BUILD:-build}
 . tests/integration/sessiond_env.sh
 ROUNDS=${ROUNDS:-3}
 
-IMAGE=$BUILD/images/desktop.qcow2
-case $IMAGE in /*) ;; *) IMAGE=$PWD/$IMAGE ;; esac
-[ -f "$IMAGE" ] || { echo "vm.sh: no guest image $IMAGE (make guest-image)" >&2; exit 1; }
+. tests/integration/vm_env.sh
 
-be_setup
-sd_setup
-ln "$IMAGE" "$T/desktop.qcow2" 2>/dev/null || cp "$IMAGE" "$T/desktop.qcow2" || fail "image"
-chmod 644 "$T/desktop.qcow2"
-RDP_PORT=$(free_port)
-be_gateway_conf - "$RDP_PORT" user=portico
-be_conf_append "vm_user = $SD_SVC
-image_dir = $T
-vm_accel = tcg
-vm_memory = 768
-
-[pool vdi]
+vm_setup "[pool vdi]
 driver = qemu
 protocol = rdp
 sso = yes
-image = $T/desktop.qcow2
+image = @IMAGE@
 hosts = host1
 users = alice
 min_spare = 1
 max_vms = 3"
-be_start
-sd_start
-env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-	NSS_WRAPPER_DISABLE_DEEPBIND=1 "$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
-GW=$!
-Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
-XVFB=$!
-trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; sd_cleanup' EXIT
-wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
-XD=:$(cat "$T/xvfb.display")
-ALICE=$(login alice alice-pw)
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 spare_ready() { sd_api GET /sessions | jq -er '[.spares[] | select(.pool == "vdi" and .ready)][0].id'; }
 # ready ID: "READY AGENT" seconds from sessiond's log
@@ -75,16 +54,12 @@ read -r R A <<<"$(ready "$(spare_ready)")"
 echo "vm: cold boot to ready under TCG: ${R} s (guest agent answered after ${A} s)"
 
 # ------------------------------------------------------ 2. launch to frame
-# first_frame: "LAUNCH FRAME" ms, from before the launch request
-first_frame() {
-	local t0 tl t1='' line fd pid tk
-	t0=$EPOCHREALTIME
-	api GET /resources/vdi/launch.rdp "" "$ALICE" >/dev/null
-	tl=$EPOCHREALTIME
-	[ "$STATUS" = 200 ] || return 1
-	tk=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
-	exec {fd}< <(DISPLAY=$XD exec stdbuf -oL timeout 30 xfreerdp /v:127.0.0.1:$RDP_PORT /cert:ignore \
-		/size:800x600 /u:alice /p:alice-pw "/load-balance-info:Cookie: msts=$tk" \
+# paint T0 XFREERDP-ARGS...: ms from T0 ($EPOCHREALTIME) to xfreerdp's
+# first painted update
+paint() {
+	local t0=$1 t1='' line fd pid
+	shift
+	exec {fd}< <(DISPLAY=$XD exec stdbuf -oL timeout 30 xfreerdp /cert:ignore /size:800x600 "$@" \
 		/log-filters:com.freerdp.client.x11:TRACE 2>&1)
 	pid=$!
 	while IFS= read -r -u "$fd" line; do
@@ -99,27 +74,50 @@ first_frame() {
 	exec {fd}<&-
 	wait "$pid" 2>/dev/null
 	[ -n "$t1" ] || return 1
-	calc "%.0f %.0f" "(${tl/./} - ${t0/./}) / 1000, (${t1/./} - ${t0/./}) / 1000"
+	calc "%.0f" "(${t1/./} - ${t0/./}) / 1000"
 }
-frames=() launches=()
+# first_frame: "LAUNCH FRAME" ms, from before the launch request
+first_frame() {
+	local t0 tl f tk
+	t0=$EPOCHREALTIME
+	api GET /resources/vdi/launch.rdp "" "$ALICE" >/dev/null
+	tl=$EPOCHREALTIME
+	[ "$STATUS" = 200 ] || return 1
+	tk=$(sed -n 's/^loadbalanceinfo:s:Cookie: msts=\(.*\)\r$/\1/p' "$T/out")
+	f=$(paint "$t0" /v:127.0.0.1:$RDP_PORT /u:alice /p:alice-pw "/load-balance-info:Cookie: msts=$tk") || return 1
+	calc "%.0f %.0f" "(${tl/./} - ${t0/./}) / 1000, $f"
+}
+# direct ID: ms from starting xfreerdp straight at spare ID's forwarded
+# port to its first frame, as carol (made through the agent first)
+direct() {
+	local sock=$T/run/sessions/$1/qga.sock port
+	port=$(port_of "$1")
+	$QGA "$sock" exec /bin/sh -c 'id carol >/dev/null 2>&1 || useradd -m carol; echo carol:carol-pw | chpasswd' >/dev/null || return 1
+	paint "$EPOCHREALTIME" /v:127.0.0.1:$port /u:carol /p:carol-pw
+}
+frames=() launches=() directs=()
 for i in $(seq "$ROUNDS"); do
 	wait_for 600 spare_ready >/dev/null || fail "the pool did not refill"
 	sp=$(spare_ready)
+	d=$(direct "$sp") || fail "xfreerdp painted nothing straight from the guest"
+	sleep 5 # carol's session settles in the guest
 	r=$(first_frame) || fail "xfreerdp painted nothing from the guest: $(tail -3 "$T/gateway.log")"
 	read -r l f <<<"$r"
-	echo "vm: round $i: launch from ready spare $sp ${l} ms, to xfreerdp's first frame ${f} ms"
-	launches+=("$l") frames+=("$f")
 	s=$(api GET /sessions "" "$ALICE" | jq -r '.sessions[] | select(.pool == "vdi") | .id')
+	sso=$(sed -n "s/.*session $s: alice's password set in the guest (single sign-on) in \([0-9]*\) ms (the account \([0-9]*\) ms).*/\1 ms, the account \2 ms/p" "$T/sessiond.log")
+	echo "vm: round $i: launch from ready spare $sp ${l} ms (sso in the guest: ${sso:-none}), to xfreerdp's first frame ${f} ms; straight to the guest ${d} ms"
+	launches+=("$l") frames+=("$f") directs+=("$d")
 	api POST "/sessions/$s/logoff" "" "$ALICE" >/dev/null
 	wait_for 60 eval '[ -z "$(api GET /sessions "" "$ALICE" | jq -r ".sessions[] | select(.pool == \"vdi\") | .id")" ]' || fail "logoff"
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-echo "vm: launch to first RDP frame from a ready spare (median of $ROUNDS): $(med "${frames[@]}") ms, of which the launch $(med "${launches[@]}") ms (target: 1000 ms)"
+fm=$(med "${frames[@]}") dm=$(med "${directs[@]}")
+echo "vm: launch to first RDP frame from a ready spare (median of $ROUNDS): $fm ms, of which the launch $(med "${launches[@]}") ms (target: 1000 ms)"
+echo "vm: xfreerdp straight to a ready guest's xrdp (median): $dm ms; Portico's launch and gateway add $((fm - dm)) ms (ratio $(calc "%.2f" "$fm / $dm"))"
 
 # ------------------------------------------------------------- KVM, if any
 if [ -w /dev/kvm ]; then
 	# No spare left to adopt: the next one boots under KVM.
-	ADMIN=$(login carol carol-pw)
 	api PATCH /admin/pools/vdi '{"min_spare":0}' "$ADMIN" >/dev/null
 	wait_for 60 eval '[ "$(sd_api GET /sessions | jq ".spares | length")" = 0 ]' || fail "spares left"
 	sd_stop

@@ -20,29 +20,13 @@ cd "$(dirname "$0")/../.."
 . tests/integration/broker_env.sh
 . tests/integration/sessiond_env.sh
 
-IMAGE=$PWD/$BUILD/images/desktop.qcow2
-case $BUILD in /*) IMAGE=$BUILD/images/desktop.qcow2 ;; esac
-[ -f "$IMAGE" ] || { echo "FAIL: no guest image $IMAGE (make guest-image)"; exit 1; }
-QGA="/usr/bin/python3 $PWD/tests/tools/qga.py"
+. tests/integration/vm_env.sh
 
-be_setup
-sd_setup
-# The image is the test's own (image_dir is its directory, root's; QEMU as
-# vm_user must read it wherever the checkout is).
-ln "$IMAGE" "$T/desktop.qcow2" 2>/dev/null || cp "$IMAGE" "$T/desktop.qcow2" || fail "cannot copy the image"
-chmod 644 "$T/desktop.qcow2"
-RDP_PORT=$(free_port)
-be_gateway_conf - "$RDP_PORT" user=portico
-be_conf_append "vm_user = $SD_SVC
-image_dir = $T
-vm_accel = tcg
-vm_memory = 768
-
-[pool vdi]
+vm_setup "[pool vdi]
 driver = qemu
 protocol = rdp
 sso = yes
-image = $T/desktop.qcow2
+image = @IMAGE@
 hosts = host1
 users = alice, bob
 min_spare = 1
@@ -53,29 +37,14 @@ driver = qemu
 protocol = rdp
 sso = yes
 policy = persistent
-image = $T/desktop.qcow2
+image = @IMAGE@
 hosts = host1
 users = alice"
-be_start
-ADMIN=$(login carol carol-pw)
-sd_start
-env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$T/passwd" NSS_WRAPPER_GROUP="$T/group" \
-	NSS_WRAPPER_DISABLE_DEEPBIND=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-	"$BUILD/bin/portico-gateway" -c "$T/portico.conf" >>"$T/gateway.log" 2>&1 &
-GW=$!
-Xvfb -displayfd 1 -screen 0 1024x768x24 -nolisten tcp >"$T/xvfb.display" 2>/dev/null &
-XVFB=$!
-trap 'kill $GW $XVFB 2>/dev/null; wait $GW 2>/dev/null; sd_cleanup' EXIT
-wait_for 5 test -s "$T/xvfb.display" || fail "Xvfb"
-XD=:$(cat "$T/xvfb.display")
-wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$RDP_PORT) 2>/dev/null" || fail "the gateway does not listen on RDP: $(cat "$T/gateway.log")"
-ALICE=$(login alice alice-pw)
 
 spares() { sd_api GET /sessions | jq -c "[.spares[] | select(.pool == \"$1\")]"; }
 spare_ready() { spares "${1:-vdi}" | jq -er '[.[] | select(.ready)][0].id'; }
 qga_of() { echo "$T/run/sessions/$1/qga.sock"; } # the VM's directory is its first id's
 in_guest() { local s=$1; shift; timeout 90 $QGA "$(qga_of "$s")" exec "$@"; }
-port_of() { pgrep -af "$T/run/sessions/$1/qga.sock" | sed -n 's/.*hostfwd=tcp:127.0.0.1:\([0-9]*\)-.*/\1/p' | head -n 1; } # VM_DIR_ID
 
 # runs_in_guest VM_DIR_ID USER: USER has processes in the guest (a session)
 runs_in_guest() {
