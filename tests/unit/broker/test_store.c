@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_impl.h" /* BRK_SCHEMA_VERSION */
 
 static char dir[64], uri[1024], path[128];
 static const char *pg_url;
@@ -317,9 +318,13 @@ Test(store, a_newer_schema_is_refused)
 	brk_store_close(open_ok());
 	raw_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
 	cr_assert_null(brk_store_open(uri, err, sizeof(err)));
-	cr_assert(strstr(err, "schema version 99 is newer than this broker's (6)") != NULL,
-		  "got '%s'", err);
-	raw_sql("UPDATE meta SET value = '6' WHERE key = 'schema_version'");
+	char want[100], back[100];
+	snprintf(want, sizeof(want), "schema version 99 is newer than this broker's (%d)",
+		 BRK_SCHEMA_VERSION);
+	cr_assert(strstr(err, want) != NULL, "got '%s'", err);
+	snprintf(back, sizeof(back), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+		 BRK_SCHEMA_VERSION);
+	raw_sql(back);
 	brk_store_close(open_ok());
 }
 
