@@ -41,12 +41,12 @@
 #include "monitor.h"
 #include "qga.h"
 
-#define QGA_OPEN_MS	1000  /* QEMU listens on qga.sock from its start */
-#define QGA_SYNC_MS	3000  /* an agent that is up answers at once */
-#define QGA_CALL_MS	15000 /* useradd, chpasswd in a guest under emulation */
-#define PROBE_MS	3000  /* the guest's server's greeting */
-#define SHUTDOWN_MS	30000 /* a guest's clean shutdown, then QEMU is killed */
-#define READY_POLL_MS	500
+#define QGA_OPEN_MS   1000  /* QEMU listens on qga.sock from its start */
+#define QGA_SYNC_MS   3000  /* an agent that is up answers at once */
+#define QGA_CALL_MS   15000 /* useradd, chpasswd in a guest under emulation */
+#define PROBE_MS      3000  /* the guest's server's greeting */
+#define SHUTDOWN_MS   30000 /* a guest's clean shutdown, then QEMU is killed */
+#define READY_POLL_MS 500
 
 static struct sd_qga qga = { .fd = -1 }; /* one connection at a time */
 
@@ -166,8 +166,8 @@ static int prep_vm(struct sd_mon *m)
 static int server_answers(const char *addr, int port, int protocol)
 {
 	/* TPKT, X.224 Connection Request, RDP_NEG_REQ (TLS | CredSSP) */
-	static const unsigned char cr[19] = { 3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0,
-					      1, 0, 8, 0,  3,	 0, 0, 0 };
+	static const unsigned char cr[19] = { 3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0,
+					      0, 1, 0, 8,  0,  3,    0, 0, 0 };
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	unsigned char got[12];
 	size_t have = 0, want = protocol == PT_PROTO_RDP ? 6 : 4;
@@ -196,8 +196,9 @@ static int server_answers(const char *addr, int port, int protocol)
 		have += (size_t)n;
 	}
 	if (have == want)
-		ok = protocol == PT_PROTO_RDP ? got[0] == 3 && got[1] == 0 && (got[5] & 0xf0) == 0xd0
-					      : memcmp(got, "RFB ", 4) == 0;
+		ok = protocol == PT_PROTO_RDP
+			     ? got[0] == 3 && got[1] == 0 && (got[5] & 0xf0) == 0xd0
+			     : memcmp(got, "RFB ", 4) == 0;
 	close(fd);
 	return ok;
 }
@@ -219,7 +220,9 @@ static int agent_open(struct sd_mon *m)
 static int guest_login(struct sd_mon *m, const char *user, const char *password, char *why,
 		       size_t len)
 {
-	char *useradd[] = { "/usr/sbin/useradd", "-m", "-s", "/bin/bash", "--", (char *)user, NULL };
+	char *useradd[] = {
+		"/usr/sbin/useradd", "-m", "-s", "/bin/bash", "--", (char *)user, NULL
+	};
 	char err[256];
 	int status = -1, rc;
 	int64_t t0 = now_ms(), t1;
@@ -236,8 +239,9 @@ static int guest_login(struct sd_mon *m, const char *user, const char *password,
 		pt_log_warnx("session %lld: useradd %s in the guest exited %d", (long long)m->st.id,
 			     user, status);
 	else if (rc)
-		pt_log_info("session %lld: no useradd in the guest (%s): %s's account must be there",
-			    (long long)m->st.id, err, user);
+		pt_log_info(
+			"session %lld: no useradd in the guest (%s): %s's account must be there",
+			(long long)m->st.id, err, user);
 	t1 = now_ms();
 	rc = sd_qga_set_password(&qga, user, password, QGA_CALL_MS, err, sizeof(err));
 	sd_qga_close(&qga);
@@ -266,15 +270,16 @@ static int wait_ready(struct sd_mon *m, const char *addr, int port)
 		if (waitpid(m->program, NULL, WNOHANG) == m->program) {
 			m->display = m->program = 0;
 			sd_mon_log_tail(m, tail, sizeof(tail));
-			sd_mon_report(m, PT_SESS_FAILED, "the VM stopped while it booted: %s", tail);
+			sd_mon_report(m, PT_SESS_FAILED, "the VM stopped while it booted: %s",
+				      tail);
 			return -1;
 		}
 		if (!agent && agent_open(m) == 0) {
 			agent = 1;
 			sd_qga_close(&qga);
 			pt_log_info("%s %lld of pool %s: the guest agent answered after %.1f s",
-				    r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
-				    r->pool, (now_ms() - start) / 1000.0);
+				    r->op == PT_SESS_SPARE ? "spare VM" : "session",
+				    (long long)r->id, r->pool, (now_ms() - start) / 1000.0);
 			snprintf(why, sizeof(why),
 				 "its guest agent answered, but not its %s server on port %d",
 				 proto_name(r->protocol), (int)r->guest_port);
@@ -287,11 +292,12 @@ static int wait_ready(struct sd_mon *m, const char *addr, int port)
 			    sd_qga_ipv4(&qga, ip, sizeof(ip), QGA_SYNC_MS, err, sizeof(err)))
 				snprintf(ip, sizeof(ip), "unknown");
 			sd_qga_close(&qga);
-			pt_log_info("%s %lld of pool %s: the guest's %s server answers: ready after "
-				    "%.1f s (guest address %s, reached at %s:%d)",
-				    r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
-				    r->pool, proto_name(r->protocol), (now_ms() - start) / 1000.0, ip,
-				    addr, port);
+			pt_log_info(
+				"%s %lld of pool %s: the guest's %s server answers: ready after "
+				"%.1f s (guest address %s, reached at %s:%d)",
+				r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
+				r->pool, proto_name(r->protocol), (now_ms() - start) / 1000.0, ip,
+				addr, port);
 			return 0;
 		}
 		usleep(READY_POLL_MS * 1000);
@@ -311,7 +317,8 @@ static int qemu_start(struct sd_mon *m)
 	char mem[24], drive[700], secret[640], vnc[700], name[200], sock[600], nic[200],
 		chardev[700], serial[620];
 	char *argv[48];
-	int n = 0, tcp = strcmp(sc->vnc_listen, "unix") != 0, console = r->protocol == PT_PROTO_CONSOLE;
+	int n = 0, tcp = strcmp(sc->vnc_listen, "unix") != 0,
+	    console = r->protocol == PT_PROTO_CONSOLE;
 	const char *fwd_addr = tcp ? sc->vnc_listen : "127.0.0.1";
 	int port = -1;
 	pid_t pid;
@@ -341,7 +348,8 @@ static int qemu_start(struct sd_mon *m)
 		snprintf(nic, sizeof(nic), "user,id=n0,restrict=on,hostfwd=tcp:%s:%d-:%d", fwd_addr,
 			 port, (int)r->guest_port);
 	if (console && tcp) {
-		snprintf(vnc, sizeof(vnc), "%s:%d,password-secret=vncpw", sc->vnc_listen, port - 5900);
+		snprintf(vnc, sizeof(vnc), "%s:%d,password-secret=vncpw", sc->vnc_listen,
+			 port - 5900);
 		snprintf(m->st.backend, sizeof(m->st.backend), "%s:%d", sc->vnc_listen, port);
 	} else if (console) {
 		snprintf(vnc, sizeof(vnc), "unix:%s,password-secret=vncpw", sock);
@@ -470,8 +478,9 @@ static int qemu_assign(struct sd_mon *m)
 	m->st.id = id;
 	snprintf(m->st.user, sizeof(m->st.user), "%.255s", user);
 	if (!sd_name_safe(user)) {
-		sd_mon_report(m, PT_SESS_FAILED, "a spare VM is not handed to a user with an "
-						 "unsafe name");
+		sd_mon_report(m, PT_SESS_FAILED,
+			      "a spare VM is not handed to a user with an "
+			      "unsafe name");
 		explicit_bzero(buf, sizeof(buf));
 		return -1;
 	}
@@ -510,8 +519,8 @@ static void qemu_stop(struct sd_mon *m)
 	while (now_ms() - start < SHUTDOWN_MS) {
 		if (waitpid(m->program, NULL, WNOHANG) == m->program) {
 			m->display = m->program = 0;
-			pt_log_info("session %lld: the guest shut down in %.1f s", (long long)m->st.id,
-				    (now_ms() - start) / 1000.0);
+			pt_log_info("session %lld: the guest shut down in %.1f s",
+				    (long long)m->st.id, (now_ms() - start) / 1000.0);
 			return;
 		}
 		usleep(100000);

@@ -116,13 +116,13 @@ struct pt_ipc_sess_req {
 	uint32_t type; /* PT_IPC_SESS_REQ */
 	uint32_t op;   /* PT_SESS_START, PT_SESS_STOP, PT_SESS_SPARE or PT_SESS_NOTICE */
 	int64_t id;
-	int32_t kind;	    /* enum pt_pool_kind */
-	int32_t driver;	    /* enum pt_pool_driver */
-	int32_t persistent; /* the pool's policy is persistent */
-	int32_t spare;	    /* qemu: VMs to keep booted ahead of demand */
-	int32_t max_vms;    /* qemu: cap on this host */
-	int32_t protocol;   /* enum pt_pool_protocol: qemu, what the gateway reaches */
-	int32_t guest_port; /* qemu rdp/vnc: the guest's server port */
+	int32_t kind;		 /* enum pt_pool_kind */
+	int32_t driver;		 /* enum pt_pool_driver */
+	int32_t persistent;	 /* the pool's policy is persistent */
+	int32_t spare;		 /* qemu: VMs to keep booted ahead of demand */
+	int32_t max_vms;	 /* qemu: cap on this host */
+	int32_t protocol;	 /* enum pt_pool_protocol: qemu, what the gateway reaches */
+	int32_t guest_port;	 /* qemu rdp/vnc: the guest's server port */
 	int64_t boot_timeout_ms; /* qemu rdp/vnc: boot to ready at most */
 	char user[256];
 	char pool[72];

@@ -1446,12 +1446,13 @@ Test(conf, drop_secrets, .timeout = 10)
 Test(conf_vm, a_qemu_pool_without_a_protocol_is_the_console, .timeout = 10)
 {
 	char err[512];
-	struct pt_conf *c = load_str("[pool old]\ndriver = qemu\nimage = /i/a.qcow2\n"
-				     "[pool vdi]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = rdp\n"
-				     "guest_port = 3390\nboot_timeout = 90s\n"
-				     "[pool gvnc]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = vnc\n"
-				     "[pool x]\n",
-				     err, sizeof(err));
+	struct pt_conf *c =
+		load_str("[pool old]\ndriver = qemu\nimage = /i/a.qcow2\n"
+			 "[pool vdi]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = rdp\n"
+			 "guest_port = 3390\nboot_timeout = 90s\n"
+			 "[pool gvnc]\ndriver = qemu\nimage = /i/a.qcow2\nprotocol = vnc\n"
+			 "[pool x]\n",
+			 err, sizeof(err));
 
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_eq(pt_conf_pool(c, "old")->protocol, PT_PROTO_CONSOLE);
