@@ -261,6 +261,7 @@ static int guest_login(struct sd_mon *m, const char *user, const char *password,
 static int wait_ready(struct sd_mon *m, const char *addr, int port)
 {
 	const struct pt_ipc_sess_req *r = m->req;
+	const char *what = r->op == PT_SESS_SPARE ? "spare VM" : "session";
 	int64_t start = now_ms(), until = start + r->boot_timeout_ms;
 	int agent = 0;
 	char why[200], tail[160];
@@ -278,8 +279,7 @@ static int wait_ready(struct sd_mon *m, const char *addr, int port)
 			agent = 1;
 			sd_qga_close(&qga);
 			pt_log_info("%s %lld of pool %s: the guest agent answered after %.1f s",
-				    r->op == PT_SESS_SPARE ? "spare VM" : "session",
-				    (long long)r->id, r->pool, (now_ms() - start) / 1000.0);
+				    what, (long long)r->id, r->pool, (now_ms() - start) / 1000.0);
 			snprintf(why, sizeof(why),
 				 "its guest agent answered, but not its %s server on port %d",
 				 proto_name(r->protocol), (int)r->guest_port);
@@ -295,16 +295,14 @@ static int wait_ready(struct sd_mon *m, const char *addr, int port)
 			pt_log_info(
 				"%s %lld of pool %s: the guest's %s server answers: ready after "
 				"%.1f s (guest address %s, reached at %s:%d)",
-				r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id,
-				r->pool, proto_name(r->protocol), (now_ms() - start) / 1000.0, ip,
-				addr, port);
+				what, (long long)r->id, r->pool, proto_name(r->protocol),
+				(now_ms() - start) / 1000.0, ip, addr, port);
 			return 0;
 		}
 		usleep(READY_POLL_MS * 1000);
 	}
-	pt_log_warnx("%s %lld of pool %s: not ready within %lld s (%s): thrown away",
-		     r->op == PT_SESS_SPARE ? "spare VM" : "session", (long long)r->id, r->pool,
-		     (long long)(r->boot_timeout_ms / 1000), why);
+	pt_log_warnx("%s %lld of pool %s: not ready within %lld s (%s): thrown away", what,
+		     (long long)r->id, r->pool, (long long)(r->boot_timeout_ms / 1000), why);
 	sd_mon_report(m, PT_SESS_FAILED, "the VM was not ready within %lld s: %s",
 		      (long long)(r->boot_timeout_ms / 1000), why);
 	return -1;
