@@ -10,6 +10,7 @@
 #include "portico/log.h"
 
 enum pending_state {
+	P_WAIT,	     /* held here until a PAM process is free (req) */
 	P_PAM,	     /* PAM works on it */
 	P_CHALLENGE, /* a challenge waits for its id */
 	P_TAKEN,     /* the id was presented; the answer is on its way */
@@ -27,6 +28,7 @@ struct pending {
 	void *arg;
 	char rhost[64];
 	char challenge[BRK_AUTH_CHALLENGE_LEN + 1];
+	struct pt_ipc_auth_req *req; /* P_WAIT: the message, password and all */
 	struct pending *next;
 };
 
@@ -36,7 +38,8 @@ struct brk_auth {
 	uv_loop_t *loop;
 	int fd;
 	int closing;
-	int max_pending, npending;
+	int max_pending, npending; /* requests the PAM process has */
+	int max_waiting, nwaiting; /* requests held here (P_WAIT) */
 	uint32_t next_id;
 	struct pending *head, **tail;
 };
@@ -53,11 +56,36 @@ static void pending_cancel(struct brk_auth *a, struct pending *q)
 {
 	struct pt_ipc_auth_cancel x = { .type = PT_IPC_AUTH_CANCEL, .id = q->id };
 
-	if (q->state == P_PAM || q->state == P_CANCELLED)
+	if (q->state == P_WAIT || q->state == P_PAM || q->state == P_CANCELLED)
 		return;
 	explicit_bzero(q->challenge, sizeof(q->challenge));
 	q->state = P_CANCELLED;
 	pending_send(a, &x, sizeof(x));
+}
+
+static void request_free(struct pending *q)
+{
+	if (q->req) {
+		explicit_bzero(q->req, sizeof(*q->req));
+		free(q->req);
+		q->req = NULL;
+	}
+}
+
+/* Free PAM processes take the waiting requests, oldest first. */
+static void pending_dispatch(struct brk_auth *a)
+{
+	for (struct pending *q = a->head; q && a->nwaiting > 0 && a->npending < a->max_pending;
+	     q = q->next) {
+		if (q->state != P_WAIT)
+			continue;
+		pending_send(a, q->req, sizeof(*q->req));
+		request_free(q);
+		q->state = P_PAM;
+		q->t0 = uv_hrtime();
+		a->nwaiting--;
+		a->npending++;
+	}
 }
 
 static struct pending *pending_of_id(struct brk_auth *a, uint32_t id, struct pending ***where)
@@ -94,7 +122,7 @@ static void on_challenge(struct brk_auth *a, struct pt_ipc_auth_chal *m)
 {
 	struct pending *q = pending_of_id(a, m->id, NULL);
 
-	if (!q)
+	if (!q || q->state == P_WAIT)
 		pt_fatalx("the PAM process asked about request %u, which was never asked", m->id);
 	if (q->state != P_PAM) { /* crossed a cancel: nobody answers it */
 		pt_log_warnx("request %u: a question crossed its cancel", q->id);
@@ -139,7 +167,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 		return;
 	}
 	q = pending_of_id(a, m.rep.id, &pp);
-	if (!q)
+	if (!q || q->state == P_WAIT)
 		pt_fatalx("the PAM process answered request %u, which was never asked", m.rep.id);
 	*pp = q->next;
 	if (a->tail == &q->next)
@@ -151,6 +179,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
 	brk_metrics_pam_seconds((double)q->pam_ns / 1e9);
 	q->cb(q->arg, m.rep.result, m.rep.user);
 	free(q);
+	pending_dispatch(a);
 }
 
 /* Challenges nobody answered in time are cancelled; PAM then says no. */
@@ -164,7 +193,7 @@ static void on_expiry(uv_timer_t *t)
 			pending_cancel(a, q);
 }
 
-struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending)
+struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending, int max_waiting)
 {
 	struct brk_auth *a = calloc(1, sizeof(*a));
 
@@ -173,6 +202,7 @@ struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending)
 	a->loop = loop;
 	a->fd = fd;
 	a->max_pending = max_pending;
+	a->max_waiting = max_waiting;
 	a->tail = &a->head;
 	if (uv_poll_init(loop, &a->poll, fd) != 0) {
 		free(a);
@@ -203,6 +233,7 @@ void brk_auth_free(struct brk_auth *a)
 		struct pending *q = a->head;
 		a->head = q->next;
 		explicit_bzero(q->challenge, sizeof(q->challenge));
+		request_free(q);
 		if (q->state != P_PAM) /* its owner waits for nothing else */
 			q->cb(q->arg, PT_AUTH_ERROR, "");
 		free(q);
@@ -224,46 +255,45 @@ static int copy(char *dst, size_t cap, const char *src)
 int brk_auth_start(struct brk_auth *a, const char *service, const char *user, const char *password,
 		   const char *rhost, brk_auth_cb cb, brk_auth_challenge_cb on_chal, void *arg)
 {
-	struct pt_ipc_auth_req req;
+	struct pt_ipc_auth_req *req;
 	struct pending *q;
-	uint32_t id;
 	int from = 0;
 
-	if (a->npending >= a->max_pending)
+	if (a->npending >= a->max_pending && a->nwaiting >= a->max_waiting)
 		return -EBUSY;
 	/* A challenge holds a process in the PAM process for up to a
 	 * minute: one address does not get them all. */
 	for (q = a->head; q; q = q->next)
-		from += q->state != P_PAM && strcmp(q->rhost, rhost) == 0;
+		from += q->state != P_WAIT && q->state != P_PAM && strcmp(q->rhost, rhost) == 0;
 	if (from >= (a->max_pending + 3) / 4)
 		return -EBUSY;
-	memset(&req, 0, sizeof(req));
-	req.type = PT_IPC_AUTH_REQ;
-	req.id = id = ++a->next_id;
-	if (copy(req.service, sizeof(req.service), service) ||
-	    copy(req.user, sizeof(req.user), user) ||
-	    copy(req.password, sizeof(req.password), password) ||
-	    copy(req.rhost, sizeof(req.rhost), rhost)) {
-		explicit_bzero(&req, sizeof(req));
-		return -EINVAL;
-	}
-	q = calloc(1, sizeof(*q));
-	if (!q) {
-		explicit_bzero(&req, sizeof(req));
+	if (!(q = calloc(1, sizeof(*q))))
+		return -ENOMEM;
+	if (!(req = calloc(1, sizeof(*req)))) {
+		free(q);
 		return -ENOMEM;
 	}
-	pending_send(a, &req, sizeof(req));
-	explicit_bzero(&req, sizeof(req));
-	q->id = id;
-	q->state = P_PAM;
-	q->t0 = uv_hrtime();
+	req->type = PT_IPC_AUTH_REQ;
+	req->id = ++a->next_id;
+	q->req = req;
+	if (copy(req->service, sizeof(req->service), service) ||
+	    copy(req->user, sizeof(req->user), user) ||
+	    copy(req->password, sizeof(req->password), password) ||
+	    copy(req->rhost, sizeof(req->rhost), rhost)) {
+		request_free(q);
+		free(q);
+		return -EINVAL;
+	}
+	q->id = req->id;
+	q->state = P_WAIT;
 	q->cb = cb;
 	q->on_challenge = on_chal;
 	q->arg = arg;
 	memcpy(q->rhost, rhost, strlen(rhost) + 1);
 	*a->tail = q;
 	a->tail = &q->next;
-	a->npending++;
+	a->nwaiting++;
+	pending_dispatch(a);
 	return 0;
 }
 

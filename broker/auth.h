@@ -1,11 +1,13 @@
 /*
  * auth.h - the network side's client of the PAM process (authd.c).
  *
- * Requests go over the socketpair as fixed-size messages; at most
- * max_pending wait at once (the bounded PAM queue: each is a process on the
- * other side), so a flood of logins is refused quickly instead of queueing
- * without end; and no new one is taken from an address that has a quarter
- * of max_pending waiting for their users' answers.
+ * Requests go over the socketpair as fixed-size messages.  At most
+ * max_pending are with the PAM process at once (each is a process there);
+ * up to max_waiting more wait here, oldest first, for one of them to end,
+ * so a login storm is slowed, not refused, and a flood beyond both is
+ * refused quickly instead of queueing without end.  No new one is taken
+ * from an address that has a quarter of max_pending waiting for their
+ * users' answers.
  *
  * A request may be challenged: PAM asks for more than the password (a
  * one-time code).  The challenge gets an id of 256 random bits, usable once,
@@ -43,13 +45,14 @@ struct brk_auth;
 /* fd: our end of the socketpair.  The process exits (fatal) when the PAM
  * process goes away or sends a malformed message: the two halves live and
  * die together. */
-struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending);
+struct brk_auth *brk_auth_new(uv_loop_t *loop, int fd, int max_pending, int max_waiting);
 /* Requests still waiting for a user's answer end with PT_AUTH_ERROR (their
  * callbacks run); none may wait for PAM any more (the caller waited). */
 void brk_auth_free(struct brk_auth *a);
 
-/* Queue one authentication.  -EBUSY when max_pending are waiting (or a
- * quarter of them wait for answers from rhost), -EINVAL when a field does not fit its
+/* Queue one authentication.  -EBUSY when max_pending are with PAM and
+ * max_waiting wait for them (or a quarter of max_pending wait for answers
+ * from rhost), -EINVAL when a field does not fit its
  * message slot.  on_challenge may be NULL only for stacks that never ask
  * more (then a challenge is cancelled at once). */
 int brk_auth_start(struct brk_auth *a, const char *service, const char *user, const char *password,

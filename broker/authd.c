@@ -38,8 +38,9 @@ static const char *authd_bad_service(const char *s, const char *pinned)
 	return NULL;
 }
 
-/* Requests running at once.  The network side asks for fewer (its own
- * bound, auth.c); more is answered "error" at once, never queued. */
+/* Requests running at once.  The network side asks for no more (its own
+ * bound, [broker] max_logins, is at most this; auth.c queues the rest);
+ * more is answered "error" at once, never queued. */
 #define AUTHD_CHILDREN 128
 
 /* One request's child.  fd -1 with pid > 0: answered, not reaped yet. */

@@ -31,8 +31,7 @@
 #include "portico/privsep.h"
 #include "portico/tls.h"
 
-#define PAM_QUEUE_MAX 64
-#define SWEEP_MS      1000
+#define SWEEP_MS 1000
 
 static volatile sig_atomic_t child_pid;
 
@@ -174,8 +173,8 @@ int main(int argc, char **argv)
 	/* One descriptor per HTTPS connection; the headroom holds the store,
 	 * the calls to session hosts (one per pool thread), the PAM socket,
 	 * the log and libuv's own. */
-	conf->broker.max_connections = pt_daemon_nofile(1, 128, conf->broker.max_connections,
-							"[broker] max_connections");
+	conf->broker.max_connections =
+		pt_daemon_nofile(1, 128, conf->broker.max_connections, "[broker] max_connections");
 	pt_drop_privileges(conf->broker.user, "[broker] user");
 	/* As the user it runs as: the one that reopens it after a rotation. */
 	if (conf->broker.audit_log && *conf->broker.audit_log &&
@@ -200,7 +199,8 @@ int main(int argc, char **argv)
 		pt_fatalx("cannot load the pools into the store");
 	b->throttle = brk_throttle_new(65536, (int)conf->broker.login_attempts,
 				       conf->broker.login_window_ms);
-	b->auth = brk_auth_new(b->loop, ipc, PAM_QUEUE_MAX);
+	b->auth = brk_auth_new(b->loop, ipc, (int)conf->broker.max_logins,
+			       (int)conf->broker.max_login_queue);
 	b->hostq = brk_hostq_new(b->loop, (int)conf->broker.max_starts_per_host,
 				 (int)conf->broker.max_start_queue);
 	b->longpoll = brk_longpoll_new(b);

@@ -51,10 +51,12 @@ struct pt_broker_conf {
 	int64_t fail_delay_ms;
 	int64_t login_attempts; /* failures per source or user within login_window */
 	int64_t login_window_ms;
-	int64_t max_starts_per_host; /* calls to one session host at once (starts, stops) */
-	int64_t max_start_queue;     /* ... waiting beyond those, per host */
-	int64_t start_timeout_ms;    /* a start on a session host, answer included */
-	int64_t max_connections;     /* HTTPS connections in all */
+	int64_t max_logins;		    /* PAM conversations at once (its processes) */
+	int64_t max_login_queue;	    /* ... logins waiting beyond those */
+	int64_t max_starts_per_host;	    /* calls to one session host at once (starts, stops) */
+	int64_t max_start_queue;	    /* ... waiting beyond those, per host */
+	int64_t start_timeout_ms;	    /* a start on a session host, answer included */
+	int64_t max_connections;	    /* HTTPS connections in all */
 	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
 	char *metrics_listen; /* host:port of Prometheus /metrics (plain HTTP); NULL: off */
 	char *audit_log;      /* the audit trail (JSON lines); NULL: none */
@@ -97,16 +99,16 @@ struct pt_sessiond_conf {
 	char *vnc_listen;   /* "unix" (gateway on this host) or an IP address */
 	char *gateway_user; /* owns the unix sockets the gateway connects to */
 	int64_t heartbeat_ms;
-	char *xvnc;		       /* the Xvnc binary */
-	char *qemu;		       /* the QEMU binary */
-	int64_t vm_memory_mb;	       /* memory of each VM */
-	char *vm_user;		       /* QEMU runs as this user */
-	char *vm_accel;		       /* QEMU -accel: "kvm:tcg" takes KVM when it can */
-	char *broker_name;	       /* the broker's certificate CN; NULL: host of broker */
-	char *image_dir;	       /* VM images only from below here */
-	struct pt_strlist allow_users; /* below UID_MIN, yet may have sessions */
-	char *cert, *key;	       /* override [tls] cert and key; NULL: [tls]'s */
-	int64_t max_connections;       /* HTTPS connections in all */
+	char *xvnc;			    /* the Xvnc binary */
+	char *qemu;			    /* the QEMU binary */
+	int64_t vm_memory_mb;		    /* memory of each VM */
+	char *vm_user;			    /* QEMU runs as this user */
+	char *vm_accel;			    /* QEMU -accel: "kvm:tcg" takes KVM when it can */
+	char *broker_name;		    /* the broker's certificate CN; NULL: host of broker */
+	char *image_dir;		    /* VM images only from below here */
+	struct pt_strlist allow_users;	    /* below UID_MIN, yet may have sessions */
+	char *cert, *key;		    /* override [tls] cert and key; NULL: [tls]'s */
+	int64_t max_connections;	    /* HTTPS connections in all */
 	int64_t max_connections_per_source; /* ... not authenticated, per address or /64 */
 	char *metrics_listen; /* host:port of Prometheus /metrics (plain HTTP); NULL: off */
 };
@@ -142,8 +144,8 @@ struct pt_pool_conf {
 	int sso;		       /* pass the user's credentials to the backend */
 	int64_t guest_port;	       /* qemu rdp/vnc: the guest's port; 0: 3389 or 5900 */
 	int64_t boot_timeout_ms;       /* qemu rdp/vnc: boot to ready at most this long */
-	int protocol_set; /* protocol was given (else the driver's default: see
-			   * pt_conf_pool_resolve) */
+	int protocol_set;	       /* protocol was given (else the driver's default: see
+					* pt_conf_pool_resolve) */
 };
 
 struct pt_conf {

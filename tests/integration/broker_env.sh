@@ -132,6 +132,9 @@ fail_delay = 300ms
 ticket_ttl = 5s
 login_attempts = 1000
 login_window = 1m
+# pam_wrapper gives each PAM process a directory named /tmp/pam.X (one
+# character): it cannot run many more than 60 at once.
+max_logins = 32
 
 [gateway]
 cert = $T/pki/gw1.pem

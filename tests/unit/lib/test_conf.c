@@ -737,6 +737,10 @@ Test(conf_errors, out_of_range, .timeout = 10)
 	expect_error("[broker]\nticket_ttl = 4999ms\n", 2, "'ticket_ttl'", "(5s..1h)");
 	expect_error("[broker]\nfail_delay = 31s\n", 2, "'fail_delay'", "(0..30s)");
 	expect_error("[broker]\ntoken_ttl = 59s\n", 2, "'token_ttl'", "(1m..30d)");
+	/* More PAM conversations than the privileged side runs (128). */
+	expect_error("[broker]\nmax_logins = 129\n", 2, "'max_logins' = 129", "(1..128)");
+	expect_error("[broker]\nmax_logins = 0\n", 2, "'max_logins' = 0", "(1..128)");
+	expect_error("[broker]\nmax_login_queue = -1\n", 2, "'max_login_queue'", "(0..100000)");
 	expect_error("[gateway]\nhandshake_timeout = 0\n", 2, "'handshake_timeout'", "(1s..10m)");
 	expect_error("[gateway]\nidle_timeout = 31d\n", 2, "'idle_timeout'", "(0..30d)");
 	expect_error("[gateway]\nmax_connections = 0\n", 2, "'max_connections' = 0",
