@@ -42,12 +42,18 @@ done
 # process that never stops cannot stall the run.
 PT_LIB_NO_SETUP=1
 . tests/integration/lib.sh
+times=()
 for t in ${PT_INTEGRATION_TESTS-tests/integration/test_*.sh}; do
 	[ -e "$t" ] || continue
 	echo "== $t"
 	dir=$(mktemp -d /tmp/portico-san.XXXXXX)
+	t0=$SECONDS
 	(pt_san_env "$dir" && exec timeout -k 30 "${TEST_TIMEOUT:-1200}" bash "$t")
 	rc=$?
+	# Where make check's time goes (CI allows 90 min; it should stay
+	# well under 30).
+	echo "   ($(basename "$t" .sh): $((SECONDS - t0)) s)"
+	times+=("$((SECONDS - t0)) $(basename "$t" .sh)")
 	[ "$rc" = 124 ] && echo "FAIL: $t did not end within ${TEST_TIMEOUT:-1200}s"
 	if [ "$rc" = 0 ] && ! pt_san_scan "$dir"/report.*; then rc=1; fi
 	rm -rf "$dir"
@@ -73,6 +79,10 @@ for t in ${PT_FUZZ_TARGETS-tests/fuzz/fuzz_*.c}; do
 	fi
 done
 
+# The slowest integration tests, for whoever watches the run's length.
+if [ ${#times[@]} -gt 0 ]; then
+	echo "slowest: $(printf '%s\n' "${times[@]}" | sort -rn | head -8 | awk '{ printf "%s%s %d s", s, $2, $1; s = ", " }')"
+fi
 if [ ${#names[@]} -gt 0 ]; then
 	list=$(printf ', %s' "${names[@]}")
 	echo "tests: $passed passed, $failed failed: ${list:2}"

@@ -40,3 +40,10 @@ rc=$?
 [ "$rc" = 0 ] && [ "$(tail -1 <<<"$out")" = "tests: 3 passed, 0 failed" ] ||
 	fail "a good run: exit $rc, '$(tail -1 <<<"$out")'"
 echo "ok: the runner names what failed"
+
+# Each integration test's time, and the slowest named before the totals.
+printf '#!/bin/bash\nsleep 2\necho ok: slow\n' >"$T/test_slow.sh"
+out=$(PT_INTEGRATION_TESTS="$T/test_good.sh $T/test_slow.sh" PT_FUZZ_TARGETS= tests/run-tests.sh 2>&1)
+grep -Eq '^   \(test_slow: [23] s\)$' <<<"$out" || fail "no time for test_slow: $out"
+grep -Eq '^slowest: test_slow [23] s, test_good [01] s$' <<<"$out" || fail "no slowest line: $out"
+echo "ok: the runner shows where the time goes"
