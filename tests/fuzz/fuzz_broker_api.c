@@ -75,40 +75,40 @@ const char *__asan_default_options(void)
 	return "quarantine_size_mb=16";
 }
 
-static const char conf_text[] = "[broker]\n"
-				"store = sqlite::memory:\n"
-				"gateway_secret = " GW_SECRET "\n"
-				"host_secret = " HOST_SECRET "\n"
-				"broker_secret = " BROKER_SECRET "\n"
-				"gateways = gw1\n"
-				"admin_group = root\n"
-				"fail_delay = 0\n"
-				"login_attempts = 5\n"
-				"[gateway]\n"
-				"public_host = gateway.test\n"
-				"[pool office]\n"
-				"driver = static\n"
-				"hosts = 127.0.0.1:5901, 127.0.0.1:5902\n"
-				"users = nobody, root\n"
-				"max_sessions_per_host = 2\n"
-				"[pool apps]\n"
-				"kind = app\n"
-				"protocol = rdp\n"
-				"driver = static\n"
-				"command = /usr/bin/xterm\n"
-				"hosts = 127.0.0.1:5901\n"
-				"users = root\n"
-				"sso = yes\n"
-				"[pool vms]\n"
-				"driver = xvnc\n"
-				"hosts = h1\n"
-				"groups = nogroup, root\n";
+static const char conf_text[] =
+	"[broker]\n"
+	"store = sqlite::memory:\n"
+	"gateway_secret = " GW_SECRET "\n"
+	"host_secret = " HOST_SECRET "\n"
+	"broker_secret = " BROKER_SECRET "\n"
+	"gateways = gw1\n"
+	"admin_group = root\n"
+	"fail_delay = 0\n"
+	"login_attempts = 5\n"
+	"[gateway]\n"
+	"public_host = gateway.test\n"
+	"[pool office]\n"
+	"driver = static\n"
+	"hosts = 127.0.0.1:5901, 127.0.0.1:5902\n"
+	"users = nobody, root\n"
+	"max_sessions_per_host = 2\n"
+	"[pool apps]\n"
+	"kind = app\n"
+	"protocol = rdp\n"
+	"driver = static\n"
+	"command = /usr/bin/xterm\n"
+	"hosts = 127.0.0.1:5901\n"
+	"users = root\n"
+	"sso = yes\n"
+	"[pool vms]\n"
+	"driver = xvnc\n"
+	"hosts = h1\n"
+	"groups = nogroup, root\n";
 
 /* The path parameter, by the third byte. */
 static const char *const params[] = {
-	"office", "apps",  "vms", "h1",	    "127.0.0.1:5901",	    "@S",
-	"1",	  "0",	   "abc", "nosuch", "99999999999999999999", "-1",
-	"h2",	  "x%2fy",
+	"office", "apps", "vms", "h1", "127.0.0.1:5901", "@S", "1", "0", "abc", "nosuch",
+	"99999999999999999999", "-1", "h2", "x%2fy",
 };
 
 static struct brk B;
@@ -262,7 +262,7 @@ static size_t expand(const uint8_t *p, size_t n, char *out, size_t cap)
 	for (size_t i = 0; i < n && o + 1 < cap; i++) {
 		const char *v = NULL;
 		if (p[i] == '@' && i + 1 < n)
-			v = p[i + 1] == 'T'   ? ans.ticket
+			v = p[i + 1] == 'T' ? ans.ticket
 			    : p[i + 1] == 'S' ? ans.sid
 			    : p[i + 1] == 'K' ? ans.token
 					      : NULL;
@@ -286,21 +286,11 @@ static void credential(struct pt_http_req *req, int which)
 	const char *bearer = NULL;
 
 	switch (which) {
-	case 1:
-		bearer = USER_TOKEN;
-		break;
-	case 2:
-		bearer = ADMIN_TOKEN;
-		break;
-	case 3:
-		bearer = GW_SECRET;
-		break;
-	case 4:
-		bearer = HOST_SECRET;
-		break;
-	case 5:
-		bearer = BROKER_SECRET;
-		break;
+	case 1: bearer = USER_TOKEN; break;
+	case 2: bearer = ADMIN_TOKEN; break;
+	case 3: bearer = GW_SECRET; break;
+	case 4: bearer = HOST_SECRET; break;
+	case 5: bearer = BROKER_SECRET; break;
 	case 6:
 		req->peer_verified = 1;
 		snprintf(req->peer_cn, sizeof(req->peer_cn), "gw1");
@@ -311,12 +301,8 @@ static void credential(struct pt_http_req *req, int which)
 		snprintf(req->peer_cn, sizeof(req->peer_cn), "h1");
 		snprintf(req->peer_ou, sizeof(req->peer_ou), "host");
 		break;
-	case 8:
-		bearer = ans.token[0] ? ans.token : NULL;
-		break;
-	case 9:
-		bearer = UNKNOWN_TOKEN;
-		break;
+	case 8: bearer = ans.token[0] ? ans.token : NULL; break;
+	case 9: bearer = UNKNOWN_TOKEN; break;
 	}
 	if (bearer)
 		snprintf(req->authorization, sizeof(req->authorization), "Bearer %s", bearer);
@@ -413,8 +399,7 @@ static void check(int cred, const char *req)
 		if (!v)
 			v = json_object_get(doc, "session_id");
 		if (json_is_integer(v))
-			snprintf(ans.sid, sizeof(ans.sid), "%lld",
-				 (long long)json_integer_value(v));
+			snprintf(ans.sid, sizeof(ans.sid), "%lld", (long long)json_integer_value(v));
 	}
 	json_decref(doc);
 }

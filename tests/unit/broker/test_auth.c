@@ -127,6 +127,7 @@ Test(auth, beyond_the_pam_processes_requests_wait_and_go_oldest_first, .timeout 
 	cr_assert_eq(n, 2, "%d requests reached PAM, not max_pending = 2", n);
 	cr_assert_str_eq(users[0], "u0");
 	cr_assert_str_eq(users[1], "u1");
+	uint32_t u1 = ids[1];
 
 	/* One ends: the oldest waiting one takes its place, and only it. */
 	answer(ids[0], PT_AUTH_OK, "u0", 0);
@@ -142,7 +143,7 @@ Test(auth, beyond_the_pam_processes_requests_wait_and_go_oldest_first, .timeout 
 	/* The rest, answered as they come: each waiting one goes in turn.
 	 * u1 is still with PAM from the first round. */
 	uint32_t with_pam = ids[0]; /* u2's */
-	answer(2, PT_AUTH_DENIED, "", 1);
+	answer(u1, PT_AUTH_DENIED, "", 1);
 	cr_assert_eq(P.result[1], PT_AUTH_DENIED);
 	for (int i = 3; i <= 5; i++) {
 		snprintf(name, sizeof(name), "u%d", i);
